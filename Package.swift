@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+// cpiscope: mechanistic analysis of instruction-finetuning trajectories.
+// Targets are grouped: C shims, library modules (dependencies run one way, ops -> command), tests.
+import PackageDescription
+
+let package = Package(
+    name: "cpiscope",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "cpiscope", targets: ["cpiscope"]),
+        .library(name: "CPIScope", targets: ["TensorCore", "Checkpoints", "Tokenization", "Models",
+                                             "Instrumentation", "ProbeKit", "Analysis", "HDF5Store", "Reports"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: C shims (not public API; see each README)
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"])]),
+        .target(name: "HDF5Shim", dependencies: ["CHDF5"], path: "Sources/HDF5Shim"),
+
+        // MARK: library modules
+        .target(name: "TensorCore", dependencies: ["CBLAS"]),
+        .target(name: "Checkpoints", dependencies: ["TensorCore"]),
+        .target(name: "Tokenization"),
+        .target(name: "Instrumentation", dependencies: ["TensorCore"]),
+        .target(name: "Models", dependencies: ["TensorCore", "Checkpoints", "Instrumentation"]),
+        .target(name: "ProbeKit", dependencies: ["Tokenization"]),
+        .target(name: "HDF5Store", dependencies: ["HDF5Shim"]),
+        .target(name: "Analysis", dependencies: ["HDF5Store"]),
+        .target(name: "Reports", dependencies: ["Analysis"]),
+        .executableTarget(name: "cpiscope", dependencies: [
+            "TensorCore", "Checkpoints", "Tokenization", "Models", "Instrumentation",
+            "ProbeKit", "HDF5Store", "Analysis", "Reports",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // MARK: tests (one target per module; fixtures live beside them)
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TensorCore"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoints", "TensorCore", "Instrumentation"]),
+        .testTarget(name: "HDF5StoreTests", dependencies: ["HDF5Store"]),
+        .testTarget(name: "ProbeKitTests", dependencies: ["ProbeKit", "Tokenization"]),
+        .testTarget(name: "CLITests", dependencies: []),
+    ],
+    swiftLanguageModes: [.v6]
+)

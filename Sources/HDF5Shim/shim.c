@@ -1,0 +1,1 @@
+// HDF5Shim: placeholder translation unit.

@@ -1,0 +1,26 @@
+// The `cpiscope` executable: a thin command layer over the library modules.
+// Only this target imports ArgumentParser.
+import ArgumentParser
+
+@main
+struct CPIScope: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cpiscope",
+        abstract: "Look inside a model across an instruction-finetuning trajectory.",
+        discussion: """
+        cpiscope loads Hugging Face checkpoints (GPT-2, GPT-NeoX/Pythia, Llama, Mistral, Qwen2), \
+        runs knowledge-conflict probes through an instrumented CPU forward pass, and writes \
+        attention mass, logit-lens scores and generations to HDF5 for analysis.
+
+        Start with:   cpiscope inspect PATH      (what is in a checkpoint or trajectory)
+                      cpiscope logits PATH --ids 1,2,3
+                      cpiscope tokenize PATH --text "Paris is"
+        """,
+        version: CPIScopeVersion.string,
+        subcommands: [InspectCommand.self, LogitsCommand.self, TokenizeCommand.self]
+    )
+}
+
+enum CPIScopeVersion {
+    static let string = "0.1.0"
+}
