@@ -40,10 +40,8 @@ let package = Package(
 
         // MARK: tests (one target per module; fixtures live beside them)
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
-        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TensorCore"],
-                    resources: [.copy("Fixtures")]),
-        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"],
-                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TensorCore"]),
+        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoints", "TensorCore", "Instrumentation"]),
         .testTarget(name: "HDF5StoreTests", dependencies: ["HDF5Store"]),
         .testTarget(name: "ProbeKitTests", dependencies: ["ProbeKit", "Tokenization"]),
