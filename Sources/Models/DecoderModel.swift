@@ -1,0 +1,361 @@
+// The decoder-only forward pass shared by every architecture, in fp32 on the CPU.
+// Architectures differ only in their weight tables (GPT2.swift, GPTNeoX.swift, Llama.swift),
+// which build a `DecoderModel` from a checkpoint. The pass reads top-down:
+//   embed → for each block: norm → q/k/v → rotary → attention → out-proj → (residual) → norm → MLP → (residual)
+//   → final norm → unembed.
+// Attention is eager: explicit scores, causal (and sliding-window) mask and softmax, so the
+// probabilities of every layer and head exist and can be observed at `blocks.{l}.attn.hook_pattern`.
+import Checkpoints
+import Instrumentation
+import TensorCore
+
+/// Which positions the caller wants logits for. The probe job only needs the last one.
+public enum LogitsRequest: Sendable {
+    case all
+    case last
+    case none
+}
+
+/// Keys and values of past positions, for incremental (generation) steps.
+public final class KVCache {
+    /// Per layer: keys [kv_head, capacity, d_head] and values [kv_head, capacity, d_head].
+    var keys: [UnsafeMutablePointer<Float>]
+    var values: [UnsafeMutablePointer<Float>]
+    public private(set) var capacity: Int
+    /// Positions filled.
+    public internal(set) var length: Int = 0
+    let kvHeads: Int
+    let dHead: Int
+
+    public init(layers: Int, kvHeads: Int, dHead: Int, capacity: Int) {
+        self.kvHeads = kvHeads
+        self.dHead = dHead
+        self.capacity = max(capacity, 1)
+        let n = kvHeads * self.capacity * dHead
+        keys = (0..<layers).map { _ in .allocate(capacity: n) }
+        values = (0..<layers).map { _ in .allocate(capacity: n) }
+    }
+
+    deinit {
+        keys.forEach { $0.deallocate() }
+        values.forEach { $0.deallocate() }
+    }
+
+    /// Grows capacity (keeping contents) so that `needed` positions fit.
+    func reserve(_ needed: Int) {
+        guard needed > capacity else { return }
+        let newCap = max(needed, capacity * 2)
+        func grow(_ old: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: kvHeads * newCap * dHead)
+            for h in 0..<kvHeads { (p + h * newCap * dHead).update(from: old + h * capacity * dHead, count: length * dHead) }
+            old.deallocate()
+            return p
+        }
+        keys = keys.map(grow)
+        values = values.map(grow)
+        capacity = newCap
+    }
+
+    /// Forgets all positions (the buffers are kept for reuse).
+    public func reset() { length = 0 }
+}
+
+/// A loaded decoder-only transformer.
+public final class DecoderModel: @unchecked Sendable {
+    public let config: ModelConfig
+    /// Token embedding [d_vocab, d_model].
+    let tokenEmbedding: Tensor
+    /// Learned position embedding [positions, d_model] (GPT-2 only).
+    let positionEmbedding: Tensor?
+    public internal(set) var blocks: [BlockWeights]
+    let finalNorm: Norm
+    /// Unembedding [d_vocab, d_model] (the token embedding itself when tied).
+    let unembedding: Tensor
+    let rotary: RotaryTable?
+
+    init(config: ModelConfig, tokenEmbedding: Tensor, positionEmbedding: Tensor?, blocks: [BlockWeights],
+         finalNorm: Norm, unembedding: Tensor) {
+        self.config = config
+        self.tokenEmbedding = tokenEmbedding
+        self.positionEmbedding = positionEmbedding
+        self.blocks = blocks
+        self.finalNorm = finalNorm
+        self.unembedding = unembedding
+        if let r = config.rotary, r.dims > 0 {
+            self.rotary = RotaryTable(dims: r.dims, theta: r.theta, transform: { scaleInverseFrequencies($0, r.scaling) })
+        } else {
+            self.rotary = nil
+        }
+    }
+
+    public var layers: Int { config.layers }
+    public var vocab: Int { config.vocab }
+    public var dModel: Int { config.dModel }
+
+    /// Runs the pass over `ids`, appended after the positions already in `cache` (if any).
+    /// - Returns: logits [rows, d_vocab] for the requested positions (rows = n, 1 or 0).
+    @discardableResult
+    public func forward(_ ids: [Int], cache: KVCache? = nil, logits request: LogitsRequest = .all,
+                        observer: (any ForwardObserver)? = nil) throws -> Tensor {
+        let n = ids.count
+        guard n > 0 else { throw ModelError.emptyInput }
+        for id in ids where id < 0 || id >= config.vocab { throw ModelError.tokenOutOfRange(id: id, vocab: config.vocab) }
+        let start = cache?.length ?? 0
+        let total = start + n
+        if positionEmbedding != nil, total > config.maxPositions {
+            throw ModelError.sequenceTooLong(length: total, maxPositions: config.maxPositions)
+        }
+        let d = config.dModel
+        let cache = cache ?? KVCache(layers: config.layers, kvHeads: config.kvHeads, dHead: config.dHead, capacity: n)
+        cache.reserve(total)
+
+        let wantsPatterns = observer.map { o in (0..<config.layers).contains { o.wants(.attnPattern($0)) } } ?? false
+        var scratch = Scratch(config: config, rows: n, keys: total, patternHeads: wantsPatterns ? config.heads : 1)
+        defer { scratch.free() }
+        let x = scratch.residual  // [pos, d_model]
+
+        // Embedding (+ learned positions).
+        for (i, id) in ids.enumerated() {
+            (x + i * d).update(from: tokenEmbedding.pointer + id * d, count: d)
+            if let pe = positionEmbedding { addInPlace(x + i * d, pe.pointer + (start + i) * d, count: d) }
+        }
+        emit(.embed, observer, x, [n, d], start)
+
+        for l in 0..<config.layers {
+            emit(.residPre(l), observer, x, [n, d], start)
+            try block(l, rows: n, start: start, cache: cache, scratch: &scratch, observer: observer)
+            emit(.residPost(l), observer, x, [n, d], start)
+        }
+        cache.length = total
+
+        // Final norm and unembedding for the requested rows only.
+        let firstRow: Int, rows: Int
+        switch request {
+        case .all: firstRow = 0; rows = n
+        case .last: firstRow = n - 1; rows = 1
+        case .none: firstRow = n; rows = 0
+        }
+        let out = Tensor(zeros: [rows, config.vocab])
+        guard rows > 0 else { return out }
+        let normed = scratch.normed
+        finalNorm.apply(x + firstRow * d, rows: rows, into: normed)
+        emit(.lnFinal, observer, normed, [rows, d], start + firstRow)
+        unembed(normed, rows: rows, into: out.pointer)
+        emit(.logits, observer, out.pointer, [rows, config.vocab], start + firstRow)
+        return out
+    }
+
+    /// logits[rows, d_vocab] = h[rows, d_model] · W_Uᵀ (h already normed).
+    public func unembed(_ h: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>) {
+        sgemm(m: rows, n: config.vocab, k: config.dModel, a: h, lda: config.dModel,
+              b: unembedding.pointer, ldb: config.dModel, transB: true, c: logits, ldc: config.vocab)
+    }
+
+    /// The logit lens: final norm then unembedding applied to residual vectors r[rows, d_model].
+    public func logitLens(_ residual: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>) {
+        let normed = UnsafeMutablePointer<Float>.allocate(capacity: rows * config.dModel)
+        defer { normed.deallocate() }
+        finalNorm.apply(residual, rows: rows, into: normed)
+        unembed(normed, rows: rows, into: logits)
+    }
+
+    // MARK: - One block
+
+    private func block(_ l: Int, rows n: Int, start: Int, cache: KVCache, scratch: inout Scratch,
+                       observer: (any ForwardObserver)?) throws {
+        let w = blocks[l]
+        let d = config.dModel
+        let x = scratch.residual
+        let h = scratch.normed
+        // Attention sub-layer on norm(x).
+        w.attnNorm.apply(x, rows: n, into: h)
+        attention(l, w, input: h, rows: n, start: start, cache: cache, scratch: &scratch, observer: observer)
+        let attnOut = scratch.attnOut  // [pos, d_model]
+        emit(.attnOut(l), observer, attnOut, [n, d], start)
+
+        if config.parallelResidual {
+            // GPT-NeoX parallel residual: x + attn(ln1(x)) + mlp(ln2(x)).
+            w.mlpNorm.apply(x, rows: n, into: h)
+            mlp(w.mlp, input: h, rows: n, scratch: &scratch)
+            emit(.mlpOut(l), observer, scratch.mlpOut, [n, d], start)
+            addInPlace(x, attnOut, count: n * d)
+            addInPlace(x, scratch.mlpOut, count: n * d)
+        } else {
+            addInPlace(x, attnOut, count: n * d)
+            emit(.residMid(l), observer, x, [n, d], start)
+            w.mlpNorm.apply(x, rows: n, into: h)
+            mlp(w.mlp, input: h, rows: n, scratch: &scratch)
+            emit(.mlpOut(l), observer, scratch.mlpOut, [n, d], start)
+            addInPlace(x, scratch.mlpOut, count: n * d)
+        }
+    }
+
+    private func attention(_ l: Int, _ w: BlockWeights, input h: UnsafePointer<Float>, rows n: Int, start: Int,
+                           cache: KVCache, scratch: inout Scratch, observer: (any ForwardObserver)?) {
+        let H = config.heads, KV = config.kvHeads, dh = config.dHead
+        let total = start + n
+        // 1. Project. Layout of the projection output, as (base, row stride, per-head offsets).
+        let qkv = scratch.qkv
+        let qBase: UnsafeMutablePointer<Float>, ld: Int
+        let qOff: (Int) -> Int, kOff: (Int) -> Int, vOff: (Int) -> Int
+        switch w.qkv {
+        case let .separate(q, k, v):
+            // [q: H*dh | k: KV*dh | v: KV*dh] side by side in one row.
+            ld = (H + 2 * KV) * dh
+            linear(h, rows: n, inFeatures: q.inFeatures, weight: q.weight.pointer, layout: q.layout, outFeatures: q.outFeatures,
+                   bias: q.bias.map { UnsafePointer($0.pointer) }, into: qkv, yStride: ld)
+            linear(h, rows: n, inFeatures: k.inFeatures, weight: k.weight.pointer, layout: k.layout, outFeatures: k.outFeatures,
+                   bias: k.bias.map { UnsafePointer($0.pointer) }, into: qkv + H * dh, yStride: ld)
+            linear(h, rows: n, inFeatures: v.inFeatures, weight: v.weight.pointer, layout: v.layout, outFeatures: v.outFeatures,
+                   bias: v.bias.map { UnsafePointer($0.pointer) }, into: qkv + (H + KV) * dh, yStride: ld)
+            qOff = { $0 * dh }; kOff = { (H + $0) * dh }; vOff = { (H + KV + $0) * dh }
+        case let .fusedBlocks(p):
+            ld = 3 * H * dh
+            p.apply(h, rows: n, into: qkv)
+            qOff = { $0 * dh }; kOff = { (H + $0) * dh }; vOff = { (2 * H + $0) * dh }
+        case let .fusedPerHead(p):
+            ld = 3 * H * dh
+            p.apply(h, rows: n, into: qkv)
+            qOff = { 3 * $0 * dh }; kOff = { (3 * $0 + 1) * dh }; vOff = { (3 * $0 + 2) * dh }
+        }
+        qBase = qkv
+
+        // 2. Rotary on q and k, then append k and v to the cache ([kv_head, pos, d_head]).
+        let kc = cache.keys[l], vc = cache.values[l], cap = cache.capacity
+        for i in 0..<n {
+            let row = qBase + i * ld
+            if let rot = rotary {
+                for hh in 0..<H { rot.apply(row + qOff(hh), heads: 1, stride: 0, position: start + i, cos: scratch.cos, sin: scratch.sin) }
+                for g in 0..<KV { rot.apply(row + kOff(g), heads: 1, stride: 0, position: start + i, cos: scratch.cos, sin: scratch.sin) }
+            }
+            for g in 0..<KV {
+                (kc + (g * cap + start + i) * dh).update(from: row + kOff(g), count: dh)
+                (vc + (g * cap + start + i) * dh).update(from: row + vOff(g), count: dh)
+            }
+        }
+
+        // 3. Scores, mask, softmax and weighted values, head by head.
+        var scale: Float = config.scaleAttnWeights ? 1 / Float(dh).squareRoot() : 1
+        if config.scaleAttnByInverseLayerIdx { scale /= Float(l + 1) }
+        let window = l < config.slidingWindow.count ? config.slidingWindow[l] : nil
+        let wantPattern = observer?.wants(.attnPattern(l)) ?? false
+        let group = H / KV
+        let ctx = scratch.context  // [pos, H*d_head]
+        for hh in 0..<H {
+            let g = hh / group
+            let probs = wantPattern ? scratch.pattern + hh * n * total : scratch.pattern
+            // scores[q, k] = scale · q_h · k_gᵀ
+            sgemm(m: n, n: total, k: dh, a: qBase + qOff(hh), lda: ld, b: kc + g * cap * dh, ldb: dh, transB: true,
+                  c: probs, ldc: total, alpha: scale)
+            for i in 0..<n {
+                let p = start + i
+                // causal: keys 0...p; sliding window: keys with p - k < window
+                let first = window.map { max(0, p - $0 + 1) } ?? 0
+                softmaxInPlace(probs + i * total, count: total, firstValid: first, valid: p + 1)
+            }
+            // context_h[q, :] = probs · v_g
+            sgemm(m: n, n: dh, k: total, a: probs, lda: total, b: vc + g * cap * dh, ldb: dh,
+                  c: ctx + hh * dh, ldc: H * dh)
+        }
+        if wantPattern, let observer {
+            observer.observe(.attnPattern(l), TensorView(pointer: scratch.pattern, shape: [H, n, total], firstPosition: start))
+        }
+        // 4. Output projection.
+        w.attnOut.apply(ctx, rows: n, into: scratch.attnOut)
+    }
+
+    private func mlp(_ m: MLP, input h: UnsafePointer<Float>, rows n: Int, scratch: inout Scratch) {
+        let hidden = scratch.mlpHidden
+        switch m {
+        case let .plain(up, down, act):
+            up.apply(h, rows: n, into: hidden)
+            activate(hidden, count: n * up.outFeatures, act)
+            down.apply(hidden, rows: n, into: scratch.mlpOut)
+        case let .gated(gate, up, down, act):
+            let u = scratch.mlpHidden2
+            gate.apply(h, rows: n, into: hidden)
+            up.apply(h, rows: n, into: u)
+            let count = n * up.outFeatures
+            activate(hidden, count: count, act)
+            for i in 0..<count { hidden[i] *= u[i] }
+            down.apply(hidden, rows: n, into: scratch.mlpOut)
+        }
+    }
+
+    @inline(__always)
+    private func emit(_ hook: HookPoint, _ observer: (any ForwardObserver)?, _ p: UnsafePointer<Float>, _ shape: [Int], _ first: Int) {
+        guard let observer, observer.wants(hook) else { return }
+        observer.observe(hook, TensorView(pointer: p, shape: shape, firstPosition: first))
+    }
+}
+
+/// Applies an activation in place.
+func activate(_ x: UnsafeMutablePointer<Float>, count: Int, _ act: Activation) {
+    switch act {
+    case .geluNew, .geluPytorchTanh: for i in 0..<count { x[i] = geluTanh(x[i]) }
+    case .gelu: for i in 0..<count { x[i] = geluErf(x[i]) }
+    case .silu: for i in 0..<count { x[i] = silu(x[i]) }
+    case .relu: for i in 0..<count { x[i] = max(0, x[i]) }
+    }
+}
+
+/// Frequency scaling of rotary inverse frequencies (transformers modeling_rope_utils.py:
+/// _compute_linear_scaling_rope_parameters and _compute_llama3_parameters).
+func scaleInverseFrequencies(_ invFreq: [Double], _ scaling: RopeScaling) -> [Double] {
+    switch scaling {
+    case .none: return invFreq
+    case .linear(let factor): return invFreq.map { $0 / factor }
+    case let .llama3(factor, lowFreqFactor, highFreqFactor, originalMax):
+        let old = Double(originalMax)
+        let lowWavelen = old / lowFreqFactor
+        let highWavelen = old / highFreqFactor
+        return invFreq.map { f in
+            let wavelen = 2 * Double.pi / f
+            if wavelen < highWavelen { return f }
+            if wavelen > lowWavelen { return f / factor }
+            let smooth = (old / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor)
+            return (1 - smooth) * f / factor + smooth * f
+        }
+    }
+}
+
+/// Per-pass work buffers, sized for `rows` new positions attending over `keys` positions.
+struct Scratch {
+    let residual: UnsafeMutablePointer<Float>    // [pos, d_model]
+    let normed: UnsafeMutablePointer<Float>      // [pos, d_model]
+    let qkv: UnsafeMutablePointer<Float>         // [pos, (head + 2·kv_head)·d_head]
+    let context: UnsafeMutablePointer<Float>     // [pos, head·d_head]
+    let pattern: UnsafeMutablePointer<Float>     // [head, query_pos, key_pos]
+    let attnOut: UnsafeMutablePointer<Float>     // [pos, d_model]
+    let mlpHidden: UnsafeMutablePointer<Float>   // [pos, d_mlp]
+    let mlpHidden2: UnsafeMutablePointer<Float>  // [pos, d_mlp]
+    let mlpOut: UnsafeMutablePointer<Float>      // [pos, d_model]
+    let cos: UnsafeMutablePointer<Float>         // [d_head]
+    let sin: UnsafeMutablePointer<Float>         // [d_head]
+    private var all: [UnsafeMutablePointer<Float>] = []
+
+    init(config c: ModelConfig, rows n: Int, keys total: Int, patternHeads: Int) {
+        var all: [UnsafeMutablePointer<Float>] = []
+        func make(_ count: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+            p.initialize(repeating: 0, count: max(count, 1))
+            all.append(p)
+            return p
+        }
+        let qkvWidth = max((c.heads + 2 * c.kvHeads) * c.dHead, 3 * c.heads * c.dHead)
+        residual = make(n * c.dModel)
+        normed = make(n * c.dModel)
+        qkv = make(n * qkvWidth)
+        context = make(n * c.heads * c.dHead)
+        pattern = make(patternHeads * n * total)
+        attnOut = make(n * c.dModel)
+        mlpHidden = make(n * c.dMLP)
+        mlpHidden2 = make(n * c.dMLP)
+        mlpOut = make(n * c.dModel)
+        cos = make(c.dHead)
+        sin = make(c.dHead)
+        self.all = all
+    }
+
+    func free() { all.forEach { $0.deallocate() } }
+}

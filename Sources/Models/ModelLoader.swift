@@ -1,0 +1,21 @@
+// Builds the right architecture from a checkpoint folder.
+import Checkpoints
+import Foundation
+
+extension DecoderModel {
+    /// Loads config.json and the weights of a full (non-adapter) checkpoint folder.
+    public static func load(from directory: URL) throws -> DecoderModel {
+        let config = try ModelConfig.load(from: directory)
+        let store = try WeightStore(directory: directory)
+        return try load(config: config, store: store, checkpoint: directory.path)
+    }
+
+    /// Builds a model from a parsed config and an opened weight store.
+    public static func load(config: ModelConfig, store: WeightStore, checkpoint: String) throws -> DecoderModel {
+        switch config.architecture {
+        case .gpt2: return try GPT2.load(config: config, store: store, checkpoint: checkpoint)
+        case .gptNeoX: return try GPTNeoX.load(config: config, store: store, checkpoint: checkpoint)
+        case .llama, .mistral, .qwen2: return try Llama.load(config: config, store: store, checkpoint: checkpoint)
+        }
+    }
+}

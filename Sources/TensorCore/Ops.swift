@@ -1,0 +1,79 @@
+// Elementwise and row-wise operations on raw row-major buffers. Formulas follow the
+// Hugging Face transformers modules they replace (cited per function).
+import Foundation
+
+/// LayerNorm over the last dimension of x[rows, d] (torch.nn.LayerNorm: biased variance, eps inside sqrt).
+public func layerNorm(_ x: UnsafePointer<Float>, rows: Int, d: Int, weight: UnsafePointer<Float>,
+                      bias: UnsafePointer<Float>?, eps: Float, into y: UnsafeMutablePointer<Float>) {
+    for r in 0..<rows {
+        let xr = x + r * d, yr = y + r * d
+        var mean: Double = 0
+        for j in 0..<d { mean += Double(xr[j]) }
+        mean /= Double(d)
+        var v: Double = 0
+        for j in 0..<d { let c = Double(xr[j]) - mean; v += c * c }
+        v /= Double(d)
+        let inv = Float(1.0 / (v + Double(eps)).squareRoot())
+        let m = Float(mean)
+        if let bias {
+            for j in 0..<d { yr[j] = (xr[j] - m) * inv * weight[j] + bias[j] }
+        } else {
+            for j in 0..<d { yr[j] = (xr[j] - m) * inv * weight[j] }
+        }
+    }
+}
+
+/// RMSNorm over the last dimension of x[rows, d]: w * x / sqrt(mean(x²) + eps)
+/// (transformers LlamaRMSNorm, which computes in float32).
+public func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, d: Int, weight: UnsafePointer<Float>, eps: Float,
+                    into y: UnsafeMutablePointer<Float>) {
+    for r in 0..<rows {
+        let xr = x + r * d, yr = y + r * d
+        var ss: Double = 0
+        for j in 0..<d { ss += Double(xr[j]) * Double(xr[j]) }
+        let inv = Float(1.0 / (ss / Double(d) + Double(eps)).squareRoot())
+        for j in 0..<d { yr[j] = weight[j] * (xr[j] * inv) }
+    }
+}
+
+/// In-place softmax of `n` values; entries at index ≥ `valid` or < `firstValid` get probability 0.
+@inline(__always)
+public func softmaxInPlace(_ x: UnsafeMutablePointer<Float>, count n: Int, firstValid: Int = 0, valid: Int) {
+    var mx = -Float.infinity
+    for j in firstValid..<valid where x[j] > mx { mx = x[j] }
+    var sum: Float = 0
+    for j in firstValid..<valid { let e = expf(x[j] - mx); x[j] = e; sum += e }
+    let inv = 1 / sum
+    for j in 0..<n {
+        if j < firstValid || j >= valid { x[j] = 0 } else { x[j] *= inv }
+    }
+}
+
+/// Log-softmax of `n` logits into `out` (max-subtracted, log-sum-exp in Double for stability).
+public func logSoftmax(_ x: UnsafePointer<Float>, count n: Int, into out: UnsafeMutablePointer<Float>) {
+    var mx = -Float.infinity
+    for j in 0..<n where x[j] > mx { mx = x[j] }
+    var sum: Double = 0
+    for j in 0..<n { sum += Double(expf(x[j] - mx)) }
+    let lse = mx + Float(log(sum))
+    for j in 0..<n { out[j] = x[j] - lse }
+}
+
+/// gelu_new / gelu_pytorch_tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (transformers NewGELUActivation).
+@inline(__always) public func geluTanh(_ x: Float) -> Float {
+    0.5 * x * (1 + tanhf(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+}
+
+/// gelu: 0.5·x·(1 + erf(x/√2)) (torch.nn.functional.gelu, exact).
+@inline(__always) public func geluErf(_ x: Float) -> Float {
+    0.5 * x * (1 + erff(x * 0.7071067811865476))
+}
+
+/// silu: x·σ(x).
+@inline(__always) public func silu(_ x: Float) -> Float { x / (1 + expf(-x)) }
+
+/// Adds b into a elementwise.
+@inline(__always)
+public func addInPlace(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, count n: Int) {
+    for i in 0..<n { a[i] += b[i] }
+}
