@@ -21,6 +21,10 @@ struct CPIScope: ParsableCommand {
     )
 }
 
+extension CPIScope {
+    static func main() { runMain() }
+}
+
 enum CPIScopeVersion {
     static let string = "0.1.0"
 }

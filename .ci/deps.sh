@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what cpiscope needs on a fresh Debian machine, skipping what is already there:
+#   system: pkg-config, libhdf5-dev, libopenblas-dev (found through pkg-config)
+#   python (tests only, with --python): numpy, h5py, xarray, h5netcdf, pytest
+set -euo pipefail
+need_apt=()
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists hdf5; then need_apt+=(libhdf5-dev); fi
+if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists openblas; then need_apt+=(libopenblas-dev); fi
+if [ "${1:-}" = "--python" ] && [ "${CPISCOPE_SKIP_BROWSER:-0}" != "1" ]; then
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "cpiscope: installing ${need_apt[*]} with apt-get" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if [ "${1:-}" = "--python" ]; then
+  if ! python3 -c "import numpy, h5py, xarray, h5netcdf, pytest" >/dev/null 2>&1; then
+    echo "cpiscope: installing numpy h5py xarray h5netcdf pytest with pip" >&2
+    python3 -m pip install -q numpy h5py xarray h5netcdf pytest
+  fi
+fi

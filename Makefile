@@ -1,0 +1,30 @@
+# cpiscope build file. The README's two commands are `make demo` and `make test`;
+# both install missing system packages first (.ci/deps.sh).
+SWIFT ?= swift
+BIN := .build/release/cpiscope
+
+.PHONY: deps build release demo test test-swift test-python clean
+
+deps:
+	@.ci/deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+# The main job on bundled data.
+demo: release
+	$(BIN) inspect Tests/Fixtures/models/llama-gqa
+	$(BIN) logits Tests/Fixtures/models/llama-gqa --ids 1,2,3 --top 5
+
+# Every test: Swift (parity, parsers, CLI) and Python (HDF5 layout through h5py/xarray).
+test:
+	@.ci/deps.sh --python
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+	python3 -m pytest -q Tests/python
+
+clean:
+	rm -rf .build

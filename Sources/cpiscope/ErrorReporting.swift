@@ -1,0 +1,44 @@
+// How the CLI reports failures: one line naming the file/field at fault, one line with a hint,
+// and a non-zero exit status. Every module's error enum conforms to `HintedError` here.
+import ArgumentParser
+import Checkpoints
+import Foundation
+import Models
+
+/// An error that knows how to tell the user what to do next.
+protocol HintedError: Error, CustomStringConvertible {
+    var hint: String { get }
+}
+
+extension ConfigError: HintedError {}
+extension ModelError: HintedError {}
+
+/// An error raised by the command layer itself.
+struct CLIError: HintedError {
+    let description: String
+    let hint: String
+}
+
+enum Terminal {
+    /// Writes to stderr without buffering.
+    static func error(_ text: String) {
+        FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+    }
+
+    static var stderrIsTTY: Bool { isatty(STDERR_FILENO) != 0 }
+}
+
+extension CPIScope {
+    /// Runs the command line; library errors print as `error: …` + `hint: …` and exit with status 1.
+    static func runMain() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let e as HintedError {
+            Terminal.error("error: \(e.description)\nhint: \(e.hint)")
+            Foundation.exit(1)
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
