@@ -1,0 +1,97 @@
+// `cpiscope bench`: micro-benchmarks (never run as tests). Figures go to BENCHMARKS.md.
+import ArgumentParser
+import Checkpoints
+import Dispatch
+import Foundation
+import Models
+import TensorCore
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure forward-pass throughput against the machine's OpenBLAS sgemm ceiling.",
+        discussion: """
+        Runs prefill passes of random token ids at each --tokens length, --runs times, and prints the \
+        median, min and max time, tokens/s and achieved GFLOP/s (matrix products + attention), next to \
+        OpenBLAS sgemm GFLOP/s measured in the same run on a [512 × 768] · [768 × 3072] product.
+
+        Example:
+          python3 Benchmarks/make_models.py          # random-weight GPT-2-small / Llama-160M
+          cpiscope bench Benchmarks/models/gpt2-small --tokens 128,512 --runs 5
+        """)
+
+    @Argument(help: "A checkpoint folder.")
+    var path: String
+
+    @Option(help: "Comma-separated prompt lengths.")
+    var tokens: String = "128,512"
+
+    @Option(help: "Timed runs per length (after one warm-up).")
+    var runs: Int = 5
+
+    @Option(help: "Logits for: all positions, or only the last (what the probe job needs).")
+    var logits: String = "last"
+
+    @Option(help: "OpenBLAS threads (default: all cores).")
+    var threads: Int = 0
+
+    func run() throws {
+        setBLASThreads(threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount)
+        let lengths = try parseIDs(tokens)
+        let loadStart = DispatchTime.now()
+        let model = try DecoderModel.load(from: URL(fileURLWithPath: path))
+        let loadMs = elapsedMs(since: loadStart)
+        let c = model.config
+        let request: LogitsRequest = logits == "all" ? .all : .last
+        let sgemm = measureSGEMM()
+        print("model: \(c.architecture.rawValue), \(c.layers) layers, d_model \(c.dModel), \(c.heads) heads/\(c.kvHeads) kv, vocab \(c.vocab); load \(String(format: "%.0f", loadMs)) ms")
+        print("threads: \(blasThreads()); logits: \(logits); OpenBLAS sgemm [512x768]·[768x3072]: \(String(format: "%.1f", sgemm)) GFLOP/s")
+        print("tokens | median ms |  min ms |  max ms | tokens/s | GFLOP/s | % of sgemm")
+        var rng = SystemRandomNumberGenerator()
+        for n in lengths {
+            let ids = (0..<n).map { _ in Int.random(in: 0..<c.vocab, using: &rng) }
+            _ = try model.forward(ids, logits: request)
+            var times: [Double] = []
+            for _ in 0..<max(1, runs) {
+                let t0 = DispatchTime.now()
+                _ = try model.forward(ids, logits: request)
+                times.append(elapsedMs(since: t0))
+            }
+            times.sort()
+            let median = times[times.count / 2]
+            let gflop = forwardFLOPs(c, tokens: n, logitRows: request == .all ? n : 1) / 1e9
+            print(String(format: "%6d | %9.1f | %7.1f | %7.1f | %8.0f | %7.1f | %5.0f%%", n, median, times.first!, times.last!,
+                         Double(n) / median * 1000, gflop / median * 1000, gflop / median * 1000 / sgemm * 100))
+        }
+    }
+
+    /// sgemm GFLOP/s on a representative product, median of 7.
+    func measureSGEMM() -> Double {
+        let m = 512, k = 768, n = 3072
+        let a = Tensor(zeros: [m, k]), b = Tensor(zeros: [k, n]), out = Tensor(zeros: [m, n])
+        for i in 0..<a.count { a.pointer[i] = Float(i % 7) * 0.01 }
+        for i in 0..<b.count { b.pointer[i] = Float(i % 5) * 0.01 }
+        var times: [Double] = []
+        for r in 0..<8 {
+            let t0 = DispatchTime.now()
+            TensorCore.sgemm(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: out.pointer, ldc: n)
+            if r > 0 { times.append(elapsedMs(since: t0)) }
+        }
+        times.sort()
+        return 2.0 * Double(m * n * k) / (times[times.count / 2] / 1000) / 1e9
+    }
+}
+
+/// FLOPs of one prefill pass as cpiscope computes it: projections, MLP, attention scores and
+/// weighted values (full [query_pos, key_pos] squares), and the unembedding for `logitRows` rows.
+func forwardFLOPs(_ c: ModelConfig, tokens n: Int, logitRows: Int) -> Double {
+    let d = Double(c.dModel), dh = Double(c.dHead), H = Double(c.heads), KV = Double(c.kvHeads)
+    let gated = c.architecture.family == "llama"
+    let perToken = 2 * (d * (H + 2 * KV) * dh + H * dh * d + (gated ? 3 : 2) * d * Double(c.dMLP))
+    let attention = 2 * 2 * Double(n) * Double(n) * H * dh
+    return Double(c.layers) * (perToken * Double(n) + attention) + 2 * d * Double(c.vocab) * Double(logitRows)
+}
+
+func elapsedMs(since t0: DispatchTime) -> Double {
+    Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e6
+}
