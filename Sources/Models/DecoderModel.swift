@@ -58,6 +58,12 @@ public final class KVCache {
 
     /// Forgets all positions (the buffers are kept for reuse).
     public func reset() { length = 0 }
+
+    /// Forgets positions from `newLength` on (e.g. to score another continuation of the same prompt).
+    public func truncate(to newLength: Int) {
+        precondition(newLength >= 0 && newLength <= length, "truncate(to: \(newLength)) outside 0...\(length)")
+        length = newLength
+    }
 }
 
 /// A loaded decoder-only transformer.
@@ -359,3 +365,5 @@ struct Scratch {
 
     func free() { all.forEach { $0.deallocate() } }
 }
+
+extension DecoderModel: LogitLensModel {}
