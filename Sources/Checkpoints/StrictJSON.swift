@@ -334,8 +334,9 @@ func readWholeFile(path: String, limit: Int) -> Result<[UInt8], JSONFileProblem>
     var bytes = [UInt8](repeating: 0, count: size)
     var done = 0
     while done < size {
-        let n = bytes.withUnsafeMutableBytes { buf in
-            read(fd, buf.baseAddress! + done, size - done)
+        let n = bytes.withUnsafeMutableBytes { buf -> Int in
+            guard let base = buf.baseAddress else { return 0 }
+            return read(fd, base + done, size - done)
         }
         if n < 0 {
             if errno == EINTR { continue }
