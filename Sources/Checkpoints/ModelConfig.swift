@@ -157,7 +157,7 @@ extension ModelConfig {
     /// Parses config.json bytes. `source` is used in error messages.
     public static func parse(_ data: Data, source: URL) throws -> ModelConfig {
         let name = source.path
-        guard let obj = JSONValue.parse(data)?.object else {
+        guard let obj = JSONValue.parseOrNil([UInt8](data))?.object else {
             throw ConfigError.notJSONObject(file: name)
         }
         let r = FieldReader(obj: obj, file: name)
@@ -312,14 +312,14 @@ struct FieldReader {
     let file: String
 
     func require<T>(_ key: String, as type: T.Type = T.self) throws -> T {
-        guard let v = obj[key], v != .null else { throw ConfigError.missingField(file: file, field: key) }
+        guard let v = obj[key], !v.isNull else { throw ConfigError.missingField(file: file, field: key) }
         return try cast(v, key)
     }
 
     /// The field's value, or nil when absent or null. (Typed entry points below keep the generic
     /// parameter from being inferred as an Optional.)
     func optional<T>(_ key: String, as type: T.Type) throws -> T? {
-        guard let v = obj[key], v != .null else { return nil }
+        guard let v = obj[key], !v.isNull else { return nil }
         return try cast(v, key) as T
     }
     func int(_ key: String) throws -> Int? { try optional(key, as: Int.self) }
@@ -342,7 +342,7 @@ struct FieldReader {
     }
 
     func intOrList(_ key: String) throws -> [Int] {
-        guard let v = obj[key], v != .null else { return [] }
+        guard let v = obj[key], !v.isNull else { return [] }
         if let list = v.array { return try list.map { try cast($0, key) } }
         return [try cast(v, key) as Int]
     }
@@ -359,7 +359,7 @@ struct FieldReader {
     func ropeParameters() throws -> [String: JSONValue] {
         var out: [String: JSONValue] = [:]
         for key in ["rope_scaling", "rope_parameters"] {
-            guard let v = obj[key], v != .null else { continue }
+            guard let v = obj[key], !v.isNull else { continue }
             guard let d = v.object else { throw ConfigError.badField(file: file, field: key, reason: "must be an object") }
             for (k, x) in d { out[k] = x }
         }

@@ -14,8 +14,8 @@ import Darwin
 #endif
 
 /// A JSON number kept as its literal text so integers stay exact.
-struct JSONNumber: Sendable, Equatable {
-    let text: String
+public struct JSONNumber: Sendable, Equatable {
+    public let text: String
 
     /// The value as an `Int` when the literal is an integer (no fraction, no exponent) that fits.
     var exactInt: Int? {
@@ -30,7 +30,7 @@ struct JSONNumber: Sendable, Equatable {
 }
 
 /// A parsed JSON value. Objects keep their keys in file order.
-indirect enum JSONValue: Sendable, Equatable {
+public indirect enum JSONValue: Sendable, Equatable {
     case object([(key: String, value: JSONValue)])
     case array([JSONValue])
     case string(String)
@@ -38,7 +38,7 @@ indirect enum JSONValue: Sendable, Equatable {
     case bool(Bool)
     case null
 
-    static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
         switch (lhs, rhs) {
         case let (.object(a), .object(b)):
             return a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
@@ -52,7 +52,7 @@ indirect enum JSONValue: Sendable, Equatable {
     }
 
     /// The value for `key` when this is an object (keys are unique: the parser refuses duplicates).
-    subscript(key: String) -> JSONValue? {
+    public subscript(key: String) -> JSONValue? {
         guard case .object(let pairs) = self else { return nil }
         return pairs.first(where: { $0.key == key })?.value
     }
