@@ -59,9 +59,9 @@ public enum Trajectory {
         guard isDir.boolValue else {
             throw .notCheckpointFolder(path: url.path, reason: "this is a file; pass the folder that holds it")
         }
-        if holdsWeights(url) {
-            return [try ref(for: url, n: checkpointNumber(url.lastPathComponent))]
-        }
+        // A Trainer output folder may hold final weights at its top level *and* checkpoint-N
+        // subfolders; the subfolders (the trajectory) win. A folder with weights and no
+        // checkpoint-N subfolders is one checkpoint.
         let entries: [String]
         do { entries = try fm.contentsOfDirectory(atPath: url.path).sorted() } catch {
             throw .unreadable(file: url.path, reason: "cannot list folder: \(error.localizedDescription)")
@@ -79,6 +79,7 @@ public enum Trajectory {
             found.append((try ref(for: sub, n: n), n))
         }
         guard !found.isEmpty else {
+            if holdsWeights(url) { return [try ref(for: url, n: checkpointNumber(url.lastPathComponent))] }
             throw .notCheckpointFolder(path: url.path, reason: describeUnrecognised(entries))
         }
         found.sort { a, b in

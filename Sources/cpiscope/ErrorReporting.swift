@@ -11,6 +11,7 @@ protocol HintedError: Error, CustomStringConvertible {
 }
 
 extension ConfigError: HintedError {}
+extension CheckpointError: HintedError {}
 extension ModelError: HintedError {}
 
 /// An error raised by the command layer itself.

@@ -1,5 +1,95 @@
+// `cpiscope inspect`: what a checkpoint or a trajectory holds.
 import ArgumentParser
+import Checkpoints
+import Foundation
+
 struct InspectCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "inspect")
-    func run() throws { throw ValidationError("not implemented yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Show the architecture, sizes, dtypes and checkpoints of a model or a trajectory.",
+        discussion: """
+        PATH is a checkpoint folder (config.json + model.safetensors, or shards with \
+        model.safetensors.index.json), or a training output folder of checkpoint-N/ subfolders, which \
+        are listed in training order (trainer_state.json global_step, else N).
+
+        Examples:
+          cpiscope inspect Tests/Fixtures/models/llama-gqa
+          cpiscope inspect runs/ift-llama --format json
+        """)
+
+    @Argument(help: "A checkpoint folder, or a folder of checkpoint-N folders.")
+    var path: String
+
+    @Option(help: "Output format: text or json.")
+    var format: OutputFormat = .text
+
+    func run() throws {
+        let url = URL(fileURLWithPath: path)
+        let refs = try Trajectory.discover(at: url)
+        // Architecture facts come from the first checkpoint; the others are checked to match.
+        let first = refs[0]
+        let config = try ModelConfig.load(from: first.path)
+        let store = try WeightStore(directory: first.path)
+        for ref in refs.dropFirst() {
+            let other = try ModelConfig.load(from: ref.path)
+            if other.architecture != config.architecture || other.layers != config.layers || other.dModel != config.dModel {
+                throw CLIError(description: "\(ref.path.path): \(other.architecture.rawValue) with \(other.layers) layers × d_model \(other.dModel) differs from \(first.name) (\(config.architecture.rawValue), \(config.layers) × \(config.dModel))",
+                               hint: "A trajectory must hold checkpoints of one model; select a subset with --checkpoints.")
+            }
+        }
+        let parameters = store.names.compactMap { store.info($0) }
+            .filter { info in !["attn.bias", "attn.masked_bias", "inv_freq"].contains(where: { info.name.hasSuffix($0) }) }
+            .reduce(0) { $0 + $1.elementCount }
+        let dtypes = store.dtypeCounts.map { "\($0.key.rawValue)" }.sorted()
+        let fileSizes = store.files.map { ($0.url.lastPathComponent, $0.fileSize) }
+        switch format {
+        case .json:
+            let obj: [String: Any] = [
+                "model_type": config.architecture.rawValue,
+                "layers": config.layers, "heads": config.heads, "kv_heads": config.kvHeads,
+                "d_model": config.dModel, "d_head": config.dHead, "d_mlp": config.dMLP, "vocab": config.vocab,
+                "parameters": parameters, "dtypes": dtypes, "tied_embeddings": config.tiedEmbeddings,
+                "files": fileSizes.map { ["name": $0.0, "bytes": $0.1] },
+                "checkpoints": refs.map { r -> [String: Any] in
+                    ["name": r.name, "step": r.step.map { $0 as Any } ?? NSNull(), "path": r.path.path]
+                },
+            ]
+            print(jsonString(obj))
+        case .text:
+            print("\(config.architecture.rawValue)  (\(first.path.path))")
+            print("  layers \(config.layers), heads \(config.heads), kv heads \(config.kvHeads), d_model \(config.dModel), d_head \(config.dHead), d_mlp \(config.dMLP)")
+            print("  vocab \(config.vocab), parameters \(formatCount(parameters)), tied embeddings: \(config.tiedEmbeddings ? "yes" : "no")")
+            if let r = config.rotary {
+                print("  rotary: \(r.dims) of \(config.dHead) dims, theta \(r.theta), scaling \(describe(r.scaling))")
+            }
+            if config.parallelResidual { print("  parallel residual") }
+            if let w = config.slidingWindow.compactMap({ $0 }).first { print("  sliding window \(w)") }
+            print("  dtypes: \(dtypes.joined(separator: ", "))")
+            for (name, bytes) in fileSizes { print("  \(name): \(formatBytes(bytes))") }
+            print("checkpoints (\(refs.count)):")
+            for r in refs { print("  \(r.name)  step \(r.step.map(String.init) ?? "-")  \(r.path.path)") }
+        }
+    }
+
+    private func describe(_ s: RopeScaling) -> String {
+        switch s {
+        case .none: return "none"
+        case .linear(let f): return "linear ×\(f)"
+        case let .llama3(f, lo, hi, orig): return "llama3 (factor \(f), low \(lo), high \(hi), original \(orig))"
+        }
+    }
+}
+
+func formatCount(_ n: Int) -> String {
+    if n >= 1_000_000_000 { return String(format: "%.2fB", Double(n) / 1e9) }
+    if n >= 1_000_000 { return String(format: "%.1fM", Double(n) / 1e6) }
+    if n >= 1_000 { return String(format: "%.1fK", Double(n) / 1e3) }
+    return "\(n)"
+}
+
+func formatBytes(_ n: Int) -> String {
+    if n >= 1 << 30 { return String(format: "%.2f GiB", Double(n) / Double(1 << 30)) }
+    if n >= 1 << 20 { return String(format: "%.1f MiB", Double(n) / Double(1 << 20)) }
+    if n >= 1 << 10 { return String(format: "%.1f KiB", Double(n) / 1024) }
+    return "\(n) B"
 }
