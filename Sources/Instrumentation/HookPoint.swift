@@ -10,6 +10,9 @@ public enum HookPoint: Hashable, Sendable, CustomStringConvertible {
     case residPre(Int)
     /// Attention probabilities of block l: [head, query_pos, key_pos].
     case attnPattern(Int)
+    /// Attention probabilities of the last query position of the pass, block l: [head, key_pos].
+    /// (A cpiscope addition: what probes need, without materialising every head's full square.)
+    case attnPatternLast(Int)
     /// Attention output of block l after the output projection: [pos, d_model].
     case attnOut(Int)
     /// Residual after attention, before the MLP (sequential-residual models only): [pos, d_model].
@@ -29,6 +32,7 @@ public enum HookPoint: Hashable, Sendable, CustomStringConvertible {
         case .embed: return "hook_embed"
         case .residPre(let l): return "blocks.\(l).hook_resid_pre"
         case .attnPattern(let l): return "blocks.\(l).attn.hook_pattern"
+        case .attnPatternLast(let l): return "blocks.\(l).attn.hook_pattern_last"
         case .attnOut(let l): return "blocks.\(l).hook_attn_out"
         case .residMid(let l): return "blocks.\(l).hook_resid_mid"
         case .mlpOut(let l): return "blocks.\(l).hook_mlp_out"
@@ -51,6 +55,7 @@ public enum HookPoint: Hashable, Sendable, CustomStringConvertible {
         switch parts.dropFirst(2).joined(separator: ".") {
         case "hook_resid_pre": self = .residPre(l)
         case "attn.hook_pattern": self = .attnPattern(l)
+        case "attn.hook_pattern_last": self = .attnPatternLast(l)
         case "hook_attn_out": self = .attnOut(l)
         case "hook_resid_mid": self = .residMid(l)
         case "hook_mlp_out": self = .mlpOut(l)
@@ -62,7 +67,7 @@ public enum HookPoint: Hashable, Sendable, CustomStringConvertible {
     /// The layer, for per-block hooks.
     public var layer: Int? {
         switch self {
-        case .residPre(let l), .attnPattern(let l), .attnOut(let l), .residMid(let l), .mlpOut(let l), .residPost(let l): return l
+        case .residPre(let l), .attnPattern(let l), .attnPatternLast(let l), .attnOut(let l), .residMid(let l), .mlpOut(let l), .residPost(let l): return l
         default: return nil
         }
     }
@@ -98,6 +103,12 @@ public protocol ForwardObserver: AnyObject {
     func observe(_ hook: HookPoint, _ view: TensorView)
 }
 
+/// An observer that can say it reads only the last position of a block's per-position outputs,
+/// which lets the pass skip the rest of the last block.
+public protocol RowSelectiveObserver: ForwardObserver {
+    func needsOnlyLastRow(ofBlock layer: Int) -> Bool
+}
+
 /// Stores copies of the requested hook tensors by name (tests, `--dump`).
 public final class HookRecorder: ForwardObserver {
     public let requested: Set<HookPoint>
@@ -109,7 +120,7 @@ public final class HookRecorder: ForwardObserver {
     public static func everything(layers: Int) -> HookRecorder {
         var s: Set<HookPoint> = [.embed, .lnFinal, .logits]
         for l in 0..<layers {
-            s.formUnion([.residPre(l), .attnPattern(l), .attnOut(l), .residMid(l), .mlpOut(l), .residPost(l)])
+            s.formUnion([.residPre(l), .attnPattern(l), .attnPatternLast(l), .attnOut(l), .residMid(l), .mlpOut(l), .residPost(l)])
         }
         return HookRecorder(s)
     }

@@ -6,6 +6,8 @@
 // Attention is eager: explicit scores, causal (and sliding-window) mask and softmax, so the
 // probabilities of every layer and head exist and can be observed at `blocks.{l}.attn.hook_pattern`.
 import Checkpoints
+import Dispatch
+import Foundation
 import Instrumentation
 import TensorCore
 
@@ -95,6 +97,9 @@ public final class DecoderModel: @unchecked Sendable {
     }
 
     public var layers: Int { config.layers }
+
+    /// Upper bound on threads used for attention heads (set to 1 for strictly sequential runs).
+    nonisolated(unsafe) public static var maxAttentionWorkers = 64
     public var vocab: Int { config.vocab }
     public var dModel: Int { config.dModel }
 
@@ -116,7 +121,8 @@ public final class DecoderModel: @unchecked Sendable {
         cache.reserve(total)
 
         let wantsPatterns = observer.map { o in (0..<config.layers).contains { o.wants(.attnPattern($0)) } } ?? false
-        var scratch = Scratch(config: config, rows: n, keys: total, patternHeads: wantsPatterns ? config.heads : 1)
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, config.heads, DecoderModel.maxAttentionWorkers))
+        var scratch = Scratch(config: config, rows: n, keys: total, patternHeads: wantsPatterns ? config.heads : workers, workers: workers)
         defer { scratch.free() }
         let x = scratch.residual  // [pos, d_model]
 
@@ -128,9 +134,11 @@ public final class DecoderModel: @unchecked Sendable {
         emit(.embed, observer, x, [n, d], start)
 
         for l in 0..<config.layers {
+            // The last block only needs the last row when nothing else reads its other rows.
+            let q0 = (l == config.layers - 1 && request == .last && n > 1 && !needsAllRows(ofLastBlock: l, observer)) ? n - 1 : 0
             emit(.residPre(l), observer, x, [n, d], start)
-            try block(l, rows: n, start: start, cache: cache, scratch: &scratch, observer: observer)
-            emit(.residPost(l), observer, x, [n, d], start)
+            try block(l, rows: n, queryFrom: q0, start: start, cache: cache, scratch: &scratch, observer: observer)
+            emit(.residPost(l), observer, x + q0 * d, [n - q0, d], start + q0)
         }
         cache.length = total
 
@@ -151,6 +159,13 @@ public final class DecoderModel: @unchecked Sendable {
         return out
     }
 
+    /// True when an observer reads per-position outputs of block `l` that a last-row-only pass would skip.
+    private func needsAllRows(ofLastBlock l: Int, _ observer: (any ForwardObserver)?) -> Bool {
+        guard let observer else { return false }
+        if let o = observer as? any RowSelectiveObserver { return !o.needsOnlyLastRow(ofBlock: l) }
+        return [HookPoint.attnPattern(l), .attnOut(l), .residMid(l), .mlpOut(l), .residPost(l)].contains { observer.wants($0) }
+    }
+
     /// logits[rows, d_vocab] = h[rows, d_model] · W_Uᵀ (h already normed).
     public func unembed(_ h: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>) {
         sgemm(m: rows, n: config.vocab, k: config.dModel, a: h, lda: config.dModel,
@@ -167,49 +182,55 @@ public final class DecoderModel: @unchecked Sendable {
 
     // MARK: - One block
 
-    private func block(_ l: Int, rows n: Int, start: Int, cache: KVCache, scratch: inout Scratch,
+    /// Runs block `l` on the residual rows in `scratch`. Keys and values are computed for all `n` rows;
+    /// queries, attention output, MLP and residual updates only for rows `q0..<n` (q0 > 0 only for the
+    /// last block when the caller needs just the last position's output and no observer needs the rest).
+    private func block(_ l: Int, rows n: Int, queryFrom q0: Int, start: Int, cache: KVCache, scratch: inout Scratch,
                        observer: (any ForwardObserver)?) throws {
         let w = blocks[l]
         let d = config.dModel
+        let m = n - q0
         let x = scratch.residual
+        let xq = x + q0 * d          // the rows being updated
         let h = scratch.normed
         // Attention sub-layer on norm(x).
         w.attnNorm.apply(x, rows: n, into: h)
-        attention(l, w, input: h, rows: n, start: start, cache: cache, scratch: &scratch, observer: observer)
-        let attnOut = scratch.attnOut  // [pos, d_model]
-        emit(.attnOut(l), observer, attnOut, [n, d], start)
+        attention(l, w, input: h, rows: n, queryFrom: q0, start: start, cache: cache, scratch: &scratch, observer: observer)
+        let attnOut = scratch.attnOut  // [m, d_model]
+        emit(.attnOut(l), observer, attnOut, [m, d], start + q0)
 
         if config.parallelResidual {
             // GPT-NeoX parallel residual: x + attn(ln1(x)) + mlp(ln2(x)).
-            w.mlpNorm.apply(x, rows: n, into: h)
-            mlp(w.mlp, input: h, rows: n, scratch: &scratch)
-            emit(.mlpOut(l), observer, scratch.mlpOut, [n, d], start)
-            addInPlace(x, attnOut, count: n * d)
-            addInPlace(x, scratch.mlpOut, count: n * d)
+            w.mlpNorm.apply(xq, rows: m, into: h)
+            mlp(w.mlp, input: h, rows: m, scratch: &scratch)
+            emit(.mlpOut(l), observer, scratch.mlpOut, [m, d], start + q0)
+            addInPlace(xq, attnOut, count: m * d)
+            addInPlace(xq, scratch.mlpOut, count: m * d)
         } else {
-            addInPlace(x, attnOut, count: n * d)
-            emit(.residMid(l), observer, x, [n, d], start)
-            w.mlpNorm.apply(x, rows: n, into: h)
-            mlp(w.mlp, input: h, rows: n, scratch: &scratch)
-            emit(.mlpOut(l), observer, scratch.mlpOut, [n, d], start)
-            addInPlace(x, scratch.mlpOut, count: n * d)
+            addInPlace(xq, attnOut, count: m * d)
+            emit(.residMid(l), observer, xq, [m, d], start + q0)
+            w.mlpNorm.apply(xq, rows: m, into: h)
+            mlp(w.mlp, input: h, rows: m, scratch: &scratch)
+            emit(.mlpOut(l), observer, scratch.mlpOut, [m, d], start + q0)
+            addInPlace(xq, scratch.mlpOut, count: m * d)
         }
     }
 
-    private func attention(_ l: Int, _ w: BlockWeights, input h: UnsafePointer<Float>, rows n: Int, start: Int,
-                           cache: KVCache, scratch: inout Scratch, observer: (any ForwardObserver)?) {
+    private func attention(_ l: Int, _ w: BlockWeights, input h: UnsafePointer<Float>, rows n: Int, queryFrom q0: Int,
+                           start: Int, cache: KVCache, scratch: inout Scratch, observer: (any ForwardObserver)?) {
         let H = config.heads, KV = config.kvHeads, dh = config.dHead
         let total = start + n
+        let m = n - q0
         // 1. Project. Layout of the projection output, as (base, row stride, per-head offsets).
         let qkv = scratch.qkv
-        let qBase: UnsafeMutablePointer<Float>, ld: Int
+        let ld: Int
         let qOff: (Int) -> Int, kOff: (Int) -> Int, vOff: (Int) -> Int
         switch w.qkv {
         case let .separate(q, k, v):
-            // [q: H*dh | k: KV*dh | v: KV*dh] side by side in one row.
+            // [q: H*dh | k: KV*dh | v: KV*dh] side by side in one row; q only for the query rows.
             ld = (H + 2 * KV) * dh
-            linear(h, rows: n, inFeatures: q.inFeatures, weight: q.weight.pointer, layout: q.layout, outFeatures: q.outFeatures,
-                   bias: q.bias.map { UnsafePointer($0.pointer) }, into: qkv, yStride: ld)
+            linear(h + q0 * q.inFeatures, rows: m, inFeatures: q.inFeatures, weight: q.weight.pointer, layout: q.layout,
+                   outFeatures: q.outFeatures, bias: q.bias.map { UnsafePointer($0.pointer) }, into: qkv + q0 * ld, yStride: ld)
             linear(h, rows: n, inFeatures: k.inFeatures, weight: k.weight.pointer, layout: k.layout, outFeatures: k.outFeatures,
                    bias: k.bias.map { UnsafePointer($0.pointer) }, into: qkv + H * dh, yStride: ld)
             linear(h, rows: n, inFeatures: v.inFeatures, weight: v.weight.pointer, layout: v.layout, outFeatures: v.outFeatures,
@@ -224,14 +245,15 @@ public final class DecoderModel: @unchecked Sendable {
             p.apply(h, rows: n, into: qkv)
             qOff = { 3 * $0 * dh }; kOff = { (3 * $0 + 1) * dh }; vOff = { (3 * $0 + 2) * dh }
         }
-        qBase = qkv
 
-        // 2. Rotary on q and k, then append k and v to the cache ([kv_head, pos, d_head]).
+        // 2. Rotary on q (query rows) and k (all rows), then append k and v to the cache ([kv_head, pos, d_head]).
         let kc = cache.keys[l], vc = cache.values[l], cap = cache.capacity
         for i in 0..<n {
-            let row = qBase + i * ld
+            let row = qkv + i * ld
             if let rot = rotary {
-                for hh in 0..<H { rot.apply(row + qOff(hh), heads: 1, stride: 0, position: start + i, cos: scratch.cos, sin: scratch.sin) }
+                if i >= q0 {
+                    for hh in 0..<H { rot.apply(row + qOff(hh), heads: 1, stride: 0, position: start + i, cos: scratch.cos, sin: scratch.sin) }
+                }
                 for g in 0..<KV { rot.apply(row + kOff(g), heads: 1, stride: 0, position: start + i, cos: scratch.cos, sin: scratch.sin) }
             }
             for g in 0..<KV {
@@ -240,34 +262,53 @@ public final class DecoderModel: @unchecked Sendable {
             }
         }
 
-        // 3. Scores, mask, softmax and weighted values, head by head.
+        // 3. Scores, mask, softmax and weighted values, heads split across workers.
         var scale: Float = config.scaleAttnWeights ? 1 / Float(dh).squareRoot() : 1
         if config.scaleAttnByInverseLayerIdx { scale /= Float(l + 1) }
         let window = l < config.slidingWindow.count ? config.slidingWindow[l] : nil
         let wantPattern = observer?.wants(.attnPattern(l)) ?? false
+        let wantLastRow = observer?.wants(.attnPatternLast(l)) ?? false
         let group = H / KV
-        let ctx = scratch.context  // [pos, H*d_head]
-        for hh in 0..<H {
-            let g = hh / group
-            let probs = wantPattern ? scratch.pattern + hh * n * total : scratch.pattern
-            // scores[q, k] = scale · q_h · k_gᵀ
-            sgemm(m: n, n: total, k: dh, a: qBase + qOff(hh), lda: ld, b: kc + g * cap * dh, ldb: dh, transB: true,
-                  c: probs, ldc: total, alpha: scale)
-            for i in 0..<n {
-                let p = start + i
-                // causal: keys 0...p; sliding window: keys with p - k < window
-                let first = window.map { max(0, p - $0 + 1) } ?? 0
-                softmaxInPlace(probs + i * total, count: total, firstValid: first, valid: p + 1)
+        let ctx = scratch.context  // [m, H*d_head]
+        let pattern = scratch.pattern, lastRow = scratch.lastRow
+        let workers = min(scratch.workers, H)
+        let qBase = qkv + q0 * ld
+        let runHeads: (Int) -> Void = { worker in
+            var hh = worker
+            while hh < H {
+                let g = hh / group
+                // full pattern: [head, query_pos, key_pos]; otherwise one [query_pos, key_pos] buffer per worker
+                let probs = wantPattern ? pattern + hh * m * total : pattern + worker * m * total
+                sgemm(m: m, n: total, k: dh, a: qBase + qOff(hh), lda: ld, b: kc + g * cap * dh, ldb: dh, transB: true,
+                      c: probs, ldc: total, alpha: scale)
+                for i in 0..<m {
+                    let p = start + q0 + i
+                    // causal: keys 0...p; sliding window: keys with p - k < window (transformers sliding_window_overlay)
+                    let first = window.map { max(0, p - $0 + 1) } ?? 0
+                    softmaxInPlace(probs + i * total, count: total, firstValid: first, valid: p + 1)
+                }
+                if wantLastRow { (lastRow + hh * total).update(from: probs + (m - 1) * total, count: total) }
+                // context_h[q, :] = probs · v_g
+                sgemm(m: m, n: dh, k: total, a: probs, lda: total, b: vc + g * cap * dh, ldb: dh,
+                      c: ctx + hh * dh, ldc: H * dh)
+                hh += workers
             }
-            // context_h[q, :] = probs · v_g
-            sgemm(m: n, n: dh, k: total, a: probs, lda: total, b: vc + g * cap * dh, ldb: dh,
-                  c: ctx + hh * dh, ldc: H * dh)
         }
-        if wantPattern, let observer {
-            observer.observe(.attnPattern(l), TensorView(pointer: scratch.pattern, shape: [H, n, total], firstPosition: start))
+        if workers > 1, m * total * dh >= 32_768 {
+            parallelFor(workers, runHeads)
+        } else {
+            for wk in 0..<workers { runHeads(wk) }
+        }
+        if let observer {
+            if wantPattern {
+                observer.observe(.attnPattern(l), TensorView(pointer: pattern, shape: [H, m, total], firstPosition: start + q0))
+            }
+            if wantLastRow {
+                observer.observe(.attnPatternLast(l), TensorView(pointer: lastRow, shape: [H, total], firstPosition: start + n - 1))
+            }
         }
         // 4. Output projection.
-        w.attnOut.apply(ctx, rows: n, into: scratch.attnOut)
+        w.attnOut.apply(ctx, rows: m, into: scratch.attnOut)
     }
 
     private func mlp(_ m: MLP, input h: UnsafePointer<Float>, rows n: Int, scratch: inout Scratch) {
@@ -336,11 +377,13 @@ struct Scratch {
     let mlpHidden: UnsafeMutablePointer<Float>   // [pos, d_mlp]
     let mlpHidden2: UnsafeMutablePointer<Float>  // [pos, d_mlp]
     let mlpOut: UnsafeMutablePointer<Float>      // [pos, d_model]
+    let lastRow: UnsafeMutablePointer<Float>     // [head, key_pos]
+    let workers: Int
     let cos: UnsafeMutablePointer<Float>         // [d_head]
     let sin: UnsafeMutablePointer<Float>         // [d_head]
     private var all: [UnsafeMutablePointer<Float>] = []
 
-    init(config c: ModelConfig, rows n: Int, keys total: Int, patternHeads: Int) {
+    init(config c: ModelConfig, rows n: Int, keys total: Int, patternHeads: Int, workers: Int) {
         var all: [UnsafeMutablePointer<Float>] = []
         func make(_ count: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
@@ -358,6 +401,8 @@ struct Scratch {
         mlpHidden = make(n * c.dMLP)
         mlpHidden2 = make(n * c.dMLP)
         mlpOut = make(n * c.dModel)
+        lastRow = make(c.heads * total)
+        self.workers = workers
         cos = make(c.dHead)
         sin = make(c.dHead)
         self.all = all

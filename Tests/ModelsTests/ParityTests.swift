@@ -98,9 +98,49 @@ struct ParityTests {
         #expect(maxAbsDiff(a, b) == 0)
     }
 
+    @Test("a last-position pass (last block pruned) gives the golden last-row logits and attention", arguments: allFixtures)
+    func lastPositionPass(fixture: String) throws {
+        let golden = try Golden(fixture)
+        let model = try DecoderModel.load(from: fixturesRoot.appendingPathComponent(fixture))
+        let ids = golden.sequences[1]
+        let n = ids.count
+        var lastRows = Set<HookPoint>()
+        for l in 0..<model.layers { lastRows.insert(.attnPatternLast(l)) }
+        let rec = HookRecorder(lastRows)
+        let logits = try model.forward(ids, logits: .last, observer: rec)
+        let refLogits = try golden.tensor(1, "logits")
+        var worst: Float = 0
+        for j in 0..<model.vocab { worst = max(worst, abs(logits.pointer[j] - refLogits.pointer[(n - 1) * model.vocab + j])) }
+        #expect(worst <= 1e-4, "\(fixture): last-row logits max |Δ| = \(worst)")
+        let attn = try golden.tensor(1, "attn")  // [layer, head, q, k]
+        let H = model.config.heads
+        var worstAttn: Float = 0
+        for l in 0..<model.layers {
+            let row = try #require(rec[.attnPatternLast(l)])
+            #expect(row.shape == [H, n])
+            for h in 0..<H { for k in 0..<n {
+                let ref = attn.pointer[((l * H + h) * n + (n - 1)) * n + k]
+                worstAttn = max(worstAttn, abs(row.pointer[h * n + k] - ref))
+            } }
+        }
+        #expect(worstAttn <= 1e-5, "\(fixture): last-row attention max |Δ| = \(worstAttn)")
+    }
+
+    @Test("attention split across workers equals a single worker, bit for bit")
+    func workersDoNotChangeResults() throws {
+        let model = try DecoderModel.load(from: fixturesRoot.appendingPathComponent("llama-gqa"))
+        let ids = (0..<60).map { ($0 * 37) % model.vocab }
+        let a = try model.forward(ids)
+        let saved = DecoderModel.maxAttentionWorkers
+        DecoderModel.maxAttentionWorkers = 1
+        defer { DecoderModel.maxAttentionWorkers = saved }
+        let b = try model.forward(ids)
+        #expect(maxAbsDiff(a, b) == 0)
+    }
+
     @Test("hook names round-trip in TransformerLens style")
     func hookNames() {
-        let hooks: [HookPoint] = [.embed, .residPre(3), .attnPattern(0), .attnOut(2), .residMid(1), .mlpOut(4), .residPost(11), .lnFinal, .logits]
+        let hooks: [HookPoint] = [.embed, .residPre(3), .attnPattern(0), .attnPatternLast(5), .attnOut(2), .residMid(1), .mlpOut(4), .residPost(11), .lnFinal, .logits]
         for h in hooks { #expect(HookPoint(name: h.description) == h, "\(h)") }
         #expect(HookPoint.attnPattern(3).description == "blocks.3.attn.hook_pattern")
         #expect(HookPoint(name: "blocks.x.hook_resid_pre") == nil)
