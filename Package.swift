@@ -9,7 +9,7 @@ let package = Package(
     products: [
         .executable(name: "cpiscope", targets: ["cpiscope"]),
         .library(name: "CPIScope", targets: ["TensorCore", "Checkpoints", "Tokenization", "Models",
-                                             "Instrumentation", "ProbeKit", "Analysis", "HDF5Store", "Reports"]),
+                                             "Instrumentation", "ProbeKit", "ProbeRun", "Analysis", "HDF5Store", "Reports"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -32,9 +32,11 @@ let package = Package(
         .target(name: "HDF5Store", dependencies: ["HDF5Shim"]),
         .target(name: "Analysis", dependencies: ["HDF5Store"]),
         .target(name: "Reports", dependencies: ["Analysis"]),
+        .target(name: "ProbeRun", dependencies: ["Checkpoints", "Models", "Instrumentation", "ProbeKit",
+                                                 "Tokenization", "HDF5Store", "TensorCore"]),
         .executableTarget(name: "cpiscope", dependencies: [
             "TensorCore", "Checkpoints", "Tokenization", "Models", "Instrumentation",
-            "ProbeKit", "HDF5Store", "Analysis", "Reports",
+            "ProbeKit", "HDF5Store", "Analysis", "Reports", "ProbeRun",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -45,6 +47,8 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoints", "TensorCore", "Instrumentation"]),
         .testTarget(name: "HDF5StoreTests", dependencies: ["HDF5Store"]),
         .testTarget(name: "ProbeKitTests", dependencies: ["ProbeKit", "Tokenization"]),
+        .testTarget(name: "ProbeRunTests", dependencies: ["ProbeRun", "Models", "Checkpoints", "ProbeKit",
+                                                          "Tokenization", "Instrumentation", "HDF5Store", "TensorCore"]),
         .testTarget(name: "CLITests", dependencies: []),
     ],
     swiftLanguageModes: [.v6]

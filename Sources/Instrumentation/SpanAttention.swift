@@ -24,17 +24,17 @@ public final class SpanAttentionRecorder: ForwardObserver {
         self.mass = [Float](repeating: .nan, count: spans.count * layers * heads)
     }
 
+    /// Reads the last query row of each layer's pattern; the query must be the pass's last position.
     public func wants(_ hook: HookPoint) -> Bool {
-        if case .attnPattern = hook { return true }
+        if case .attnPatternLast = hook { return true }
         return false
     }
 
     public func observe(_ hook: HookPoint, _ view: TensorView) {
-        guard case let .attnPattern(l) = hook, l < layers else { return }
-        // view: [head, query_pos, key_pos] for queries firstPosition..<firstPosition+query_pos
-        let q = queryPosition - view.firstPosition
-        let nq = view.shape[1], nk = view.shape[2]
-        guard q >= 0, q < nq else { return }
+        guard case let .attnPatternLast(l) = hook, l < layers else { return }
+        // view: [head, key_pos] for query position view.firstPosition
+        guard view.firstPosition == queryPosition else { return }
+        let nq = 1, q = 0, nk = view.shape[1]
         if keepRows, rows == nil { rows = [Float](repeating: 0, count: layers * heads * (queryPosition + 1)) }
         for h in 0..<heads {
             let row = view.pointer + (h * nq + q) * nk
@@ -53,7 +53,7 @@ public final class SpanAttentionRecorder: ForwardObserver {
 
 /// Records the residual stream at one position: after the embedding (lens layer 0) and after each
 /// block l (lens layer l + 1).
-public final class ResidualRecorder: ForwardObserver {
+public final class ResidualRecorder: RowSelectiveObserver {
     public let position: Int
     public let layers: Int
     public let dModel: Int
@@ -78,6 +78,9 @@ public final class ResidualRecorder: ForwardObserver {
         }
     }
 
+    /// Only the recorded position is read, unless full streams were asked for that block.
+    public func needsOnlyLastRow(ofBlock layer: Int) -> Bool { !keepStreams.contains(layer + 1) }
+
     public func observe(_ hook: HookPoint, _ view: TensorView) {
         let lens: Int
         switch hook {
@@ -96,9 +99,18 @@ public final class ResidualRecorder: ForwardObserver {
 }
 
 /// Fans one forward pass out to several observers.
-public final class ObserverGroup: ForwardObserver {
+public final class ObserverGroup: RowSelectiveObserver {
     public let members: [any ForwardObserver]
     public init(_ members: [any ForwardObserver]) { self.members = members }
+
+    /// True when every member either says so or wants none of block `layer`'s per-position outputs.
+    public func needsOnlyLastRow(ofBlock layer: Int) -> Bool {
+        members.allSatisfy { m in
+            if let s = m as? any RowSelectiveObserver { return s.needsOnlyLastRow(ofBlock: layer) }
+            return ![HookPoint.attnPattern(layer), .attnOut(layer), .residMid(layer), .mlpOut(layer), .residPost(layer)]
+                .contains { m.wants($0) }
+        }
+    }
     public func wants(_ hook: HookPoint) -> Bool { members.contains { $0.wants(hook) } }
     public func observe(_ hook: HookPoint, _ view: TensorView) {
         for m in members where m.wants(hook) { m.observe(hook, view) }

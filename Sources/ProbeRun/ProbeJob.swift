@@ -1,0 +1,263 @@
+// The probe job: a probe set through every checkpoint of a trajectory, into one HDF5 file.
+// Order of work: validate everything (checkpoints, tokenizer, probes, prompts, output path) before
+// creating the file; tokenize once; then per checkpoint load → measure every probe → write → flush.
+import Checkpoints
+import Foundation
+import HDF5Store
+import Models
+import ProbeKit
+import Tokenization
+
+/// Everything a probe run needs to know.
+public struct ProbeJobSpec: Sendable {
+    public var checkpoints: [CheckpointRef]
+    /// The trajectory folder (tokenizer fallback), when there is one.
+    public var trajectoryRoot: URL?
+    public var probeFile: URL
+    public var template: PromptTemplate
+    public var tokenizer: URL?
+    public var base: URL?
+    public var output: URL
+    public var force = false
+    public var resume = false
+    public var options = MeasureOptions()
+    /// Probe ids to dump (--dump-probes); all probes when nil and dumpLayers is set.
+    public var dumpProbes: [String]? = nil
+    public var commandLine: String = ""
+    public var toolVersion: String = ""
+
+    public init(checkpoints: [CheckpointRef], trajectoryRoot: URL?, probeFile: URL, template: PromptTemplate, output: URL) {
+        self.checkpoints = checkpoints
+        self.trajectoryRoot = trajectoryRoot
+        self.probeFile = probeFile
+        self.template = template
+        self.output = output
+    }
+}
+
+/// Per-checkpoint headline numbers (the summary table).
+public struct CheckpointSummary: Sendable {
+    public var name: String
+    public var step: Int?
+    public var counterfactualAccuracy: Double
+    public var parametricAccuracy: Double
+    public var meanContextAttention: Double
+    public var meanSubjectAttention: Double
+    public var meanLastLayerMC: Double
+    public var skipped: Bool
+}
+
+/// Progress callbacks (the CLI draws a progress line from them).
+public protocol ProbeJobProgress: AnyObject {
+    func checkpointStarted(_ index: Int, of total: Int, name: String)
+    func probeFinished(_ index: Int, of total: Int)
+    func checkpointFinished(_ summary: CheckpointSummary)
+}
+
+/// Adapts cpiscope's Tokenizer to ProbeKit's encoder protocol.
+public struct TokenizerEncoder: TextEncoder {
+    public let tokenizer: Tokenizer
+    public init(_ tokenizer: Tokenizer) { self.tokenizer = tokenizer }
+    public func encodeWithOffsets(_ text: String, addSpecialTokens: Bool) throws -> (ids: [Int], offsets: [Range<Int>]) {
+        let e = try tokenizer.encode(text, addSpecialTokens: addSpecialTokens)
+        return (e.ids, e.offsets)
+    }
+}
+
+public enum ProbeJob {
+    /// Finds the tokenizer for a checkpoint: --tokenizer, else the checkpoint folder, else the trajectory root,
+    /// else (for adapters) the base model's folder.
+    public static func tokenizerURL(for ref: CheckpointRef, spec: ProbeJobSpec) -> URL? {
+        if let t = spec.tokenizer { return t }
+        var candidates = [ref.path]
+        if let root = spec.trajectoryRoot { candidates.append(root) }
+        if let base = spec.base { candidates.append(base) }
+        return candidates.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("tokenizer.json").path) }
+    }
+
+    /// Runs the job. Returns one summary per checkpoint (skipped ones when resuming are re-read).
+    public static func run(_ spec: ProbeJobSpec, progress: (any ProbeJobProgress)? = nil) throws -> [CheckpointSummary] {
+        // 1. Output path checks first: cheap, and nothing should be computed for a run that cannot be written.
+        try checkOutput(spec)
+
+        // 2. Checkpoints: one architecture, and a tokenizer for each (the same file for all).
+        let configs = try spec.checkpoints.map { try CheckpointLoader.config(of: $0.path, base: spec.base) }
+        let first = configs[0]
+        for (ref, c) in zip(spec.checkpoints, configs).dropFirst() {
+            if c.architecture != first.architecture || c.layers != first.layers || c.heads != first.heads
+                || c.dModel != first.dModel || c.vocab != first.vocab {
+                throw ProbeRunError.mixedArchitectures(checkpoint: ref.path.path, found: describe(c), expected: describe(first))
+            }
+        }
+        var tokenizerFile: URL? = nil
+        var tokenizerHash = ""
+        for ref in spec.checkpoints {
+            guard let t = tokenizerURL(for: ref, spec: spec) else { throw ProbeRunError.noTokenizer(checkpoint: ref.path.path) }
+            let file = t.hasDirectoryPath || !t.lastPathComponent.hasSuffix(".json") ? t.appendingPathComponent("tokenizer.json") : t
+            let hash = ContentHash.sha256(file: file) ?? ""
+            if tokenizerFile == nil { tokenizerFile = t; tokenizerHash = hash }
+            else if hash != tokenizerHash {
+                throw ProbeRunError.tokenizerMismatch(checkpoint: ref.path.path,
+                                                      detail: "its tokenizer.json differs from \(spec.checkpoints[0].name)'s")
+            }
+        }
+        let tokenizer = try Tokenizer.load(from: tokenizerFile!)
+        let encoder = TokenizerEncoder(tokenizer)
+
+        // 3. Probes: load, build prompts, tokenize — once for the whole trajectory.
+        let set = try ProbeSetLoader.load(url: spec.probeFile)
+        guard !set.probes.isEmpty else { throw ProbeRunError.emptyProbeSet(path: spec.probeFile.path) }
+        let built = try set.probes.map { try PromptBuilder.build($0, template: spec.template) }
+        let tokenized = try built.map { try TokenizedProbe($0, encoder: encoder) }
+        let limit = spec.options.maxPromptTokens ?? (first.architecture == .gpt2 ? first.maxPositions : Int.max)
+        if let long = tokenized.first(where: { $0.promptIDs.count > limit }) {
+            throw ProbeRunError.promptTooLong(probeID: long.probeID, tokens: long.promptIDs.count, limit: limit,
+                                              byModel: spec.options.maxPromptTokens == nil)
+        }
+        for l in spec.options.dumpLayers where l < 0 || l >= first.layers {
+            throw ProbeRunError.badDumpLayer(layer: l, layers: first.layers)
+        }
+
+        var options = spec.options
+        options.stopTokens.formUnion(first.eosTokenIDs)
+        if let eos = tokenizer.eosTokenID { options.stopTokens.insert(eos) }
+        let dumpIDs = options.dumpLayers.isEmpty ? [] : (spec.dumpProbes ?? set.probes.map(\.id))
+        let dumpIndex = Set(dumpIDs.compactMap { id in set.probes.firstIndex { $0.id == id } })
+        let layout = RunLayout(
+            checkpoints: spec.checkpoints.map(\.name), steps: spec.checkpoints.map { Int64($0.step ?? -1) },
+            probes: set.probes.map(\.id), layers: first.layers, heads: first.heads, dModel: first.dModel,
+            dumpProbes: dumpIDs, dumpLayers: options.dumpLayers,
+            dumpPositions: dumpIndex.map { tokenized[$0].promptIDs.count }.max() ?? 0)
+
+        // 4. The file.
+        let writer: RunWriter
+        var done = [Bool](repeating: false, count: spec.checkpoints.count)
+        if spec.resume, FileManager.default.fileExists(atPath: spec.output.path) {
+            writer = try RunWriter(resuming: spec.output, layout: layout, templateText: spec.template.text)
+            done = try writer.completed()
+        } else {
+            let records = zip(built, tokenized).map { record($0, $1) }
+            let attributes = runAttributes(spec, config: first, tokenizerFile: tokenizerFile!, tokenizerHash: tokenizerHash,
+                                           probeHash: ContentHash.sha256(file: spec.probeFile) ?? "", options: options)
+            writer = try RunWriter(creating: spec.output, layout: layout, records: records, attributes: attributes,
+                                   overwrite: spec.force)
+        }
+        defer { writer.close() }
+
+        // 5. Checkpoint by checkpoint.
+        let loader = CheckpointLoader(base: spec.base)
+        var summaries: [CheckpointSummary] = []
+        for (ci, ref) in spec.checkpoints.enumerated() {
+            progress?.checkpointStarted(ci, of: spec.checkpoints.count, name: ref.name)
+            if done[ci] {
+                summaries.append(CheckpointSummary(name: ref.name, step: ref.step, counterfactualAccuracy: .nan,
+                                                   parametricAccuracy: .nan, meanContextAttention: .nan,
+                                                   meanSubjectAttention: .nan, meanLastLayerMC: .nan, skipped: true))
+                continue
+            }
+            let loaded = try loader.load(ref.path)
+            var results: [ProbeMeasurement] = []
+            results.reserveCapacity(tokenized.count)
+            for (pi, probe) in tokenized.enumerated() {
+                var o = options
+                if !dumpIndex.contains(pi) { o.dumpLayers = [] }
+                results.append(try ProbeMeasurer.measure(probe, built: built[pi], model: loaded.model, options: o,
+                                                         decode: { tokenizer.decode($0, skipSpecialTokens: true) }))
+                progress?.probeFinished(pi, of: tokenized.count)
+            }
+            do {
+                try writer.write(checkpoint: ci, measurements: results, weightsHash: loaded.contentHash)
+            } catch {
+                throw ProbeRunError.writeFailed(path: spec.output.path, detail: "\(error)")
+            }
+            let s = summarize(ref, results, layers: first.layers, heads: first.heads)
+            summaries.append(s)
+            progress?.checkpointFinished(s)
+        }
+        try writer.finish()
+        return summaries
+    }
+
+    static func describe(_ c: ModelConfig) -> String {
+        "\(c.architecture.rawValue) (\(c.layers) layers, \(c.heads) heads, d_model \(c.dModel), vocab \(c.vocab))"
+    }
+
+    static func checkOutput(_ spec: ProbeJobSpec) throws {
+        let fm = FileManager.default
+        let dir = spec.output.deletingLastPathComponent()
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else {
+            throw ProbeRunError.outputDirectoryMissing(path: dir.path)
+        }
+        guard fm.isWritableFile(atPath: dir.path) else { throw ProbeRunError.outputNotWritable(path: dir.path) }
+        if fm.fileExists(atPath: spec.output.path), !spec.force, !spec.resume {
+            throw ProbeRunError.outputExists(path: spec.output.path)
+        }
+    }
+
+    static func record(_ b: BuiltPrompt, _ t: TokenizedProbe) -> ProbeRecord {
+        let kinds = SpanKind.allCases
+        return ProbeRecord(
+            prompt: b.prompt, context: b.text(of: (b.spans[.context] ?? [0..<0]).first ?? 0..<0),
+            question: b.text(of: (b.spans[.question] ?? [0..<0]).first ?? 0..<0),
+            answer: b.answer, memoryAnswer: b.memoryAnswer,
+            subject: subjectText(b), subjectSource: b.subjectSource.kind,
+            spanFound: kinds.map { (t.spanStatus[$0]?.isFound ?? false) ? 1 : 0 },
+            spanReason: kinds.map { t.spanStatus[$0]?.reason ?? "" },
+            spanTokenCount: kinds.map { Int32(t.spanPositions[$0]?.count ?? 0) },
+            promptTokens: Int32(t.promptIDs.count),
+            answerTokens: [Int32(t.answerIDs.count), Int32(t.memoryAnswerIDs.count)])
+    }
+
+    static func subjectText(_ b: BuiltPrompt) -> String {
+        switch b.subjectSource {
+        case .annotated(let s): return s
+        case .located(_, let phrases): return phrases.joined(separator: " | ")
+        case .missing: return ""
+        }
+    }
+
+    static func runAttributes(_ spec: ProbeJobSpec, config: ModelConfig, tokenizerFile: URL, tokenizerHash: String,
+                              probeHash: String, options: MeasureOptions) -> [String: AttributeValue] {
+        let iso = ISO8601DateFormatter().string(from: Date())
+        var a: [String: AttributeValue] = [
+            "tool": .string("cpiscope"), "tool_version": .string(spec.toolVersion),
+            "command_line": .string(spec.commandLine), "created": .string(iso),
+            "template_name": .string(spec.template.name), "template_text": .string(spec.template.text),
+            "model_type": .string(config.architecture.rawValue), "model_config": .string(config.rawJSON),
+            "checkpoint_paths": .strings(spec.checkpoints.map(\.path.path)),
+            "checkpoint_steps": .ints(spec.checkpoints.map { Int64($0.step ?? -1) }),
+            "tokenizer_path": .string(tokenizerFile.path), "tokenizer_sha256": .string(tokenizerHash),
+            "probe_file": .string(spec.probeFile.path), "probe_file_sha256": .string(probeHash),
+            "max_new_tokens": .int(Int64(options.maxNewTokens)), "stop_strings": .strings(options.stopStrings),
+            "stop_token_ids": .ints(options.stopTokens.sorted().map(Int64.init)),
+            "span_rule": .string("a token belongs to a span when its character range overlaps the span's"),
+            "attention_query": .string("the last prompt token (the position that predicts the answer)"),
+            "lens_layer_meaning": .string("0 = embeddings; l = after block l-1; the last equals the model output"),
+            "mc_ratio_definition": .string("p_ctx / (p_ctx + p_mem) for the first token of each answer (Goyal, Baek et al., Theorem 1)"),
+            "correctness_rule": .string("case-insensitive whole-word containment of the answer in the generated text"),
+        ]
+        if let base = spec.base { a["base_model_path"] = .string(base.path) }
+        return a
+    }
+
+    static func summarize(_ ref: CheckpointRef, _ m: [ProbeMeasurement], layers: Int, heads: Int) -> CheckpointSummary {
+        let spans = SpanKind.allCases
+        let ci = spans.firstIndex(of: .context)!, si = spans.firstIndex(of: .subject)!
+        func meanMass(_ s: Int) -> Double {
+            var total = 0.0, count = 0
+            for r in m {
+                let block = r.attentionMass[(s * layers * heads)..<((s + 1) * layers * heads)]
+                for v in block where v.isFinite { total += Double(v); count += 1 }
+            }
+            return count > 0 ? total / Double(count) : .nan
+        }
+        let mcs = m.compactMap { $0.mcRatio.last }.filter(\.isFinite)
+        return CheckpointSummary(
+            name: ref.name, step: ref.step,
+            counterfactualAccuracy: Double(m.filter(\.counterfactualCorrect).count) / Double(max(1, m.count)),
+            parametricAccuracy: Double(m.filter(\.parametricCorrect).count) / Double(max(1, m.count)),
+            meanContextAttention: meanMass(ci), meanSubjectAttention: meanMass(si),
+            meanLastLayerMC: mcs.isEmpty ? .nan : Double(mcs.reduce(0, +)) / Double(mcs.count), skipped: false)
+    }
+}

@@ -1,0 +1,115 @@
+// One probe through one model: every measurement of the probe job from one instrumented prompt pass,
+// two teacher-forced answer continuations and a greedy generation, all sharing the prompt's KV cache.
+import Instrumentation
+import Models
+import ProbeKit
+import TensorCore
+
+/// Measurement settings shared by all probes of a run.
+public struct MeasureOptions: Sendable {
+    /// Greedy generation stops after this many new tokens.
+    public var maxNewTokens: Int = 12
+    /// …or when the decoded continuation contains one of these strings (the text is cut there).
+    public var stopStrings: [String] = ["\n"]
+    /// …or at one of these token ids (EOS).
+    public var stopTokens: Set<Int> = []
+    /// Prompts longer than this many tokens are refused with a clear error (nil: the model's limit).
+    public var maxPromptTokens: Int? = nil
+    /// Layers whose full attention pattern [head, query_pos, key_pos] is kept (--dump).
+    public var dumpLayers: [Int] = []
+
+    public init() {}
+}
+
+/// What one probe produced under one checkpoint. Shapes use the run's span order `SpanKind.allCases`.
+public struct ProbeMeasurement: Sendable {
+    /// [span, layer, head] attention mass from the answer position; NaN for a missing span.
+    public var attentionMass: [Float]
+    /// [answer (context, memory), lens_layer] log-probability of each answer's first token.
+    public var lensLogprob: [Float]
+    /// [answer, lens_layer] rank (1 = top) of each answer's first token.
+    public var lensRank: [Int32]
+    /// [lens_layer] M_C = p_ctx / (p_ctx + p_mem).
+    public var mcRatio: [Float]
+    /// [answer] teacher-forced log-likelihood of the whole answer.
+    public var answerLoglik: [Float]
+    /// Greedy continuation (decoded, cut at the first stop string) and its ids.
+    public var generated: String
+    public var generatedIDs: [Int]
+    public var counterfactualCorrect: Bool
+    public var parametricCorrect: Bool
+    /// [dump layer, head, query_pos, key_pos] for `MeasureOptions.dumpLayers` (empty when none).
+    public var dumpedPatterns: [Float]
+    /// [lens_layer, pos, d_model] residual streams at every position (only with dumps).
+    public var dumpedResiduals: [Float]
+}
+
+public enum ProbeMeasurer {
+    /// Runs every measurement of `probe` through `model`. `decode` turns generated ids into text.
+    public static func measure(_ probe: TokenizedProbe, built: BuiltPrompt, model: DecoderModel, options: MeasureOptions,
+                               decode: ([Int]) -> String) throws -> ProbeMeasurement {
+        let c = model.config
+        let n = probe.promptIDs.count
+        let limit = min(options.maxPromptTokens ?? Int.max, c.architecture == .gpt2 ? c.maxPositions : Int.max)
+        if n > limit {
+            throw ProbeRunError.promptTooLong(probeID: probe.probeID, tokens: n, limit: limit,
+                                              byModel: options.maxPromptTokens.map { n <= $0 } ?? true)
+        }
+        let q = probe.answerPosition
+        let spans: [[Int]?] = SpanKind.allCases.map { kind in
+            (probe.spanStatus[kind]?.isFound ?? false) ? probe.spanPositions[kind] ?? [] : nil
+        }
+        let spanRec = SpanAttentionRecorder(queryPosition: q, spans: spans, layers: c.layers, heads: c.heads)
+        let dumpAll = !options.dumpLayers.isEmpty
+        let residRec = ResidualRecorder(position: q, layers: c.layers, dModel: c.dModel,
+                                        keepStreamsFor: dumpAll ? Set(0...c.layers) : [])
+        var members: [any ForwardObserver] = [spanRec, residRec]
+        let dumpRec = dumpAll ? HookRecorder(Set(options.dumpLayers.map { HookPoint.attnPattern($0) })) : nil
+        if let dumpRec { members.append(dumpRec) }
+        let observer = ObserverGroup(members)
+
+        let longest = max(probe.answerIDs.count, probe.memoryAnswerIDs.count, options.maxNewTokens)
+        let cache = model.makeCache(capacity: n + longest + 1)
+        let lastLogits = try model.forward(probe.promptIDs, cache: cache, logits: .last, observer: observer).array
+
+        // Logit lens over embeddings + every block, for the first token of each answer.
+        let targets = [probe.answerIDs.first ?? -1, probe.memoryAnswerIDs.first ?? -1]
+        let lens = LogitLens.scores(model: model, residuals: residRec.residuals, lensLayers: c.layers + 1, targets: targets)
+
+        // Teacher-forced log-likelihood of each whole answer.
+        var loglik: [Float] = []
+        for answer in [probe.contextAnswer, probe.memoryAnswer] {
+            if answer.prefixIDs == probe.promptIDs {
+                loglik.append(try model.continuationLogLikelihood(cache: cache, firstLogits: lastLogits, continuation: answer.ids))
+                cache.truncate(to: n)
+            } else {
+                // The answer changed how the prompt's last characters tokenize: score it on its own prefix.
+                let fresh = model.makeCache(capacity: answer.prefixIDs.count + answer.ids.count)
+                let first = try model.forward(answer.prefixIDs, cache: fresh, logits: .last).array
+                loglik.append(try model.continuationLogLikelihood(cache: fresh, firstLogits: first, continuation: answer.ids))
+            }
+        }
+
+        // Greedy generation, cut at the first stop string.
+        let stop = StopConditions(maxNewTokens: options.maxNewTokens, stopTokens: options.stopTokens, stopStrings: options.stopStrings)
+        let ids = try model.greedyContinue(cache: cache, lastLogits: lastLogits, stop: stop, decode: decode)
+        var text = decode(ids)
+        for s in options.stopStrings where !s.isEmpty {
+            if let r = text.range(of: s) { text = String(text[..<r.lowerBound]) }
+        }
+
+        var patterns: [Float] = []
+        if let dumpRec {
+            for l in options.dumpLayers { patterns.append(contentsOf: dumpRec[.attnPattern(l)]?.array ?? []) }
+        }
+        var streams: [Float] = []
+        if dumpAll { for lens in 0...c.layers { streams.append(contentsOf: residRec.streams[lens] ?? []) } }
+
+        return ProbeMeasurement(
+            attentionMass: spanRec.mass, lensLogprob: lens.logprob, lensRank: lens.rank, mcRatio: lens.mcRatio,
+            answerLoglik: loglik, generated: text, generatedIDs: ids,
+            counterfactualCorrect: answerAppears(built.answer, in: text),
+            parametricCorrect: answerAppears(built.memoryAnswer, in: text),
+            dumpedPatterns: patterns, dumpedResiduals: streams)
+    }
+}
