@@ -1,6 +1,153 @@
+// `cpiscope tokenize`: encode text with a tokenizer.json (ids, tokens, character offsets), or
+// decode ids. The same ids and offsets as Python `Tokenizer.from_file(PATH).encode(text)`.
 import ArgumentParser
-// Placeholder: replaced by the tokenizer work (issue 3).
+import Foundation
+import Tokenization
+
 struct TokenizeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "tokenize", abstract: "Encode text with a tokenizer.json.")
-    func run() throws { throw ValidationError("tokenize is not implemented yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "tokenize",
+        abstract: "Encode text with a tokenizer.json, or decode ids.",
+        discussion: """
+        Offsets are character (Unicode scalar) ranges in the original text, as Python `tokenizers` \
+        reports them. PATH is a tokenizer.json or a folder containing one (a tokenizer_config.json \
+        beside it supplies bos/eos tokens and add_bos_token).
+
+        Examples:  cpiscope tokenize models/gpt2 --text "Paris is"
+                   cpiscope tokenize models/gpt2 --text "Paris is" --format json
+                   cpiscope tokenize models/gpt2 --decode 40313,318
+        """
+    )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case text, json
+    }
+
+    @Argument(help: "A tokenizer.json file, or a folder containing one.")
+    var path: String
+
+    @Option(help: "The text to encode.")
+    var text: String?
+
+    @Option(name: .customLong("text-file"), help: "Encode the contents of this UTF-8 file instead of --text.")
+    var textFile: String?
+
+    @Flag(name: .customLong("no-special-tokens"), help: "Do not add the post-processor's special tokens (e.g. BOS).")
+    var noSpecialTokens = false
+
+    @Option(help: "Output format: text (a table) or json ({\"ids\", \"tokens\", \"offsets\"}).")
+    var format: Format = .text
+
+    @Option(help: "Comma-separated ids to decode into text, instead of encoding.")
+    var decode: String?
+
+    @Flag(name: .customLong("skip-special-tokens"), help: "With --decode: leave special tokens out of the text.")
+    var skipSpecialTokens = false
+
+    @Option(name: .customLong("bench-file"), help: ArgumentHelp("Time encoding of this file's text.", visibility: .hidden))
+    var benchFile: String?
+
+    @Option(name: .customLong("bench-repeat"), help: ArgumentHelp("Repetitions for --bench-file.", visibility: .hidden))
+    var benchRepeat: Int = 3
+
+    func validate() throws {
+        let modes = [text != nil, textFile != nil, decode != nil, benchFile != nil].filter { $0 }.count
+        guard modes == 1 else {
+            throw ValidationError("give exactly one of --text, --text-file, --decode or --bench-file")
+        }
+        guard benchRepeat > 0 else { throw ValidationError("--bench-repeat must be positive") }
+    }
+
+    func run() throws {
+        do {
+            try execute()
+        } catch let e as TokenizationError {
+            Self.printError(e.description, hint: e.hint)
+            throw ExitCode.failure
+        }
+    }
+
+    private static func printError(_ message: String, hint: String) {
+        FileHandle.standardError.write(Data("error: \(message)\nhint: \(hint)\n".utf8))
+    }
+
+    private func readText(_ file: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            Self.printError("cannot read \(file)", hint: "check that the file exists and is readable")
+            throw ExitCode.failure
+        }
+        guard let s = String(validating: [UInt8](data), as: UTF8.self) else {
+            Self.printError("\(file) is not valid UTF-8", hint: "convert the file to UTF-8")
+            throw ExitCode.failure
+        }
+        return s
+    }
+
+    private func execute() throws {
+        let tokenizer = try Tokenizer.load(from: URL(fileURLWithPath: path))
+        if let decode {
+            var ids: [Int] = []
+            for part in decode.split(separator: ",") {
+                guard let id = Int(part.trimmingCharacters(in: .whitespaces)) else {
+                    Self.printError("--decode: \(String(reflecting: String(part))) is not an integer id", hint: "write ids as 1,2,3")
+                    throw ExitCode.failure
+                }
+                ids.append(id)
+            }
+            print(tokenizer.decode(ids, skipSpecialTokens: skipSpecialTokens))
+            return
+        }
+        if let benchFile {
+            let content = try readText(benchFile)
+            let b = try tokenizer.benchmarkEncode(content, repetitions: benchRepeat, addSpecialTokens: !noSpecialTokens)
+            print("swift-cpiscope: \(b.summary)")
+            return
+        }
+        let input = try text ?? readText(textFile ?? "")
+        let encoding = try tokenizer.encode(input, addSpecialTokens: !noSpecialTokens)
+        switch format {
+        case .json:
+            print(Self.json(encoding))
+        case .text:
+            let scalars = Array(input.unicodeScalars)
+            print("pos\tid\toffsets\ttoken\ttext")
+            for i in 0..<encoding.count {
+                let r = encoding.offsets[i]
+                var slice = String()
+                if r.lowerBound >= 0 && r.upperBound <= scalars.count { slice.unicodeScalars.append(contentsOf: scalars[r]) }
+                let mark = encoding.isSpecial[i] ? "\t(special)" : ""
+                print("\(i)\t\(encoding.ids[i])\t\(r.lowerBound)..<\(r.upperBound)\t\(Self.jsonString(encoding.tokens[i]))\t\(Self.jsonString(slice))\(mark)")
+            }
+        }
+    }
+
+    /// `{"ids":[...],"tokens":[...],"offsets":[[s,e],...]}` on one line.
+    static func json(_ e: Encoding) -> String {
+        let ids = e.ids.map(String.init).joined(separator: ",")
+        let tokens = e.tokens.map(jsonString).joined(separator: ",")
+        let offsets = e.offsets.map { "[\($0.lowerBound),\($0.upperBound)]" }.joined(separator: ",")
+        return "{\"ids\":[\(ids)],\"tokens\":[\(tokens)],\"offsets\":[\(offsets)]}"
+    }
+
+    /// A JSON string literal (UTF-8 output; quotes, backslashes and control characters escaped).
+    static func jsonString(_ s: String) -> String {
+        var out = "\""
+        for c in s.unicodeScalars {
+            switch c {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if c.value < 0x20 {
+                    let hex = String(c.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(c)
+                }
+            }
+        }
+        return out + "\""
+    }
 }
