@@ -20,7 +20,8 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
-        .target(name: "HDF5Shim", dependencies: ["CHDF5"], path: "Sources/HDF5Shim"),
+        .target(name: "HDF5Shim", dependencies: ["CHDF5"], path: "Sources/HDF5Shim",
+                linkerSettings: [.linkedLibrary("hdf5_hl")]),  // pkg-config hdf5 gives only -lhdf5
 
         // MARK: library modules
         .target(name: "TensorCore", dependencies: ["CBLAS"]),
