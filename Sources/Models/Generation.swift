@@ -25,7 +25,7 @@ extension DecoderModel {
     /// Greedy generation continuing from the state in `cache`, whose next-token logits are `lastLogits`
     /// [d_vocab]. Ties go to the lowest id (as torch.argmax). `decode` maps ids to text for stop strings.
     public func greedyContinue(cache: KVCache, lastLogits: [Float], stop: StopConditions,
-                               decode: (([Int]) -> String)? = nil) throws -> [Int] {
+                               decode: ([Int]) -> String = { _ in "" }) throws -> [Int] {
         var out: [Int] = []
         var logits = lastLogits
         while out.count < stop.maxNewTokens {
@@ -33,7 +33,7 @@ extension DecoderModel {
             for j in 1..<logits.count where logits[j] > logits[best] { best = j }
             if stop.stopTokens.contains(best) { break }
             out.append(best)
-            if let decode, !stop.stopStrings.isEmpty {
+            if !stop.stopStrings.isEmpty {
                 let text = decode(out)
                 if stop.stopStrings.contains(where: { text.contains($0) }) { break }
             }

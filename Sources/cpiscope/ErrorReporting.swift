@@ -4,6 +4,10 @@ import ArgumentParser
 import Checkpoints
 import Foundation
 import Models
+import ProbeRun
+import ProbeKit
+import HDF5Store
+import Tokenization
 
 /// An error that knows how to tell the user what to do next.
 protocol HintedError: Error, CustomStringConvertible {
@@ -13,6 +17,10 @@ protocol HintedError: Error, CustomStringConvertible {
 extension ConfigError: HintedError {}
 extension CheckpointError: HintedError {}
 extension ModelError: HintedError {}
+extension ProbeRunError: HintedError {}
+extension ProbeKitError: HintedError {}
+extension HDF5Error: HintedError {}
+extension TokenizationError: HintedError {}
 
 /// An error raised by the command layer itself.
 struct CLIError: HintedError {
