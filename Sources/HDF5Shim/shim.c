@@ -192,7 +192,11 @@ size_t cps_h5_error_message(char *buf, size_t cap) {
 
 int cps_h5_is_hdf5(const char *path) {
     quiet();
+#if H5_VERSION_GE(1, 12, 0)
+    htri_t r = H5Fis_accessible(path, H5P_DEFAULT);
+#else
     htri_t r = H5Fis_hdf5(path);
+#endif
     return r < 0 ? -1 : (int)r;
 }
 
@@ -248,29 +252,8 @@ int cps_h5_file_close(int64_t file) {
 
 // MARK: objects
 
-int cps_h5_kind(int64_t loc, const char *path) {
-    quiet();
-    if (!path) return -1;
-    if (strcmp(path, "/") != 0 && strcmp(path, ".") != 0) {
-        // Check every intermediate link: H5Lexists fails (rather than returning 0) when an
-        // intermediate component is missing.
-        size_t len = strlen(path);
-        char *buf = malloc(len + 1);
-        if (!buf) return -1;
-        memcpy(buf, path, len + 1);
-        for (size_t i = 1; i <= len; i++) {
-            if (buf[i] != '/' && buf[i] != 0) continue;
-            char saved = buf[i];
-            buf[i] = 0;
-            htri_t e = H5Lexists(loc, buf, H5P_DEFAULT);
-            buf[i] = saved;
-            if (e <= 0) {
-                free(buf);
-                return e < 0 ? -1 : CPS_H5_NONE;
-            }
-        }
-        free(buf);
-    }
+/// Kind of the object at `path` (assumed to exist).
+static int object_kind(hid_t loc, const char *path) {
     hid_t obj = H5Oopen(loc, path, H5P_DEFAULT);
     if (obj < 0) return CPS_H5_NONE;  // e.g. a dangling soft link
     H5I_type_t kind = H5Iget_type(obj);
@@ -278,6 +261,37 @@ int cps_h5_kind(int64_t loc, const char *path) {
     if (kind == H5I_GROUP) return CPS_H5_GROUP;
     if (kind == H5I_DATASET) return CPS_H5_DATASET;
     return CPS_H5_OTHER;
+}
+
+int cps_h5_kind(int64_t loc, const char *path) {
+    quiet();
+    if (!path) return -1;
+    if (strcmp(path, "/") == 0 || strcmp(path, ".") == 0) return CPS_H5_GROUP;
+    // Walk the prefixes: H5Lexists fails (rather than returning 0) when an intermediate
+    // component is missing or is not a group, so each prefix must be an existing group first.
+    size_t len = strlen(path);
+    char *buf = malloc(len + 1);
+    if (!buf) return -1;
+    memcpy(buf, path, len + 1);
+    int result = CPS_H5_NONE;
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != 0) continue;
+        char saved = buf[i];
+        buf[i] = 0;
+        htri_t e = H5Lexists(loc, buf, H5P_DEFAULT);
+        if (e <= 0) {
+            result = e < 0 ? -1 : CPS_H5_NONE;
+            break;
+        }
+        result = object_kind(loc, buf);
+        buf[i] = saved;
+        if (saved == '/' && result != CPS_H5_GROUP) {
+            result = CPS_H5_NONE;  // "dataset/child" does not exist
+            break;
+        }
+    }
+    free(buf);
+    return result;
 }
 
 int cps_h5_group_create(int64_t loc, const char *path) {
@@ -566,7 +580,8 @@ int cps_h5_read_strings(int64_t id, char **out, int64_t count) {
             result = 0;
             for (int64_t i = 0; i < count; i++) {
                 const char *s = raw + (size_t)i * size;
-                size_t len = strnlen(s, size);
+                size_t len = 0;  // strnlen is POSIX, not C11
+                while (len < size && s[len]) len++;
                 if (pad == H5T_STR_SPACEPAD)
                     while (len > 0 && s[len - 1] == ' ') len--;
                 out[i] = copy_string(s, len);

@@ -19,7 +19,7 @@ public enum HDF5Error: Error, CustomStringConvertible, Sendable {
     case missingAttribute(file: String, object: String, name: String)
     /// The stored element type (or object kind) is not the one the call reads or writes.
     case typeMismatch(file: String, object: String, expected: String, found: String)
-    /// The number of values or the shape does not match the stored shape.
+    /// The number of values does not match the stored shape (`found` is `[count]` for a flat array).
     case shapeMismatch(file: String, object: String, expected: [Int], found: [Int])
     /// A slab index outside the first dimension.
     case indexOutOfRange(file: String, object: String, index: Int, count: Int)
@@ -53,7 +53,9 @@ public enum HDF5Error: Error, CustomStringConvertible, Sendable {
         case let .typeMismatch(file, object, expected, found):
             return "\(file): '\(object)' holds \(found), expected \(expected)"
         case let .shapeMismatch(file, object, expected, found):
-            return "\(file): '\(object)' has shape \(expected), got values for shape \(found)"
+            let n = expected.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
+            let got = found.count == 1 ? "\(found[0]) values" : "shape \(found)"
+            return "\(file): '\(object)' expects shape \(expected) (\(n) values), got \(got)"
         case let .indexOutOfRange(file, object, index, count):
             return "\(file): index \(index) is outside the first dimension of '\(object)' (size \(count))"
         case let .invalidArgument(file, object, reason):

@@ -95,6 +95,9 @@ extension HDF5File {
         }
         try requireWritable(norm)
         let dimNames = try dims.map { try topLevelName($0) }
+        guard dimNames.count <= Int(CPS_H5_MAX_RANK) else {
+            throw HDF5Error.invalidArgument(file: path, object: norm, reason: "more than \(CPS_H5_MAX_RANK) dimensions")
+        }
         if Set(dimNames).count != dimNames.count {
             throw HDF5Error.invalidArgument(file: path, object: norm,
                                             reason: "dimension listed twice in \(dimNames); create a second dimension (e.g. key_pos)")
@@ -506,7 +509,8 @@ extension HDF5File {
             // read of an unwritten chunk, which fails on read-only files ("no write intent").
             return nil
         case (.string, .string):
-            throw bad("is not supported: string variables always fill with \"\"")
+            throw HDF5Error.invalidArgument(file: path, object: norm,
+                                            reason: "fill value \(value) is not supported: string variables always fill with \"\"")
         default:
             throw bad("has the wrong kind (float32 takes .double, integers .int, strings .string)")
         }

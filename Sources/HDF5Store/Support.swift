@@ -38,13 +38,14 @@ func isDiskFull(_ message: String) -> Bool {
 
 /// Object paths inside a file: '/'-separated names relative to the root. "/" is the root itself.
 enum ObjectPath {
-    /// Normalises "a/b", "/a/b" to "a/b"; "/" and "" to "/". Rejects empty components, ".",
-    /// "..", and NUL. Returns nil when invalid.
+    /// Normalises "a/b", "/a/b", "a/b/" to "a/b"; "/" and "" to "/". Rejects empty components,
+    /// ".", "..", and NUL. Returns nil when invalid.
     static func normalize(_ path: String) -> String? {
         if path.isEmpty || path == "/" { return "/" }
         if path.utf8.contains(0) { return nil }
         var body = Substring(path)
         if body.hasPrefix("/") { body = body.dropFirst() }
+        if body.hasSuffix("/") { body = body.dropLast() }
         let parts = body.split(separator: "/", omittingEmptySubsequences: false)
         for part in parts where part.isEmpty || part == "." || part == ".." {
             return nil

@@ -45,6 +45,19 @@ struct HDF5ErrorTests {
 
         let e3 = expectHDF5Error(naming: dir.path) { _ = try HDF5File.create(at: dir, overwrite: true) }
         guard case .cannotCreate = e3 else { Issue.record("got \(String(describing: e3))"); return }
+
+        let underFile = url.appendingPathComponent("inner.h5")  // parent is a regular file
+        let e4 = expectHDF5Error(naming: underFile.path) { _ = try HDF5File.create(at: underFile, overwrite: true) }
+        guard case .cannotCreate = e4 else { Issue.record("got \(String(describing: e4))"); return }
+    }
+
+    @Test("create where the kernel refuses new files (sysfs, even for root): cannotCreate carries errno text",
+          .enabled(if: FileManager.default.fileExists(atPath: "/sys/kernel"), "needs Linux sysfs"))
+    func refusedByKernel() throws {
+        let url = URL(fileURLWithPath: "/sys/cpiscope-\(UUID().uuidString).h5")
+        let e = expectHDF5Error(naming: url.path) { _ = try HDF5File.create(at: url, overwrite: false) }
+        guard case let .cannotCreate(_, reason) = e else { Issue.record("got \(String(describing: e))"); return }
+        #expect(reason.contains("errno = ") || reason.contains("not writable"), "reason: \(reason)")
     }
 
     @Test("create in a read-only directory fails with cannotCreate (skipped as root: root may write anywhere)",
@@ -135,6 +148,10 @@ struct HDF5ErrorTests {
         guard case .shapeMismatch = e else { Issue.record("got \(String(describing: e))"); return }
         e = expectHDF5Error(naming: url.path) { _ = try f.readFloats("/") }
         guard case .typeMismatch = e else { Issue.record("got \(String(describing: e))"); return }
+        // a path through a dataset is missing, not a read failure
+        e = expectHDF5Error(naming: url.path) { _ = try f.attribute("x", on: "v/inner") }
+        guard case .missingObject = e else { Issue.record("got \(String(describing: e))"); return }
+        #expect(!f.exists("v/inner") && f.exists("v/") && f.exists("/v"))
     }
 
     @Test("Invalid arguments: names, duplicates, reserved attributes, bad fills, NUL in strings, empty dims")
