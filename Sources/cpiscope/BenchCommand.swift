@@ -3,6 +3,7 @@ import ArgumentParser
 import Checkpoints
 import Dispatch
 import Foundation
+import Instrumentation
 import Models
 import TensorCore
 
@@ -41,28 +42,47 @@ struct BenchCommand: ParsableCommand {
         let loadStart = DispatchTime.now()
         let model = try DecoderModel.load(from: URL(fileURLWithPath: path))
         let loadMs = elapsedMs(since: loadStart)
+        let weightBytes = try WeightStore(directory: URL(fileURLWithPath: path)).files.map(\.fileSize).reduce(0, +)
         let c = model.config
         let request: LogitsRequest = logits == "all" ? .all : .last
         let sgemm = measureSGEMM()
         print("model: \(c.architecture.rawValue), \(c.layers) layers, d_model \(c.dModel), \(c.heads) heads/\(c.kvHeads) kv, vocab \(c.vocab); load \(String(format: "%.0f", loadMs)) ms")
         print("threads: \(blasThreads()); logits: \(logits); OpenBLAS sgemm [512x768]·[768x3072]: \(String(format: "%.1f", sgemm)) GFLOP/s")
-        print("tokens | median ms |  min ms |  max ms | tokens/s | GFLOP/s | % of sgemm")
+        print("capture = span-attention mass at the last position (7 spans) + residual for the logit lens at every layer + lens scores")
+        print("tokens | capture | median ms |  min ms |  max ms | tokens/s | GFLOP/s | % of sgemm")
         var rng = SystemRandomNumberGenerator()
         for n in lengths {
             let ids = (0..<n).map { _ in Int.random(in: 0..<c.vocab, using: &rng) }
-            _ = try model.forward(ids, logits: request)
-            var times: [Double] = []
-            for _ in 0..<max(1, runs) {
-                let t0 = DispatchTime.now()
-                _ = try model.forward(ids, logits: request)
-                times.append(elapsedMs(since: t0))
+            var medians: [Bool: Double] = [:]
+            for capture in [false, true] {
+                let pass = {
+                    if capture {
+                        let spans: [[Int]?] = (0..<7).map { s in Array(stride(from: s, to: n, by: 7)) }
+                        let span = SpanAttentionRecorder(queryPosition: n - 1, spans: spans, layers: c.layers, heads: c.heads)
+                        let resid = ResidualRecorder(position: n - 1, layers: c.layers, dModel: c.dModel)
+                        _ = try model.forward(ids, logits: request, observer: ObserverGroup([span, resid]))
+                        _ = LogitLens.scores(model: model, residuals: resid.residuals, lensLayers: c.layers + 1, targets: [1, 2])
+                    } else {
+                        _ = try model.forward(ids, logits: request)
+                    }
+                }
+                try pass()
+                var times: [Double] = []
+                for _ in 0..<max(1, runs) {
+                    let t0 = DispatchTime.now()
+                    try pass()
+                    times.append(elapsedMs(since: t0))
+                }
+                times.sort()
+                let median = times[times.count / 2]
+                medians[capture] = median
+                let gflop = forwardFLOPs(c, tokens: n, logitRows: request == .all ? n : 1) / 1e9
+                print(String(format: "%6d | %7@ | %9.1f | %7.1f | %7.1f | %8.0f | %7.1f | %5.0f%%", n, capture ? "yes" : "no", median,
+                             times.first!, times.last!, Double(n) / median * 1000, gflop / median * 1000, gflop / median * 1000 / sgemm * 100))
             }
-            times.sort()
-            let median = times[times.count / 2]
-            let gflop = forwardFLOPs(c, tokens: n, logitRows: request == .all ? n : 1) / 1e9
-            print(String(format: "%6d | %9.1f | %7.1f | %7.1f | %8.0f | %7.1f | %5.0f%%", n, median, times.first!, times.last!,
-                         Double(n) / median * 1000, gflop / median * 1000, gflop / median * 1000 / sgemm * 100))
+            print(String(format: "       capture overhead at %d tokens: %+.1f%%", n, (medians[true]! / medians[false]! - 1) * 100))
         }
+        print(String(format: "peak RSS: %.0f MiB; weight files: %.0f MiB", peakRSSMiB(), Double(weightBytes) / 1048576))
     }
 
     /// sgemm GFLOP/s on a representative product, median of 7.
@@ -94,4 +114,11 @@ func forwardFLOPs(_ c: ModelConfig, tokens n: Int, logitRows: Int) -> Double {
 
 func elapsedMs(since t0: DispatchTime) -> Double {
     Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e6
+}
+
+/// Peak resident set size of this process (getrusage ru_maxrss, KiB on Linux).
+func peakRSSMiB() -> Double {
+    var u = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+    return Double(u.ru_maxrss) / 1024
 }
