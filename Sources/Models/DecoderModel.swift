@@ -208,12 +208,9 @@ public final class DecoderModel: @unchecked Sendable {
         case let .separate(q, k, v):
             // [q: H*dh | k: KV*dh | v: KV*dh] side by side in one row.
             ld = (H + 2 * KV) * dh
-            linear(h, rows: n, inFeatures: q.inFeatures, weight: q.weight.pointer, layout: q.layout, outFeatures: q.outFeatures,
-                   bias: q.bias.map { UnsafePointer($0.pointer) }, into: qkv, yStride: ld)
-            linear(h, rows: n, inFeatures: k.inFeatures, weight: k.weight.pointer, layout: k.layout, outFeatures: k.outFeatures,
-                   bias: k.bias.map { UnsafePointer($0.pointer) }, into: qkv + H * dh, yStride: ld)
-            linear(h, rows: n, inFeatures: v.inFeatures, weight: v.weight.pointer, layout: v.layout, outFeatures: v.outFeatures,
-                   bias: v.bias.map { UnsafePointer($0.pointer) }, into: qkv + (H + KV) * dh, yStride: ld)
+            q.apply(h, rows: n, into: qkv, yStride: ld)
+            k.apply(h, rows: n, into: qkv + H * dh, yStride: ld)
+            v.apply(h, rows: n, into: qkv + (H + KV) * dh, yStride: ld)
             qOff = { $0 * dh }; kOff = { (H + $0) * dh }; vOff = { (H + KV + $0) * dh }
         case let .fusedBlocks(p):
             ld = 3 * H * dh
