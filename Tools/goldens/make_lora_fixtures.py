@@ -9,7 +9,9 @@ Per parity case Tests/Fixtures/lora/<name>/:
   adapter_config.json, adapter_model.safetensors   exactly what `PeftModel.save_pretrained` wrote, except
                                                    that base_model_name_or_path is rewritten to a path
                                                    relative to the adapter folder (so the fixture moves
-                                                   with the repository) and README.md is dropped
+                                                   with the repository), target_modules / exclude_modules
+                                                   lists are sorted (PEFT writes its sets in hash order),
+                                                   and README.md is dropped
   golden.json, golden.safetensors                  the format of make_model_fixtures.py (logits, embed,
                                                    resid_post, ln_final, attn per sequence), computed
                                                    from `merge_and_unload()` of the adapted model
@@ -87,6 +89,11 @@ def save_adapter(pm, out, base_dir, base_ref=None):
     cfg_path = os.path.join(out, "adapter_config.json")
     cfg = json.load(open(cfg_path))
     cfg["base_model_name_or_path"] = base_ref or os.path.relpath(base_dir, out)
+    # PEFT keeps target_modules / exclude_modules as Python sets and writes them in hash order; sort them so
+    # that reruns write identical files (the order has no meaning).
+    for key in ("target_modules", "exclude_modules"):
+        if isinstance(cfg.get(key), list):
+            cfg[key] = sorted(cfg[key])
     json.dump(cfg, open(cfg_path, "w"), indent=2, sort_keys=True)
     open(cfg_path, "a").write("\n")
 
