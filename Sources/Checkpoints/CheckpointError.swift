@@ -84,6 +84,26 @@ public enum CheckpointError: Error, CustomStringConvertible, Sendable {
     /// A `--checkpoints` selection that parses but matches nothing.
     case emptySelection(spec: String, available: [String])
 
+    // MARK: PEFT adapters (docs/lora.md)
+    /// An adapter folder (it holds adapter_model.safetensors) without adapter_config.json.
+    case missingAdapterConfig(directory: String)
+    /// adapter_config.json is unreadable, not JSON, or `field` is missing or has the wrong type or value.
+    case badAdapterConfig(file: String, field: String, reason: String)
+    /// A PEFT feature cpiscope does not implement: another `peft_type`, DoRA, bias training, ….
+    case unsupportedAdapter(file: String, field: String, value: String, reason: String)
+    /// The adapter's `target_modules` (with `exclude_modules`, `layers_to_transform`) select no linear layer of the base.
+    case adapterTargetsNothing(file: String, field: String, targets: String, base: String)
+    /// An adapter tensor that no targeted module or `modules_to_save` entry accounts for.
+    case adapterTensorUnmatched(file: String, tensor: String, reason: String)
+    /// A targeted module whose `lora_A` or `lora_B` tensor is absent from the adapter file.
+    case adapterTensorMissing(file: String, tensor: String, module: String)
+    /// An adapter tensor whose shape disagrees with the base weight or with the configured rank.
+    case adapterShapeMismatch(file: String, tensor: String, expected: [Int], found: [Int], reason: String)
+    /// The adapter was made for another architecture than the base it is applied to.
+    case adapterBaseMismatch(file: String, field: String, adapter: String, base: String, basePath: String)
+    /// The base model of an adapter cannot be found (`reference` is base_model_name_or_path, if any).
+    case adapterBaseNotFound(file: String, reference: String?, reason: String)
+
     /// One line naming the file and, where involved, the tensor. Control characters coming from
     /// untrusted names are escaped and very long text is clipped, so the line stays one line.
     public var description: String { Self.oneLine(rawDescription) }
@@ -158,6 +178,25 @@ public enum CheckpointError: Error, CustomStringConvertible, Sendable {
             return "--checkpoints '\(spec)': no checkpoint '\(term)'; available: \(Self.shortList(available))"
         case let .emptySelection(spec, available):
             return "--checkpoints '\(spec)' selects no checkpoint; available: \(Self.shortList(available))"
+        case let .missingAdapterConfig(directory):
+            return "\(directory): adapter_model.safetensors without adapter_config.json"
+        case let .badAdapterConfig(file, field, reason):
+            return "\(file): field '\(field)' \(reason)"
+        case let .unsupportedAdapter(file, field, value, reason):
+            return "\(file): \(field) = \(value) is not supported: \(reason)"
+        case let .adapterTargetsNothing(file, field, targets, base):
+            return "\(file): \(field) \(targets) matches no linear layer of the base model \(base)"
+        case let .adapterTensorUnmatched(file, tensor, reason):
+            return "\(file): tensor '\(tensor)' matches no adapted module: \(reason)"
+        case let .adapterTensorMissing(file, tensor, module):
+            return "\(file): no tensor '\(tensor)' for targeted module '\(module)'"
+        case let .adapterShapeMismatch(file, tensor, expected, found, reason):
+            return "\(file): tensor '\(tensor)' has shape \(found), expected \(expected) (\(reason))"
+        case let .adapterBaseMismatch(file, field, adapter, base, basePath):
+            return "\(file): \(field) is \(adapter) but the base model \(basePath) is \(base)"
+        case let .adapterBaseNotFound(file, reference, reason):
+            let ref = reference.map { "base_model_name_or_path '\($0)'" } ?? "no base model"
+            return "\(file): \(ref): \(reason)"
         }
     }
 
@@ -201,6 +240,22 @@ public enum CheckpointError: Error, CustomStringConvertible, Sendable {
             return "Use \"every:K\", \"steps:A-B\" (either side may be open, e.g. \"steps:100-\"), step numbers or checkpoint names, combined with commas, e.g. \"every:2,steps:1000-\"."
         case .unknownCheckpoint, .emptySelection:
             return "Pick names or steps from the available list; run without --checkpoints to use all of them."
+        case .missingAdapterConfig:
+            return "Copy adapter_config.json from the training run next to adapter_model.safetensors (PEFT's save_pretrained writes both)."
+        case .badAdapterConfig:
+            return "adapter_config.json must be what PEFT's save_pretrained wrote (a JSON object with peft_type, r, lora_alpha, target_modules, …); re-save the adapter or fix the field."
+        case .unsupportedAdapter:
+            return "cpiscope applies plain LoRA (W + scale·B·A, optional rsLoRA, rank/alpha patterns, modules_to_save). Merge the adapter with PEFT (`merge_and_unload().save_pretrained(...)`) and pass the merged folder instead."
+        case .adapterTargetsNothing:
+            return "Check target_modules (and exclude_modules / layers_to_transform) against the base model's module names, or pass the right base with --base."
+        case .adapterTensorUnmatched, .adapterTensorMissing:
+            return "The adapter's tensors and adapter_config.json disagree, or the adapter belongs to another base; re-save the adapter with PEFT or pass the right base with --base."
+        case .adapterShapeMismatch:
+            return "The adapter was trained on a base of another size; pass the base it was trained on with --base."
+        case .adapterBaseMismatch:
+            return "Pass the base model the adapter was trained on with --base PATH."
+        case .adapterBaseNotFound:
+            return "Pass the base model folder with --base PATH (hub ids are not downloaded; a relative base_model_name_or_path is resolved against the adapter folder, then the current directory)."
         }
     }
 

@@ -3,19 +3,53 @@
 import Checkpoints
 import TensorCore
 
-/// A linear map y = x·W (+ b), with W in either storage layout.
+/// A linear map y = x·W (+ b), with W in either storage layout, plus an optional LoRA update kept as factors.
 public struct Linear: Sendable {
     public var weight: Tensor
     public var layout: WeightLayout
     public var bias: Tensor?
     public let inFeatures: Int
     public let outFeatures: Int
+    /// A LoRA update applied in the forward pass (`AdapterMode.factors`); nil when the weight is final.
+    public var lora: LoRAFactors? = nil
 
-    /// y[rows, out] = x[rows, in] · W (+ b)
+    /// y[rows, out] = x[rows, in] · W (+ b) (+ scale·(x·Aᵀ)·Bᵀ); rows of y are `yStride` apart (default: dense).
     @inline(__always)
-    public func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+    public func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, yStride: Int? = nil,
+                      accumulate: Bool = false) {
         linear(x, rows: rows, inFeatures: inFeatures, weight: weight.pointer, layout: layout, outFeatures: outFeatures,
-               bias: bias.map { UnsafePointer($0.pointer) }, into: y, accumulate: accumulate)
+               bias: bias.map { UnsafePointer($0.pointer) }, into: y, yStride: yStride, accumulate: accumulate)
+        lora?.add(x, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, into: y, yStride: yStride ?? outFeatures)
+    }
+}
+
+/// A LoRA update kept as its factors (PEFT `lora.Linear.forward`): y += scale · (x·Aᵀ)·Bᵀ.
+public struct LoRAFactors: Sendable {
+    /// lora_A [r, in]
+    public let a: Tensor
+    /// lora_B [out, r]
+    public let b: Tensor
+    /// alpha / r, or alpha / √r with rsLoRA.
+    public let scale: Float
+
+    public init(a: Tensor, b: Tensor, scale: Float) {
+        precondition(a.rank == 2 && b.rank == 2 && a.shape[0] == b.shape[1], "LoRA factors A \(a.shape), B \(b.shape)")
+        self.a = a
+        self.b = b
+        self.scale = scale
+    }
+
+    public var rank: Int { a.shape[0] }
+
+    /// y[rows, out] (rows `yStride` apart) += scale · (x[rows, in] · Aᵀ) · Bᵀ
+    func add(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, outFeatures: Int,
+             into y: UnsafeMutablePointer<Float>, yStride: Int) {
+        let r = rank
+        let t = UnsafeMutablePointer<Float>.allocate(capacity: max(rows * r, 1))  // [rows, r]
+        defer { t.deallocate() }
+        sgemm(m: rows, n: r, k: inFeatures, a: x, lda: inFeatures, b: a.pointer, ldb: inFeatures, transB: true, c: t, ldc: r)
+        sgemm(m: rows, n: outFeatures, k: r, a: t, lda: r, b: b.pointer, ldb: r, transB: true, c: y, ldc: yStride,
+              alpha: scale, beta: 1)
     }
 }
 
@@ -71,38 +105,85 @@ public struct BlockWeights: Sendable {
     public var mlp: MLP
 }
 
+/// Geometry of a linear layer as its weight table read it.
+struct LinearShape: Sendable, Equatable {
+    let layout: WeightLayout
+    let inFeatures: Int
+    let outFeatures: Int
+}
+
+/// Changes tensors as a weight table takes them: LoRA updates and modules_to_save replacements (LoRA.swift).
+/// `base` has already been checked against the checkpoint's declared shape.
+protocol WeightOverlay: AnyObject {
+    /// The tensor to use for `name` instead of the base tensor.
+    func tensor(_ name: String, base: Tensor) throws -> Tensor
+    /// The weight (and optional factors) to use for the linear layer whose tensors start with `prefix`.
+    func linear(_ prefix: String, weight: Tensor, shape: LinearShape) throws -> (weight: Tensor, lora: LoRAFactors?)
+}
+
+/// State shared by the weight tables that read one store several times (one base model, many adapters;
+/// CheckpointLoader.swift): tensors decoded once, the linear layers seen, and the overlay of the current adapter.
+final class LoadContext {
+    /// Tensors already taken from the store, by name (borrowed from the mapping when aligned F32).
+    var decoded: [String: Tensor] = [:]
+    /// Every linear layer read, by tensor-name prefix (e.g. "model.layers.0.self_attn.q_proj"), in reading order.
+    private(set) var linearOrder: [String] = []
+    private(set) var linears: [String: LinearShape] = [:]
+    /// Applied to every tensor taken while set.
+    var overlay: (any WeightOverlay)?
+
+    func recordLinear(_ prefix: String, _ shape: LinearShape) {
+        if linears.updateValue(shape, forKey: prefix) == nil { linearOrder.append(prefix) }
+    }
+}
+
 /// Strict access to a checkpoint's tensors: every tensor taken is checked for shape, and at the end
 /// every tensor nobody took (other than the known, deliberately ignored buffers) is an error.
 struct WeightTable {
     let store: WeightStore
     let checkpoint: String
+    let context: LoadContext?
     private(set) var used: Set<String> = []
 
     /// Buffers that Hugging Face checkpoints may carry but that hold no parameters:
     /// GPT-2 `attn.bias` / `attn.masked_bias` (causal-mask buffers), `rotary_emb.inv_freq` (recomputed from config).
     static let ignoredSuffixes = [".attn.bias", ".attn.masked_bias", "rotary_emb.inv_freq"]
 
-    init(store: WeightStore, checkpoint: String) {
+    init(store: WeightStore, checkpoint: String, context: LoadContext? = nil) {
         self.store = store
         self.checkpoint = checkpoint
+        self.context = context
     }
 
     func has(_ name: String) -> Bool { store.contains(name) }
 
     mutating func take(_ name: String, shape: [Int]) throws -> Tensor {
+        let base = try takeBase(name, shape: shape)
+        return try context?.overlay?.tensor(name, base: base) ?? base
+    }
+
+    /// The store's tensor, shape-checked, decoded once per context.
+    private mutating func takeBase(_ name: String, shape: [Int]) throws -> Tensor {
         guard let info = store.info(name) else { throw ModelError.missingTensor(checkpoint: checkpoint, tensor: name) }
         guard info.shape == shape else {
             throw ModelError.wrongShape(checkpoint: checkpoint, tensor: name, expected: shape, found: info.shape)
         }
         used.insert(name)
-        return try store.tensor(name)
+        if let t = context?.decoded[name] { return t }
+        let t = try store.tensor(name)
+        context?.decoded[name] = t
+        return t
     }
 
     mutating func linear(_ prefix: String, in i: Int, out o: Int, bias: Bool, layout: WeightLayout = .outIn) throws -> Linear {
         let shape = layout == .outIn ? [o, i] : [i, o]
-        let w = try take(prefix + ".weight", shape: shape)
+        var w = try takeBase(prefix + ".weight", shape: shape)
+        var factors: LoRAFactors? = nil
+        let geometry = LinearShape(layout: layout, inFeatures: i, outFeatures: o)
+        context?.recordLinear(prefix, geometry)
+        if let overlay = context?.overlay { (w, factors) = try overlay.linear(prefix, weight: w, shape: geometry) }
         let b = bias ? try take(prefix + ".bias", shape: [o]) : nil
-        return Linear(weight: w, layout: layout, bias: b, inFeatures: i, outFeatures: o)
+        return Linear(weight: w, layout: layout, bias: b, inFeatures: i, outFeatures: o, lora: factors)
     }
 
     mutating func norm(_ prefix: String, d: Int, kind: Norm.Kind, eps: Float) throws -> Norm {

@@ -229,12 +229,9 @@ public final class DecoderModel: @unchecked Sendable {
         case let .separate(q, k, v):
             // [q: H*dh | k: KV*dh | v: KV*dh] side by side in one row; q only for the query rows.
             ld = (H + 2 * KV) * dh
-            linear(h + q0 * q.inFeatures, rows: m, inFeatures: q.inFeatures, weight: q.weight.pointer, layout: q.layout,
-                   outFeatures: q.outFeatures, bias: q.bias.map { UnsafePointer($0.pointer) }, into: qkv + q0 * ld, yStride: ld)
-            linear(h, rows: n, inFeatures: k.inFeatures, weight: k.weight.pointer, layout: k.layout, outFeatures: k.outFeatures,
-                   bias: k.bias.map { UnsafePointer($0.pointer) }, into: qkv + H * dh, yStride: ld)
-            linear(h, rows: n, inFeatures: v.inFeatures, weight: v.weight.pointer, layout: v.layout, outFeatures: v.outFeatures,
-                   bias: v.bias.map { UnsafePointer($0.pointer) }, into: qkv + (H + KV) * dh, yStride: ld)
+            q.apply(h + q0 * q.inFeatures, rows: m, into: qkv + q0 * ld, yStride: ld)
+            k.apply(h, rows: n, into: qkv + H * dh, yStride: ld)
+            v.apply(h, rows: n, into: qkv + (H + KV) * dh, yStride: ld)
             qOff = { $0 * dh }; kOff = { (H + $0) * dh }; vOff = { (H + KV + $0) * dh }
         case let .fusedBlocks(p):
             ld = 3 * H * dh

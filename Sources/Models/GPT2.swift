@@ -17,8 +17,8 @@ import Checkpoints
 import TensorCore
 
 enum GPT2 {
-    static func load(config c: ModelConfig, store: WeightStore, checkpoint: String) throws -> DecoderModel {
-        var t = WeightTable(store: store, checkpoint: checkpoint)
+    static func load(config c: ModelConfig, store: WeightStore, checkpoint: String, context: LoadContext? = nil) throws -> DecoderModel {
+        var t = WeightTable(store: store, checkpoint: checkpoint, context: context)
         let p = t.has("transformer.wte.weight") ? "transformer." : ""
         let d = c.dModel, eps = c.normEps
         let wte = try t.take(p + "wte.weight", shape: [c.vocab, d])

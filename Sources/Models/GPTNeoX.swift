@@ -18,8 +18,8 @@ import Checkpoints
 import TensorCore
 
 enum GPTNeoX {
-    static func load(config c: ModelConfig, store: WeightStore, checkpoint: String) throws -> DecoderModel {
-        var t = WeightTable(store: store, checkpoint: checkpoint)
+    static func load(config c: ModelConfig, store: WeightStore, checkpoint: String, context: LoadContext? = nil) throws -> DecoderModel {
+        var t = WeightTable(store: store, checkpoint: checkpoint, context: context)
         let d = c.dModel, eps = c.normEps
         let p = t.has("gpt_neox.embed_in.weight") ? "gpt_neox." : ""
         let embed = try t.take(p + "embed_in.weight", shape: [c.vocab, d])

@@ -21,8 +21,8 @@ import Checkpoints
 import TensorCore
 
 enum Llama {
-    static func load(config c: ModelConfig, store: WeightStore, checkpoint: String) throws -> DecoderModel {
-        var t = WeightTable(store: store, checkpoint: checkpoint)
+    static func load(config c: ModelConfig, store: WeightStore, checkpoint: String, context: LoadContext? = nil) throws -> DecoderModel {
+        var t = WeightTable(store: store, checkpoint: checkpoint, context: context)
         let d = c.dModel, eps = c.normEps
         let qDim = c.heads * c.dHead, kvDim = c.kvHeads * c.dHead
         let p = t.has("model.embed_tokens.weight") ? "model." : ""

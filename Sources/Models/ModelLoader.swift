@@ -12,10 +12,15 @@ extension DecoderModel {
 
     /// Builds a model from a parsed config and an opened weight store.
     public static func load(config: ModelConfig, store: WeightStore, checkpoint: String) throws -> DecoderModel {
+        try load(config: config, store: store, checkpoint: checkpoint, context: nil)
+    }
+
+    /// As above, reading through a load context (decoded-tensor cache, adapter overlay; CheckpointLoader.swift).
+    static func load(config: ModelConfig, store: WeightStore, checkpoint: String, context: LoadContext?) throws -> DecoderModel {
         switch config.architecture {
-        case .gpt2: return try GPT2.load(config: config, store: store, checkpoint: checkpoint)
-        case .gptNeoX: return try GPTNeoX.load(config: config, store: store, checkpoint: checkpoint)
-        case .llama, .mistral, .qwen2: return try Llama.load(config: config, store: store, checkpoint: checkpoint)
+        case .gpt2: return try GPT2.load(config: config, store: store, checkpoint: checkpoint, context: context)
+        case .gptNeoX: return try GPTNeoX.load(config: config, store: store, checkpoint: checkpoint, context: context)
+        case .llama, .mistral, .qwen2: return try Llama.load(config: config, store: store, checkpoint: checkpoint, context: context)
         }
     }
 }

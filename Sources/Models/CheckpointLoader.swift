@@ -1,0 +1,404 @@
+// One entry point for every checkpoint of a trajectory: full checkpoints (config.json + model.safetensors
+// or shards) and PEFT LoRA adapters (adapter_config.json + adapter_model.safetensors) over a base model,
+// in any mix. The base is loaded (memory-mapped, decoded) once per loader and shared by every adapter
+// checkpoint; see docs/lora.md for the rules and the cost of each checkpoint.
+import Checkpoints
+import Foundation
+import TensorCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What an adapter checkpoint is, for `inspect`, HDF5 attributes and reports.
+public struct AdapterSummary: Sendable, Codable, Equatable {
+    /// One adapted linear layer.
+    public struct Module: Sendable, Codable, Equatable {
+        /// PEFT module name, e.g. "model.layers.0.self_attn.q_proj".
+        public var name: String
+        public var rank: Int
+        public var alpha: Double
+        public var scale: Double
+    }
+
+    /// `r` of adapter_config.json (modules may differ through rank_pattern; see `modules`).
+    public var rank: Int
+    /// `lora_alpha` of adapter_config.json.
+    public var alpha: Double
+    /// alpha/r, or alpha/√r with rsLoRA, for `rank` and `alpha`.
+    public var scale: Double
+    public var useRSLoRA: Bool
+    /// The adapted modules (PEFT names), in the model's order.
+    public var targets: [String]
+    /// Rank, alpha and scale of each target, in the order of `targets`.
+    public var modules: [Module]
+    /// Base tensors replaced whole by modules_to_save copies.
+    public var replacedTensors: [String]
+    /// `target_modules` as written (a list, a regex, or "all-linear").
+    public var targetModules: String
+    public var fanInFanOut: Bool
+    /// How the update is applied ("merge" or "factors").
+    public var mode: AdapterMode
+    /// adapter_config.json as read.
+    public var configJSON: String
+    /// The adapter folder.
+    public var adapterPath: String
+    /// The base model folder it was applied to.
+    public var basePath: String
+    /// `contentHash` of the base (empty when hashing is off).
+    public var baseContentHash: String
+    public var peftVersion: String?
+}
+
+/// A checkpoint ready to run.
+public struct LoadedCheckpoint: Sendable {
+    /// The checkpoint folder.
+    public let path: URL
+    public let model: DecoderModel
+    /// Set for adapter checkpoints.
+    public let adapter: AdapterSummary?
+    /// "sha256:<hex>" over the files that determine the checkpoint's numbers: for a full checkpoint
+    /// config.json, the shard index if any and the safetensors files; for an adapter adapter_config.json and
+    /// adapter_model.safetensors (the base has its own hash in `adapter.baseContentHash`). Computed as the
+    /// SHA-256 of the manifest `sha256sum` prints for those files ("<hex>  <name>\n", sorted by name), so
+    /// `sha256sum <files> | sort -k2 | sha256sum` gives the same digest. Empty when hashing is off.
+    public let contentHash: String
+    /// SHA-256 (hex) of each file behind `contentHash`, by file name; a single safetensors file's entry equals
+    /// the Hugging Face Hub's LFS oid of that file.
+    public let fileHashes: [String: String]
+}
+
+/// Loads full and adapter checkpoints, caching base models across calls.
+///
+/// Not thread-safe: use one loader per task. A loaded model is immutable and can be shared.
+public final class CheckpointLoader {
+    /// The explicit base (`--base`), if any.
+    public let explicitBase: URL?
+    public let mode: AdapterMode
+    public let hashContents: Bool
+
+    final class Base {
+        let path: String
+        let config: ModelConfig
+        let store: WeightStore
+        let context: LoadContext
+        let model: DecoderModel
+        let files: [URL]
+        var hashes: (content: String, files: [String: String])?
+
+        init(folder: URL, key: String) throws {
+            path = key
+            config = try ModelConfig.load(from: folder)
+            store = try WeightStore(directory: folder)
+            context = LoadContext()
+            model = try DecoderModel.load(config: config, store: store, checkpoint: folder.path, context: context)
+            var f = [folder.appendingPathComponent("config.json")] + store.files.map(\.url)
+            if store.source.hasSuffix(".index.json") { f.append(URL(fileURLWithPath: store.source)) }
+            files = f
+        }
+
+        func contentHashes(enabled: Bool) throws -> (content: String, files: [String: String]) {
+            guard enabled else { return ("", [:]) }
+            if let hashes { return hashes }
+            let h = try ContentHash.manifest(files)
+            hashes = h
+            return h
+        }
+    }
+
+    /// Bases shared by adapters, by resolved path.
+    private(set) var bases: [String: Base] = [:]
+    /// The last full checkpoint loaded (promoted to `bases` when an adapter names it as its base).
+    private var lastFull: Base?
+
+    /// - Parameters:
+    ///   - base: explicit `--base` folder; else each adapter's `base_model_name_or_path` when it is a local path
+    ///     (relative paths resolved against the adapter folder, then the current directory).
+    ///   - mode: how adapters are applied (docs/lora.md has the measurements behind the default).
+    ///   - hashContents: compute `contentHash` (SHA-256 of the files; about 1.5 s per GB on one core).
+    public init(base: URL? = nil, mode: AdapterMode = .merge, hashContents: Bool = true) {
+        self.explicitBase = base
+        self.mode = mode
+        self.hashContents = hashContents
+    }
+
+    /// True when the folder is a PEFT adapter checkpoint (it holds adapter_model.safetensors, or
+    /// adapter_config.json and no full weights).
+    public static func isAdapterFolder(_ url: URL) -> Bool {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: url.appendingPathComponent("adapter_model.safetensors").path) { return true }
+        let full = ["model.safetensors", "model.safetensors.index.json"].contains {
+            fm.fileExists(atPath: url.appendingPathComponent($0).path)
+        }
+        return !full && fm.fileExists(atPath: url.appendingPathComponent("adapter_config.json").path)
+    }
+
+    /// Loads a full checkpoint or an adapter checkpoint (`Trajectory.isAdapter`), caching the base model
+    /// across calls (memory-mapped and decoded once).
+    public func load(_ checkpoint: URL) throws -> LoadedCheckpoint {
+        let folder = checkpoint.standardizedFileURL
+        if Self.isAdapterFolder(folder) { return try loadAdapter(folder) }
+        let key = Self.key(folder)
+        let base: Base
+        if let b = bases[key] ?? (lastFull?.path == key ? lastFull : nil) {
+            base = b
+        } else {
+            base = try Base(folder: folder, key: key)
+            lastFull = base
+        }
+        let h = try base.contentHashes(enabled: hashContents)
+        return LoadedCheckpoint(path: folder, model: base.model, adapter: nil, contentHash: h.content, fileHashes: h.files)
+    }
+
+    /// The base folder an adapter folder resolves to (explicit base, else base_model_name_or_path).
+    public func baseFolder(for adapter: URL) throws -> URL {
+        let config = try AdapterConfig.load(from: adapter.standardizedFileURL)
+        return try resolveBase(config, adapterFolder: adapter.standardizedFileURL)
+    }
+
+    // MARK: adapters
+
+    private func loadAdapter(_ folder: URL) throws -> LoadedCheckpoint {
+        let weightsURL = folder.appendingPathComponent("adapter_model.safetensors")
+        let config = try AdapterConfig.load(from: folder)
+        guard FileManager.default.fileExists(atPath: weightsURL.path) else {
+            let found = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
+            throw CheckpointError.noWeights(directory: folder.path, expected: "adapter_model.safetensors", found: found)
+        }
+        let baseURL = try resolveBase(config, adapterFolder: folder)
+        let base = try loadBase(baseURL, config: config)
+        try checkArchitecture(config, adapterFolder: folder, base: base)
+
+        let weights = try SafeTensorsFile(url: weightsURL)
+        let overlay = try AdapterOverlay.build(
+            config: config, weights: weights,
+            base: AdapterBase(config: base.config, store: base.store, context: base.context, model: base.model, path: base.path),
+            mode: mode)
+        base.context.overlay = overlay
+        defer { base.context.overlay = nil }
+        let model = try DecoderModel.load(config: base.config, store: base.store, checkpoint: folder.path, context: base.context)
+        try overlay.checkAllConsumed()
+
+        let targets = overlay.targetOrder.compactMap { overlay.targets[$0] }
+        let baseHash = try base.contentHashes(enabled: hashContents).content
+        let summary = AdapterSummary(
+            rank: config.rank, alpha: config.alpha, scale: config.scale, useRSLoRA: config.useRSLoRA,
+            targets: targets.map(\.module),
+            modules: targets.map { AdapterSummary.Module(name: $0.module, rank: $0.rank, alpha: $0.alpha, scale: $0.scale) },
+            replacedTensors: overlay.replacements.keys.sorted(), targetModules: config.targetModules.description,
+            fanInFanOut: config.fanInFanOut, mode: mode, configJSON: config.rawJSON, adapterPath: folder.path,
+            basePath: base.path, baseContentHash: baseHash, peftVersion: config.peftVersion)
+        let h: (content: String, files: [String: String]) = hashContents
+            ? try ContentHash.manifest([folder.appendingPathComponent("adapter_config.json"), weightsURL])
+            : ("", [:])
+        return LoadedCheckpoint(path: folder, model: model, adapter: summary, contentHash: h.content, fileHashes: h.files)
+    }
+
+    private func loadBase(_ url: URL, config: AdapterConfig) throws -> Base {
+        let key = Self.key(url)
+        if let b = bases[key] { return b }
+        if let b = lastFull, b.path == key {
+            bases[key] = b
+            return b
+        }
+        if Self.isAdapterFolder(url) {
+            throw CheckpointError.unsupportedAdapter(file: config.file, field: "base_model_name_or_path", value: "'\(url.path)'",
+                                                     reason: "the base is itself an adapter (stacked adapters are not implemented)")
+        }
+        let b = try Base(folder: url, key: key)
+        bases[key] = b
+        return b
+    }
+
+    /// --base, else base_model_name_or_path as an absolute path, or relative to the adapter folder, then the CWD.
+    private func resolveBase(_ config: AdapterConfig, adapterFolder: URL) throws -> URL {
+        let fm = FileManager.default
+        func isDir(_ u: URL) -> Bool {
+            var d: ObjCBool = false
+            return fm.fileExists(atPath: u.path, isDirectory: &d) && d.boolValue
+        }
+        if let b = explicitBase {
+            guard isDir(b) else {
+                throw CheckpointError.adapterBaseNotFound(file: config.file, reference: config.baseModelNameOrPath,
+                                                          reason: "--base \(b.path) is not a folder")
+            }
+            return b.standardizedFileURL
+        }
+        guard let ref = config.baseModelNameOrPath, !ref.isEmpty else {
+            throw CheckpointError.adapterBaseNotFound(file: config.file, reference: nil,
+                                                      reason: "adapter_config.json names no base model")
+        }
+        let expanded = (ref as NSString).expandingTildeInPath
+        let candidates: [URL] = expanded.hasPrefix("/")
+            ? [URL(fileURLWithPath: expanded)]
+            : [adapterFolder.appendingPathComponent(expanded),
+               URL(fileURLWithPath: fm.currentDirectoryPath).appendingPathComponent(expanded)]
+        if let found = candidates.first(where: isDir) { return found.standardizedFileURL }
+        let tried = candidates.map { $0.standardizedFileURL.path }.joined(separator: ", ")
+        let hub = !expanded.hasPrefix("/") && !expanded.hasPrefix(".") && expanded.split(separator: "/").count == 2
+            ? "; it looks like a Hugging Face Hub id, and cpiscope does not download models" : ""
+        throw CheckpointError.adapterBaseNotFound(file: config.file, reference: ref,
+                                                  reason: "not a local folder (tried \(tried))\(hub)")
+    }
+
+    /// auto_mapping.base_model_class against the base's config.json `architectures`, and the model_type of a
+    /// config.json stored beside the adapter (some training scripts save one) against the base's.
+    private func checkArchitecture(_ config: AdapterConfig, adapterFolder: URL, base: Base) throws {
+        let baseJSON = JSONValue.parseOrNil(Array(base.config.rawJSON.utf8))
+        if let cls = config.baseModelClass,
+           let archs = baseJSON?["architectures"]?.array?.compactMap(\.string), !archs.isEmpty, !archs.contains(cls) {
+            throw CheckpointError.adapterBaseMismatch(file: config.file, field: "auto_mapping.base_model_class", adapter: "'\(cls)'",
+                                                      base: "'\(archs.joined(separator: ", "))' (config.json architectures)", basePath: base.path)
+        }
+        let beside = adapterFolder.appendingPathComponent("config.json")
+        if let data = FileManager.default.contents(atPath: beside.path), data.count < AdapterConfig.maxFileSize,
+           let type = JSONValue.parseOrNil([UInt8](data))?["model_type"]?.string,
+           type != base.config.architecture.rawValue {
+            throw CheckpointError.adapterBaseMismatch(file: beside.path, field: "model_type", adapter: "'\(type)'",
+                                                      base: "'\(base.config.architecture.rawValue)'", basePath: base.path)
+        }
+    }
+
+    static func key(_ url: URL) -> String { url.standardizedFileURL.resolvingSymlinksInPath().path }
+}
+
+// MARK: - content hashes
+
+/// SHA-256 of files (FIPS 180-4), self-contained so that no crypto library is needed.
+public enum ContentHash {
+    /// The SHA-256 of a file, as 64 lowercase hex digits (what `sha256sum` prints).
+    public static func sha256(file url: URL) throws -> String {
+        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CheckpointError.unreadable(file: url.path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var h = SHA256()
+        let chunk = 4 << 20
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 64)
+        defer { buf.deallocate() }
+        while true {
+            let n = read(fd, buf, chunk)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CheckpointError.unreadable(file: url.path, reason: String(cString: strerror(errno)))
+            }
+            if n == 0 { break }
+            h.update(UnsafeRawBufferPointer(start: buf, count: n))
+        }
+        return h.hexDigest()
+    }
+
+    /// The SHA-256 of bytes, as hex.
+    public static func sha256(_ bytes: [UInt8]) -> String {
+        var h = SHA256()
+        bytes.withUnsafeBytes { h.update($0) }
+        return h.hexDigest()
+    }
+
+    /// "sha256:<hex>" of the manifest "<file hex>  <file name>\n" (sorted by name), and each file's hex.
+    public static func manifest(_ files: [URL]) throws -> (content: String, files: [String: String]) {
+        var each: [String: String] = [:]
+        for f in files { each[f.lastPathComponent] = try sha256(file: f) }
+        let text = each.keys.sorted().map { "\(each[$0]!)  \($0)\n" }.joined()
+        return ("sha256:" + sha256(Array(text.utf8)), each)
+    }
+}
+
+/// Streaming SHA-256 (FIPS 180-4 §6.2).
+struct SHA256 {
+    private var state: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
+        (0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19)
+    private var pending = [UInt8](repeating: 0, count: 64)
+    private var pendingCount = 0
+    private var length: UInt64 = 0   // bytes
+
+    private static let k: [UInt32] = [
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+    ]
+
+    mutating func update(_ data: UnsafeRawBufferPointer) {
+        guard let base = data.baseAddress, data.count > 0 else { return }
+        length &+= UInt64(data.count)
+        var p = base
+        var left = data.count
+        if pendingCount > 0 {
+            let take = min(64 - pendingCount, left)
+            for i in 0..<take { pending[pendingCount + i] = p.load(fromByteOffset: i, as: UInt8.self) }
+            pendingCount += take
+            p += take
+            left -= take
+            guard pendingCount == 64 else { return }
+            pending.withUnsafeBytes { compress($0.baseAddress!) }
+            pendingCount = 0
+        }
+        while left >= 64 {
+            compress(p)
+            p += 64
+            left -= 64
+        }
+        for i in 0..<left { pending[i] = p.load(fromByteOffset: i, as: UInt8.self) }
+        pendingCount = left
+    }
+
+    mutating func hexDigest() -> String {
+        let bits = length &* 8
+        var tail: [UInt8] = [0x80]
+        let padTo = pendingCount < 56 ? 56 : 120
+        tail += [UInt8](repeating: 0, count: padTo - pendingCount - 1)
+        for s in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bits >> UInt64(s))) }
+        let saved = length
+        tail.withUnsafeBytes { update($0) }
+        length = saved
+        let words = [state.0, state.1, state.2, state.3, state.4, state.5, state.6, state.7]
+        return words.map { w in
+            let s = String(w, radix: 16)
+            return String(repeating: "0", count: 8 - s.count) + s
+        }.joined()
+    }
+
+    @inline(__always) private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
+
+    private mutating func compress(_ block: UnsafeRawPointer) {
+        var w = (UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0),
+                 UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0))
+        withUnsafeMutableBytes(of: &w) { raw in
+            let ws = raw.bindMemory(to: UInt32.self)
+            for i in 0..<16 { ws[i] = UInt32(bigEndian: block.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) }
+        }
+        var (a, b, c, d, e, f, g, h) = state
+        Self.k.withUnsafeBufferPointer { k in
+            withUnsafeMutableBytes(of: &w) { raw in
+                let ws = raw.bindMemory(to: UInt32.self)
+                for t in 0..<64 {
+                    let wt: UInt32
+                    if t < 16 {
+                        wt = ws[t]
+                    } else {
+                        let w15 = ws[(t - 15) & 15], w2 = ws[(t - 2) & 15]
+                        let s0 = Self.rotr(w15, 7) ^ Self.rotr(w15, 18) ^ (w15 >> 3)
+                        let s1 = Self.rotr(w2, 17) ^ Self.rotr(w2, 19) ^ (w2 >> 10)
+                        wt = ws[t & 15] &+ s0 &+ ws[(t - 7) & 15] &+ s1
+                        ws[t & 15] = wt
+                    }
+                    let S1 = Self.rotr(e, 6) ^ Self.rotr(e, 11) ^ Self.rotr(e, 25)
+                    let ch = (e & f) ^ (~e & g)
+                    let t1 = h &+ S1 &+ ch &+ k[t] &+ wt
+                    let S0 = Self.rotr(a, 2) ^ Self.rotr(a, 13) ^ Self.rotr(a, 22)
+                    let maj = (a & b) ^ (a & c) ^ (b & c)
+                    let t2 = S0 &+ maj
+                    h = g; g = f; f = e; e = d &+ t1
+                    d = c; c = b; b = a; a = t1 &+ t2
+                }
+            }
+        }
+        state = (state.0 &+ a, state.1 &+ b, state.2 &+ c, state.3 &+ d, state.4 &+ e, state.5 &+ f, state.6 &+ g, state.7 &+ h)
+    }
+}
