@@ -1,14 +1,59 @@
-// SHA-256 (FIPS 180-4, "Secure Hash Standard", sections 4.1.2, 4.2.2, 5.3.3 and 6.2) of files and
-// bytes, for the content hashes recorded in run outputs. Foundation on Linux has no SHA-256.
+// SHA-256 (FIPS 180-4, "Secure Hash Standard", §4.1.2, §4.2.2, §5.3.3, §6.2) of files and bytes, for
+// the content hashes recorded in run outputs and adapter summaries. Self-contained: Foundation on Linux
+// has no SHA-256 and no crypto package is needed.
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 
-public struct SHA256Hasher {
-    private var state: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
-    private var buffer: [UInt8] = []
-    private var length: UInt64 = 0
+/// SHA-256 of files (FIPS 180-4), self-contained so that no crypto library is needed.
+public enum ContentHash {
+    /// The SHA-256 of a file, as 64 lowercase hex digits (what `sha256sum` prints).
+    public static func sha256(file url: URL) throws -> String {
+        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CheckpointError.unreadable(file: url.path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var h = SHA256()
+        let chunk = 4 << 20
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 64)
+        defer { buf.deallocate() }
+        while true {
+            let n = read(fd, buf, chunk)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CheckpointError.unreadable(file: url.path, reason: String(cString: strerror(errno)))
+            }
+            if n == 0 { break }
+            h.update(UnsafeRawBufferPointer(start: buf, count: n))
+        }
+        return h.hexDigest()
+    }
 
-    // FIPS 180-4 §4.2.2: the first 32 bits of the fractional parts of the cube roots of the first 64 primes.
+    /// The SHA-256 of bytes, as hex.
+    public static func sha256(_ bytes: [UInt8]) -> String {
+        var h = SHA256()
+        bytes.withUnsafeBytes { h.update($0) }
+        return h.hexDigest()
+    }
+
+    /// "sha256:<hex>" of the manifest "<file hex>  <file name>\n" (sorted by name), and each file's hex.
+    public static func manifest(_ files: [URL]) throws -> (content: String, files: [String: String]) {
+        var each: [String: String] = [:]
+        for f in files { each[f.lastPathComponent] = try sha256(file: f) }
+        let text = each.keys.sorted().map { "\(each[$0]!)  \($0)\n" }.joined()
+        return ("sha256:" + sha256(Array(text.utf8)), each)
+    }
+}
+
+/// Streaming SHA-256 (FIPS 180-4 §6.2).
+public struct SHA256 {
+    public init() {}
+    private var state: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
+        (0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19)
+    private var pending = [UInt8](repeating: 0, count: 64)
+    private var pendingCount = 0
+    private var length: UInt64 = 0   // bytes
+
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
         0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -20,93 +65,81 @@ public struct SHA256Hasher {
         0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
     ]
 
-    public init() {}
-
-    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        length &+= UInt64(bytes.count)
-        var rest = bytes[...]
-        if !buffer.isEmpty {
-            let take = min(64 - buffer.count, rest.count)
-            buffer.append(contentsOf: rest.prefix(take))
-            rest = rest.dropFirst(take)
-            if buffer.count == 64 {
-                buffer.withUnsafeBytes { compress($0.baseAddress!) }
-                buffer.removeAll(keepingCapacity: true)
-            }
+    public mutating func update(_ data: UnsafeRawBufferPointer) {
+        guard let base = data.baseAddress, data.count > 0 else { return }
+        length &+= UInt64(data.count)
+        var p = base
+        var left = data.count
+        if pendingCount > 0 {
+            let take = min(64 - pendingCount, left)
+            for i in 0..<take { pending[pendingCount + i] = p.load(fromByteOffset: i, as: UInt8.self) }
+            pendingCount += take
+            p += take
+            left -= take
+            guard pendingCount == 64 else { return }
+            pending.withUnsafeBytes { compress($0.baseAddress!) }
+            pendingCount = 0
         }
-        if let base = bytes.baseAddress {
-            var offset = rest.startIndex
-            while rest.endIndex - offset >= 64 {
-                compress(base + offset)
-                offset += 64
-            }
-            buffer.append(contentsOf: rest[offset...])
+        while left >= 64 {
+            compress(p)
+            p += 64
+            left -= 64
         }
+        for i in 0..<left { pending[i] = p.load(fromByteOffset: i, as: UInt8.self) }
+        pendingCount = left
     }
 
-    public mutating func update(_ data: Data) { data.withUnsafeBytes { update($0) } }
-
-    /// The digest as 64 lowercase hex digits.
-    public mutating func finalizeHex() -> String {
-        var tail = buffer
-        tail.append(0x80)
-        while tail.count % 64 != 56 { tail.append(0) }
+    public mutating func hexDigest() -> String {
         let bits = length &* 8
-        for i in (0..<8).reversed() { tail.append(UInt8(truncatingIfNeeded: bits >> (UInt64(i) * 8))) }
-        tail.withUnsafeBytes { raw in
-            var o = 0
-            while o < raw.count { compress(raw.baseAddress! + o); o += 64 }
-        }
-        return state.map { String(format: "%08x", $0) }.joined()
+        var tail: [UInt8] = [0x80]
+        let padTo = pendingCount < 56 ? 56 : 120
+        tail += [UInt8](repeating: 0, count: padTo - pendingCount - 1)
+        for s in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bits >> UInt64(s))) }
+        let saved = length
+        tail.withUnsafeBytes { update($0) }
+        length = saved
+        let words = [state.0, state.1, state.2, state.3, state.4, state.5, state.6, state.7]
+        return words.map { w in
+            let s = String(w, radix: 16)
+            return String(repeating: "0", count: 8 - s.count) + s
+        }.joined()
     }
 
     @inline(__always) private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
 
-    private mutating func compress(_ p: UnsafeRawPointer) {
-        var w = [UInt32](repeating: 0, count: 64)
-        for t in 0..<16 { w[t] = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 4 * t, as: UInt32.self)) }
-        for t in 16..<64 {
-            let s0 = Self.rotr(w[t - 15], 7) ^ Self.rotr(w[t - 15], 18) ^ (w[t - 15] >> 3)
-            let s1 = Self.rotr(w[t - 2], 17) ^ Self.rotr(w[t - 2], 19) ^ (w[t - 2] >> 10)
-            w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
+    private mutating func compress(_ block: UnsafeRawPointer) {
+        var w = (UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0),
+                 UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0))
+        withUnsafeMutableBytes(of: &w) { raw in
+            let ws = raw.bindMemory(to: UInt32.self)
+            for i in 0..<16 { ws[i] = UInt32(bigEndian: block.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) }
         }
-        var a = state[0], b = state[1], c = state[2], d = state[3], e = state[4], f = state[5], g = state[6], h = state[7]
-        for t in 0..<64 {
-            let S1 = Self.rotr(e, 6) ^ Self.rotr(e, 11) ^ Self.rotr(e, 25)
-            let ch = (e & f) ^ (~e & g)
-            let t1 = h &+ S1 &+ ch &+ Self.k[t] &+ w[t]
-            let S0 = Self.rotr(a, 2) ^ Self.rotr(a, 13) ^ Self.rotr(a, 22)
-            let maj = (a & b) ^ (a & c) ^ (b & c)
-            let t2 = S0 &+ maj
-            h = g; g = f; f = e; e = d &+ t1; d = c; c = b; b = a; a = t1 &+ t2
+        var (a, b, c, d, e, f, g, h) = state
+        Self.k.withUnsafeBufferPointer { k in
+            withUnsafeMutableBytes(of: &w) { raw in
+                let ws = raw.bindMemory(to: UInt32.self)
+                for t in 0..<64 {
+                    let wt: UInt32
+                    if t < 16 {
+                        wt = ws[t]
+                    } else {
+                        let w15 = ws[(t - 15) & 15], w2 = ws[(t - 2) & 15]
+                        let s0 = Self.rotr(w15, 7) ^ Self.rotr(w15, 18) ^ (w15 >> 3)
+                        let s1 = Self.rotr(w2, 17) ^ Self.rotr(w2, 19) ^ (w2 >> 10)
+                        wt = ws[t & 15] &+ s0 &+ ws[(t - 7) & 15] &+ s1
+                        ws[t & 15] = wt
+                    }
+                    let S1 = Self.rotr(e, 6) ^ Self.rotr(e, 11) ^ Self.rotr(e, 25)
+                    let ch = (e & f) ^ (~e & g)
+                    let t1 = h &+ S1 &+ ch &+ k[t] &+ wt
+                    let S0 = Self.rotr(a, 2) ^ Self.rotr(a, 13) ^ Self.rotr(a, 22)
+                    let maj = (a & b) ^ (a & c) ^ (b & c)
+                    let t2 = S0 &+ maj
+                    h = g; g = f; f = e; e = d &+ t1
+                    d = c; c = b; b = a; a = t1 &+ t2
+                }
+            }
         }
-        state[0] &+= a; state[1] &+= b; state[2] &+= c; state[3] &+= d
-        state[4] &+= e; state[5] &+= f; state[6] &+= g; state[7] &+= h
-    }
-}
-
-public enum ContentHash {
-    /// SHA-256 of bytes, as hex.
-    public static func sha256(_ data: Data) -> String {
-        var h = SHA256Hasher()
-        h.update(data)
-        return h.finalizeHex()
-    }
-
-    /// SHA-256 of a file's bytes (memory-mapped), as hex; nil when unreadable.
-    public static func sha256(file url: URL) -> String? {
-        guard let data = try? Data(contentsOf: url, options: .alwaysMapped) else { return nil }
-        return sha256(data)
-    }
-
-    /// SHA-256 over several files in order (each file's name and bytes), e.g. all shards of a checkpoint.
-    public static func sha256(files urls: [URL]) -> String? {
-        var h = SHA256Hasher()
-        for url in urls {
-            guard let data = try? Data(contentsOf: url, options: .alwaysMapped) else { return nil }
-            h.update(Data(url.lastPathComponent.utf8))
-            h.update(data)
-        }
-        return h.finalizeHex()
+        state = (state.0 &+ a, state.1 &+ b, state.2 &+ c, state.3 &+ d, state.4 &+ e, state.5 &+ f, state.6 &+ g, state.7 &+ h)
     }
 }

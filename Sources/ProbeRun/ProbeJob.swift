@@ -81,7 +81,10 @@ public enum ProbeJob {
         try checkOutput(spec)
 
         // 2. Checkpoints: one architecture, and a tokenizer for each (the same file for all).
-        let configs = try spec.checkpoints.map { try CheckpointLoader.config(of: $0.path, base: spec.base) }
+        let loader = CheckpointLoader(base: spec.base)
+        let configs = try spec.checkpoints.map { ref in
+            try ModelConfig.load(from: Trajectory.isAdapter(ref.path) ? loader.baseFolder(for: ref.path) : ref.path)
+        }
         let first = configs[0]
         for (ref, c) in zip(spec.checkpoints, configs).dropFirst() {
             if c.architecture != first.architecture || c.layers != first.layers || c.heads != first.heads
@@ -94,7 +97,7 @@ public enum ProbeJob {
         for ref in spec.checkpoints {
             guard let t = tokenizerURL(for: ref, spec: spec) else { throw ProbeRunError.noTokenizer(checkpoint: ref.path.path) }
             let file = t.hasDirectoryPath || !t.lastPathComponent.hasSuffix(".json") ? t.appendingPathComponent("tokenizer.json") : t
-            let hash = ContentHash.sha256(file: file) ?? ""
+            let hash = (try? ContentHash.sha256(file: file)) ?? ""
             if tokenizerFile == nil { tokenizerFile = t; tokenizerHash = hash }
             else if hash != tokenizerHash {
                 throw ProbeRunError.tokenizerMismatch(checkpoint: ref.path.path,
@@ -138,14 +141,13 @@ public enum ProbeJob {
         } else {
             let records = zip(built, tokenized).map { record($0, $1) }
             let attributes = runAttributes(spec, config: first, tokenizerFile: tokenizerFile!, tokenizerHash: tokenizerHash,
-                                           probeHash: ContentHash.sha256(file: spec.probeFile) ?? "", options: options)
+                                           probeHash: (try? ContentHash.sha256(file: spec.probeFile)) ?? "", options: options)
             writer = try RunWriter(creating: spec.output, layout: layout, records: records, attributes: attributes,
                                    overwrite: spec.force)
         }
         defer { writer.close() }
 
         // 5. Checkpoint by checkpoint.
-        let loader = CheckpointLoader(base: spec.base)
         var summaries: [CheckpointSummary] = []
         for (ci, ref) in spec.checkpoints.enumerated() {
             progress?.checkpointStarted(ci, of: spec.checkpoints.count, name: ref.name)
@@ -166,7 +168,12 @@ public enum ProbeJob {
                 progress?.probeFinished(pi, of: tokenized.count)
             }
             do {
-                try writer.write(checkpoint: ci, measurements: results, weightsHash: loaded.contentHash)
+                let adapterJSON = loaded.adapter.map { a -> String in
+                    let enc = JSONEncoder()
+                    enc.outputFormatting = [.sortedKeys]
+                    return (try? enc.encode(a)).map { String(decoding: $0, as: UTF8.self) } ?? a.configJSON
+                } ?? ""
+                try writer.write(checkpoint: ci, measurements: results, weightsHash: loaded.contentHash, adapter: adapterJSON)
             } catch {
                 throw ProbeRunError.writeFailed(path: spec.output.path, detail: "\(error)")
             }
@@ -238,6 +245,8 @@ public enum ProbeJob {
             "correctness_rule": .string("case-insensitive whole-word containment of the answer in the generated text"),
         ]
         if let base = spec.base { a["base_model_path"] = .string(base.path) }
+        let bases = Set(spec.checkpoints.filter { Trajectory.isAdapter($0.path) }.compactMap { try? CheckpointLoader(base: spec.base).baseFolder(for: $0.path).path })
+        if !bases.isEmpty { a["base_model_path"] = .strings(bases.sorted()) }
         return a
     }
 

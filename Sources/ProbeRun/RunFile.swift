@@ -127,6 +127,7 @@ public final class RunWriter {
         try file.createVariable("parametric_correct", type: .uint8, dims: ["checkpoint", "probe"])
         try file.createVariable("generated", type: .string, dims: ["checkpoint", "probe"])
         try file.createVariable("weights_sha256", type: .string, dims: ["checkpoint"])
+        try file.createVariable("adapter", type: .string, dims: ["checkpoint"])
         try file.createVariable("checkpoint_complete", type: .uint8, dims: ["checkpoint"])
 
         if !L.dumpProbes.isEmpty {
@@ -148,7 +149,7 @@ public final class RunWriter {
     }
 
     /// Writes checkpoint `i`'s results (probe order as in the layout), marks it complete and flushes.
-    public func write(checkpoint i: Int, measurements m: [ProbeMeasurement], weightsHash: String) throws {
+    public func write(checkpoint i: Int, measurements m: [ProbeMeasurement], weightsHash: String, adapter: String = "") throws {
         precondition(m.count == layout.probes.count)
         try file.writeSlab("attention_mass", index: i, floats: m.flatMap(\.attentionMass))
         try file.writeSlab("lens_logprob", index: i, floats: m.flatMap(\.lensLogprob))
@@ -159,6 +160,7 @@ public final class RunWriter {
         try file.writeSlab("parametric_correct", index: i, uint8: m.map { $0.parametricCorrect ? 1 : 0 })
         try file.writeSlab("generated", index: i, strings: m.map(\.generated))
         try file.writeSlab("weights_sha256", index: i, strings: [weightsHash])
+        try file.writeSlab("adapter", index: i, strings: [adapter])
         if !layout.dumpProbes.isEmpty { try writeDumps(checkpoint: i, measurements: m) }
         try file.flush()
         // Only after the data is on disk does the checkpoint count as complete.

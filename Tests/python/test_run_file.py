@@ -69,7 +69,7 @@ def test_attributes(run):
         assert len(a["tokenizer_sha256"]) == 64 and len(a["probe_file_sha256"]) == 64
         assert list(a["checkpoint_steps"]) == [0, 10, 20]
         assert "probe" in a["command_line"]
-        assert all(len(h) == 64 for h in f["weights_sha256"].asstr()[:])
+        assert all(h.startswith("sha256:") and len(h) == 71 for h in f["weights_sha256"].asstr()[:])
         assert list(f["checkpoint_complete"][:]) == [1, 1, 1]
 
 
