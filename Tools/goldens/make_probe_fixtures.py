@@ -11,7 +11,12 @@ Writes Tests/Fixtures/probe-trajectory/:
       (a token is in a span when its character offsets overlap the span's),
       logit lens of each answer's first token after the embeddings and each block (log-prob, rank, M_C),
       teacher-forced log-likelihood of both answers, greedy generation ids (max_new_tokens=8, EOS stops).
-Also Tests/Fixtures/probe-gpt2/: one GPT-2 checkpoint that carries its own tokenizer.json.
+Also Tests/Fixtures/probe-gpt2/: one GPT-2 checkpoint that carries its own tokenizer.json, and
+Tests/Fixtures/probe-lora/: a LoRA trajectory over probe-trajectory/checkpoint-0 made with peft —
+  adapters/checkpoint-0 is the base itself (a full checkpoint), adapters/checkpoint-{5,10} are PEFT
+  adapters (r=4 on q,k,v,o,gate,up,down, random A and B) whose base_model_name_or_path is the relative
+  path ../../../probe-trajectory/checkpoint-0; merged/checkpoint-{0,5,10} are the same checkpoints
+  merged by peft (merge_and_unload) and saved as full models.
 
 Rerun (from the repository root): python3 Tools/goldens/make_probe_fixtures.py
 Versions: Tools/requirements-goldens.txt.
@@ -172,7 +177,43 @@ def main():
     json.dump({"transformers": T.__version__, "max_new_tokens": MAX_NEW, "eos": eos,
                "checkpoints": {"probe-gpt2": goldens_for(gm, tok, probes, eos)}},
               open(os.path.join(OUT_GPT2, "goldens.json"), "w"), indent=0)
+    make_lora(tok)
     print("vocab", V, "ok")
+
+
+def make_lora(tok):
+    import peft
+    out = os.path.join(ROOT, "Tests", "Fixtures", "probe-lora")
+    shutil.rmtree(out, ignore_errors=True)
+    base_dir = os.path.join(OUT, "checkpoint-0")
+    g = torch.Generator().manual_seed(SEED + 7)
+    for step in (0, 5, 10):
+        a_dir = os.path.join(out, "adapters", f"checkpoint-{step}")
+        m_dir = os.path.join(out, "merged", f"checkpoint-{step}")
+        base = T.LlamaForCausalLM.from_pretrained(base_dir, attn_implementation="eager", dtype=torch.float32).eval()
+        if step == 0:
+            for d in (a_dir, m_dir):
+                base.save_pretrained(d)
+        else:
+            cfg = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+            model = peft.get_peft_model(base, cfg)
+            with torch.no_grad():
+                for name, p in model.named_parameters():
+                    if "lora_" in name:
+                        p.copy_(torch.randn(p.shape, generator=g) * 0.3 * step / 10)
+            model.save_pretrained(a_dir)
+            ac = json.load(open(os.path.join(a_dir, "adapter_config.json")))
+            ac["base_model_name_or_path"] = "../../../probe-trajectory/checkpoint-0"
+            json.dump(ac, open(os.path.join(a_dir, "adapter_config.json"), "w"), indent=1, sort_keys=True)
+            model.merge_and_unload().save_pretrained(m_dir)
+        for d in (a_dir, m_dir):
+            if os.path.exists(os.path.join(d, "generation_config.json")):
+                os.remove(os.path.join(d, "generation_config.json"))
+            json.dump({"global_step": step}, open(os.path.join(d, "trainer_state.json"), "w"))
+            if os.path.exists(os.path.join(d, "README.md")):
+                os.remove(os.path.join(d, "README.md"))
+    for sub in ("adapters", "merged"):
+        tok.save(os.path.join(out, sub, "tokenizer.json"))
 
 
 if __name__ == "__main__":
