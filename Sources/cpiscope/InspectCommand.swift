@@ -2,6 +2,7 @@
 import ArgumentParser
 import Checkpoints
 import Foundation
+import Models
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,15 +24,25 @@ struct InspectCommand: ParsableCommand {
     @Option(help: "Output format: text or json.")
     var format: OutputFormat = .text
 
+    @Option(help: "Base model folder for PEFT LoRA adapter checkpoints (default: the adapter's base_model_name_or_path).")
+    var base: String?
+
     func run() throws {
         let url = URL(fileURLWithPath: path)
         let refs = try Trajectory.discover(at: url)
         // Architecture facts come from the first checkpoint; the others are checked to match.
         let first = refs[0]
-        let config = try ModelConfig.load(from: first.path)
-        let store = try WeightStore(directory: first.path)
+        let loader = CheckpointLoader(base: base.map { URL(fileURLWithPath: $0) }, hashContents: false)
+        // Adapters are described by their base's architecture plus their own rank, targets and scale.
+        func modelFolder(_ url: URL) throws -> URL { Trajectory.isAdapter(url) ? try loader.baseFolder(for: url) : url }
+        let config = try ModelConfig.load(from: modelFolder(first.path))
+        let store = try WeightStore(directory: modelFolder(first.path))
+        var adapters: [String: AdapterSummary] = [:]
+        for ref in refs where Trajectory.isAdapter(ref.path) {
+            adapters[ref.name] = try loader.load(ref.path).adapter
+        }
         for ref in refs.dropFirst() {
-            let other = try ModelConfig.load(from: ref.path)
+            let other = try ModelConfig.load(from: modelFolder(ref.path))
             if other.architecture != config.architecture || other.layers != config.layers || other.dModel != config.dModel {
                 throw CLIError(description: "\(ref.path.path): \(other.architecture.rawValue) with \(other.layers) layers × d_model \(other.dModel) differs from \(first.name) (\(config.architecture.rawValue), \(config.layers) × \(config.dModel))",
                                hint: "A trajectory must hold checkpoints of one model; select a subset with --checkpoints.")
@@ -51,7 +62,12 @@ struct InspectCommand: ParsableCommand {
                 "parameters": parameters, "dtypes": dtypes, "tied_embeddings": config.tiedEmbeddings,
                 "files": fileSizes.map { ["name": $0.0, "bytes": $0.1] },
                 "checkpoints": refs.map { r -> [String: Any] in
-                    ["name": r.name, "step": r.step.map { $0 as Any } ?? NSNull(), "path": r.path.path]
+                    var entry: [String: Any] = ["name": r.name, "step": r.step.map { $0 as Any } ?? NSNull(), "path": r.path.path]
+                    if let a = adapters[r.name] {
+                        entry["adapter"] = ["rank": a.rank, "alpha": a.alpha, "scale": a.scale, "use_rslora": a.useRSLoRA,
+                                            "targets": a.targets, "base": a.basePath]
+                    }
+                    return entry
                 },
             ]
             print(jsonString(obj))
@@ -67,7 +83,13 @@ struct InspectCommand: ParsableCommand {
             print("  dtypes: \(dtypes.joined(separator: ", "))")
             for (name, bytes) in fileSizes { print("  \(name): \(formatBytes(bytes))") }
             print("checkpoints (\(refs.count)):")
-            for r in refs { print("  \(r.name)  step \(r.step.map(String.init) ?? "-")  \(r.path.path)") }
+            for r in refs {
+                print("  \(r.name)  step \(r.step.map(String.init) ?? "-")  \(r.path.path)")
+                if let a = adapters[r.name] {
+                    print("    LoRA adapter: rank \(a.rank), alpha \(a.alpha), scale \(a.scale)\(a.useRSLoRA ? " (rsLoRA)" : ""), base \(a.basePath)")
+                    print("    targets (\(a.targets.count)): \(a.targets.prefix(6).joined(separator: ", "))\(a.targets.count > 6 ? ", …" : "")")
+                }
+            }
         }
     }
 

@@ -18,8 +18,11 @@ struct LogitsCommand: ParsableCommand {
           cpiscope logits ./checkpoint-500 --ids 464,3139,286 --top 10 --format json
         """)
 
-    @Argument(help: "A checkpoint folder (config.json + *.safetensors).")
+    @Argument(help: "A checkpoint folder (config.json + *.safetensors), or a PEFT LoRA adapter folder.")
     var path: String
+
+    @Option(help: "Base model folder for an adapter (default: the adapter's base_model_name_or_path).")
+    var base: String?
 
     @Option(help: "Comma-separated input token ids, e.g. 1,2,3.")
     var ids: String
@@ -39,7 +42,8 @@ struct LogitsCommand: ParsableCommand {
 
     func run() throws {
         let tokenIDs = try parseIDs(ids)
-        let model = try DecoderModel.load(from: URL(fileURLWithPath: path))
+        let loader = CheckpointLoader(base: base.map { URL(fileURLWithPath: $0) }, hashContents: false)
+        let model = try loader.load(URL(fileURLWithPath: path)).model
         let logits = try model.forward(tokenIDs, logits: .last)
         let logprobs = [Float](unsafeUninitializedCapacity: model.vocab) { buf, n in
             logSoftmax(logits.pointer, count: model.vocab, into: buf.baseAddress!)
