@@ -22,11 +22,11 @@ struct AddedVocabulary: Sendable {
     /// All added tokens, in file order (content unique; a later entry replaces an earlier one).
     private(set) var tokens: [AddedToken] = []
     /// content -> index in `tokens`.
-    private var byContent: [String: Int] = [:]
+    private var byContent: [ExactString: Int] = [:]
     /// id -> index in `tokens`.
     private var byID: [Int: Int] = [:]
     /// Contents of special tokens.
-    private(set) var specialContents: Set<String> = []
+    private(set) var specialContents: Set<ExactString> = []
     /// id -> content passed through the normalizer, for `normalized` tokens whose content changes
     /// (used by `decode` and `id_to_token`, as tokenizers 0.23 does).
     private var normalizedForms: [Int: String] = [:]
@@ -51,22 +51,22 @@ struct AddedVocabulary: Sendable {
                                    lstrip: try item.optionalBool("lstrip") ?? false,
                                    rstrip: try item.optionalBool("rstrip") ?? false,
                                    normalized: try item.optionalBool("normalized") ?? !special)
-            if let existing = byContent[content] {
+            if let existing = byContent[content.exact] {
                 token.id = tokens[existing].id
                 tokens[existing] = token
             } else {
-                if let id = model.vocab[content] {
+                if let id = model.vocab[content.exact] {
                     token.id = id
                 } else if let maxAdded = byID.keys.max(), maxAdded >= modelSize || modelSize == 0 {
                     token.id = maxAdded + 1
                 } else {
                     token.id = modelSize
                 }
-                byContent[content] = tokens.count
+                byContent[content.exact] = tokens.count
                 byID[token.id] = tokens.count
                 tokens.append(token)
             }
-            if special { specialContents.insert(content) }
+            if special { specialContents.insert(content.exact) }
             // The JSON id is informative only: the reference re-derives ids the same way and merely warns.
             _ = try item.optionalInt("id")
         }
@@ -90,7 +90,7 @@ struct AddedVocabulary: Sendable {
         normalizedMatcher = LeftmostLongestMatcher(patterns: norm)
     }
 
-    func id(forContent content: String) -> Int? { byContent[content].map { tokens[$0].id } }
+    func id(forContent content: String) -> Int? { byContent[content.exact].map { tokens[$0].id } }
 
     /// The string `decode`/`id_to_token` use for an added id: the normalized form when it differs.
     func decodingForm(id: Int) -> String? {
@@ -98,7 +98,7 @@ struct AddedVocabulary: Sendable {
         return normalizedForms[id] ?? tokens[i].content
     }
 
-    func isSpecial(content: String) -> Bool { specialContents.contains(content) }
+    func isSpecial(content: String) -> Bool { specialContents.contains(content.exact) }
 
     /// Number of added ids that are not model ids.
     func countBeyond(model: BPEModel) -> Int {

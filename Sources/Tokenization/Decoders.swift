@@ -64,7 +64,7 @@ struct ByteFallbackDecoder: TokenDecoder {
         }
         for t in tokens {
             let u = Array(t.utf8)
-            if u.count == 6, t.hasPrefix("<0x"), u[5] == UInt8(ascii: ">"),
+            if u.count == 6, u[0] == UInt8(ascii: "<"), u[1] == UInt8(ascii: "0"), u[2] == UInt8(ascii: "x"), u[5] == UInt8(ascii: ">"),
                let b = UInt8(String(decoding: u[3..<5], as: UTF8.self), radix: 16) {
                 pending.append(b)
             } else {

@@ -115,13 +115,6 @@ struct NormalizedString: Sendable {
         alignments.insert(contentsOf: repeatElement(a, count: s.count), at: 0)
     }
 
-    /// `append(s)`: the new scalars take the alignment of the current last scalar.
-    mutating func append(_ s: [Unicode.Scalar]) {
-        guard let a = alignments.last, !s.isEmpty else { return }
-        scalars.append(contentsOf: s)
-        alignments.append(contentsOf: repeatElement(a, count: s.count))
-    }
-
     /// `replace(pattern, content)`: every matched range is replaced by `content`, whose scalars all
     /// take the alignment of the last matched scalar (reference: `transform_range` with
     /// `initial_offset` = the removed characters, so inserted scalars copy `alignments[end - 1]`).

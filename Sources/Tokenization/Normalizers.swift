@@ -56,14 +56,6 @@ struct PrependNormalizer: Normalizer {
     }
 }
 
-/// `Append`: adds `append` after a non-empty string.
-struct AppendNormalizer: Normalizer {
-    let append: [Unicode.Scalar]
-    func normalize(_ s: inout NormalizedString) {
-        if !s.isEmpty { s.append(append) }
-    }
-}
-
 /// `Replace`: every match of `pattern` becomes `content`.
 struct ReplaceNormalizer: Normalizer {
     let pattern: TextPattern
@@ -115,7 +107,6 @@ func makeNormalizer(_ f: JSONField) throws(TokenizationError) -> any Normalizer 
     case "NFKD": return UnicodeNormalizer(form: .nfkd)
     case "Lowercase": return LowercaseNormalizer()
     case "Prepend": return PrependNormalizer(prepend: Array(try f.child("prepend").string().unicodeScalars))
-    case "Append": return AppendNormalizer(append: Array(try f.child("append").string().unicodeScalars))
     case "Replace":
         return ReplaceNormalizer(pattern: try makeTextPattern(try f.child("pattern")),
                                  content: Array(try f.child("content").string().unicodeScalars))
