@@ -79,7 +79,7 @@ struct AddedVocabulary: Sendable {
             let scalars = Array(t.content.unicodeScalars)
             if t.normalized {
                 var n = NormalizedString(original: scalars)
-                normalizer?.normalize(&n)
+                try normalizer?.normalize(&n)
                 if n.scalars != scalars { normalizedForms[t.id] = n.string }
                 norm.append((n.scalars, i))
             } else {
@@ -137,7 +137,7 @@ struct AddedVocabulary: Sendable {
 
     /// Both extraction passes over `text` (`extract_and_normalize`), added-token pieces carrying
     /// their token (whose value is the matched text, normalized).
-    func extract(_ text: [Unicode.Scalar], normalizer: (any Normalizer)?) -> PreTokenizedString {
+    func extract(_ text: [Unicode.Scalar], normalizer: (any Normalizer)?) throws(TokenizationError) -> PreTokenizedString {
         var splits: [Split] = []
         let whole = NormalizedString(original: text)
         if whole.isEmpty { return PreTokenizedString(splits: []) }
@@ -159,7 +159,7 @@ struct AddedVocabulary: Sendable {
         for split in firstPass {
             if split.tokens != nil { splits.append(split); continue }
             var n = split.normalized
-            normalizer?.normalize(&n)
+            try normalizer?.normalize(&n)
             if n.isEmpty { continue }
             if normalizedMatcher.isEmpty {
                 splits.append(Split(normalized: n, tokens: nil))

@@ -116,7 +116,9 @@ struct ReplaceDecoder: TokenDecoder {
     func decodeChain(_ tokens: [String]) -> [String] {
         tokens.map { t in
             var n = NormalizedString(original: Array(t.unicodeScalars))
-            n.replace(pattern.findMatches(n.scalars), with: content)
+            // A regex failure (only possible on enormous tokens) leaves the token unchanged.
+            guard let matches = try? pattern.findMatches(n.scalars) else { return t }
+            n.replace(matches, with: content)
             return n.string
         }
     }

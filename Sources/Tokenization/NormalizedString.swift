@@ -202,13 +202,13 @@ enum TextPattern: Sendable {
 
     /// Segments covering `s`: alternating non-matches and matches, in order. An empty string
     /// yields one empty non-match, as in the reference.
-    func findMatches(_ s: [Unicode.Scalar]) -> [MatchSegment] {
+    func findMatches(_ s: [Unicode.Scalar]) throws(TokenizationError) -> [MatchSegment] {
         if s.isEmpty { return [MatchSegment(range: 0..<0, isMatch: false)] }
         switch self {
         case .literal(let lit):
             return segments(from: literalMatches(lit, in: s), count: s.count)
         case .regex(let re):
-            return segments(from: re.matches(in: s), count: s.count)
+            return segments(from: try re.matches(in: s), count: s.count)
         case .predicate(let cls):
             var out: [MatchSegment] = []
             var last = 0

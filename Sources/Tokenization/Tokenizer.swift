@@ -162,8 +162,8 @@ public final class Tokenizer: Sendable {
         guard scalars.count <= Self.maxInputScalars else {
             throw .inputTooLarge(scalars: scalars.count, limit: Self.maxInputScalars)
         }
-        var pre = added.extract(scalars, normalizer: normalizer)
-        preTokenizer?.preTokenize(&pre)
+        var pre = try added.extract(scalars, normalizer: normalizer)
+        try preTokenizer?.preTokenize(&pre)
 
         var raw = RawEncoding()
         raw.ids.reserveCapacity(scalars.count / 3)

@@ -5,8 +5,9 @@ What it writes (under Tests/Fixtures/tokenizers/):
   trained/<style>/tokenizer.json   small BPE tokenizers trained here on a synthetic corpus, one per
                                    model family: gpt2, neox, llama3, qwen2 (byte-level) and llama2
                                    (SentencePiece-style BPE with byte fallback); + tokenizer_config.json
-  corpus.json                      the texts: hand-written edge cases + a sample of the contexts and
-                                   questions of ../shared/datasets/context-parametric-inversion
+  corpus.json                      the texts: hand-written edge cases, random strings of tricky pieces
+                                   (FUZZ_PIECES), and a sample of the contexts and questions of
+                                   ../shared/datasets/context-parametric-inversion
   goldens/<config>.json            per tokenizer configuration: ids / offsets / tokens of every text,
                                    with and without special tokens, and decode results
 
@@ -87,6 +88,18 @@ HANDCRAFTED = [
     "Q: What is the capital of Albania?\nA: Durrës",
     "  Enrico Fermi was born in 1452.  His keen observational skills and insatiable curiosity",
 ]
+
+# Pieces for random texts that probe the split regexes and added-token matching.
+FUZZ_PIECES = [" ", " ", "  ", "   ", "\t", "\n", "\r", "\r\n", "\n\n", "\u00a0", "\u3000", "\u2028", "\x0b", "\x85",
+               "a", "B", "zz", "word", "Word", "é", "e\u0301", "ſ", "'", "'s", "'S", "'ll", "'LL", "'re", "'Ve", "'m", "'d",
+               "'t", "'ſ", "1", "23", "456", "7890", "٣", "½", ".", ",", "!", "?", "-", "_", "“", "”", "—", "😀", "👍🏽",
+               "日本", "한", "\u1100\u1161", "\u0301", "<|endoftext|>", "<s>", "</s>", "<mask>", "[SEP]", "cat", "DOG",
+               "Durrës", "▁", "Ġ", "<0x41>", "  \n ", "\t\n\t"]
+
+
+def fuzz_texts(rng, count=80):
+    return ["".join(rng.choice(FUZZ_PIECES) for _ in range(rng.randint(1, 14))) for _ in range(count)]
+
 
 WORDS = (
     "the of and to in is was for on that with as by at from his her it an are were be this which "
@@ -451,10 +464,12 @@ def main():
         print(f"trained {name}: vocab {tok.get_vocab_size()}")
 
     dataset = dataset_sample(random.Random(7))
-    texts = HANDCRAFTED + dataset
+    fuzz = fuzz_texts(random.Random(11))
+    texts = HANDCRAFTED + fuzz + dataset
     n_hand = len(HANDCRAFTED)
+    n_fixed = n_hand + len(fuzz)
     with open(os.path.join(OUT, "corpus.json"), "w", encoding="utf-8") as f:
-        json.dump({"handcrafted": n_hand, "texts": texts}, f, ensure_ascii=False, indent=0)
+        json.dump({"handcrafted": n_hand, "fuzz": len(fuzz), "texts": texts}, f, ensure_ascii=False, indent=0)
 
     configs = [(name, f"trained/{name}", {}, True) for name in TRAINED]
     configs += [(name, base_ref, ov, False) for name, base_ref, ov in
@@ -475,8 +490,8 @@ def main():
             base_json = trained[base_ref[len("trained/"):]]
         j = apply_overrides(base_json, overrides)
         tok = Tokenizer.from_str(json.dumps(j))
-        # Variants are checked on the hand-written texts and the first 20 dataset texts.
-        these = texts if is_base else texts[: n_hand + 20]
+        # Variants are checked on the hand-written and random texts and the first 20 dataset texts.
+        these = texts if is_base else texts[: n_fixed + 20]
         golden = {
             "generator": "Tools/tokenizers/make_goldens.py",
             "tokenizers_version": tokenizers.__version__,
