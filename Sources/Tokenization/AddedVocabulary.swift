@@ -22,11 +22,11 @@ struct AddedVocabulary: Sendable {
     /// All added tokens, in file order (content unique; a later entry replaces an earlier one).
     private(set) var tokens: [AddedToken] = []
     /// content -> index in `tokens`.
-    private var byContent: [String: Int] = [:]
+    private var byContent: [ExactString: Int] = [:]
     /// id -> index in `tokens`.
     private var byID: [Int: Int] = [:]
     /// Contents of special tokens.
-    private(set) var specialContents: Set<String> = []
+    private(set) var specialContents: Set<ExactString> = []
     /// id -> content passed through the normalizer, for `normalized` tokens whose content changes
     /// (used by `decode` and `id_to_token`, as tokenizers 0.23 does).
     private var normalizedForms: [Int: String] = [:]
@@ -51,22 +51,22 @@ struct AddedVocabulary: Sendable {
                                    lstrip: try item.optionalBool("lstrip") ?? false,
                                    rstrip: try item.optionalBool("rstrip") ?? false,
                                    normalized: try item.optionalBool("normalized") ?? !special)
-            if let existing = byContent[content] {
+            if let existing = byContent[content.exact] {
                 token.id = tokens[existing].id
                 tokens[existing] = token
             } else {
-                if let id = model.vocab[content] {
+                if let id = model.vocab[content.exact] {
                     token.id = id
                 } else if let maxAdded = byID.keys.max(), maxAdded >= modelSize || modelSize == 0 {
                     token.id = maxAdded + 1
                 } else {
                     token.id = modelSize
                 }
-                byContent[content] = tokens.count
+                byContent[content.exact] = tokens.count
                 byID[token.id] = tokens.count
                 tokens.append(token)
             }
-            if special { specialContents.insert(content) }
+            if special { specialContents.insert(content.exact) }
             // The JSON id is informative only: the reference re-derives ids the same way and merely warns.
             _ = try item.optionalInt("id")
         }
@@ -79,7 +79,7 @@ struct AddedVocabulary: Sendable {
             let scalars = Array(t.content.unicodeScalars)
             if t.normalized {
                 var n = NormalizedString(original: scalars)
-                normalizer?.normalize(&n)
+                try normalizer?.normalize(&n)
                 if n.scalars != scalars { normalizedForms[t.id] = n.string }
                 norm.append((n.scalars, i))
             } else {
@@ -90,7 +90,7 @@ struct AddedVocabulary: Sendable {
         normalizedMatcher = LeftmostLongestMatcher(patterns: norm)
     }
 
-    func id(forContent content: String) -> Int? { byContent[content].map { tokens[$0].id } }
+    func id(forContent content: String) -> Int? { byContent[content.exact].map { tokens[$0].id } }
 
     /// The string `decode`/`id_to_token` use for an added id: the normalized form when it differs.
     func decodingForm(id: Int) -> String? {
@@ -98,7 +98,7 @@ struct AddedVocabulary: Sendable {
         return normalizedForms[id] ?? tokens[i].content
     }
 
-    func isSpecial(content: String) -> Bool { specialContents.contains(content) }
+    func isSpecial(content: String) -> Bool { specialContents.contains(content.exact) }
 
     /// Number of added ids that are not model ids.
     func countBeyond(model: BPEModel) -> Int {
@@ -137,7 +137,7 @@ struct AddedVocabulary: Sendable {
 
     /// Both extraction passes over `text` (`extract_and_normalize`), added-token pieces carrying
     /// their token (whose value is the matched text, normalized).
-    func extract(_ text: [Unicode.Scalar], normalizer: (any Normalizer)?) -> PreTokenizedString {
+    func extract(_ text: [Unicode.Scalar], normalizer: (any Normalizer)?) throws(TokenizationError) -> PreTokenizedString {
         var splits: [Split] = []
         let whole = NormalizedString(original: text)
         if whole.isEmpty { return PreTokenizedString(splits: []) }
@@ -159,7 +159,7 @@ struct AddedVocabulary: Sendable {
         for split in firstPass {
             if split.tokens != nil { splits.append(split); continue }
             var n = split.normalized
-            normalizer?.normalize(&n)
+            try normalizer?.normalize(&n)
             if n.isEmpty { continue }
             if normalizedMatcher.isEmpty {
                 splits.append(Split(normalized: n, tokens: nil))

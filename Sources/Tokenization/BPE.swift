@@ -6,7 +6,7 @@
 // `Word::merge_all`. Results are cached per word string for the duration of one `encode` call.
 
 /// Per-call cache: word -> its tokens as (id, scalar range in the word).
-typealias BPECache = [String: [CachedPiece]]
+typealias BPECache = [ExactString: [CachedPiece]]
 
 struct CachedPiece: Sendable {
     var id: Int32
@@ -15,7 +15,7 @@ struct CachedPiece: Sendable {
 }
 
 final class BPEModel: Sendable {
-    let vocab: [String: Int]
+    let vocab: [ExactString: Int]
     /// id -> token string; nil where the vocabulary has no such id.  [d_vocab]
     let idToToken: [String?]
     /// (left id, right id) -> (rank << 32 | new id).
@@ -42,19 +42,24 @@ final class BPEModel: Sendable {
         // Vocabulary.
         let vocabField = try f.child("vocab")
         let vocabObject = try vocabField.object()
-        var vocab: [String: Int] = [:]
+        var vocab: [ExactString: Int] = [:]
         vocab.reserveCapacity(vocabObject.count)
         var maxID = -1
         for (token, v) in vocabObject {
-            let idField = JSONField(v, path: "\(vocabField.path)[\(quoted(token))]", file: f.file)
-            let id = try idField.int()
-            guard id >= 0 && id < Self.maxVocabularyID else { throw idField.invalid("id \(id) is outside 0..<\(Self.maxVocabularyID)") }
-            vocab[token] = id
+            guard case .int(let id) = v, id >= 0 && id < Self.maxVocabularyID else {
+                let idField = JSONField(v, path: "\(vocabField.path)[\(quoted(token))]", file: f.file)
+                let id = try idField.int()
+                throw idField.invalid("id \(id) is outside 0..<\(Self.maxVocabularyID)")
+            }
+            vocab[token.exact] = id
             maxID = max(maxID, id)
         }
         var idToToken = [String?](repeating: nil, count: maxID + 1)
-        // Deterministic choice when two tokens share an id: the lexicographically smallest.
-        for (token, id) in vocab where idToToken[id] == nil || token < idToToken[id]! { idToToken[id] = token }
+        // Deterministic choice when two tokens share an id: the smallest by UTF-8 bytes.
+        for (token, id) in vocab {
+            if let current = idToToken[id], !token.string.utf8.lexicographicallyPrecedes(current.utf8) { continue }
+            idToToken[id] = token.string
+        }
         self.vocab = vocab
         self.idToToken = idToToken
 
@@ -64,7 +69,7 @@ final class BPEModel: Sendable {
         byteFallback = try f.optionalBool("byte_fallback") ?? false
         ignoreMerges = try f.optionalBool("ignore_merges") ?? false
         unkToken = try f.optionalString("unk_token")
-        unkID = unkToken.flatMap { vocab[$0] }
+        unkID = unkToken.flatMap { vocab[$0.exact] }
 
         // Merges: "a b" strings (lines starting with "#version" skipped) or [a, b] pairs.
         let mergesField = try f.child("merges")
@@ -92,11 +97,11 @@ final class BPEModel: Sendable {
             default:
                 throw item.wrongType("a string \"a b\" or a pair [a, b]")
             }
-            guard let aID = vocab[a] else { throw .unknownMergeToken(file: f.file, field: item.path, token: a) }
-            guard let bID = vocab[b] else { throw .unknownMergeToken(file: f.file, field: item.path, token: b) }
+            guard let aID = vocab[a.exact] else { throw .unknownMergeToken(file: f.file, field: item.path, token: a) }
+            guard let bID = vocab[b.exact] else { throw .unknownMergeToken(file: f.file, field: item.path, token: b) }
             let bTail = prefixBytes > 0 ? String(decoding: Array(b.utf8).dropFirst(prefixBytes), as: UTF8.self) : b
             let merged = a + bTail
-            guard let newID = vocab[merged] else { throw .unknownMergeToken(file: f.file, field: item.path, token: merged) }
+            guard let newID = vocab[merged.exact] else { throw .unknownMergeToken(file: f.file, field: item.path, token: merged) }
             merges[UInt64(aID) << 32 | UInt64(bID)] = UInt64(rank) << 32 | UInt64(newID)
             rank += 1
         }
@@ -104,14 +109,14 @@ final class BPEModel: Sendable {
 
         var scalarIDs: [UInt32: Int32] = [:]
         for (token, id) in vocab {
-            var it = token.unicodeScalars.makeIterator()
+            var it = token.string.unicodeScalars.makeIterator()
             if let first = it.next(), it.next() == nil { scalarIDs[first.value] = Int32(id) }
         }
         self.scalarIDs = scalarIDs
         var byteIDs = [Int](repeating: -1, count: 256)
         for b in 0..<256 {
             let hex = String(b, radix: 16, uppercase: true)
-            byteIDs[b] = vocab["<0x\(hex.count == 1 ? "0" + hex : hex)>"] ?? -1
+            byteIDs[b] = vocab["<0x\(hex.count == 1 ? "0" + hex : hex)>".exact] ?? -1
         }
         self.byteIDs = byteIDs
     }
@@ -123,15 +128,16 @@ final class BPEModel: Sendable {
         if word.isEmpty { return [] }
         var key = String()
         key.unicodeScalars.append(contentsOf: word)
-        if ignoreMerges, let id = vocab[key] {
+        let exactKey = key.exact
+        if ignoreMerges, let id = vocab[exactKey] {
             return [Token(id: id, value: key, range: 0..<word.count)]
         }
         let pieces: [CachedPiece]
-        if let hit = cache[key] {
+        if let hit = cache[exactKey] {
             pieces = hit
         } else {
             pieces = try mergeWord(word)
-            cache[key] = pieces
+            cache[exactKey] = pieces
         }
         var out: [Token] = []
         out.reserveCapacity(pieces.count)
@@ -149,7 +155,7 @@ final class BPEModel: Sendable {
         var len: Int32  // UTF-8 bytes of the word covered; 0 = merged away
     }
 
-    private func id(for s: String) -> Int32? { vocab[s].map { Int32($0) } }
+    private func id(for s: String) -> Int32? { vocab[s.exact].map { Int32($0) } }
 
     /// `BPE::merge_word` + `Word::merge_all` + offsets, converted from bytes to scalar ranges.
     private func mergeWord(_ word: [Unicode.Scalar]) throws(TokenizationError) -> [CachedPiece] {

@@ -64,7 +64,7 @@ struct ByteFallbackDecoder: TokenDecoder {
         }
         for t in tokens {
             let u = Array(t.utf8)
-            if u.count == 6, t.hasPrefix("<0x"), u[5] == UInt8(ascii: ">"),
+            if u.count == 6, u[0] == UInt8(ascii: "<"), u[1] == UInt8(ascii: "0"), u[2] == UInt8(ascii: "x"), u[5] == UInt8(ascii: ">"),
                let b = UInt8(String(decoding: u[3..<5], as: UTF8.self), radix: 16) {
                 pending.append(b)
             } else {
@@ -116,7 +116,9 @@ struct ReplaceDecoder: TokenDecoder {
     func decodeChain(_ tokens: [String]) -> [String] {
         tokens.map { t in
             var n = NormalizedString(original: Array(t.unicodeScalars))
-            n.replace(pattern.findMatches(n.scalars), with: content)
+            // A regex failure (only possible on enormous tokens) leaves the token unchanged.
+            guard let matches = try? pattern.findMatches(n.scalars) else { return t }
+            n.replace(matches, with: content)
             return n.string
         }
     }

@@ -13,7 +13,9 @@ enum JSONValue: Sendable {
     case double(Double)
     case string(String)
     case array([JSONValue])
-    case object([String: JSONValue])
+    /// Members in file order. Keys are kept exactly (a Swift `[String: _]` would merge keys that are
+    /// canonically equivalent, such as "é" and "e\u{301}", which vocabularies can both contain).
+    case object([(key: String, value: JSONValue)])
 
     var typeName: String {
         switch self {
@@ -92,7 +94,7 @@ private struct JSONParser {
 
     mutating func parseObject(depth: Int) throws(TokenizationError) -> JSONValue {
         index += 1  // {
-        var result: [String: JSONValue] = [:]
+        var result: [(key: String, value: JSONValue)] = []
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(result) }
         while true {
@@ -103,7 +105,7 @@ private struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
             index += 1
             skipWhitespace()
-            result[key] = try parseValue(depth: depth + 1)
+            result.append((key, try parseValue(depth: depth + 1)))
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input in object") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -265,27 +267,26 @@ struct JSONField {
         .invalidValue(file: file, field: path.isEmpty ? "(root)" : path, reason: reason)
     }
 
-    func object() throws(TokenizationError) -> [String: JSONValue] {
+    /// The members of an object, in file order.
+    func object() throws(TokenizationError) -> [(key: String, value: JSONValue)] {
         guard case .object(let o) = value else { throw wrongType("an object") }
         return o
     }
 
     /// The child `key`; throws `missingField` when absent or null.
     func child(_ key: String) throws(TokenizationError) -> JSONField {
-        let o = try object()
-        guard let v = o[key], !(v.isNullValue) else { throw .missingField(file: file, field: childPath(key)) }
+        guard let v = try object().member(key), !(v.isNullValue) else { throw .missingField(file: file, field: childPath(key)) }
         return JSONField(v, path: childPath(key), file: file)
     }
 
     /// The child `key`, or nil when absent or null.
     func optionalChild(_ key: String) throws(TokenizationError) -> JSONField? {
-        let o = try object()
-        guard let v = o[key], !(v.isNullValue) else { return nil }
+        guard let v = try object().member(key), !(v.isNullValue) else { return nil }
         return JSONField(v, path: childPath(key), file: file)
     }
 
     func has(_ key: String) -> Bool {
-        if case .object(let o) = value, let v = o[key], !v.isNullValue { return true }
+        if case .object(let o) = value, let v = o.member(key), !v.isNullValue { return true }
         return false
     }
 
@@ -334,4 +335,25 @@ struct JSONField {
 
 extension JSONValue {
     var isNullValue: Bool { if case .null = self { return true } else { return false } }
+
+    /// Replaces the value at `path` (object keys; the last one is added when missing). Used to apply
+    /// configuration overrides in tests.
+    func replacing(_ path: ArraySlice<String>, with newValue: JSONValue) -> JSONValue {
+        guard let key = path.first else { return newValue }
+        guard case .object(var members) = self else { return self }
+        if let i = members.lastIndex(where: { $0.key.utf8.elementsEqual(key.utf8) }) {
+            members[i].value = members[i].value.replacing(path.dropFirst(), with: newValue)
+        } else {
+            members.append((key, JSONValue.object([]).replacing(path.dropFirst(), with: newValue)))
+        }
+        return .object(members)
+    }
+}
+
+extension Array where Element == (key: String, value: JSONValue) {
+    /// The value of `key` (exact comparison; the last one wins on duplicates, as serde_json maps do).
+    func member(_ key: String) -> JSONValue? {
+        for m in reversed() where m.key.utf8.elementsEqual(key.utf8) { return m.value }
+        return nil
+    }
 }

@@ -115,13 +115,6 @@ struct NormalizedString: Sendable {
         alignments.insert(contentsOf: repeatElement(a, count: s.count), at: 0)
     }
 
-    /// `append(s)`: the new scalars take the alignment of the current last scalar.
-    mutating func append(_ s: [Unicode.Scalar]) {
-        guard let a = alignments.last, !s.isEmpty else { return }
-        scalars.append(contentsOf: s)
-        alignments.append(contentsOf: repeatElement(a, count: s.count))
-    }
-
     /// `replace(pattern, content)`: every matched range is replaced by `content`, whose scalars all
     /// take the alignment of the last matched scalar (reference: `transform_range` with
     /// `initial_offset` = the removed characters, so inserted scalars copy `alignments[end - 1]`).
@@ -209,13 +202,13 @@ enum TextPattern: Sendable {
 
     /// Segments covering `s`: alternating non-matches and matches, in order. An empty string
     /// yields one empty non-match, as in the reference.
-    func findMatches(_ s: [Unicode.Scalar]) -> [MatchSegment] {
+    func findMatches(_ s: [Unicode.Scalar]) throws(TokenizationError) -> [MatchSegment] {
         if s.isEmpty { return [MatchSegment(range: 0..<0, isMatch: false)] }
         switch self {
         case .literal(let lit):
             return segments(from: literalMatches(lit, in: s), count: s.count)
         case .regex(let re):
-            return segments(from: re.matches(in: s), count: s.count)
+            return segments(from: try re.matches(in: s), count: s.count)
         case .predicate(let cls):
             var out: [MatchSegment] = []
             var last = 0

@@ -3,21 +3,21 @@
 // tokenizer.json by `makeNormalizer`, keyed on `"type"`.
 
 protocol Normalizer: Sendable {
-    func normalize(_ s: inout NormalizedString)
+    func normalize(_ s: inout NormalizedString) throws(TokenizationError)
 }
 
 /// `Sequence`: each normalizer in turn.
 struct SequenceNormalizer: Normalizer {
     let normalizers: [any Normalizer]
-    func normalize(_ s: inout NormalizedString) {
-        for n in normalizers { n.normalize(&s) }
+    func normalize(_ s: inout NormalizedString) throws(TokenizationError) {
+        for n in normalizers { try n.normalize(&s) }
     }
 }
 
 /// `NFC`, `NFD`, `NFKC`, `NFKD`.
 struct UnicodeNormalizer: Normalizer {
     let form: NormalForm
-    func normalize(_ s: inout NormalizedString) {
+    func normalize(_ s: inout NormalizedString) throws(TokenizationError) {
         if let items = normalizeWithChanges(s.scalars, form: form) { s.transform(items) }
     }
 }
@@ -25,7 +25,7 @@ struct UnicodeNormalizer: Normalizer {
 /// `Lowercase`: Rust `char::to_lowercase` per scalar (full, context-free mapping); extra scalars
 /// of a multi-scalar mapping are insertions.
 struct LowercaseNormalizer: Normalizer {
-    func normalize(_ s: inout NormalizedString) {
+    func normalize(_ s: inout NormalizedString) throws(TokenizationError) {
         var changed = false
         for c in s.scalars where !(c.isASCII && !(0x41...0x5A).contains(c.value)) { changed = true; break }
         guard changed else { return }
@@ -51,16 +51,8 @@ struct LowercaseNormalizer: Normalizer {
 /// `Prepend`: adds `prepend` before a non-empty string.
 struct PrependNormalizer: Normalizer {
     let prepend: [Unicode.Scalar]
-    func normalize(_ s: inout NormalizedString) {
+    func normalize(_ s: inout NormalizedString) throws(TokenizationError) {
         if !s.isEmpty { s.prepend(prepend) }
-    }
-}
-
-/// `Append`: adds `append` after a non-empty string.
-struct AppendNormalizer: Normalizer {
-    let append: [Unicode.Scalar]
-    func normalize(_ s: inout NormalizedString) {
-        if !s.isEmpty { s.append(append) }
     }
 }
 
@@ -68,8 +60,8 @@ struct AppendNormalizer: Normalizer {
 struct ReplaceNormalizer: Normalizer {
     let pattern: TextPattern
     let content: [Unicode.Scalar]
-    func normalize(_ s: inout NormalizedString) {
-        s.replace(pattern.findMatches(s.scalars), with: content)
+    func normalize(_ s: inout NormalizedString) throws(TokenizationError) {
+        s.replace(try pattern.findMatches(s.scalars), with: content)
     }
 }
 
@@ -77,7 +69,7 @@ struct ReplaceNormalizer: Normalizer {
 struct StripNormalizer: Normalizer {
     let left: Bool
     let right: Bool
-    func normalize(_ s: inout NormalizedString) {
+    func normalize(_ s: inout NormalizedString) throws(TokenizationError) {
         var lo = 0
         var hi = s.count
         if left { while lo < hi && s.scalars[lo].properties.isWhitespace { lo += 1 } }
@@ -115,7 +107,6 @@ func makeNormalizer(_ f: JSONField) throws(TokenizationError) -> any Normalizer 
     case "NFKD": return UnicodeNormalizer(form: .nfkd)
     case "Lowercase": return LowercaseNormalizer()
     case "Prepend": return PrependNormalizer(prepend: Array(try f.child("prepend").string().unicodeScalars))
-    case "Append": return AppendNormalizer(append: Array(try f.child("append").string().unicodeScalars))
     case "Replace":
         return ReplaceNormalizer(pattern: try makeTextPattern(try f.child("pattern")),
                                  content: Array(try f.child("content").string().unicodeScalars))

@@ -108,14 +108,14 @@ func makePostProcessor(_ f: JSONField) throws(TokenizationError) -> any PostProc
                                       trimOffsets: try f.optionalBool("trim_offsets") ?? true)
     case "TemplateProcessing":
         let specialField = try f.optionalChild("special_tokens")
-        var specials: [String: (ids: [Int], tokens: [String])] = [:]
+        var specials: [ExactString: (ids: [Int], tokens: [String])] = [:]
         if let specialField {
             for (key, value) in try specialField.object() {
                 let entry = JSONField(value, path: "\(specialField.path).\(key)", file: f.file)
                 let ids = try entry.child("ids").array().map { (x) throws(TokenizationError) in try x.int() }
                 let tokens = try entry.child("tokens").array().map { (x) throws(TokenizationError) in try x.string() }
                 guard ids.count == tokens.count else { throw entry.invalid("`ids` and `tokens` have different lengths") }
-                specials[key] = (ids, tokens)
+                specials[key.exact] = (ids, tokens)
             }
         }
         let singleField = try f.child("single")
@@ -146,7 +146,7 @@ func makePostProcessor(_ f: JSONField) throws(TokenizationError) -> any PostProc
                 }
                 pieces.append(.sequence)
             } else {
-                guard let sp = specials[item.id] else {
+                guard let sp = specials[item.id.exact] else {
                     throw TokenizationError.invalidValue(file: f.file, field: "\(f.path).special_tokens",
                                                          reason: "missing the special token \(quoted(item.id)) used by the template")
                 }

@@ -22,12 +22,12 @@ struct PreTokenizedString: Sendable {
     var splits: [Split]
 
     /// Replaces every split without tokens by the non-empty pieces `f` returns for it.
-    mutating func split(_ f: (NormalizedString) -> [NormalizedString]) {
+    mutating func split(_ f: (NormalizedString) throws(TokenizationError) -> [NormalizedString]) throws(TokenizationError) {
         var out: [Split] = []
         out.reserveCapacity(splits.count)
         for s in splits {
             if s.tokens != nil { out.append(s); continue }
-            for piece in f(s.normalized) where !piece.isEmpty {
+            for piece in try f(s.normalized) where !piece.isEmpty {
                 out.append(Split(normalized: piece, tokens: nil))
             }
         }
@@ -43,14 +43,14 @@ struct PreTokenizedString: Sendable {
 }
 
 protocol PreTokenizer: Sendable {
-    func preTokenize(_ p: inout PreTokenizedString)
+    func preTokenize(_ p: inout PreTokenizedString) throws(TokenizationError)
 }
 
 /// `Sequence`: each pre-tokenizer in turn.
 struct SequencePreTokenizer: PreTokenizer {
     let steps: [any PreTokenizer]
-    func preTokenize(_ p: inout PreTokenizedString) {
-        for s in steps { s.preTokenize(&p) }
+    func preTokenize(_ p: inout PreTokenizedString) throws(TokenizationError) {
+        for s in steps { try s.preTokenize(&p) }
     }
 }
 
@@ -63,12 +63,12 @@ struct ByteLevelPreTokenizer: PreTokenizer {
     /// The GPT-2 pattern, as in the reference.
     static let gpt2Pattern = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
 
-    func preTokenize(_ p: inout PreTokenizedString) {
-        p.split { n in
+    func preTokenize(_ p: inout PreTokenizedString) throws(TokenizationError) {
+        try p.split { (n) throws(TokenizationError) in
             var n = n
             if addPrefixSpace && n.scalars.first != " " { n.prepend([" "]) }
             if let regex {
-                return n.split(TextPattern.regex(regex).findMatches(n.scalars), behavior: .isolated)
+                return n.split(try TextPattern.regex(regex).findMatches(n.scalars), behavior: .isolated)
             }
             return [n]
         }
@@ -81,9 +81,9 @@ struct SplitPreTokenizer: PreTokenizer {
     let pattern: TextPattern
     let behavior: SplitBehavior
     let invert: Bool
-    func preTokenize(_ p: inout PreTokenizedString) {
-        p.split { n in
-            var segs = pattern.findMatches(n.scalars)
+    func preTokenize(_ p: inout PreTokenizedString) throws(TokenizationError) {
+        try p.split { (n) throws(TokenizationError) in
+            var segs = try pattern.findMatches(n.scalars)
             if invert { for i in segs.indices { segs[i].isMatch.toggle() } }
             return n.split(segs, behavior: behavior)
         }
@@ -93,9 +93,9 @@ struct SplitPreTokenizer: PreTokenizer {
 /// `Digits`: digits isolated one by one, or kept as contiguous runs.
 struct DigitsPreTokenizer: PreTokenizer {
     let individualDigits: Bool
-    func preTokenize(_ p: inout PreTokenizedString) {
-        p.split { n in
-            n.split(TextPattern.predicate(.numeric).findMatches(n.scalars), behavior: individualDigits ? .isolated : .contiguous)
+    func preTokenize(_ p: inout PreTokenizedString) throws(TokenizationError) {
+        try p.split { (n) throws(TokenizationError) in
+            n.split(try TextPattern.predicate(.numeric).findMatches(n.scalars), behavior: individualDigits ? .isolated : .contiguous)
         }
     }
 }
@@ -103,24 +103,24 @@ struct DigitsPreTokenizer: PreTokenizer {
 /// `Punctuation`: splits on punctuation with a delimiter behavior (default isolated).
 struct PunctuationPreTokenizer: PreTokenizer {
     let behavior: SplitBehavior
-    func preTokenize(_ p: inout PreTokenizedString) {
-        p.split { n in n.split(TextPattern.predicate(.punctuation).findMatches(n.scalars), behavior: behavior) }
+    func preTokenize(_ p: inout PreTokenizedString) throws(TokenizationError) {
+        try p.split { (n) throws(TokenizationError) in n.split(try TextPattern.predicate(.punctuation).findMatches(n.scalars), behavior: behavior) }
     }
 }
 
 /// `WhitespaceSplit`: splits on whitespace, removing it.
 struct WhitespaceSplitPreTokenizer: PreTokenizer {
-    func preTokenize(_ p: inout PreTokenizedString) {
-        p.split { n in n.split(TextPattern.predicate(.whitespace).findMatches(n.scalars), behavior: .removed) }
+    func preTokenize(_ p: inout PreTokenizedString) throws(TokenizationError) {
+        try p.split { (n) throws(TokenizationError) in n.split(try TextPattern.predicate(.whitespace).findMatches(n.scalars), behavior: .removed) }
     }
 }
 
 /// `Whitespace`: keeps runs of `\w+` and of `[^\w\s]+`, removing the rest.
 struct WhitespacePreTokenizer: PreTokenizer {
     let regex: CompiledRegex
-    func preTokenize(_ p: inout PreTokenizedString) {
-        p.split { n in
-            var segs = TextPattern.regex(regex).findMatches(n.scalars)
+    func preTokenize(_ p: inout PreTokenizedString) throws(TokenizationError) {
+        try p.split { (n) throws(TokenizationError) in
+            var segs = try TextPattern.regex(regex).findMatches(n.scalars)
             for i in segs.indices { segs[i].isMatch.toggle() }
             return n.split(segs, behavior: .removed)
         }
@@ -138,10 +138,10 @@ struct MetaspacePreTokenizer: PreTokenizer {
     let replacement: Unicode.Scalar
     let prependScheme: PrependScheme
     let splitWords: Bool
-    func preTokenize(_ p: inout PreTokenizedString) {
-        p.split { n in
+    func preTokenize(_ p: inout PreTokenizedString) throws(TokenizationError) {
+        try p.split { (n) throws(TokenizationError) in
             var n = n
-            n.replace(TextPattern.predicate(.scalar(" ")).findMatches(n.scalars), with: [replacement])
+            n.replace(try TextPattern.predicate(.scalar(" ")).findMatches(n.scalars), with: [replacement])
             switch prependScheme {
             case .always:
                 if n.scalars.first != replacement { n.prepend([replacement]) }
@@ -151,7 +151,7 @@ struct MetaspacePreTokenizer: PreTokenizer {
                 break
             }
             if splitWords {
-                return n.split(TextPattern.predicate(.scalar(replacement)).findMatches(n.scalars), behavior: .mergedWithNext)
+                return n.split(try TextPattern.predicate(.scalar(replacement)).findMatches(n.scalars), behavior: .mergedWithNext)
             }
             return [n]
         }

@@ -26,6 +26,8 @@ public enum TokenizationError: Error, CustomStringConvertible, Sendable, Equatab
     case invalidRegex(file: String, field: String, pattern: String, reason: String)
     /// The text to encode is longer than the encoder accepts.
     case inputTooLarge(scalars: Int, limit: Int)
+    /// The regular-expression engine gave up on a piece of text (backtracking limit).
+    case regexFailure(pattern: String, length: Int)
 
     public var description: String {
         switch self {
@@ -49,6 +51,8 @@ public enum TokenizationError: Error, CustomStringConvertible, Sendable, Equatab
             return "\(file): `\(field)` is not a valid regular expression (\(quoted(pattern))): \(reason)"
         case .inputTooLarge(let scalars, let limit):
             return "text of \(scalars) characters is longer than the encoder's limit of \(limit)"
+        case .regexFailure(let pattern, let length):
+            return "the regular expression \(quoted(pattern)) failed on a piece of \(length) characters (backtracking limit)"
         }
     }
 
@@ -71,6 +75,8 @@ public enum TokenizationError: Error, CustomStringConvertible, Sendable, Equatab
             return "the pattern must be valid for Oniguruma/ICU; check the escaping of backslashes in the JSON string"
         case .inputTooLarge:
             return "split the text into smaller pieces and encode them separately"
+        case .regexFailure:
+            return "split long runs (e.g. of whitespace) in the text, or encode it in smaller pieces"
         }
     }
 }

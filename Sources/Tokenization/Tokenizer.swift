@@ -66,8 +66,17 @@ public final class Tokenizer: Sendable {
         }
     }
 
-    private init(tokenizerJSON: [UInt8], configJSON: [UInt8]?, name: String, configName: String) throws(TokenizationError) {
-        let root = JSONField(try parseJSON(tokenizerJSON, file: name), path: "", file: name)
+    private convenience init(tokenizerJSON: [UInt8], configJSON: [UInt8]?, name: String, configName: String) throws(TokenizationError) {
+        try self.init(root: try parseJSON(tokenizerJSON, file: name), configJSON: configJSON, name: name, configName: configName)
+    }
+
+    /// Loads from an already parsed tokenizer.json (tests use this to apply configuration overrides).
+    static func load(root: JSONValue, configJSON: [UInt8]?) throws(TokenizationError) -> Tokenizer {
+        try Tokenizer(root: root, configJSON: configJSON, name: "tokenizer.json", configName: "tokenizer_config.json")
+    }
+
+    private init(root rootValue: JSONValue, configJSON: [UInt8]?, name: String, configName: String) throws(TokenizationError) {
+        let root = JSONField(rootValue, path: "", file: name)
         _ = try root.object()
 
         let modelField = try root.child("model")
@@ -100,7 +109,7 @@ public final class Tokenizer: Sendable {
             addBOS = try config.optionalBool("add_bos_token")
             addEOS = try config.optionalBool("add_eos_token")
             for (key, value) in [("bos_token", configBOS), ("eos_token", configEOS)] {
-                if let value, added.id(forContent: value) == nil && model.vocab[value] == nil {
+                if let value, added.id(forContent: value) == nil && model.vocab[value.exact] == nil {
                     throw TokenizationError.invalidValue(file: configName, field: key, reason: "\(quoted(value)) is not a token of the tokenizer")
                 }
             }
@@ -109,7 +118,7 @@ public final class Tokenizer: Sendable {
         self.addEOS = addEOS
 
         let template = Self.findTemplate(postProcessor)
-        let lookup: (String) -> Int? = { [added, model] in added.id(forContent: $0) ?? model.vocab[$0] }
+        let lookup: (String) -> Int? = { [added, model] in added.id(forContent: $0) ?? model.vocab[$0.exact] }
         let specialLookup: ([String]) -> Int? = { [added] names in
             for n in names where added.isSpecial(content: n) { if let id = added.id(forContent: n) { return id } }
             return nil
@@ -153,8 +162,8 @@ public final class Tokenizer: Sendable {
         guard scalars.count <= Self.maxInputScalars else {
             throw .inputTooLarge(scalars: scalars.count, limit: Self.maxInputScalars)
         }
-        var pre = added.extract(scalars, normalizer: normalizer)
-        preTokenizer?.preTokenize(&pre)
+        var pre = try added.extract(scalars, normalizer: normalizer)
+        try preTokenizer?.preTokenize(&pre)
 
         var raw = RawEncoding()
         raw.ids.reserveCapacity(scalars.count / 3)
@@ -221,7 +230,7 @@ public final class Tokenizer: Sendable {
 
     /// The id of a token string (added tokens first, then the model vocabulary).
     public func id(forToken token: String) -> Int? {
-        added.id(forContent: token) ?? model.vocab[token]
+        added.id(forContent: token) ?? model.vocab[token.exact]
     }
 
     /// The token string of an id, as Python `id_to_token` returns it (for an added token whose

@@ -29,6 +29,7 @@ private final class NormalizationData: @unchecked Sendable {
     func decomposition(_ c: Unicode.Scalar, compatibility: Bool) -> [Unicode.Scalar] {
         if c.value < 0xA0 { return [c] }
         if !compatibility && c.value < 0xC0 { return [c] }
+        if let h = Hangul.decompose(c) { return h }
         lock.lock()
         let cached = compatibility ? compatible[c.value] : canonical[c.value]
         lock.unlock()
@@ -46,6 +47,9 @@ private final class NormalizationData: @unchecked Sendable {
     func compose(_ a: Unicode.Scalar, _ b: Unicode.Scalar) -> Unicode.Scalar? {
         // Every second element of a canonical composition is >= U+0300.
         if b.value < 0x300 { return nil }
+        // Hangul is composed arithmetically (Foundation on Linux does not compose LV + T).
+        if let h = Hangul.compose(a, b) { return h }
+        if Hangul.isJamoOrSyllable(a) && Hangul.isJamoOrSyllable(b) { return nil }
         let key = UInt64(a.value) << 32 | UInt64(b.value)
         lock.lock()
         let cached = compositions[key]
@@ -67,6 +71,37 @@ private final class NormalizationData: @unchecked Sendable {
         compositions[key] = result
         lock.unlock()
         return result == 0 ? nil : Unicode.Scalar(result)
+    }
+}
+
+/// Hangul syllable (de)composition, Unicode Standard section 3.12 "Conjoining Jamo Behavior".
+private enum Hangul {
+    static let sBase: UInt32 = 0xAC00, lBase: UInt32 = 0x1100, vBase: UInt32 = 0x1161, tBase: UInt32 = 0x11A7
+    static let lCount: UInt32 = 19, vCount: UInt32 = 21, tCount: UInt32 = 28
+    static let nCount = vCount * tCount, sCount = lCount * nCount
+
+    static func isJamoOrSyllable(_ c: Unicode.Scalar) -> Bool {
+        (lBase..<(lBase + lCount)).contains(c.value) || (vBase..<(vBase + vCount)).contains(c.value)
+            || ((tBase + 1)..<(tBase + tCount)).contains(c.value) || (sBase..<(sBase + sCount)).contains(c.value)
+    }
+
+    static func decompose(_ c: Unicode.Scalar) -> [Unicode.Scalar]? {
+        guard (sBase..<(sBase + sCount)).contains(c.value) else { return nil }
+        let s = c.value - sBase
+        var out = [Unicode.Scalar(lBase + s / nCount)!, Unicode.Scalar(vBase + (s % nCount) / tCount)!]
+        if s % tCount != 0 { out.append(Unicode.Scalar(tBase + s % tCount)!) }
+        return out
+    }
+
+    static func compose(_ a: Unicode.Scalar, _ b: Unicode.Scalar) -> Unicode.Scalar? {
+        if (lBase..<(lBase + lCount)).contains(a.value) && (vBase..<(vBase + vCount)).contains(b.value) {
+            return Unicode.Scalar(sBase + ((a.value - lBase) * vCount + (b.value - vBase)) * tCount)
+        }
+        if (sBase..<(sBase + sCount)).contains(a.value) && (a.value - sBase) % tCount == 0
+            && ((tBase + 1)..<(tBase + tCount)).contains(b.value) {
+            return Unicode.Scalar(a.value + (b.value - tBase))
+        }
+        return nil
     }
 }
 
