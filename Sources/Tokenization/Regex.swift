@@ -103,7 +103,6 @@ enum KnownPattern: Sendable {
     enum Kind: UInt8 { case letter, number, space, other }
 
     private static let asciiKinds: [Kind] = (0..<128).map { v -> Kind in
-
         if (0x41...0x5A).contains(v) || (0x61...0x7A).contains(v) { return .letter }
         if (0x30...0x39).contains(v) { return .number }
         if (0x09...0x0D).contains(v) || v == 0x20 { return .space }

@@ -53,7 +53,7 @@ struct TokenizeCommand: ParsableCommand {
     func validate() throws {
         let modes = [text != nil, textFile != nil, decode != nil, benchFile != nil].filter { $0 }.count
         guard modes == 1 else {
-            throw ValidationError("give exactly one of --text, --text-file, --decode or --bench-file")
+            throw ValidationError("give exactly one of --text, --text-file or --decode")
         }
         guard benchRepeat > 0 else { throw ValidationError("--bench-repeat must be positive") }
     }
