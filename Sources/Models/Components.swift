@@ -3,7 +3,61 @@
 import Checkpoints
 import TensorCore
 
+/// A weight kept in the checkpoint's 16-bit format (BF16 or F16) inside the memory-mapped file, decoded
+/// block by block inside each product (`linearHalf`), so that no float32 copy of the model exists.
+public struct HalfMatrix: @unchecked Sendable {
+    public let bytes: UnsafeRawPointer
+    public let format: HalfFormat
+    /// [rows, cols] as stored.
+    public let shape: [Int]
+    /// Keeps the mapping alive.
+    let owner: AnyObject
+
+    /// Decodes row `r` into `out` (cols floats).
+    @inline(__always)
+    func decodeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        format.decode(bytes + 2 * r * shape[1], count: shape[1], into: out)
+    }
+}
+
+/// A matrix weight: float32 (owned, or borrowed from the mapping) or 16-bit in the mapping.
+public struct WeightMatrix: Sendable {
+    public let float: Tensor?
+    public let half: HalfMatrix?
+
+    public init(_ t: Tensor) { float = t; half = nil }
+    public init(half h: HalfMatrix) { float = nil; half = h }
+
+    /// Copies row `r` (as float32) into `out`.
+    @inline(__always)
+    func row(_ r: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
+        if let f = float { out.update(from: f.pointer + r * cols, count: cols) } else { half!.decodeRow(r, into: out) }
+    }
+
+    /// y[rows, n] = h[rows, k] · Mᵀ for M stored [n, k].
+    func multiplyTransposed(_ h: UnsafePointer<Float>, rows: Int, n: Int, k: Int, into y: UnsafeMutablePointer<Float>) {
+        if let f = float {
+            sgemm(m: rows, n: n, k: k, a: h, lda: k, b: f.pointer, ldb: k, transB: true, c: y, ldc: n)
+        } else {
+            let half = half!
+            withHalfScratch(max(n, k)) { scratch in
+                linearHalf(h, rows: rows, inFeatures: k, weight: half.bytes, format: half.format, layout: .outIn,
+                           outFeatures: n, bias: nil, into: y, scratch: scratch)
+            }
+        }
+    }
+}
+
+/// Runs `body` with a scratch buffer for `linearHalf` (halfBlockRows × width floats).
+@inline(__always)
+func withHalfScratch(_ width: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) {
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: halfBlockRows * max(width, 1))
+    defer { scratch.deallocate() }
+    body(scratch)
+}
+
 /// A linear map y = x·W (+ b), with W in either storage layout, plus an optional LoRA update kept as factors.
+/// W is float32 (`weight`), or 16-bit in the mapping (`half`, with `weight` an empty placeholder).
 public struct Linear: Sendable {
     public var weight: Tensor
     public var layout: WeightLayout
@@ -12,13 +66,24 @@ public struct Linear: Sendable {
     public let outFeatures: Int
     /// A LoRA update applied in the forward pass (`AdapterMode.factors`); nil when the weight is final.
     public var lora: LoRAFactors? = nil
+    /// The weight in its stored 16-bit form, when it is kept that way.
+    public var half: HalfMatrix? = nil
 
     /// y[rows, out] = x[rows, in] · W (+ b) (+ scale·(x·Aᵀ)·Bᵀ); rows of y are `yStride` apart (default: dense).
     @inline(__always)
     public func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, yStride: Int? = nil,
                       accumulate: Bool = false) {
-        linear(x, rows: rows, inFeatures: inFeatures, weight: weight.pointer, layout: layout, outFeatures: outFeatures,
-               bias: bias.map { UnsafePointer($0.pointer) }, into: y, yStride: yStride, accumulate: accumulate)
+        if let half {
+            precondition(!accumulate, "accumulate is not supported for 16-bit weights")
+            withHalfScratch(max(inFeatures, outFeatures)) { scratch in
+                linearHalf(x, rows: rows, inFeatures: inFeatures, weight: half.bytes, format: half.format, layout: layout,
+                           outFeatures: outFeatures, bias: bias.map { UnsafePointer($0.pointer) }, into: y, yStride: yStride,
+                           scratch: scratch)
+            }
+        } else {
+            linear(x, rows: rows, inFeatures: inFeatures, weight: weight.pointer, layout: layout, outFeatures: outFeatures,
+                   bias: bias.map { UnsafePointer($0.pointer) }, into: y, yStride: yStride, accumulate: accumulate)
+        }
         lora?.add(x, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, into: y, yStride: yStride ?? outFeatures)
     }
 }
@@ -131,6 +196,8 @@ final class LoadContext {
     private(set) var linears: [String: LinearShape] = [:]
     /// Applied to every tensor taken while set.
     var overlay: (any WeightOverlay)?
+    /// Keep BF16/F16 weights 16-bit in the mapping (the default) rather than decoding them to float32 up front.
+    var keepHalfWeights = true
 
     func recordLinear(_ prefix: String, _ shape: LinearShape) {
         if linears.updateValue(shape, forKey: prefix) == nil { linearOrder.append(prefix) }
@@ -148,6 +215,9 @@ struct WeightTable {
     /// Buffers that Hugging Face checkpoints may carry but that hold no parameters:
     /// GPT-2 `attn.bias` / `attn.masked_bias` (causal-mask buffers), `rotary_emb.inv_freq` (recomputed from config).
     static let ignoredSuffixes = [".attn.bias", ".attn.masked_bias", "rotary_emb.inv_freq"]
+
+    /// Keep BF16/F16 weights in their stored form (decoded per block in each product) instead of float32 copies.
+    var keepHalf: Bool { context?.keepHalfWeights ?? true }
 
     init(store: WeightStore, checkpoint: String, context: LoadContext? = nil) {
         self.store = store
@@ -175,8 +245,33 @@ struct WeightTable {
         return t
     }
 
+    /// A 16-bit weight left in the mapping, when `keepHalf` allows it and no adapter overlay needs float32.
+    private mutating func takeHalf(_ name: String, shape: [Int]) throws -> HalfMatrix? {
+        guard keepHalf, context?.overlay == nil, context?.decoded[name] == nil, let info = store.info(name),
+              info.dtype == .BF16 || info.dtype == .F16, let file = store.file(of: name) else { return nil }
+        guard info.shape == shape else {
+            throw ModelError.wrongShape(checkpoint: checkpoint, tensor: name, expected: shape, found: info.shape)
+        }
+        used.insert(name)
+        let (_, raw) = try store.rawBytes(name)
+        guard let base = raw.baseAddress else { return nil }
+        return HalfMatrix(bytes: base, format: info.dtype == .BF16 ? .bf16 : .f16, shape: shape, owner: file)
+    }
+
+    /// A matrix (embedding, unembedding) as stored: 16-bit kept in the mapping when possible, else float32.
+    mutating func matrix(_ name: String, shape: [Int]) throws -> WeightMatrix {
+        if let h = try takeHalf(name, shape: shape) { return WeightMatrix(half: h) }
+        return WeightMatrix(try take(name, shape: shape))
+    }
+
     mutating func linear(_ prefix: String, in i: Int, out o: Int, bias: Bool, layout: WeightLayout = .outIn) throws -> Linear {
         let shape = layout == .outIn ? [o, i] : [i, o]
+        let geometryHalf = LinearShape(layout: layout, inFeatures: i, outFeatures: o)
+        if let h = try takeHalf(prefix + ".weight", shape: shape) {
+            context?.recordLinear(prefix, geometryHalf)
+            let b = bias ? try take(prefix + ".bias", shape: [o]) : nil
+            return Linear(weight: Tensor(zeros: [0]), layout: layout, bias: b, inFeatures: i, outFeatures: o, half: h)
+        }
         var w = try takeBase(prefix + ".weight", shape: shape)
         var factors: LoRAFactors? = nil
         let geometry = LinearShape(layout: layout, inFeatures: i, outFeatures: o)

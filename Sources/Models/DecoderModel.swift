@@ -72,17 +72,17 @@ public final class KVCache {
 public final class DecoderModel: @unchecked Sendable {
     public let config: ModelConfig
     /// Token embedding [d_vocab, d_model].
-    let tokenEmbedding: Tensor
+    let tokenEmbedding: WeightMatrix
     /// Learned position embedding [positions, d_model] (GPT-2 only).
     let positionEmbedding: Tensor?
     public internal(set) var blocks: [BlockWeights]
     let finalNorm: Norm
     /// Unembedding [d_vocab, d_model] (the token embedding itself when tied).
-    let unembedding: Tensor
+    let unembedding: WeightMatrix
     let rotary: RotaryTable?
 
-    init(config: ModelConfig, tokenEmbedding: Tensor, positionEmbedding: Tensor?, blocks: [BlockWeights],
-         finalNorm: Norm, unembedding: Tensor) {
+    init(config: ModelConfig, tokenEmbedding: WeightMatrix, positionEmbedding: Tensor?, blocks: [BlockWeights],
+         finalNorm: Norm, unembedding: WeightMatrix) {
         self.config = config
         self.tokenEmbedding = tokenEmbedding
         self.positionEmbedding = positionEmbedding
@@ -128,7 +128,7 @@ public final class DecoderModel: @unchecked Sendable {
 
         // Embedding (+ learned positions).
         for (i, id) in ids.enumerated() {
-            (x + i * d).update(from: tokenEmbedding.pointer + id * d, count: d)
+            tokenEmbedding.row(id, cols: d, into: x + i * d)
             if let pe = positionEmbedding { addInPlace(x + i * d, pe.pointer + (start + i) * d, count: d) }
         }
         emit(.embed, observer, x, [n, d], start)
@@ -168,8 +168,7 @@ public final class DecoderModel: @unchecked Sendable {
 
     /// logits[rows, d_vocab] = h[rows, d_model] · W_Uᵀ (h already normed).
     public func unembed(_ h: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>) {
-        sgemm(m: rows, n: config.vocab, k: config.dModel, a: h, lda: config.dModel,
-              b: unembedding.pointer, ldb: config.dModel, transB: true, c: logits, ldc: config.vocab)
+        unembedding.multiplyTransposed(h, rows: rows, n: config.vocab, k: config.dModel, into: logits)
     }
 
     /// The logit lens: final norm then unembedding applied to residual vectors r[rows, d_model].

@@ -21,7 +21,7 @@ enum GPT2 {
         var t = WeightTable(store: store, checkpoint: checkpoint, context: context)
         let p = t.has("transformer.wte.weight") ? "transformer." : ""
         let d = c.dModel, eps = c.normEps
-        let wte = try t.take(p + "wte.weight", shape: [c.vocab, d])
+        let wte = try t.matrix(p + "wte.weight", shape: [c.vocab, d])
         let wpe = try t.take(p + "wpe.weight", shape: [c.maxPositions, d])
         var blocks: [BlockWeights] = []
         for l in 0..<c.layers {
@@ -36,7 +36,7 @@ enum GPT2 {
                             activation: c.activation)))
         }
         let lnf = try t.norm(p + "ln_f", d: d, kind: .layerNorm, eps: eps)
-        let unembed = c.tiedEmbeddings ? wte : try t.take("lm_head.weight", shape: [c.vocab, d])
+        let unembed = c.tiedEmbeddings ? wte : try t.matrix("lm_head.weight", shape: [c.vocab, d])
         try t.checkAllUsed()
         return DecoderModel(config: c, tokenEmbedding: wte, positionEmbedding: wpe, blocks: blocks,
                             finalNorm: lnf, unembedding: unembed)

@@ -22,7 +22,7 @@ enum GPTNeoX {
         var t = WeightTable(store: store, checkpoint: checkpoint, context: context)
         let d = c.dModel, eps = c.normEps
         let p = t.has("gpt_neox.embed_in.weight") ? "gpt_neox." : ""
-        let embed = try t.take(p + "embed_in.weight", shape: [c.vocab, d])
+        let embed = try t.matrix(p + "embed_in.weight", shape: [c.vocab, d])
         var blocks: [BlockWeights] = []
         for l in 0..<c.layers {
             let b = "\(p)layers.\(l)."
@@ -36,7 +36,7 @@ enum GPTNeoX {
                             activation: c.activation)))
         }
         let norm = try t.norm(p + "final_layer_norm", d: d, kind: .layerNorm, eps: eps)
-        let unembed = c.tiedEmbeddings ? embed : try t.take("embed_out.weight", shape: [c.vocab, d])
+        let unembed = c.tiedEmbeddings ? embed : try t.matrix("embed_out.weight", shape: [c.vocab, d])
         try t.checkAllUsed()
         return DecoderModel(config: c, tokenEmbedding: embed, positionEmbedding: nil, blocks: blocks,
                             finalNorm: norm, unembedding: unembed)

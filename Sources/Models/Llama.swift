@@ -26,7 +26,7 @@ enum Llama {
         let d = c.dModel, eps = c.normEps
         let qDim = c.heads * c.dHead, kvDim = c.kvHeads * c.dHead
         let p = t.has("model.embed_tokens.weight") ? "model." : ""
-        let embed = try t.take(p + "embed_tokens.weight", shape: [c.vocab, d])
+        let embed = try t.matrix(p + "embed_tokens.weight", shape: [c.vocab, d])
         var blocks: [BlockWeights] = []
         for l in 0..<c.layers {
             let b = "\(p)layers.\(l)."
@@ -44,7 +44,7 @@ enum Llama {
                             activation: c.activation)))
         }
         let norm = try t.norm(p + "norm", d: d, kind: .rmsNorm, eps: eps)
-        let unembed = c.tiedEmbeddings ? embed : try t.take("lm_head.weight", shape: [c.vocab, d])
+        let unembed = c.tiedEmbeddings ? embed : try t.matrix("lm_head.weight", shape: [c.vocab, d])
         try t.checkAllUsed()
         return DecoderModel(config: c, tokenEmbedding: embed, positionEmbedding: nil, blocks: blocks,
                             finalNorm: norm, unembedding: unembed)

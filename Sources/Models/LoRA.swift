@@ -265,7 +265,7 @@ final class AdapterOverlay: WeightOverlay {
                 throw CheckpointError.adapterShapeMismatch(file: file, tensor: name, expected: baseInfo.shape,
                     found: weights.tensors[name]?.shape ?? [], reason: "a modules_to_save copy has the base tensor's shape")
             }
-            if base.config.tiedEmbeddings, let t = base.context.decoded[baseName], t.storage === base.model.unembedding.storage {
+            if base.config.tiedEmbeddings, let t = base.context.decoded[baseName], t.storage === base.model.unembedding.float?.storage {
                 throw CheckpointError.unsupportedAdapter(file: config.file, field: "modules_to_save", value: "'\(module)'",
                     reason: "this embedding is tied to the output head; replacing one would change both")
             }

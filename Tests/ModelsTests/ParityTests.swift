@@ -5,7 +5,7 @@
 import Checkpoints
 import Foundation
 import Instrumentation
-import Models
+@testable import Models
 import TensorCore
 import Testing
 
@@ -136,6 +136,24 @@ struct ParityTests {
         defer { DecoderModel.maxAttentionWorkers = saved }
         let b = try model.forward(ids)
         #expect(maxAbsDiff(a, b) == 0)
+    }
+
+    @Test("BF16/F16 weights stay 16-bit in the mapping (no float32 copy) and give the float32 result",
+          arguments: ["llama-bf16", "neox-f16"])
+    func halfWeightsStayHalf(fixture: String) throws {
+        let model = try DecoderModel.load(from: fixturesRoot.appendingPathComponent(fixture))
+        #expect(model.blocks.allSatisfy { $0.attnOut.half != nil })
+        #expect(model.tokenEmbedding.half != nil && model.tokenEmbedding.float == nil)
+        let ids = try Golden(fixture).sequences[1]
+        let kept = try model.forward(ids)
+        let dir = fixturesRoot.appendingPathComponent(fixture)
+        let context = LoadContext()
+        context.keepHalfWeights = false
+        let decoded = try DecoderModel.load(config: try ModelConfig.load(from: dir), store: try WeightStore(directory: dir),
+                                            checkpoint: dir.path, context: context)
+        #expect(decoded.blocks.allSatisfy { $0.attnOut.half == nil })
+        let diff = maxAbsDiff(kept, try decoded.forward(ids))
+        #expect(diff <= 1e-5, "\(fixture): 16-bit kept vs decoded up front, max |Δ| = \(diff)")
     }
 
     @Test("hook names round-trip in TransformerLens style")
