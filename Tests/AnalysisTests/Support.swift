@@ -52,6 +52,10 @@ struct SyntheticRun {
         return Float(0.2 + 0.1 * Double(ll) + 0.3 * noise(c, p, ll))
     }
 
+    /// Variables not written (to test a malformed file), and one written with the wrong dims.
+    var omit: Set<String> = []
+    var misshapen: String? = nil
+
     var lensLayers: Int { layers + 1 }
 
     func correct(_ c: Int, _ p: Int) -> UInt8 {
@@ -71,38 +75,48 @@ struct SyntheticRun {
         try f.createDimension("head", ints: (0..<H).map(Int64.init))
         try f.createDimension("lens_layer", ints: (0..<LL).map(Int64.init))
         try f.createDimension("answer", strings: ["context", "memory"])
+        func define(_ name: String, _ type: HDF5ElementType, _ dims: [String]) throws {
+            guard !omit.contains(name) else { return }
+            try f.createVariable(name, type: type, dims: misshapen == name ? Array(dims.dropFirst()) : dims)
+        }
+        func whole(_ name: String, _ body: () throws -> Void) throws {
+            if !omit.contains(name) && misshapen != name { try body() }
+        }
+        func slab(_ name: String, _ body: () throws -> Void) throws {
+            if !omit.contains(name) && misshapen != name { try body() }
+        }
         for (name, values) in [("prompt", probes.map { "Context: about \($0)\nQuestion: q?\nAnswer:" }),
                                ("context", probes.map { "about \($0)" }), ("question", probes.map { _ in "q?" }),
                                ("context_answer", probes.map { "ctx-\($0)" }), ("memory_answer", probes.map { "mem-\($0)" }),
                                ("subject", probes.map { "subj-\($0)" }), ("subject_source", probes.map { _ in "given" })] {
-            try f.createVariable(name, type: .string, dims: ["probe"])
-            try f.write(name, strings: values)
+            try define(name, .string, ["probe"])
+            try whole(name) { try f.write(name, strings: values) }
         }
-        try f.createVariable("prompt_tokens", type: .int32, dims: ["probe"])
-        try f.write("prompt_tokens", ints32: probes.map { _ in 12 })
-        try f.createVariable("span_found", type: .uint8, dims: ["probe", "span"])
-        try f.write("span_found", uint8: (0..<P).flatMap { p in (0..<S).map { spanFound(p, $0) } })
-        try f.createVariable("attention_mass", type: .float32, dims: ["checkpoint", "probe", "span", "layer", "head"])
-        try f.createVariable("lens_logprob", type: .float32, dims: ["checkpoint", "probe", "answer", "lens_layer"])
-        try f.createVariable("mc_ratio", type: .float32, dims: ["checkpoint", "probe", "lens_layer"])
-        try f.createVariable("counterfactual_correct", type: .uint8, dims: ["checkpoint", "probe"])
-        try f.createVariable("parametric_correct", type: .uint8, dims: ["checkpoint", "probe"])
-        try f.createVariable("generated", type: .string, dims: ["checkpoint", "probe"])
-        try f.createVariable("checkpoint_complete", type: .uint8, dims: ["checkpoint"])
+        try define("prompt_tokens", .int32, ["probe"])
+        try whole("prompt_tokens") { try f.write("prompt_tokens", ints32: probes.map { _ in 12 }) }
+        try define("span_found", .uint8, ["probe", "span"])
+        try whole("span_found") { try f.write("span_found", uint8: (0..<P).flatMap { p in (0..<S).map { spanFound(p, $0) } }) }
+        try define("attention_mass", .float32, ["checkpoint", "probe", "span", "layer", "head"])
+        try define("lens_logprob", .float32, ["checkpoint", "probe", "answer", "lens_layer"])
+        try define("mc_ratio", .float32, ["checkpoint", "probe", "lens_layer"])
+        try define("counterfactual_correct", .uint8, ["checkpoint", "probe"])
+        try define("parametric_correct", .uint8, ["checkpoint", "probe"])
+        try define("generated", .string, ["checkpoint", "probe"])
+        try define("checkpoint_complete", .uint8, ["checkpoint"])
         let done = complete ?? [UInt8](repeating: 1, count: C)
         for c in 0..<C where done[c] == 1 {
             var m: [Float] = []
             for p in 0..<P { for s in 0..<S { for l in 0..<L { for h in 0..<H {
                 m.append(spanFound(p, s) == 1 ? mass(c, p, s, l, h) : .nan)
             } } } }
-            try f.writeSlab("attention_mass", index: c, floats: m)
-            try f.writeSlab("mc_ratio", index: c, floats: (0..<P).flatMap { p in (0..<LL).map { mc(c, p, $0) } })
-            try f.writeSlab("lens_logprob", index: c, floats: (0..<P).flatMap { p in (0..<2).flatMap { a in
-                (0..<LL).map { Float(-1 - Double(a) - noise(c, p, a, $0)) } } })
-            try f.writeSlab("counterfactual_correct", index: c, uint8: (0..<P).map { correct(c, $0) })
-            try f.writeSlab("parametric_correct", index: c, uint8: (0..<P).map { 1 - correct(c, $0) * UInt8(($0 % 2)) })
-            try f.writeSlab("generated", index: c, strings: (0..<P).map { "gen \(c) \($0)" })
-            try f.writeSlab("checkpoint_complete", index: c, uint8: [1])
+            try slab("attention_mass") { try f.writeSlab("attention_mass", index: c, floats: m) }
+            try slab("mc_ratio") { try f.writeSlab("mc_ratio", index: c, floats: (0..<P).flatMap { p in (0..<LL).map { mc(c, p, $0) } }) }
+            try slab("lens_logprob") { try f.writeSlab("lens_logprob", index: c, floats: (0..<P).flatMap { p in (0..<2).flatMap { a in
+                (0..<LL).map { Float(-1 - Double(a) - noise(c, p, a, $0)) } } }) }
+            try slab("counterfactual_correct") { try f.writeSlab("counterfactual_correct", index: c, uint8: (0..<P).map { correct(c, $0) }) }
+            try slab("parametric_correct") { try f.writeSlab("parametric_correct", index: c, uint8: (0..<P).map { 1 - correct(c, $0) * UInt8(($0 % 2)) }) }
+            try slab("generated") { try f.writeSlab("generated", index: c, strings: (0..<P).map { "gen \(c) \($0)" }) }
+            try slab("checkpoint_complete") { try f.writeSlab("checkpoint_complete", index: c, uint8: [1]) }
         }
         if let v = schemaVersion { try f.setAttribute("cpiscope_schema_version", .int(v)) }
         try f.setAttribute("complete", .int(done.allSatisfy { $0 == 1 } ? 1 : 0))
