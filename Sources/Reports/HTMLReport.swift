@@ -125,7 +125,7 @@ enum HTMLReport {
                     "Mean over probes of the attention mass on the \(esc(d.span)) span at \(esc(run.checkpoints[m.headsCheckpoint])) (step \(run.steps[m.headsCheckpoint])).")
         o += figure(Heatmap(id: "heatmap-heads-change", title: "Change in \(d.span) attention per head, \(d.fromName) → \(d.toName)",
                             rowLabels: layerLabels, columnLabels: headLabels, rowAxis: "layer", columnAxis: "head", values: changeGrid,
-                            scale: .diverging(cMax), unit: "change in attention mass (to − from)",
+                            scale: .diverging(cMax), unit: "Δ attention mass (to − from)",
                             cellNote: { r, c in
                                 guard let x = byCell[r * run.heads + c] else { return "" }
                                 return " \(Fmt.interval(x.change.estimate.interval)), n = \(x.change.estimate.n)"

@@ -118,7 +118,7 @@ struct LineChart {
     var xLabel: String
     var yLabel: String
     var series: [Series]
-    /// Fixed y range (e.g. 0...1 for fractions); nil = fit the data.
+    /// The y range to show at least (e.g. 0...1 for fractions; widened if data fall outside); nil = fit the data.
     var yRange: ClosedRange<Double>? = nil
     var width = 640.0
     var height = 300.0
@@ -144,8 +144,9 @@ struct LineChart {
             ys += s.y.filter(\.isFinite)
             if let b = s.band { ys += b.flatMap { [$0.low, $0.high] }.filter(\.isFinite) }
         }
-        var lo = yRange?.lowerBound ?? (ys.min() ?? 0), hi = yRange?.upperBound ?? (ys.max() ?? 1)
-        if yRange == nil {
+        // A fixed range (e.g. 0...1 for fractions) is widened, never narrowed, to show all data.
+        var lo = min(yRange?.lowerBound ?? .infinity, ys.min() ?? 0), hi = max(yRange?.upperBound ?? -.infinity, ys.max() ?? 1)
+        if yRange == nil || lo < yRange!.lowerBound || hi > yRange!.upperBound {
             if hi - lo < 1e-12 { lo -= 0.5; hi += 0.5 }
             let pad = (hi - lo) * 0.05
             lo -= pad; hi += pad
@@ -238,12 +239,12 @@ struct Heatmap {
     func svg() -> String {
         let R = rowLabels.count, C = columnLabels.count
         let rowLabelW = 8.0 + 7.0 * Double(rowLabels.map(\.count).max() ?? 1)
-        let left = 26.0 + rowLabelW, top = 10.0, bottom = 50.0, legendW = 86.0
+        let left = 26.0 + rowLabelW, top = 10.0, bottom = 50.0, legendW = 112.0
         let cw = min(40, max(3, (maxWidth - left - legendW) / Double(max(C, 1))))
         let ch = min(28, max(3, maxHeight / Double(max(R, 1))))
         let pw = cw * Double(C), ph = ch * Double(R)
         let width = left + pw + legendW, height = top + max(ph, 140) + bottom
-        var o = "<svg id=\"\(esc(id))\" class=\"chart heatmap\" role=\"img\" aria-label=\"\(esc(title))\" width=\"\(px(width))\" height=\"\(px(height))\" viewBox=\"0 0 \(px(width)) \(px(height))\">"
+        var o = "<svg id=\"\(esc(id))\" class=\"chart heatmap\" shape-rendering=\"crispEdges\" role=\"img\" aria-label=\"\(esc(title))\" width=\"\(px(width))\" height=\"\(px(height))\" viewBox=\"0 0 \(px(width)) \(px(height))\">"
         o += "<title>\(esc(title))</title>"
         for r in 0..<R {
             for c in 0..<C {
@@ -283,7 +284,7 @@ struct Heatmap {
         }
         o += "<rect x=\"\(px(lx))\" y=\"\(px(top + lh + 8))\" width=\"12\" height=\"10\" fill=\"\(ColorScale.missing)\"/>"
         o += "<text class=\"tick\" x=\"\(px(lx + 16))\" y=\"\(px(top + lh + 17))\">no data</text>"
-        o += "<text class=\"label small\" transform=\"translate(\(px(lx + 76)) \(px(top + lh / 2))) rotate(90)\" text-anchor=\"middle\">\(esc(unit))</text>"
+        o += "<text class=\"label small\" transform=\"translate(\(px(lx + 86)) \(px(top + lh / 2))) rotate(90)\" text-anchor=\"middle\">\(esc(unit))</text>"
         o += "</svg>"
         return o
     }

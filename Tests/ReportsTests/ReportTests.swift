@@ -242,6 +242,10 @@ struct ReportTests {
         for id in ReportWriter.chartIDs { #expect(html.contains("id=\"\(id)\"")) }
         let traj = try parseCSV(out.appendingPathComponent("trajectory.csv"))
         #expect(traj.count == 500)
+        if let keep = ProcessInfo.processInfo.environment["CPISCOPE_LARGE_REPORT_OUT"] {  // for looking at it
+            try? FileManager.default.removeItem(atPath: keep)
+            try FileManager.default.copyItem(at: out, to: URL(fileURLWithPath: keep))
+        }
     }
 
     @Test("bad output paths and non-runs are refused with a clear error")
