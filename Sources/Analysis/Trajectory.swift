@@ -60,7 +60,8 @@ public struct Trajectory: Sendable {
         self.counts = counts
         var peak: Int?
         for (c, v) in values.enumerated() where v.isFinite {
-            if peak == nil || v > values[peak!] { peak = c }
+            if let k = peak, v <= values[k] { continue }
+            peak = c
         }
         self.peak = peak
         guard C >= 2, let k = peak else {
@@ -123,7 +124,8 @@ public struct RunTrajectories: Sendable {
         self.correlations = correlations
     }
 
+    /// The trajectory of a headline measure (`measures` holds one per case, in case order).
     public func trajectory(_ measure: Measure) -> Trajectory {
-        measures[Measure.allCases.firstIndex(of: measure)!]
+        measures[Measure.allCases.firstIndex(of: measure) ?? 0]
     }
 }

@@ -146,7 +146,8 @@ struct LineChart {
         }
         // A fixed range (e.g. 0...1 for fractions) is widened, never narrowed, to show all data.
         var lo = min(yRange?.lowerBound ?? .infinity, ys.min() ?? 0), hi = max(yRange?.upperBound ?? -.infinity, ys.max() ?? 1)
-        if yRange == nil || lo < yRange!.lowerBound || hi > yRange!.upperBound {
+        let fixed = yRange.map { lo >= $0.lowerBound && hi <= $0.upperBound } ?? false
+        if !fixed {
             if hi - lo < 1e-12 { lo -= 0.5; hi += 0.5 }
             let pad = (hi - lo) * 0.05
             lo -= pad; hi += pad
