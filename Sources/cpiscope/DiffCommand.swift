@@ -42,7 +42,7 @@ struct DiffCommand: ParsableCommand {
           cpiscope diff Notebooks-out/run.h5
           cpiscope diff run.h5 --from checkpoint-500 --to 1500 --top 20
           cpiscope diff run.h5 --each --span subject --format csv > subject.csv
-          cpiscope diff plain.h5 --against alpaca.h5 --format json --seed 7 --resamples 5000
+          cpiscope diff plain.h5 --against alpaca.h5 --format json --seed 7
         """)
 
     @Argument(help: ArgumentHelp("A run file written by `cpiscope probe`.", valueName: "run.h5"))

@@ -10,13 +10,17 @@ struct ReportCommand: ParsableCommand {
         abstract: "Write an HTML report (inline SVG charts), report.md and CSV tables for a probe run.",
         discussion: """
         Reads the HDF5 written by `cpiscope probe` and writes into DIR:
-          index.html   one self-contained page (no scripts, no network): accuracy, attention and M_C
-                       trajectories with 95% bands; layer × checkpoint heatmaps of context and
-                       subject attention; layer × head heatmaps at one checkpoint and of the change
-                       between two; logit-lens curves for both answers; the verdicts; a per-probe
-                       table (prompt, generation, correctness per checkpoint, top moving heads)
-          report.md    the same headline numbers, for terminals and pull requests
-          *.csv        the table behind each chart
+          index.html  one self-contained page (no scripts, no network):
+                      - accuracy, attention and M_C trajectories, 95% bands
+                      - layer × checkpoint heatmaps of context and subject
+                        attention
+                      - layer × head heatmaps at one checkpoint and of the
+                        change between two checkpoints
+                      - logit-lens curves for both answers
+                      - the verdicts, and a per-probe table (prompt,
+                        generation, correctness per checkpoint, top heads)
+          report.md   the same headline numbers, for terminals and PRs
+          *.csv       the table behind each chart
         Existing files of those names are replaced. Numbers and verdicts are those of `cpiscope diff` \
         with the same --seed and --resamples; definitions in docs/analysis.md.
 
