@@ -50,6 +50,8 @@ let package = Package(
         .testTarget(name: "ProbeKitTests", dependencies: ["ProbeKit", "Tokenization"]),
         .testTarget(name: "ProbeRunTests", dependencies: ["ProbeRun", "Models", "Checkpoints", "ProbeKit",
                                                           "Tokenization", "Instrumentation", "HDF5Store", "TensorCore"]),
+        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "HDF5Store"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analysis", "HDF5Store"]),
         .testTarget(name: "CLITests", dependencies: []),
     ],
     swiftLanguageModes: [.v6]

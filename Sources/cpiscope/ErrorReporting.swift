@@ -1,12 +1,14 @@
 // How the CLI reports failures: one line naming the file/field at fault, one line with a hint,
 // and a non-zero exit status. Every module's error enum conforms to `HintedError` here.
 import ArgumentParser
+import Analysis
 import Checkpoints
 import Foundation
 import Models
 import ProbeRun
 import ProbeKit
 import HDF5Store
+import Reports
 import Tokenization
 
 /// An error that knows how to tell the user what to do next.
@@ -21,6 +23,8 @@ extension ProbeRunError: HintedError {}
 extension ProbeKitError: HintedError {}
 extension HDF5Error: HintedError {}
 extension TokenizationError: HintedError {}
+extension AnalysisError: HintedError {}
+extension ReportError: HintedError {}
 
 /// An error raised by the command layer itself.
 struct CLIError: HintedError {

@@ -1,0 +1,66 @@
+// What one `cpiscope diff` invocation computes: the checkpoint pairs asked for, the run's
+// trajectories and headline, and optionally a comparison with a second run.
+import Foundation
+
+/// Options of a diff.
+public struct DiffOptions: Sendable {
+    /// Span whose attention mass is compared per head (`context`, `subject`, ...).
+    public var span = "context"
+    /// Checkpoint names or steps; nil = first / last complete checkpoint.
+    public var from: String?
+    public var to: String?
+    /// Every checkpoint against `from` (default the first) instead of one pair.
+    public var each = false
+    public var seed: UInt64 = 0
+    public var resamples = 2000
+
+    public init() {}
+}
+
+/// The result of a diff.
+public struct DiffResult: Sendable {
+    public let run: RunData
+    public let options: DiffOptions
+    public let diffs: [CheckpointDiff]
+    public let headline: Headline
+    public let comparison: RunComparison?
+}
+
+public enum DiffAnalysis {
+    /// Opens `url` (and `against`), checks the options and computes the diff.
+    /// - Throws: `AnalysisError`.
+    public static func run(_ url: URL, options: DiffOptions, against other: URL? = nil) throws -> DiffResult {
+        if options.each, options.to != nil {
+            throw AnalysisError.invalidOption(option: "--each", detail: "compares every checkpoint with --from; drop --to")
+        }
+        let run = try RunData(url: url)
+        try run.requireCheckpoints(2)
+        _ = try run.spanIndex(options.span)
+        let bootstrap = try Bootstrap(seed: options.seed, resamples: options.resamples)
+        let last = run.checkpoints.count - 1
+        let from = try options.from.map(run.checkpointIndex) ?? 0
+        var pairs: [(Int, Int)]
+        if options.each {
+            pairs = run.checkpoints.indices.filter { $0 != from }.map { (from, $0) }
+        } else {
+            let to = try options.to.map(run.checkpointIndex) ?? last
+            guard to != from else {
+                throw AnalysisError.invalidOption(option: "--from/--to",
+                                                  detail: "both name \(run.checkpoints[from]); pick two different checkpoints")
+            }
+            pairs = [(from, to)]
+        }
+        let measures = try RunMeasures(run: run)
+        let diffs = try pairs.map {
+            try CheckpointDiff(run: run, measures: measures, span: options.span, from: $0.0, to: $0.1, bootstrap: bootstrap)
+        }
+        let headline = try TrajectoryAnalysis.analyze(run, measures: measures, bootstrap: bootstrap)
+        var comparison: RunComparison?
+        if let other {
+            let b = try RunData(url: other)
+            _ = try RunComparison.match(run, b)
+            comparison = try RunComparison(run, b, measuresA: measures, measuresB: try RunMeasures(run: b), bootstrap: bootstrap)
+        }
+        return DiffResult(run: run, options: options, diffs: diffs, headline: headline, comparison: comparison)
+    }
+}

@@ -1,0 +1,96 @@
+// The headline of a run: where context reliance peaks and falls, which heads and layers move,
+// and how sure we are. `cpiscope demo`, `cpiscope report` and `cpiscope diff` print it.
+import Foundation
+
+/// The headline answers for one run.
+public struct Headline: Sendable {
+    public let run: String
+    public let checkpoints: [String]
+    public let steps: [Int64]
+    public let probes: Int
+    public let seed: UInt64
+    public let resamples: Int
+    /// Checkpoints left out because they are not complete.
+    public let incompleteCheckpoints: [String]
+    /// All trajectories of the run.
+    public let trajectories: RunTrajectories
+    /// The primary measure: counterfactual accuracy (context reliance in generation).
+    public let primary: Trajectory
+    /// Context attention change between `diff.from` (the primary measure's peak, or the first
+    /// checkpoint when the peak is the final one) and the final checkpoint.
+    public let diff: CheckpointDiff
+    /// The 5 heads and 3 layers whose context attention changed most in `diff`.
+    public let topHeads: [HeadChange]
+    public let topLayers: [LayerChange]
+
+    public var peakCheckpoint: String? { primary.peak.map { checkpoints[$0] } }
+    public var peakStep: Int64? { primary.peak.map { steps[$0] } }
+    /// Peak − final of the primary measure, with its 95% interval.
+    public var drop: Estimate { primary.drop }
+    public var verdict: Verdict { primary.verdict }
+
+    /// A plain-text summary, one fact per line.
+    public func lines() -> [String] {
+        var out: [String] = []
+        out.append("run \(run): \(checkpoints.count) checkpoints (steps \(steps.first ?? 0)–\(steps.last ?? 0)), \(probes) probes; bootstrap seed \(seed), \(resamples) resamples")
+        if !incompleteCheckpoints.isEmpty {
+            out.append("left out (incomplete): \(AnalysisError.list(incompleteCheckpoints))")
+        }
+        for t in trajectories.measures { out.append(Self.describe(t, checkpoints: checkpoints, steps: steps)) }
+        out.append("top moving heads (\(diff.span) attention, \(diff.fromName) → \(diff.toName)): "
+                   + topHeads.map { "L\($0.layer)H\($0.head) \(Fmt.signed($0.change.estimate.value)) \(Fmt.interval($0.change.estimate.interval))" }.joined(separator: ", "))
+        out.append("top moving layers: "
+                   + topLayers.map { "L\($0.layer) \(Fmt.signed($0.change.estimate.value)) \(Fmt.interval($0.change.estimate.interval))" }.joined(separator: ", "))
+        if let all = trajectories.correlations.last {
+            out.append("Spearman rho (context attention vs counterfactual accuracy across checkpoints): \(Fmt.number(all.correlation.rho)) (n = \(all.correlation.n))")
+        }
+        return out
+    }
+
+    /// "Counterfactual accuracy: peak 0.812 at checkpoint-500 (step 500); final 0.406; drop 0.406 [0.31, 0.50] (n = 32) → inversion"
+    public static func describe(_ t: Trajectory, checkpoints: [String], steps: [Int64]) -> String {
+        guard let k = t.peak, let last = t.values.last else { return "\(t.label): no data → \(t.verdict.rawValue)" }
+        return "\(t.label): first \(Fmt.number(t.values[0])), peak \(Fmt.number(t.values[k])) at \(checkpoints[k]) (step \(steps[k])), "
+            + "final \(Fmt.number(last)); drop peak→final \(Fmt.number(t.drop.value)) \(Fmt.interval(t.drop.interval)) (n = \(t.drop.n)) → \(t.verdict.rawValue)"
+    }
+}
+
+/// Entry points for the whole-run analysis.
+public enum TrajectoryAnalysis {
+    /// Opens `run`, analyses it and returns the headline.
+    /// - Throws: `AnalysisError` (not a run, schema version, fewer than 2 complete checkpoints, ...).
+    public static func analyze(run url: URL, seed: UInt64 = 0, resamples: Int = 2000) throws -> Headline {
+        let run = try RunData(url: url)
+        return try analyze(run, measures: try RunMeasures(run: run),
+                           bootstrap: try Bootstrap(seed: seed, resamples: resamples))
+    }
+
+    /// The headline of an opened run, reusing computed measures.
+    public static func analyze(_ run: RunData, measures: RunMeasures, bootstrap: Bootstrap) throws -> Headline {
+        try run.requireCheckpoints(2)
+        let trajectories = try RunTrajectories(run: run, measures: measures, bootstrap: bootstrap)
+        let primary = trajectories.trajectory(.counterfactualAccuracy)
+        let last = run.checkpoints.count - 1
+        let from = primary.peak.map { $0 < last ? $0 : 0 } ?? 0
+        let diff = try CheckpointDiff(run: run, measures: measures, span: "context", from: from, to: last, bootstrap: bootstrap)
+        return Headline(run: run.path, checkpoints: run.checkpoints, steps: run.steps, probes: run.probes.count,
+                        seed: bootstrap.seed, resamples: bootstrap.resamples,
+                        incompleteCheckpoints: run.incompleteCheckpoints, trajectories: trajectories, primary: primary,
+                        diff: diff, topHeads: Array(diff.heads.prefix(5)), topLayers: Array(diff.rankedLayers.prefix(3)))
+    }
+}
+
+/// Number formatting shared by diff, report and demo (C locale; NaN prints as "n/a").
+public enum Fmt {
+    public static func number(_ x: Double, _ digits: Int = 3) -> String {
+        x.isFinite ? String(format: "%.\(digits)f", x) : "n/a"
+    }
+
+    public static func signed(_ x: Double, _ digits: Int = 3) -> String {
+        x.isFinite ? String(format: "%+.\(digits)f", x) : "n/a"
+    }
+
+    public static func interval(_ i: Interval, _ digits: Int = 3) -> String {
+        i.low.isFinite && i.high.isFinite ? "[\(signed(i.low, digits)), \(signed(i.high, digits))]" : "[n/a]"
+    }
+}

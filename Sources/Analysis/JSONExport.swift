@@ -1,0 +1,103 @@
+// JSON-compatible dictionaries of analysis results (for `--format json` and reports). Every
+// number is a Double; NaN (no data) is written as null.
+import Foundation
+
+public enum AnalysisJSON {
+    public static func number(_ x: Double) -> Any { x.isFinite ? x : NSNull() }
+
+    public static func estimate(_ e: Estimate) -> [String: Any] {
+        ["value": number(e.value), "ci_low": number(e.interval.low), "ci_high": number(e.interval.high), "n": e.n]
+    }
+
+    public static func change(_ c: Change) -> [String: Any] {
+        ["mean_from": number(c.meanFrom), "mean_to": number(c.meanTo), "change": estimate(c.estimate)]
+    }
+
+    public static func diff(_ d: CheckpointDiff, top: Int? = nil) -> [String: Any] {
+        let heads = top.map { Array(d.heads.prefix($0)) } ?? d.heads
+        return [
+            "from": ["name": d.fromName, "step": d.fromStep], "to": ["name": d.toName, "step": d.toStep],
+            "span": d.span,
+            "heads": heads.map { h -> [String: Any] in
+                var o = change(h.change); o["layer"] = h.layer; o["head"] = h.head; return o
+            },
+            "layers": d.layers.map { l -> [String: Any] in var o = change(l.change); o["layer"] = l.layer; return o },
+            "lens_mc": d.lens.map { l -> [String: Any] in var o = change(l.change); o["lens_layer"] = l.layer; return o },
+            "measures": d.measures.map { m -> [String: Any] in
+                var o = change(m.change); o["measure"] = m.measure.rawValue; o["unit"] = m.measure.unit; return o
+            },
+        ]
+    }
+
+    public static func trajectory(_ t: Trajectory, checkpoints: [String], steps: [Int64]) -> [String: Any] {
+        var o: [String: Any] = [
+            "id": t.id, "label": t.label, "unit": t.unit,
+            "values": t.values.map(number), "counts": t.counts,
+            "rise": estimate(t.rise), "drop": estimate(t.drop), "net": estimate(t.net),
+            "verdict": t.verdict.rawValue,
+        ]
+        if let k = t.peak {
+            o["peak"] = ["index": k, "name": checkpoints[k], "step": steps[k], "value": number(t.values[k])]
+        } else {
+            o["peak"] = NSNull()
+        }
+        return o
+    }
+
+    public static func headline(_ h: Headline) -> [String: Any] {
+        [
+            "run": h.run, "probes": h.probes, "seed": h.seed, "resamples": h.resamples, "level": 0.95,
+            "checkpoints": zip(h.checkpoints, h.steps).map { ["name": $0, "step": $1] },
+            "incomplete_checkpoints": h.incompleteCheckpoints,
+            "primary": h.primary.id,
+            "peak": h.peakCheckpoint.map { ["name": $0, "step": h.peakStep ?? -1] as [String: Any] } ?? NSNull(),
+            "drop": estimate(h.drop), "verdict": h.verdict.rawValue,
+            "trajectories": h.trajectories.measures.map { trajectory($0, checkpoints: h.checkpoints, steps: h.steps) },
+            "layer_trajectories": h.trajectories.layers.map { trajectory($0, checkpoints: h.checkpoints, steps: h.steps) },
+            "spearman": h.trajectories.correlations.map { c -> [String: Any] in
+                ["layer": c.layer.map { $0 as Any } ?? "all", "rho": number(c.correlation.rho), "n": c.correlation.n]
+            },
+            "top_heads": ["from": h.diff.fromName, "to": h.diff.toName, "span": h.diff.span,
+                          "heads": h.topHeads.map { x -> [String: Any] in
+                              var o = change(x.change); o["layer"] = x.layer; o["head"] = x.head; return o
+                          },
+                          "layers": h.topLayers.map { x -> [String: Any] in var o = change(x.change); o["layer"] = x.layer; return o }],
+        ]
+    }
+
+    public static func comparison(_ c: RunComparison) -> [String: Any] {
+        [
+            "run_a": c.pathA, "run_b": c.pathB, "probes": c.probes,
+            "checkpoints": zip(c.checkpoints, c.steps).map { ["name": $0, "step": $1] },
+            "measures": c.measures.map { m -> [String: Any] in
+                [
+                    "measure": m.measure.rawValue, "unit": m.measure.unit,
+                    "a": trajectory(m.trajectoryA, checkpoints: c.checkpoints, steps: c.steps),
+                    "b": trajectory(m.trajectoryB, checkpoints: c.checkpoints, steps: c.steps),
+                    "difference_b_minus_a": m.difference.map(estimate),
+                ]
+            },
+        ]
+    }
+
+    /// The whole diff result.
+    public static func result(_ r: DiffResult, top: Int? = nil) -> [String: Any] {
+        var o: [String: Any] = [
+            "run": r.run.path, "span": r.options.span, "seed": r.options.seed, "resamples": r.options.resamples,
+            "level": 0.95, "probes": r.run.probes.count, "layers": r.run.layers, "heads": r.run.heads,
+            "checkpoints": zip(r.run.checkpoints, r.run.steps).map { ["name": $0, "step": $1] },
+            "incomplete_checkpoints": r.run.incompleteCheckpoints,
+            "diffs": r.diffs.map { diff($0, top: top) },
+            "headline": headline(r.headline),
+        ]
+        if let c = r.comparison { o["comparison"] = comparison(c) }
+        return o
+    }
+
+    /// Deterministic text (sorted keys).
+    public static func string(_ object: Any) -> String {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted])
+        else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -1,0 +1,254 @@
+// RunData: a probe run file (written by `cpiscope probe`, schema version 1, docs/hdf5-schema.md)
+// opened for analysis. Every name read here is one that ProbeRun/RunFile.swift writes. The file
+// is untrusted: the schema version, every coordinate and every variable's shape are checked
+// before use, and only checkpoints marked complete (`checkpoint_complete` = 1) are analysed.
+// The large `attention_mass` variable is read one checkpoint slab at a time.
+import Foundation
+import HDF5Store
+
+/// An opened, validated probe run. Checkpoint indices `c` count complete checkpoints only, in
+/// file order (the probe job writes them by training step).
+public final class RunData: Sendable {
+    /// The schema version this build reads.
+    public static let schemaVersion: Int64 = 1
+    /// Upper bounds on the coordinates, far above any real run; larger files are refused.
+    public static let maxCheckpoints = 100_000, maxProbes = 10_000_000, maxLayers = 4096, maxHeads = 4096
+
+    public let path: String
+    let file: HDF5File
+
+    /// Every checkpoint in the file, complete or not.
+    public let fileCheckpoints: [String]
+    /// Checkpoints that are not complete (left out of every analysis).
+    public let incompleteCheckpoints: [String]
+    /// Complete checkpoints: names, training steps, and their index in the file.
+    public let checkpoints: [String]
+    public let steps: [Int64]
+    let fileIndex: [Int]
+
+    public let probes: [String]
+    /// Span names (`span` coordinate): context, subject, question, ...
+    public let spans: [String]
+    public let layers: Int
+    public let heads: Int
+    /// Logit-lens layers: 0 = embeddings, l = after block l−1 (layers + 1 of them).
+    public let lensLayers: Int
+    /// Answer names (`answer` coordinate): context, memory.
+    public let answers: [String]
+
+    /// Per probe: the prompt, question, the two answers and the subject.
+    public let prompts: [String]
+    public let questions: [String]
+    public let contextAnswers: [String]
+    public let memoryAnswers: [String]
+    /// `[probe, span]`: 1 when the span was found in the prompt.
+    public let spanFound: [UInt8]
+
+    /// `[checkpoint, probe]` (complete checkpoints): 1 when the generation contains the answer.
+    public let counterfactualCorrect: [UInt8]
+    public let parametricCorrect: [UInt8]
+    /// `[checkpoint, probe]`: the greedy generation.
+    public let generated: [String]
+    /// `[checkpoint, probe, lens_layer]`: M_C = p_ctx / (p_ctx + p_mem).
+    public let mcRatio: [Float]
+    /// `[checkpoint, probe, answer, lens_layer]`: log-prob (nats) of each answer's first token.
+    public let lensLogprob: [Float]
+
+    /// Whether the run's `complete` attribute is 1.
+    public let runComplete: Bool
+    /// Free-text attributes shown in reports (template_name, model_type, tool_version, created, ...).
+    public let info: [String: String]
+
+    /// Opens and validates a run file.
+    /// - Throws: `cannotOpen`, `notARun`, `schemaVersion`, `malformedRun`.
+    public init(url: URL) throws {
+        let path = url.path
+        self.path = path
+        do {
+            file = try HDF5File.open(at: url, writable: false)
+        } catch let e as HDF5Error {
+            if case .notHDF5 = e { throw AnalysisError.notARun(path: path, detail: "not an HDF5 file") }
+            throw AnalysisError.cannotOpen(path: path, reason: e.description)
+        }
+        guard let version = try? file.attribute("cpiscope_schema_version") else {
+            throw AnalysisError.notARun(path: path, detail: "no cpiscope_schema_version attribute")
+        }
+        guard case .int(let v) = version else {
+            throw AnalysisError.notARun(path: path, detail: "cpiscope_schema_version is \(version), not an integer")
+        }
+        guard v == Self.schemaVersion else {
+            throw AnalysisError.schemaVersion(path: path, found: v, supported: Self.schemaVersion)
+        }
+        let r = FieldReader(file: file, path: path)
+
+        fileCheckpoints = try r.strings("checkpoint")
+        let C = fileCheckpoints.count
+        guard (1...Self.maxCheckpoints).contains(C) else {
+            throw AnalysisError.malformedRun(path: path, field: "checkpoint", detail: "\(C) checkpoints (1...\(Self.maxCheckpoints) allowed)")
+        }
+        let allSteps = try r.int64("step", [C])
+        probes = try r.strings("probe")
+        let P = probes.count
+        guard (1...Self.maxProbes).contains(P) else {
+            throw AnalysisError.malformedRun(path: path, field: "probe", detail: "\(P) probes (1...\(Self.maxProbes) allowed)")
+        }
+        spans = try r.strings("span")
+        answers = try r.strings("answer")
+        let L = try r.length("layer"), H = try r.length("head"), LL = try r.length("lens_layer")
+        guard (1...Self.maxLayers).contains(L), (1...Self.maxHeads).contains(H), LL >= 1, LL <= Self.maxLayers + 1 else {
+            throw AnalysisError.malformedRun(path: path, field: "layer/head/lens_layer", detail: "sizes \(L)/\(H)/\(LL) out of range")
+        }
+        layers = L; heads = H; lensLayers = LL
+        guard !spans.isEmpty, spans.count <= 64 else {
+            throw AnalysisError.malformedRun(path: path, field: "span", detail: "\(spans.count) spans")
+        }
+        guard answers == ["context", "memory"] else {
+            throw AnalysisError.malformedRun(path: path, field: "answer", detail: "expected [context, memory], found \(answers)")
+        }
+        let S = spans.count
+
+        prompts = try r.strings("prompt", [P])
+        questions = try r.strings("question", [P])
+        contextAnswers = try r.strings("context_answer", [P])
+        memoryAnswers = try r.strings("memory_answer", [P])
+        spanFound = try r.uint8("span_found", [P, S])
+        let complete = try r.uint8("checkpoint_complete", [C])
+        try r.expectShape("attention_mass", [C, P, S, L, H])
+
+        let keep = (0..<C).filter { complete[$0] == 1 }
+        let names = fileCheckpoints
+        fileIndex = keep
+        checkpoints = keep.map { names[$0] }
+        steps = keep.map { allSteps[$0] }
+        incompleteCheckpoints = (0..<C).filter { complete[$0] != 1 }.map { names[$0] }
+
+        func select<T>(_ values: [T], per: Int) -> [T] {
+            var out: [T] = []
+            out.reserveCapacity(keep.count * per)
+            for c in keep { out.append(contentsOf: values[(c * per)..<((c + 1) * per)]) }
+            return out
+        }
+        counterfactualCorrect = select(try r.uint8("counterfactual_correct", [C, P]), per: P)
+        parametricCorrect = select(try r.uint8("parametric_correct", [C, P]), per: P)
+        generated = select(try r.strings("generated", [C, P]), per: P)
+        mcRatio = select(try r.floats("mc_ratio", [C, P, LL]), per: P * LL)
+        lensLogprob = select(try r.floats("lens_logprob", [C, P, 2, LL]), per: P * 2 * LL)
+
+        runComplete = (try? file.attribute("complete")) == .int(1)
+        var info: [String: String] = [:]
+        for key in ["template_name", "template_text", "model_type", "tool_version", "created", "probe_file", "command_line"] {
+            switch try? file.attribute(key) {
+            case .string(let s)?: info[key] = s
+            case .int(let i)?: info[key] = String(i)
+            default: break
+            }
+        }
+        self.info = info
+    }
+
+    /// Index of the span named `name`. - Throws: `unknownSpan`.
+    public func spanIndex(_ name: String) throws -> Int {
+        guard let i = spans.firstIndex(of: name) else {
+            throw AnalysisError.unknownSpan(path: path, name: name, available: spans)
+        }
+        return i
+    }
+
+    /// Index of a complete checkpoint named by its name or its step. - Throws: `unknownCheckpoint`.
+    public func checkpointIndex(_ key: String) throws -> Int {
+        if let i = checkpoints.firstIndex(of: key) { return i }
+        if let s = Int64(key), let i = steps.firstIndex(of: s) { return i }
+        throw AnalysisError.unknownCheckpoint(path: path, name: key, available: checkpoints)
+    }
+
+    /// Throws `incompleteRun` unless at least `n` checkpoints are complete.
+    public func requireCheckpoints(_ n: Int) throws {
+        if checkpoints.count < n { throw AnalysisError.incompleteRun(path: path, complete: checkpoints.count, needed: n) }
+    }
+
+    /// Attention mass at complete checkpoint `c`: `[probe, span, layer, head]` (NaN where the span
+    /// was not found).
+    public func attention(checkpoint c: Int) throws -> [Float] {
+        precondition(checkpoints.indices.contains(c), "checkpoint index out of range")
+        let expected = probes.count * spans.count * layers * heads
+        let slab: (shape: [Int], values: [Float])
+        do { slab = try file.readFloats("attention_mass", slab: fileIndex[c]) } catch let e as HDF5Error {
+            throw AnalysisError.malformedRun(path: path, field: "attention_mass", detail: e.description)
+        }
+        guard slab.values.count == expected else {
+            throw AnalysisError.malformedRun(path: path, field: "attention_mass",
+                                             detail: "slab \(fileIndex[c]) holds \(slab.values.count) values, expected \(expected)")
+        }
+        return slab.values
+    }
+
+    /// Attention mass on span `s` at checkpoint `c`: `[probe, layer, head]`, as Double.
+    public func attention(checkpoint c: Int, span s: Int) throws -> [Double] {
+        let slab = try attention(checkpoint: c)
+        let P = probes.count, S = spans.count, LH = layers * heads
+        var out = [Double](repeating: .nan, count: P * LH)
+        for p in 0..<P {
+            let src = (p * S + s) * LH
+            for k in 0..<LH { out[p * LH + k] = Double(slab[src + k]) }
+        }
+        return out
+    }
+}
+
+/// Reads and shape-checks one field at a time, turning HDF5 errors into `malformedRun`.
+struct FieldReader {
+    let file: HDF5File
+    let path: String
+
+    func wrap<T>(_ field: String, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as HDF5Error {
+            if case .missingObject = e { throw AnalysisError.malformedRun(path: path, field: field, detail: "missing") }
+            throw AnalysisError.malformedRun(path: path, field: field, detail: e.description)
+        }
+    }
+
+    func check(_ field: String, _ shape: [Int], _ expected: [Int]?) throws {
+        if let expected, shape != expected {
+            throw AnalysisError.malformedRun(path: path, field: field, detail: "shape \(shape), expected \(expected)")
+        }
+    }
+
+    func expectShape(_ field: String, _ expected: [Int]) throws {
+        try check(field, try wrap(field) { try file.shape(of: field) }, expected)
+    }
+
+    func length(_ field: String) throws -> Int {
+        let shape = try wrap(field) { try file.shape(of: field) }
+        guard shape.count == 1 else {
+            throw AnalysisError.malformedRun(path: path, field: field, detail: "rank \(shape.count), expected a 1-D coordinate")
+        }
+        return shape[0]
+    }
+
+    func strings(_ field: String, _ expected: [Int]? = nil) throws -> [String] {
+        let r = try wrap(field) { try file.readStrings(field) }
+        if expected == nil, r.shape.count != 1 {
+            throw AnalysisError.malformedRun(path: path, field: field, detail: "rank \(r.shape.count), expected a 1-D coordinate")
+        }
+        try check(field, r.shape, expected)
+        return r.values
+    }
+
+    func int64(_ field: String, _ expected: [Int]) throws -> [Int64] {
+        let r = try wrap(field) { try file.readInt64(field) }
+        try check(field, r.shape, expected)
+        return r.values
+    }
+
+    func uint8(_ field: String, _ expected: [Int]) throws -> [UInt8] {
+        let r = try wrap(field) { try file.readUInt8(field) }
+        try check(field, r.shape, expected)
+        return r.values
+    }
+
+    func floats(_ field: String, _ expected: [Int]) throws -> [Float] {
+        let r = try wrap(field) { try file.readFloats(field) }
+        try check(field, r.shape, expected)
+        return r.values
+    }
+}

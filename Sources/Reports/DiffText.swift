@@ -1,0 +1,112 @@
+// Text renderings of `cpiscope diff`: an aligned table for terminals and one CSV with a
+// `section` column (head, layer, lens_mc, measure, trajectory, spearman, compare).
+import Analysis
+import Foundation
+
+public enum DiffText {
+    /// Aligned plain-text tables; `top` limits the head rows per checkpoint pair.
+    public static func table(_ r: DiffResult, top: Int) -> String {
+        let run = r.run
+        var o = "run \(run.path): \(run.checkpoints.count) complete checkpoints, \(run.probes.count) probes, \(run.layers) layers × \(run.heads) heads\n"
+        o += "bootstrap: seed \(r.options.seed), \(r.options.resamples) resamples; intervals are 95% percentile intervals of paired per-probe differences\n"
+        if !run.incompleteCheckpoints.isEmpty { o += "left out (incomplete): \(run.incompleteCheckpoints.joined(separator: ", "))\n" }
+        for d in r.diffs {
+            let pair = "\(d.fromName) (step \(d.fromStep)) → \(d.toName) (step \(d.toStep))"
+            o += "\n== \(d.span) attention by head, \(pair): top \(min(top, d.heads.count)) of \(d.heads.count) by |change| ==\n"
+            o += align([["layer", "head", "from", "to", "change", "95% CI", "n"]] + d.heads.prefix(top).map { h in
+                [String(h.layer), String(h.head)] + cells(h.change)
+            })
+            o += "\n== \(d.span) attention by layer (mean over heads), \(pair) ==\n"
+            o += align([["layer", "from", "to", "change", "95% CI", "n"]] + d.layers.map { [String($0.layer)] + cells($0.change) })
+            o += "\n== logit-lens M_C by lens layer (0 = embeddings), \(pair) ==\n"
+            o += align([["lens layer", "from", "to", "change", "95% CI", "n"]] + d.lens.map { [String($0.layer)] + cells($0.change) })
+            o += "\n== measures, \(pair) ==\n"
+            o += align([["measure", "from", "to", "change", "95% CI", "n"]] + d.measures.map { [$0.measure.rawValue] + cells($0.change) })
+        }
+        let h = r.headline
+        o += "\n== trajectories (peak = first checkpoint with the largest mean; drop = peak − final) ==\n"
+        o += align([["measure", "first", "peak", "at (step)", "final", "drop", "95% CI", "n", "verdict"]]
+                   + (h.trajectories.measures + h.trajectories.layers).map { trajectoryRow($0, run) })
+        o += "\n== Spearman rho across checkpoints: context attention per layer vs counterfactual accuracy ==\n"
+        o += align([["layer", "rho", "n"]] + h.trajectories.correlations.map {
+            [$0.layer.map(String.init) ?? "all", Fmt.signed($0.correlation.rho), String($0.correlation.n)]
+        })
+        if let c = r.comparison {
+            o += "\n== comparison: B − A per checkpoint, paired by probe id (A = \(c.pathA), B = \(c.pathB)) ==\n"
+            var rows = [["measure", "checkpoint", "A", "B", "B − A", "95% CI", "n"]]
+            for m in c.measures {
+                for (i, e) in m.difference.enumerated() {
+                    rows.append([m.measure.rawValue, c.checkpoints[i], Fmt.number(m.trajectoryA.values[i]), Fmt.number(m.trajectoryB.values[i]),
+                                 Fmt.signed(e.value), Fmt.interval(e.interval), String(e.n)])
+                }
+            }
+            o += align(rows)
+            o += "\nverdicts: " + c.measures.map { "\($0.measure.rawValue) A \($0.trajectoryA.verdict.rawValue), B \($0.trajectoryB.verdict.rawValue)" }.joined(separator: "; ") + "\n"
+        }
+        o += "\nheadline: \(Headline.describe(h.primary, checkpoints: h.checkpoints, steps: h.steps))\n"
+        return o
+    }
+
+    /// One CSV of every row; `top` limits the head rows per pair (nil = all).
+    public static func csv(_ r: DiffResult, top: Int?) -> String {
+        var t = CSVTable(["section", "measure", "from", "to", "layer", "head", "mean_from", "mean_to", "change", "ci_low", "ci_high", "n", "verdict", "rho"])
+        func row(_ section: String, _ measure: String, _ from: String, _ to: String, _ layer: Int?, _ head: Int?, _ c: Change) {
+            let e = c.estimate
+            t.add([.text(section), .text(measure), .text(from), .text(to), .text(layer.map(String.init) ?? ""), .text(head.map(String.init) ?? ""),
+                   .number(c.meanFrom), .number(c.meanTo), .number(e.value), .number(e.interval.low), .number(e.interval.high), .int(e.n), .text(""), .text("")])
+        }
+        for d in r.diffs {
+            let heads = top.map { Array(d.heads.prefix($0)) } ?? d.heads
+            for h in heads { row("head", "\(d.span)_attention", d.fromName, d.toName, h.layer, h.head, h.change) }
+            for l in d.layers { row("layer", "\(d.span)_attention", d.fromName, d.toName, l.layer, nil, l.change) }
+            for l in d.lens { row("lens_mc", "mc_ratio", d.fromName, d.toName, l.layer, nil, l.change) }
+            for m in d.measures { row("measure", m.measure.rawValue, d.fromName, d.toName, nil, nil, m.change) }
+        }
+        let run = r.run, C = run.checkpoints.count
+        // Trajectory rows: from = peak, to = final, change = final − peak (= −drop), interval negated to match.
+        for x in r.headline.trajectories.measures + r.headline.trajectories.layers {
+            let k = x.peak
+            t.add([.text("trajectory"), .text(x.id), .text(k.map { run.checkpoints[$0] } ?? ""), .text(run.checkpoints[C - 1]), .text(""), .text(""),
+                   .number(k.map { x.values[$0] } ?? .nan), .number(x.values[C - 1]), .number(-x.drop.value),
+                   .number(-x.drop.interval.high), .number(-x.drop.interval.low), .int(x.drop.n), .text(x.verdict.rawValue), .text("")])
+        }
+        for c in r.headline.trajectories.correlations {
+            t.add([.text("spearman"), .text("context_attention~counterfactual_accuracy"), .text(run.checkpoints[0]), .text(run.checkpoints[C - 1]),
+                   .text(c.layer.map(String.init) ?? "all"), .text(""), .number(.nan), .number(.nan), .number(.nan), .number(.nan), .number(.nan),
+                   .int(c.correlation.n), .text(""), .number(c.correlation.rho)])
+        }
+        if let c = r.comparison {
+            for m in c.measures {
+                for (i, e) in m.difference.enumerated() {
+                    t.add([.text("compare"), .text(m.measure.rawValue), .text(c.pathA), .text(c.pathB), .text(""), .text(""),
+                           .number(m.trajectoryA.values[i]), .number(m.trajectoryB.values[i]), .number(e.value),
+                           .number(e.interval.low), .number(e.interval.high), .int(e.n), .text(c.checkpoints[i]), .text("")])
+                }
+            }
+        }
+        return t.text
+    }
+
+    static func cells(_ c: Change) -> [String] {
+        [Fmt.number(c.meanFrom), Fmt.number(c.meanTo), Fmt.signed(c.estimate.value), Fmt.interval(c.estimate.interval), String(c.estimate.n)]
+    }
+
+    static func trajectoryRow(_ t: Trajectory, _ run: RunData) -> [String] {
+        [t.id, Fmt.number(t.values.first ?? .nan), t.peak.map { Fmt.number(t.values[$0]) } ?? "n/a",
+         t.peak.map { "\(run.checkpoints[$0]) (\(run.steps[$0]))" } ?? "n/a", Fmt.number(t.values.last ?? .nan),
+         Fmt.number(t.drop.value), Fmt.interval(t.drop.interval), String(t.drop.n), t.verdict.rawValue]
+    }
+
+    /// Columns padded to their widest cell (first column left-aligned, others right-aligned).
+    static func align(_ rows: [[String]]) -> String {
+        guard let width = rows.map(\.count).max() else { return "" }
+        var w = [Int](repeating: 0, count: width)
+        for r in rows { for (i, c) in r.enumerated() { w[i] = max(w[i], c.count) } }
+        return rows.map { r in
+            r.enumerated().map { i, c in
+                let pad = String(repeating: " ", count: w[i] - c.count)
+                return i == 0 ? c + pad : pad + c
+            }.joined(separator: "  ")
+        }.joined(separator: "\n") + "\n"
+    }
+}

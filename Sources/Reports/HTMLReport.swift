@@ -1,0 +1,214 @@
+// The self-contained HTML report: one file, inline CSS and SVG, no scripts, no network.
+// Chart element ids (tests and users rely on them):
+//   chart-accuracy, chart-attention, chart-mc, heatmap-context-layers, heatmap-subject-layers,
+//   heatmap-heads, heatmap-heads-change, chart-lens-context, chart-lens-memory, heatmap-mc-lens,
+//   and the tables verdicts, spearman, top-heads, probe-table.
+import Analysis
+import Foundation
+
+enum HTMLReport {
+    static let chartIDs = ["chart-accuracy", "chart-attention", "chart-mc", "heatmap-context-layers", "heatmap-subject-layers",
+                           "heatmap-heads", "heatmap-heads-change", "chart-lens-context", "chart-lens-memory", "heatmap-mc-lens"]
+    static let tableIDs = ["verdicts", "spearman", "top-heads", "probe-table"]
+
+    static let style = """
+    body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:#1b1b1b;margin:0;background:#fff}
+    header,main,footer{max-width:1080px;margin:0 auto;padding:0 20px}
+    header{padding-top:18px;border-bottom:1px solid #ddd}
+    h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #eee;padding-bottom:4px}
+    .meta{color:#555;margin:4px 0 12px}.meta code{background:#f3f3f3;padding:1px 4px;border-radius:3px}
+    nav a{margin-right:12px}
+    .headline{background:#f6f8fa;border-left:4px solid #0072b2;padding:10px 14px;margin:14px 0}
+    .verdict{font-weight:600}.v-inversion{color:#b2182b}.v-rising{color:#1a7f37}.v-falling{color:#8250df}.v-flat,.v-insufficient{color:#555}
+    figure{margin:10px 0 18px}.ftitle{font-weight:600;margin-bottom:2px}figcaption{color:#444;font-size:13px;max-width:760px}
+    .grid2{display:flex;flex-wrap:wrap;gap:8px 24px}
+    .scroll{overflow:auto;max-width:100%}
+    .tablewrap{overflow:auto;max-height:560px;border:1px solid #ddd}
+    table{border-collapse:collapse;font-size:13px}th,td{padding:3px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
+    thead th{position:sticky;top:0;background:#fafafa;border-bottom:1px solid #ccc}
+    td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+    .strip{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:nowrap;letter-spacing:1px}
+    .sC{color:#0072b2;font-weight:700}.sP{color:#d55e00;font-weight:700}.sB{color:#009e73;font-weight:700}.sN{color:#aaa}
+    details summary{cursor:pointer}.prompt{max-width:360px;white-space:pre-wrap;word-break:break-word}
+    .gen{max-width:240px;white-space:pre-wrap;word-break:break-word}
+    svg.chart{display:block;max-width:100%;height:auto}
+    svg .grid{stroke:#e6e6e6;stroke-width:1}svg .axis{stroke:#444;stroke-width:1}
+    svg .tick{font-size:11px;fill:#333}svg .label{font-size:12px;fill:#111}svg .label.small{font-size:11px}
+    svg .legend{font-size:12px;fill:#222}svg .line{fill:none;stroke-width:2}svg .band{opacity:.16;stroke:none}
+    svg .frame{fill:none;stroke:#888;stroke-width:.5}
+    footer{color:#555;font-size:13px;border-top:1px solid #ddd;margin-top:28px;padding-bottom:30px}
+    """
+
+    static func page(_ m: ReportModel, files: [String]) -> String {
+        let run = m.run, h = m.headline
+        let C = run.checkpoints.count
+        var o = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        o += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        o += "<title>cpiscope report: \(esc(URL(fileURLWithPath: run.path).lastPathComponent))</title><style>\(style)</style></head><body>"
+        o += "<header><h1>cpiscope report</h1><p class=\"meta\">Run <code>\(esc(run.path))</code>"
+        if let model = run.info["model_type"] { o += " · model \(esc(model))" }
+        if let t = run.info["template_name"] { o += " · template \(esc(t))" }
+        o += " · \(C) checkpoints (steps \(run.steps.first ?? 0)–\(run.steps.last ?? 0)) · \(run.probes.count) probes · \(run.layers) layers × \(run.heads) heads"
+        o += " · bootstrap seed \(m.options.seed), \(m.options.resamples) resamples, 95% percentile intervals</p>"
+        if !run.incompleteCheckpoints.isEmpty {
+            o += "<p class=\"meta\">Left out (not complete): \(esc(run.incompleteCheckpoints.joined(separator: ", ")))</p>"
+        }
+        o += "<nav><a href=\"#verdict\">Verdict</a><a href=\"#trajectories\">Trajectories</a><a href=\"#layers\">Layers</a><a href=\"#heads\">Heads</a><a href=\"#lens\">Logit lens</a><a href=\"#probes\">Probes</a></nav></header><main>"
+
+        // Verdict.
+        o += "<section id=\"verdict\"><h2>Verdict</h2><div class=\"headline\"><p>\(esc(m.headlineSentence))</p>"
+        o += "<p class=\"verdict v-\(h.verdict.rawValue)\">\(esc(h.primary.label)): \(h.verdict.rawValue)</p></div>"
+        o += "<div class=\"scroll\"><table id=\"verdicts\"><thead><tr><th>measure</th><th>unit</th><th>first</th><th>peak (step)</th><th>final</th><th>rise to peak [95% CI]</th><th>drop peak→final [95% CI]</th><th>n</th><th>verdict</th></tr></thead><tbody>"
+        for t in h.trajectories.measures + h.trajectories.layers {
+            o += "<tr><td>\(esc(t.label))</td><td>\(esc(t.unit))</td><td class=\"num\">\(Fmt.number(t.values.first ?? .nan))</td>"
+            o += "<td class=\"num\">\(t.peak.map { "\(Fmt.number(t.values[$0])) (\(run.steps[$0]))" } ?? "n/a")</td><td class=\"num\">\(Fmt.number(t.values.last ?? .nan))</td>"
+            o += "<td class=\"num\">\(Fmt.number(t.rise.value)) \(Fmt.interval(t.rise.interval))</td><td class=\"num\">\(Fmt.number(t.drop.value)) \(Fmt.interval(t.drop.interval))</td>"
+            o += "<td class=\"num\">\(t.drop.n)</td><td class=\"verdict v-\(t.verdict.rawValue)\">\(t.verdict.rawValue)</td></tr>"
+        }
+        o += "</tbody></table></div>"
+        o += "<p class=\"meta\">inversion: the peak is inside the trajectory, and both the rise to it and the drop after it exceed the half-width of their 95% paired-bootstrap intervals. rising / falling: the net change first→final exceeds its half-width. The peak is chosen on the same data, so read the drop's interval as descriptive.</p></section>"
+
+        // Trajectories.
+        let band = { (measure: Measure) in m.bands[measure] }
+        o += "<section id=\"trajectories\"><h2>Trajectories</h2><div class=\"grid2\">"
+        o += figure(LineChart(id: "chart-accuracy", title: "Accuracy across checkpoints", x: m.x, xLabel: m.xLabel,
+                              yLabel: "accuracy (fraction of probes)",
+                              series: [Series(name: "counterfactual (context answer)", color: palette[0], y: m.measures.curve(.counterfactualAccuracy), band: band(.counterfactualAccuracy)),
+                                       Series(name: "parametric (memorised answer)", color: palette[1], y: m.measures.curve(.parametricAccuracy), band: band(.parametricAccuracy))],
+                              yRange: 0...1, xNames: run.checkpoints).svg(),
+                    "Share of probes whose greedy generation contains the context answer (counterfactual) or the memorised answer (parametric). Bands: 95% bootstrap interval of the mean over probes.")
+        o += figure(LineChart(id: "chart-attention", title: "Attention on context vs subject", x: m.x, xLabel: m.xLabel,
+                              yLabel: "attention mass (0–1)",
+                              series: [Series(name: "context span", color: palette[0], y: m.measures.curve(.contextAttention), band: band(.contextAttention)),
+                                       Series(name: "subject span", color: palette[2], y: m.measures.curve(.subjectAttention), band: band(.subjectAttention))],
+                              xNames: run.checkpoints).svg(),
+                    "Attention from the answer position (last prompt token) to each span, summed over the span's tokens, averaged over all layers and heads, then over probes.")
+        o += figure(LineChart(id: "chart-mc", title: "M_C at the last layer", x: m.x, xLabel: m.xLabel,
+                              yLabel: "M_C = p_ctx / (p_ctx + p_mem)",
+                              series: [Series(name: "mean M_C, last lens layer", color: palette[3], y: m.measures.curve(.mcLastLayer), band: band(.mcLastLayer))],
+                              yRange: 0...1, xNames: run.checkpoints).svg(),
+                    "Probability of the context answer's first token relative to both answers' first tokens, at the model output.")
+        o += "</div></section>"
+
+        // Layers.
+        let layerLabels = (0..<run.layers).map(String.init)
+        let ctxMax = max(m.contextLayers.filter(\.isFinite).max() ?? 1, 1e-9)
+        let subjMax = max(m.subjectLayers.filter(\.isFinite).max() ?? 1, 1e-9)
+        o += "<section id=\"layers\"><h2>Layers across checkpoints</h2>"
+        o += figure(Heatmap(id: "heatmap-context-layers", title: "Context attention per layer and checkpoint", rowLabels: layerLabels,
+                            columnLabels: m.columnLabels, rowAxis: "layer", columnAxis: m.xLabel, values: m.contextLayers,
+                            scale: .viridis(0, ctxMax), unit: "attention mass on context (0–1)").svg(),
+                    "Mean over heads and probes of the attention mass on the context span, per layer (rows) and checkpoint (columns); the per-layer version of the paper's Figure 3b.")
+        o += figure(Heatmap(id: "heatmap-subject-layers", title: "Subject attention per layer and checkpoint", rowLabels: layerLabels,
+                            columnLabels: m.columnLabels, rowAxis: "layer", columnAxis: m.xLabel, values: m.subjectLayers,
+                            scale: .viridis(0, subjMax), unit: "attention mass on subject (0–1)").svg(),
+                    "The same for the subject span.")
+        o += "<h3>Spearman correlation across checkpoints: context attention (per layer) vs counterfactual accuracy</h3>"
+        o += "<div class=\"tablewrap\"><table id=\"spearman\"><thead><tr><th>layer</th><th>rho</th><th>n checkpoints</th></tr></thead><tbody>"
+        for c in h.trajectories.correlations {
+            o += "<tr><td>\(c.layer.map(String.init) ?? "all layers")</td><td class=\"num\">\(Fmt.signed(c.correlation.rho))</td><td class=\"num\">\(c.correlation.n)</td></tr>"
+        }
+        o += "</tbody></table></div></section>"
+
+        // Heads.
+        let headLabels = (0..<run.heads).map(String.init)
+        let hMax = max(m.headsMean.filter(\.isFinite).max() ?? 1, 1e-9)
+        let d = m.change
+        var changeGrid = [Double](repeating: .nan, count: run.layers * run.heads)
+        for x in d.heads { changeGrid[x.layer * run.heads + x.head] = x.change.estimate.value }
+        let cMax = changeGrid.filter(\.isFinite).map(abs).max() ?? 1
+        let byCell = Dictionary(d.heads.map { ($0.layer * run.heads + $0.head, $0) }, uniquingKeysWith: { a, _ in a })
+        o += "<section id=\"heads\"><h2>Heads</h2><div class=\"grid2\">"
+        o += figure(Heatmap(id: "heatmap-heads", title: "\(d.span) attention per head at \(run.checkpoints[m.headsCheckpoint])",
+                            rowLabels: layerLabels, columnLabels: headLabels, rowAxis: "layer", columnAxis: "head", values: m.headsMean,
+                            scale: .viridis(0, hMax), unit: "attention mass on \(d.span) (0–1)", maxWidth: 520, maxHeight: 480).svg(),
+                    "Mean over probes of the attention mass on the \(esc(d.span)) span at \(esc(run.checkpoints[m.headsCheckpoint])) (step \(run.steps[m.headsCheckpoint])).")
+        o += figure(Heatmap(id: "heatmap-heads-change", title: "Change in \(d.span) attention per head, \(d.fromName) → \(d.toName)",
+                            rowLabels: layerLabels, columnLabels: headLabels, rowAxis: "layer", columnAxis: "head", values: changeGrid,
+                            scale: .diverging(cMax), unit: "Δ attention mass (to − from)",
+                            cellNote: { r, c in
+                                guard let x = byCell[r * run.heads + c] else { return "" }
+                                return " \(Fmt.interval(x.change.estimate.interval)), n = \(x.change.estimate.n)"
+                            }, maxWidth: 520, maxHeight: 480).svg(),
+                    "Paired change per head from \(esc(d.fromName)) (step \(d.fromStep)) to \(esc(d.toName)) (step \(d.toStep)); red = more attention on the span, blue = less. Hover a cell for its 95% interval.")
+        o += "</div><h3>Top moving heads (\(esc(d.fromName)) → \(esc(d.toName)))</h3>"
+        o += "<div class=\"tablewrap\"><table id=\"top-heads\"><thead><tr><th>rank</th><th>layer</th><th>head</th><th>from</th><th>to</th><th>change [95% CI]</th><th>n</th></tr></thead><tbody>"
+        for (i, x) in d.heads.prefix(20).enumerated() {
+            o += "<tr><td class=\"num\">\(i + 1)</td><td class=\"num\">\(x.layer)</td><td class=\"num\">\(x.head)</td><td class=\"num\">\(Fmt.number(x.change.meanFrom))</td><td class=\"num\">\(Fmt.number(x.change.meanTo))</td>"
+            o += "<td class=\"num\">\(Fmt.signed(x.change.estimate.value)) \(Fmt.interval(x.change.estimate.interval))</td><td class=\"num\">\(x.change.estimate.n)</td></tr>"
+        }
+        o += "</tbody></table></div></section>"
+
+        // Logit lens.
+        let lensX = (0..<run.lensLayers).map(Double.init)
+        o += "<section id=\"lens\"><h2>Logit lens</h2><div class=\"grid2\">"
+        for (a, id, name) in [(0, "chart-lens-context", "context answer"), (1, "chart-lens-memory", "memorised answer")] {
+            let series = m.lensCheckpoints.enumerated().map { i, c in
+                Series(name: "\(run.checkpoints[c])", color: ColorScale.viridis(0, 1).color(at: m.lensCheckpoints.count > 1 ? 0.9 * Double(i) / Double(m.lensCheckpoints.count - 1) : 0),
+                       y: (0..<run.lensLayers).map { m.lens[(c * 2 + a) * run.lensLayers + $0] })
+            }
+            o += figure(LineChart(id: id, title: "Logit lens: \(name)", x: lensX, xLabel: "lens layer (0 = embeddings, l = after block l−1)",
+                                  yLabel: "log-prob of first token (nats)", series: series, width: 520, height: 320).svg(),
+                        "Mean over probes of the log-probability of the \(name)'s first token, read out after each layer, at \(m.lensCheckpoints.count) checkpoints (dark = early, yellow = late).")
+        }
+        o += "</div>"
+        o += figure(Heatmap(id: "heatmap-mc-lens", title: "M_C per lens layer and checkpoint", rowLabels: (0..<run.lensLayers).map(String.init),
+                            columnLabels: m.columnLabels, rowAxis: "lens layer", columnAxis: m.xLabel, values: m.mcLens,
+                            scale: .viridis(0, 1), unit: "M_C = p_ctx / (p_ctx + p_mem)").svg(),
+                    "Mean over probes of M_C at each lens layer (rows) and checkpoint (columns).")
+        o += "</section>"
+
+        // Probes.
+        o += "<section id=\"probes\"><h2>Probes</h2><p class=\"meta\">Correctness per checkpoint, oldest first: "
+        o += "<span class=\"strip\"><span class=\"sC\">C</span></span> context answer only, <span class=\"strip\"><span class=\"sP\">P</span></span> memorised answer only, "
+        o += "<span class=\"strip\"><span class=\"sB\">B</span></span> both, <span class=\"strip\"><span class=\"sN\">·</span></span> neither. "
+        o += "Top heads: the 3 heads whose \(esc(d.span)) attention changed most for that probe, \(esc(d.fromName)) → \(esc(d.toName)).</p>"
+        o += "<div class=\"tablewrap\"><table id=\"probe-table\"><thead><tr><th>probe</th><th>prompt</th><th>context / memorised answer</th><th>generated (final checkpoint)</th><th>correctness per checkpoint</th><th>top moving heads</th></tr></thead><tbody>"
+        let P = run.probes.count
+        for p in 0..<P {
+            let prompt = run.prompts[p]
+            let short = prompt.count > 120 ? String(prompt.prefix(120)) + "…" : prompt
+            o += "<tr><td>\(esc(run.probes[p]))</td>"
+            o += "<td class=\"prompt\">" + (prompt.count > 120 ? "<details><summary>\(esc(short))</summary>\(esc(prompt))</details>" : esc(prompt)) + "</td>"
+            o += "<td>\(esc(run.contextAnswers[p])) / \(esc(run.memoryAnswers[p]))</td>"
+            o += "<td class=\"gen\">\(esc(run.generated[(C - 1) * P + p]))</td>"
+            o += "<td class=\"strip\">\(strip(run, probe: p))</td>"
+            o += "<td>" + m.probeTopHeads[p].map { "L\($0.0)H\($0.1) \(Fmt.signed($0.2))" }.joined(separator: ", ") + "</td></tr>"
+        }
+        o += "</tbody></table></div></section></main>"
+
+        o += "<footer><p>Files beside this page (the tables behind each chart): "
+        o += files.filter { $0.hasSuffix(".csv") || $0.hasSuffix(".md") }.map { "<a href=\"\(esc($0))\">\(esc($0))</a>" }.joined(separator: " · ")
+        o += "</p><p>Made by cpiscope \(esc(run.info["tool_version"] ?? "")) from the HDF5 run file without rerunning the model. Definitions: docs/analysis.md.</p></footer>"
+        o += "</body></html>\n"
+        return o
+    }
+
+    static func figure(_ svg: String, _ caption: String) -> String {
+        // The chart's own <title> doubles as the visible figure title.
+        var title = ""
+        if let a = svg.range(of: "<title>"), let b = svg.range(of: "</title>"), a.upperBound <= b.lowerBound {
+            title = String(svg[a.upperBound..<b.lowerBound])
+        }
+        return "<figure><div class=\"ftitle\">\(title)</div><div class=\"scroll\">\(svg)</div><figcaption>\(caption)</figcaption></figure>"
+    }
+
+    /// The correctness symbols of one probe, runs of one symbol grouped in one span.
+    static func strip(_ run: RunData, probe p: Int) -> String {
+        let P = run.probes.count
+        var symbols: [Character] = []
+        for c in 0..<run.checkpoints.count {
+            let cf = run.counterfactualCorrect[c * P + p] == 1, pf = run.parametricCorrect[c * P + p] == 1
+            symbols.append(cf && pf ? "B" : cf ? "C" : pf ? "P" : "·")
+        }
+        var o = "", i = 0
+        while i < symbols.count {
+            var j = i
+            while j + 1 < symbols.count && symbols[j + 1] == symbols[i] { j += 1 }
+            let cls = symbols[i] == "·" ? "sN" : "s\(symbols[i])"
+            o += "<span class=\"\(cls)\">\(String(repeating: String(symbols[i]), count: j - i + 1))</span>"
+            i = j + 1
+        }
+        return o
+    }
+}

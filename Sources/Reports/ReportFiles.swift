@@ -1,0 +1,125 @@
+// The CSV tables behind each chart and the Markdown summary of the report.
+import Analysis
+import Foundation
+
+enum ReportFiles {
+    /// File name → CSV text, one per chart or table.
+    static func csvs(_ m: ReportModel) -> [(String, String)] {
+        let run = m.run, C = run.checkpoints.count, P = run.probes.count, L = run.layers, H = run.heads, LL = run.lensLayers
+        var out: [(String, String)] = []
+
+        var t = CSVTable(["checkpoint", "step", "measure", "unit", "mean", "ci_low", "ci_high", "n"])
+        for measure in Measure.allCases {
+            let curve = m.measures.curve(measure), band = m.bands[measure] ?? []
+            let n = m.headline.trajectories.trajectory(measure).counts
+            for c in 0..<C {
+                t.add([.text(run.checkpoints[c]), .int(Int(run.steps[c])), .text(measure.rawValue), .text(measure.unit),
+                       .number(curve[c]), .number(band[c].low), .number(band[c].high), .int(n[c])])
+            }
+        }
+        out.append(("trajectory.csv", t.text))
+
+        var v = CSVTable(["measure", "unit", "first", "peak_checkpoint", "peak_step", "peak", "final", "rise", "rise_ci_low", "rise_ci_high",
+                          "drop", "drop_ci_low", "drop_ci_high", "drop_n", "net", "net_ci_low", "net_ci_high", "verdict"])
+        for x in m.headline.trajectories.measures + m.headline.trajectories.layers {
+            v.add([.text(x.id), .text(x.unit), .number(x.values.first ?? .nan), .text(x.peak.map { run.checkpoints[$0] } ?? ""),
+                   .text(x.peak.map { String(run.steps[$0]) } ?? ""), .number(x.peak.map { x.values[$0] } ?? .nan), .number(x.values.last ?? .nan),
+                   .number(x.rise.value), .number(x.rise.interval.low), .number(x.rise.interval.high),
+                   .number(x.drop.value), .number(x.drop.interval.low), .number(x.drop.interval.high), .int(x.drop.n),
+                   .number(x.net.value), .number(x.net.interval.low), .number(x.net.interval.high), .text(x.verdict.rawValue)])
+        }
+        out.append(("verdicts.csv", v.text))
+
+        for (name, grid) in [("context_attention_by_layer.csv", m.contextLayers), ("subject_attention_by_layer.csv", m.subjectLayers)] {
+            var g = CSVTable(["layer", "checkpoint", "step", "mean_attention"])
+            for l in 0..<L { for c in 0..<C {
+                g.add([.int(l), .text(run.checkpoints[c]), .int(Int(run.steps[c])), .number(grid[l * C + c])])
+            } }
+            out.append((name, g.text))
+        }
+
+        var hc = CSVTable(["checkpoint", "step", "span", "layer", "head", "mean_attention"])
+        for l in 0..<L { for h in 0..<H {
+            hc.add([.text(run.checkpoints[m.headsCheckpoint]), .int(Int(run.steps[m.headsCheckpoint])), .text(m.change.span),
+                    .int(l), .int(h), .number(m.headsMean[l * H + h])])
+        } }
+        out.append(("heads_at_checkpoint.csv", hc.text))
+
+        var ch = CSVTable(["span", "from", "to", "rank", "layer", "head", "mean_from", "mean_to", "change", "ci_low", "ci_high", "n"])
+        for (i, x) in m.change.heads.enumerated() {
+            let e = x.change.estimate
+            ch.add([.text(m.change.span), .text(m.change.fromName), .text(m.change.toName), .int(i + 1), .int(x.layer), .int(x.head),
+                    .number(x.change.meanFrom), .number(x.change.meanTo), .number(e.value), .number(e.interval.low), .number(e.interval.high), .int(e.n)])
+        }
+        out.append(("heads_change.csv", ch.text))
+
+        var lens = CSVTable(["checkpoint", "step", "answer", "lens_layer", "mean_logprob"])
+        for c in 0..<C { for a in 0..<2 { for ll in 0..<LL {
+            lens.add([.text(run.checkpoints[c]), .int(Int(run.steps[c])), .text(run.answers[a]), .int(ll), .number(m.lens[(c * 2 + a) * LL + ll])])
+        } } }
+        out.append(("logit_lens.csv", lens.text))
+
+        var mc = CSVTable(["checkpoint", "step", "lens_layer", "mean_mc"])
+        for c in 0..<C { for ll in 0..<LL {
+            mc.add([.text(run.checkpoints[c]), .int(Int(run.steps[c])), .int(ll), .number(m.mcLens[ll * C + c])])
+        } }
+        out.append(("mc_by_lens_layer.csv", mc.text))
+
+        var sp = CSVTable(["layer", "rho", "n"])
+        for c in m.headline.trajectories.correlations {
+            sp.add([.text(c.layer.map(String.init) ?? "all"), .number(c.correlation.rho), .int(c.correlation.n)])
+        }
+        out.append(("spearman.csv", sp.text))
+
+        var pr = CSVTable(["probe", "checkpoint", "step", "counterfactual_correct", "parametric_correct", "generated"])
+        for p in 0..<P { for c in 0..<C {
+            pr.add([.text(run.probes[p]), .text(run.checkpoints[c]), .int(Int(run.steps[c])), .int(Int(run.counterfactualCorrect[c * P + p])),
+                    .int(Int(run.parametricCorrect[c * P + p])), .text(run.generated[c * P + p])])
+        } }
+        out.append(("probes.csv", pr.text))
+
+        var pt = CSVTable(["probe", "from", "to", "rank", "layer", "head", "change"])
+        for p in 0..<P {
+            for (i, x) in m.probeTopHeads[p].enumerated() {
+                pt.add([.text(run.probes[p]), .text(m.change.fromName), .text(m.change.toName), .int(i + 1), .int(x.0), .int(x.1), .number(x.2)])
+            }
+        }
+        out.append(("probe_top_heads.csv", pt.text))
+        return out
+    }
+
+    /// report.md: the headline numbers for terminals and pull requests.
+    static func markdown(_ m: ReportModel, files: [String]) -> String {
+        let run = m.run, h = m.headline
+        var o = "# cpiscope report\n\n"
+        o += "Run `\(run.path)`: \(run.checkpoints.count) checkpoints (steps \(run.steps.first ?? 0)–\(run.steps.last ?? 0)), \(run.probes.count) probes, "
+        o += "\(run.layers) layers × \(run.heads) heads. Bootstrap: seed \(m.options.seed), \(m.options.resamples) resamples, 95% percentile intervals.\n\n"
+        if !run.incompleteCheckpoints.isEmpty { o += "Left out (not complete): \(run.incompleteCheckpoints.joined(separator: ", ")).\n\n" }
+        o += "## Verdict\n\n**\(h.primary.label): \(h.verdict.rawValue)**. \(m.headlineSentence)\n\n"
+        o += "| measure | first | peak (step) | final | drop peak→final [95% CI] | n | verdict |\n|---|---:|---:|---:|---:|---:|---|\n"
+        for t in h.trajectories.measures {
+            o += "| \(t.label) | \(Fmt.number(t.values.first ?? .nan)) | \(t.peak.map { "\(Fmt.number(t.values[$0])) (\(run.steps[$0]))" } ?? "n/a") | "
+            o += "\(Fmt.number(t.values.last ?? .nan)) | \(Fmt.number(t.drop.value)) \(Fmt.interval(t.drop.interval)) | \(t.drop.n) | \(t.verdict.rawValue) |\n"
+        }
+        let d = m.change
+        o += "\n## Top moving heads (\(d.span) attention, \(d.fromName) → \(d.toName))\n\n"
+        o += "| rank | layer | head | from | to | change [95% CI] | n |\n|---:|---:|---:|---:|---:|---:|---:|\n"
+        for (i, x) in d.heads.prefix(10).enumerated() {
+            o += "| \(i + 1) | \(x.layer) | \(x.head) | \(Fmt.number(x.change.meanFrom)) | \(Fmt.number(x.change.meanTo)) | "
+            o += "\(Fmt.signed(x.change.estimate.value)) \(Fmt.interval(x.change.estimate.interval)) | \(x.change.estimate.n) |\n"
+        }
+        o += "\n## Layers\n\nTop moving layers (\(d.span) attention, mean over heads): "
+        o += d.rankedLayers.prefix(3).map { "L\($0.layer) \(Fmt.signed($0.change.estimate.value)) \(Fmt.interval($0.change.estimate.interval))" }.joined(separator: ", ") + ".\n\n"
+        if let all = h.trajectories.correlations.last {
+            o += "Spearman rho across checkpoints, context attention vs counterfactual accuracy: \(Fmt.signed(all.correlation.rho)) over all layers (n = \(all.correlation.n))"
+            let strongest = h.trajectories.correlations.dropLast().filter { $0.correlation.rho.isFinite }
+                .sorted { abs($0.correlation.rho) > abs($1.correlation.rho) }.prefix(3)
+            if !strongest.isEmpty {
+                o += "; strongest layers: " + strongest.map { "L\($0.layer ?? -1) \(Fmt.signed($0.correlation.rho))" }.joined(separator: ", ")
+            }
+            o += ".\n"
+        }
+        o += "\n## Files\n\n" + files.map { "- `\($0)`" }.joined(separator: "\n") + "\n"
+        return o
+    }
+}

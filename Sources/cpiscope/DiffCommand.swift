@@ -1,0 +1,95 @@
+// `cpiscope diff`: what changed between checkpoints of a probe run, and how sure we are.
+import Analysis
+import ArgumentParser
+import Foundation
+import Reports
+
+/// `--format` of diff.
+enum DiffFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, json, csv
+}
+
+struct DiffCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "Compare checkpoints of a probe run: per-head attention change, trajectories, inversion verdicts.",
+        discussion: """
+        Reads the HDF5 written by `cpiscope probe` (no model is run) and answers three questions: \
+        where does context reliance peak and where does it fall, which layers and heads move, and \
+        how sure are we.
+
+        Between two checkpoints (default the first and the last complete ones) it reports, per \
+        layer and head, the change in the mean attention mass on a span (--span, default context), \
+        then the same per layer (mean over heads), for the logit-lens M_C per lens layer, and for \
+        the accuracies and other headline measures. Each change is the mean over probes of the \
+        per-probe difference, with a paired bootstrap 95% interval across probes (--seed, \
+        --resamples) and n, the number of probes with data at both checkpoints. Heads are ranked by \
+        |change|.
+
+        Trajectory analysis, per measure: the curve over checkpoints, the peak (the first checkpoint \
+        with the largest mean), the drop from the peak to the final checkpoint with its interval, and \
+        a verdict: inversion when the peak is inside the trajectory and both the rise to it and the \
+        drop after it exceed the half-width of their 95% intervals; otherwise rising, falling or \
+        flat by the net change first → final. Also Spearman's rho across checkpoints between each \
+        layer's context attention and counterfactual accuracy. Definitions: docs/analysis.md.
+
+        --against OTHER.h5 compares two runs (two templates, full finetuning vs LoRA) that share \
+        probe ids and complete checkpoints: B − A per measure and checkpoint, paired by probe id. \
+        Runs that do not match, files that are not cpiscope runs, and other schema versions are \
+        refused. The same --seed gives the same intervals.
+
+        Examples:
+          cpiscope diff Notebooks-out/run.h5
+          cpiscope diff run.h5 --from checkpoint-500 --to 1500 --top 20
+          cpiscope diff run.h5 --each --span subject --format csv > subject.csv
+          cpiscope diff plain.h5 --against alpaca.h5 --format json --seed 7
+        """)
+
+    @Argument(help: ArgumentHelp("A run file written by `cpiscope probe`.", valueName: "run.h5"))
+    var runFile: String
+
+    @Option(help: "First checkpoint (name or step; default the first complete one).")
+    var from: String?
+
+    @Option(help: "Second checkpoint (name or step; default the last complete one).")
+    var to: String?
+
+    @Flag(help: "Compare every checkpoint with --from (default the first) instead of one pair.")
+    var each = false
+
+    @Option(help: "Span whose attention mass is compared: context, subject, question, context_answer, memory_mention, bos, other.")
+    var span: String = "context"
+
+    @Option(help: "Output: table, json or csv.")
+    var format: DiffFormat = .table
+
+    @Option(help: "Seed of the bootstrap generator (xoshiro256**).")
+    var seed: UInt64 = 0
+
+    @Option(help: "Bootstrap resamples (1...1000000).")
+    var resamples: Int = 2000
+
+    @Option(help: "Heads listed per checkpoint pair, largest |change| first (default: 10 in tables, all in json/csv).")
+    var top: Int?
+
+    @Option(help: "A second run to compare with (same probes and checkpoints).")
+    var against: String?
+
+    func validate() throws {
+        if each && to != nil { throw ValidationError("--each compares every checkpoint with --from; drop --to.") }
+        if let top, top < 1 { throw ValidationError("--top must be at least 1.") }
+        if !(1...1_000_000).contains(resamples) { throw ValidationError("--resamples must be in 1...1000000.") }
+    }
+
+    func run() throws {
+        var o = DiffOptions()
+        o.span = span; o.from = from; o.to = to; o.each = each; o.seed = seed; o.resamples = resamples
+        let result = try DiffAnalysis.run(URL(fileURLWithPath: runFile), options: o,
+                                          against: against.map { URL(fileURLWithPath: $0) })
+        switch format {
+        case .table: print(DiffText.table(result, top: top ?? 10), terminator: "")
+        case .json: print(AnalysisJSON.string(AnalysisJSON.result(result, top: top)))
+        case .csv: print(DiffText.csv(result, top: top), terminator: "")
+        }
+    }
+}

@@ -1,0 +1,72 @@
+// `cpiscope report`: a self-contained HTML report (plus Markdown and CSV) of a probe run.
+import Analysis
+import ArgumentParser
+import Foundation
+import Reports
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Write an HTML report (inline SVG charts), report.md and CSV tables for a probe run.",
+        discussion: """
+        Reads the HDF5 written by `cpiscope probe` and writes into DIR:
+          index.html  one self-contained page (no scripts, no network):
+                      - accuracy, attention and M_C trajectories, 95% bands
+                      - layer × checkpoint heatmaps of context and subject
+                        attention
+                      - layer × head heatmaps at one checkpoint and of the
+                        change between two checkpoints
+                      - logit-lens curves for both answers
+                      - the verdicts, and a per-probe table (prompt,
+                        generation, correctness per checkpoint, top heads)
+          report.md   the same headline numbers, for terminals and PRs
+          *.csv       the table behind each chart
+        Existing files of those names are replaced. Numbers and verdicts are those of `cpiscope diff` \
+        with the same --seed and --resamples; definitions in docs/analysis.md.
+
+        Examples:
+          cpiscope report Notebooks-out/run.h5 -o Notebooks-out/report
+          cpiscope report run.h5 -o report --checkpoint 1000 --from 500 --to 2000
+          chromium --headless --screenshot=report.png report/index.html
+        """)
+
+    @Argument(help: ArgumentHelp("A run file written by `cpiscope probe`.", valueName: "run.h5"))
+    var runFile: String
+
+    @Option(name: .shortAndLong, help: "Output directory (created if missing).")
+    var output: String = "Notebooks-out/report"
+
+    @Option(help: "Checkpoint (name or step) of the layer × head heatmap (default the last complete one).")
+    var checkpoint: String?
+
+    @Option(help: "Start of the head-change heatmap (default the counterfactual-accuracy peak, or the first checkpoint).")
+    var from: String?
+
+    @Option(help: "End of the head-change heatmap (default the last complete checkpoint).")
+    var to: String?
+
+    @Option(help: "Span of the head heatmaps: context, subject, ...")
+    var span: String = "context"
+
+    @Option(help: "Seed of the bootstrap generator (xoshiro256**).")
+    var seed: UInt64 = 0
+
+    @Option(help: "Bootstrap resamples (1...1000000).")
+    var resamples: Int = 2000
+
+    @Flag(help: "Print only the paths written.")
+    var quiet = false
+
+    func validate() throws {
+        if !(1...1_000_000).contains(resamples) { throw ValidationError("--resamples must be in 1...1000000.") }
+    }
+
+    func run() throws {
+        var o = ReportOptions()
+        o.seed = seed; o.resamples = resamples; o.checkpoint = checkpoint; o.from = from; o.to = to; o.span = span
+        let dir = URL(fileURLWithPath: output)
+        let out = try ReportWriter.write(run: URL(fileURLWithPath: runFile), to: dir, options: o)
+        if !quiet { for line in out.headline.lines() { print(line) } }
+        print("wrote \(dir.appendingPathComponent("index.html").path) (+ report.md and \(out.files.count - 2) CSV files)")
+    }
+}
