@@ -104,7 +104,7 @@ public final class RunWriter {
                                ("memory_answer", records.map(\.memoryAnswer)), ("subject", records.map(\.subject)),
                                ("subject_source", records.map(\.subjectSource))] {
             try file.createVariable(name, type: .string, dims: ["probe"])
-            try file.write(name, strings: values)
+            try file.write(name, strings: values.map(storable))
         }
         try file.createVariable("prompt_tokens", type: .int32, dims: ["probe"])
         try file.write("prompt_tokens", ints32: records.map(\.promptTokens))
@@ -158,7 +158,7 @@ public final class RunWriter {
         try file.writeSlab("answer_loglik", index: i, floats: m.flatMap(\.answerLoglik))
         try file.writeSlab("counterfactual_correct", index: i, uint8: m.map { $0.counterfactualCorrect ? 1 : 0 })
         try file.writeSlab("parametric_correct", index: i, uint8: m.map { $0.parametricCorrect ? 1 : 0 })
-        try file.writeSlab("generated", index: i, strings: m.map(\.generated))
+        try file.writeSlab("generated", index: i, strings: m.map { storable($0.generated) })
         try file.writeSlab("weights_sha256", index: i, strings: [weightsHash])
         try file.writeSlab("adapter", index: i, strings: [adapter])
         if !layout.dumpProbes.isEmpty { try writeDumps(checkpoint: i, measurements: m) }
@@ -200,6 +200,11 @@ public final class RunWriter {
     }
 
     public func close() { try? file.close() }
+}
+
+/// HDF5 variable-length strings end at NUL, so a NUL (a model can generate one) is stored as U+2400 "␀".
+func storable(_ s: String) -> String {
+    s.contains("\u{0}") ? s.replacingOccurrences(of: "\u{0}", with: "\u{2400}") : s
 }
 
 /// Reading back what `RunWriter` wrote.

@@ -135,6 +135,10 @@ struct ProbeCommand: ParsableCommand {
 
     func printSummary(_ s: [CheckpointSummary], output: URL) {
         print("wrote \(output.path)")
+        Self.printTable(s)
+    }
+
+    static func printTable(_ s: [CheckpointSummary]) {
         print("checkpoint            step  cf_acc  param_acc  ctx_attn  subj_attn  M_C(last)")
         for r in s {
             if r.skipped { print(pad(r.name, 20) + "  " + pad(r.step.map(String.init) ?? "-", 5) + "  (already complete; skipped)"); continue }
