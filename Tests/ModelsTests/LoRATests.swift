@@ -150,6 +150,15 @@ struct LoRATests {
         #expect(summary.targets.count == 14, "all-linear over 2 Llama layers is 7 × 2 linear layers, got \(summary.targets.count)")
     }
 
+    @Test("the one-line target summary groups targets by kind and layer")
+    func targetSummary() throws {
+        let loader = CheckpointLoader(hashContents: false)
+        let neox = try #require(try loader.load(loraRoot.appendingPathComponent("neox-layers-to-transform")).adapter)
+        #expect(neox.targetSummary == "query_key_value ×1, dense_h_to_4h ×1 in layer 1")
+        let llama = try #require(try loader.load(loraRoot.appendingPathComponent("llama-all-proj")).adapter)
+        #expect(llama.targetSummary == "q_proj ×2, k_proj ×2, v_proj ×2, o_proj ×2, gate_proj ×2, up_proj ×2, down_proj ×2 in layers 0–1")
+    }
+
     // MARK: PEFT's matching rules
 
     @Test("target_modules / exclude_modules / layers_to_transform / rank_pattern / alpha_pattern match as in PEFT")
