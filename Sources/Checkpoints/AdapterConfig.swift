@@ -154,12 +154,15 @@ public struct AdapterConfig: Sendable {
         }
         let layers = try r.layersToTransform()
         let layersPattern = try r.stringOrList("layers_pattern")
-        // LoraConfig.__post_init__ refuses these combinations; so do we.
-        if case .pattern = targets, layers != nil || r.isSet("layers_to_transform") {
-            throw .badAdapterConfig(file: file, field: "layers_to_transform", reason: "cannot be used when target_modules is a regex string")
+        // LoraConfig.__post_init__ refuses these combinations; so do we. (A string target_modules is a regex
+        // or "all-linear".)
+        let stringTargets: Bool
+        if case .names = targets { stringTargets = false } else { stringTargets = true }
+        if stringTargets, r.isSet("layers_to_transform") {
+            throw .badAdapterConfig(file: file, field: "layers_to_transform", reason: "cannot be used when target_modules is a string")
         }
-        if case .pattern = targets, r.isSet("layers_pattern") {
-            throw .badAdapterConfig(file: file, field: "layers_pattern", reason: "cannot be used when target_modules is a regex string")
+        if stringTargets, r.isSet("layers_pattern") {
+            throw .badAdapterConfig(file: file, field: "layers_pattern", reason: "cannot be used when target_modules is a string")
         }
         if let lp = layersPattern, !lp.isEmpty, !r.isSet("layers_to_transform") {
             throw .badAdapterConfig(file: file, field: "layers_pattern", reason: "is set but layers_to_transform is not")

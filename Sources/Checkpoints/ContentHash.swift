@@ -40,7 +40,7 @@ public enum ContentHash {
     public static func manifest(_ files: [URL]) throws -> (content: String, files: [String: String]) {
         var each: [String: String] = [:]
         for f in files { each[f.lastPathComponent] = try sha256(file: f) }
-        let text = each.keys.sorted().map { "\(each[$0]!)  \($0)\n" }.joined()
+        let text = each.sorted(by: { $0.key < $1.key }).map { "\($0.value)  \($0.key)\n" }.joined()
         return ("sha256:" + sha256(Array(text.utf8)), each)
     }
 }
@@ -48,12 +48,13 @@ public enum ContentHash {
 /// Streaming SHA-256 (FIPS 180-4 §6.2).
 public struct SHA256 {
     public init() {}
-    private var state: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
+    private var h: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
         (0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19)
     private var pending = [UInt8](repeating: 0, count: 64)
     private var pendingCount = 0
     private var length: UInt64 = 0   // bytes
 
+    /// Round constants (§4.2.2).
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
         0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -72,74 +73,66 @@ public struct SHA256 {
         var left = data.count
         if pendingCount > 0 {
             let take = min(64 - pendingCount, left)
-            for i in 0..<take { pending[pendingCount + i] = p.load(fromByteOffset: i, as: UInt8.self) }
+            pending.withUnsafeMutableBytes { dst in (dst.baseAddress! + pendingCount).copyMemory(from: p, byteCount: take) }
             pendingCount += take
             p += take
             left -= take
             guard pendingCount == 64 else { return }
-            pending.withUnsafeBytes { compress($0.baseAddress!) }
+            pending.withUnsafeBytes { Self.compress(&h, $0.baseAddress!, blocks: 1) }
             pendingCount = 0
         }
-        while left >= 64 {
-            compress(p)
-            p += 64
-            left -= 64
+        let blocks = left / 64
+        if blocks > 0 {
+            Self.compress(&h, p, blocks: blocks)
+            p += 64 * blocks
+            left -= 64 * blocks
         }
-        for i in 0..<left { pending[i] = p.load(fromByteOffset: i, as: UInt8.self) }
+        if left > 0 { pending.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: p, byteCount: left) } }
         pendingCount = left
     }
 
+    /// The digest as hex; finishes the hash (call once).
     public mutating func hexDigest() -> String {
         let bits = length &* 8
         var tail: [UInt8] = [0x80]
-        let padTo = pendingCount < 56 ? 56 : 120
-        tail += [UInt8](repeating: 0, count: padTo - pendingCount - 1)
-        for s in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bits >> UInt64(s))) }
-        let saved = length
+        tail += [UInt8](repeating: 0, count: (pendingCount < 56 ? 56 : 120) - pendingCount - 1)
+        for s in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bits &>> UInt64(s))) }
         tail.withUnsafeBytes { update($0) }
-        length = saved
-        let words = [state.0, state.1, state.2, state.3, state.4, state.5, state.6, state.7]
-        return words.map { w in
+        return [h.0, h.1, h.2, h.3, h.4, h.5, h.6, h.7].map { w in
             let s = String(w, radix: 16)
             return String(repeating: "0", count: 8 - s.count) + s
         }.joined()
     }
 
-    @inline(__always) private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
+    @inline(__always) private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x &>> n) | (x &<< (32 &- n)) }
 
-    private mutating func compress(_ block: UnsafeRawPointer) {
-        var w = (UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0),
-                 UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0))
-        withUnsafeMutableBytes(of: &w) { raw in
-            let ws = raw.bindMemory(to: UInt32.self)
-            for i in 0..<16 { ws[i] = UInt32(bigEndian: block.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) }
-        }
-        var (a, b, c, d, e, f, g, h) = state
-        Self.k.withUnsafeBufferPointer { k in
-            withUnsafeMutableBytes(of: &w) { raw in
-                let ws = raw.bindMemory(to: UInt32.self)
-                for t in 0..<64 {
-                    let wt: UInt32
-                    if t < 16 {
-                        wt = ws[t]
-                    } else {
-                        let w15 = ws[(t - 15) & 15], w2 = ws[(t - 2) & 15]
-                        let s0 = Self.rotr(w15, 7) ^ Self.rotr(w15, 18) ^ (w15 >> 3)
-                        let s1 = Self.rotr(w2, 17) ^ Self.rotr(w2, 19) ^ (w2 >> 10)
-                        wt = ws[t & 15] &+ s0 &+ ws[(t - 7) & 15] &+ s1
-                        ws[t & 15] = wt
+    /// §6.2.2 on `blocks` consecutive 64-byte blocks.
+    private static func compress(_ state: inout (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32),
+                                 _ data: UnsafeRawPointer, blocks: Int) {
+        k.withUnsafeBufferPointer { kb in
+            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { wb in
+                let k = kb.baseAddress!, w = wb.baseAddress!
+                var (h0, h1, h2, h3, h4, h5, h6, h7) = state
+                for blk in 0..<blocks {
+                    let block = data + 64 * blk
+                    for i in 0..<16 { w[i] = UInt32(bigEndian: block.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) }
+                    for t in 16..<64 {
+                        let w15 = w[t - 15], w2 = w[t - 2]
+                        let s0 = rotr(w15, 7) ^ rotr(w15, 18) ^ (w15 &>> 3)
+                        let s1 = rotr(w2, 17) ^ rotr(w2, 19) ^ (w2 &>> 10)
+                        w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
                     }
-                    let S1 = Self.rotr(e, 6) ^ Self.rotr(e, 11) ^ Self.rotr(e, 25)
-                    let ch = (e & f) ^ (~e & g)
-                    let t1 = h &+ S1 &+ ch &+ k[t] &+ wt
-                    let S0 = Self.rotr(a, 2) ^ Self.rotr(a, 13) ^ Self.rotr(a, 22)
-                    let maj = (a & b) ^ (a & c) ^ (b & c)
-                    let t2 = S0 &+ maj
-                    h = g; g = f; f = e; e = d &+ t1
-                    d = c; c = b; b = a; a = t1 &+ t2
+                    var a = h0, b = h1, c = h2, d = h3, e = h4, f = h5, g = h6, h = h7
+                    for t in 0..<64 {
+                        let t1 = h &+ (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) &+ ((e & f) ^ (~e & g)) &+ k[t] &+ w[t]
+                        let t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) &+ ((a & b) ^ (a & c) ^ (b & c))
+                        h = g; g = f; f = e; e = d &+ t1
+                        d = c; c = b; b = a; a = t1 &+ t2
+                    }
+                    h0 &+= a; h1 &+= b; h2 &+= c; h3 &+= d; h4 &+= e; h5 &+= f; h6 &+= g; h7 &+= h
                 }
+                state = (h0, h1, h2, h3, h4, h5, h6, h7)
             }
         }
-        state = (state.0 &+ a, state.1 &+ b, state.2 &+ c, state.3 &+ d, state.4 &+ e, state.5 &+ f, state.6 &+ g, state.7 &+ h)
     }
 }

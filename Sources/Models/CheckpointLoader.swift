@@ -50,6 +50,25 @@ public struct AdapterSummary: Sendable, Codable, Equatable {
     /// `contentHash` of the base (empty when hashing is off).
     public var baseContentHash: String
     public var peftVersion: String?
+
+    /// The targets grouped by layer kind, for one line of `inspect`: "q_proj ×32, v_proj ×32 in layers 0–31".
+    public var targetSummary: String {
+        var order: [String] = []
+        var count: [String: Int] = [:]
+        var layers = Set<Int>()
+        for t in targets {
+            let parts = t.split(separator: ".")
+            let kind = parts.last.map(String.init) ?? t
+            if count[kind] == nil { order.append(kind) }
+            count[kind, default: 0] += 1
+            if let n = parts.first(where: { $0.allSatisfy(\.isNumber) }).flatMap({ Int($0) }) { layers.insert(n) }
+        }
+        let kinds = order.map { "\($0) ×\(count[$0] ?? 0)" }.joined(separator: ", ")
+        guard let lo = layers.min(), let hi = layers.max() else { return kinds }
+        let span = layers.count == hi - lo + 1 ? (lo == hi ? "layer \(lo)" : "layers \(lo)–\(hi)")
+                                               : "layers " + layers.sorted().map(String.init).joined(separator: ",")
+        return kinds + " in " + span
+    }
 }
 
 /// A checkpoint ready to run.

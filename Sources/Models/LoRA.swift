@@ -120,8 +120,8 @@ final class AdapterOverlay: WeightOverlay {
     /// Fails naming an adapter tensor that the model never read.
     func checkAllConsumed() throws {
         for prefix in targetOrder where !consumed.contains(prefix) {
-            let t = targets[prefix]!
-            throw CheckpointError.adapterTensorUnmatched(file: file, tensor: t.aName, reason: "the model never reads the layer '\(prefix)'")
+            throw CheckpointError.adapterTensorUnmatched(file: file, tensor: targets[prefix]?.aName ?? prefix,
+                                                         reason: "the model never reads the layer '\(prefix)'")
         }
         for (name, r) in replacements.sorted(by: { $0.key < $1.key }) where !consumed.contains(name) {
             throw CheckpointError.adapterTensorUnmatched(
@@ -227,8 +227,9 @@ final class AdapterOverlay: WeightOverlay {
             let bName = bOf[module] ?? tensorPrefix + module + ".lora_B.weight"
             guard aOf[module] != nil else { throw CheckpointError.adapterTensorMissing(file: file, tensor: aName, module: module) }
             guard bOf[module] != nil else { throw CheckpointError.adapterTensorMissing(file: file, tensor: bName, module: module) }
-            let prefix = linearByModule[module]!
-            let geometry = base.context.linears[prefix]!
+            guard let prefix = linearByModule[module], let geometry = base.context.linears[prefix] else {
+                throw CheckpointError.adapterTensorUnmatched(file: file, tensor: aName, reason: "the base model has no linear layer '\(module)'")
+            }
             let r = matcher.rank(for: module)
             let rankSource = config.rankPattern.isEmpty ? "r = \(r)" : "r = \(r) from r / rank_pattern"
             guard let aInfo = weights.tensors[aName], let bInfo = weights.tensors[bName] else {

@@ -150,6 +150,15 @@ struct LoRATests {
         #expect(summary.targets.count == 14, "all-linear over 2 Llama layers is 7 × 2 linear layers, got \(summary.targets.count)")
     }
 
+    @Test("the one-line target summary groups targets by kind and layer")
+    func targetSummary() throws {
+        let loader = CheckpointLoader(hashContents: false)
+        let neox = try #require(try loader.load(loraRoot.appendingPathComponent("neox-layers-to-transform")).adapter)
+        #expect(neox.targetSummary == "query_key_value ×1, dense_h_to_4h ×1 in layer 1")
+        let llama = try #require(try loader.load(loraRoot.appendingPathComponent("llama-all-proj")).adapter)
+        #expect(llama.targetSummary == "q_proj ×2, k_proj ×2, v_proj ×2, o_proj ×2, gate_proj ×2, up_proj ×2, down_proj ×2 in layers 0–1")
+    }
+
     // MARK: PEFT's matching rules
 
     @Test("target_modules / exclude_modules / layers_to_transform / rank_pattern / alpha_pattern match as in PEFT")
@@ -405,6 +414,7 @@ struct LoRATests {
         (#"{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": "(q_proj"}"#, "target_modules"),
         (#"{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj"], "rank_pattern": {"q_proj": -2}}"#, "rank_pattern[\"q_proj\"]"),
         (#"{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ".*q_proj", "layers_to_transform": [0]}"#, "layers_to_transform"),
+        (#"{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": "all-linear", "layers_to_transform": [0]}"#, "layers_to_transform"),
         (#"{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj"], "layers_pattern": "layers"}"#, "layers_pattern"),
         (#"{"r": 4, "lora_alpha": 8, "target_modules": ["q_proj"]}"#, "peft_type"),
     ])
@@ -529,5 +539,166 @@ struct LoRATests {
             #expect(!e.description.contains("\n") && e.description.contains("/x"), "\(e.description)")
             #expect(!e.hint.isEmpty)
         }
+    }
+}
+
+// MARK: - benchmark (not a test; run on demand)
+
+/// Merge vs factors, and adapter vs full checkpoints, on a synthetic Llama (random weights). Prints a table
+/// for docs/lora.md. Run:
+///   CPISCOPE_LORA_BENCH=1 swift test -c release -Xswiftc -enable-testing --filter LoRABenchmark
+@Suite("LoRA benchmark", .enabled(if: ProcessInfo.processInfo.environment["CPISCOPE_LORA_BENCH"] != nil))
+struct LoRABenchmark {
+    struct Shape { var d = 768, heads = 12, layers = 8, dMLP = 2048, vocab = 8192 }
+
+    static func random(_ shape: [Int], seed: inout UInt64, std: Float) -> Tensor {
+        let t = Tensor(zeros: shape)
+        for i in 0..<t.count {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            t.pointer[i] = (Float(seed >> 40) / Float(1 << 24) - 0.5) * 3.46 * std
+        }
+        return t
+    }
+
+    static func linearNames(_ s: Shape) -> [(String, [Int])] {
+        (0..<s.layers).flatMap { l -> [(String, [Int])] in
+            let b = "model.layers.\(l)."
+            return [(b + "self_attn.q_proj", [s.d, s.d]), (b + "self_attn.k_proj", [s.d, s.d]), (b + "self_attn.v_proj", [s.d, s.d]),
+                    (b + "self_attn.o_proj", [s.d, s.d]), (b + "mlp.gate_proj", [s.dMLP, s.d]), (b + "mlp.up_proj", [s.dMLP, s.d]),
+                    (b + "mlp.down_proj", [s.d, s.dMLP])]
+        }
+    }
+
+    static func writeBase(_ dir: URL, _ s: Shape) throws -> [String: Tensor] {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var seed: UInt64 = 1
+        var t: [String: Tensor] = ["model.embed_tokens.weight": random([s.vocab, s.d], seed: &seed, std: 0.02),
+                                   "lm_head.weight": random([s.vocab, s.d], seed: &seed, std: 0.02),
+                                   "model.norm.weight": Tensor(shape: [s.d], values: .init(repeating: 1, count: s.d))]
+        for l in 0..<s.layers {
+            for n in ["input_layernorm", "post_attention_layernorm"] {
+                t["model.layers.\(l).\(n).weight"] = Tensor(shape: [s.d], values: .init(repeating: 1, count: s.d))
+            }
+        }
+        for (n, shape) in linearNames(s) { t[n + ".weight"] = random(shape, seed: &seed, std: 0.02) }
+        try SafeTensorsWriter.write(t, to: dir.appendingPathComponent("model.safetensors"))
+        let config = """
+        {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": \(s.d), "num_attention_heads": \(s.heads),
+         "num_key_value_heads": \(s.heads), "num_hidden_layers": \(s.layers), "intermediate_size": \(s.dMLP),
+         "vocab_size": \(s.vocab), "max_position_embeddings": 2048, "rms_norm_eps": 1e-6, "tie_word_embeddings": false}
+        """
+        try Data(config.utf8).write(to: dir.appendingPathComponent("config.json"))
+        return t
+    }
+
+    /// An adapter over `targets` and the same checkpoint merged into a full model.
+    static func writeAdapter(_ dir: URL, full: URL, base: URL, baseTensors: [String: Tensor], _ s: Shape, r: Int,
+                             targets: [String], seed: UInt64) throws {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: full, withIntermediateDirectories: true)
+        var seed = seed
+        var adapter: [String: Tensor] = [:]
+        var merged = baseTensors
+        let alpha = 2.0 * Double(r)
+        for (n, shape) in linearNames(s) where targets.contains(where: { n.hasSuffix("." + $0) }) {
+            let a = random([r, shape[1]], seed: &seed, std: 0.02), b = random([shape[0], r], seed: &seed, std: 0.002)
+            adapter["base_model.model.\(n).lora_A.weight"] = a
+            adapter["base_model.model.\(n).lora_B.weight"] = b
+            merged[n + ".weight"] = mergedWeight(baseTensors[n + ".weight"]!, layout: .outIn, a: a, b: b, scale: Float(alpha / Double(r)))
+        }
+        try SafeTensorsWriter.write(adapter, to: dir.appendingPathComponent("adapter_model.safetensors"))
+        let list = targets.map { "\"\($0)\"" }.joined(separator: ", ")
+        let config = """
+        {"peft_type": "LORA", "r": \(r), "lora_alpha": \(alpha), "target_modules": [\(list)], "bias": "none",
+         "use_dora": false, "use_rslora": false, "base_model_name_or_path": "\(base.path)", "task_type": "CAUSAL_LM"}
+        """
+        try Data(config.utf8).write(to: dir.appendingPathComponent("adapter_config.json"))
+        try SafeTensorsWriter.write(merged, to: full.appendingPathComponent("model.safetensors"))
+        try FileManager.default.copyItem(at: base.appendingPathComponent("config.json"), to: full.appendingPathComponent("config.json"))
+    }
+
+    /// (wall ms, process CPU ms) of `body`.
+    static func time(_ body: () throws -> Void) rethrows -> (wall: Double, cpu: Double) {
+        func cpuNow() -> Double {
+            var ts = timespec()
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+            return Double(ts.tv_sec) * 1e3 + Double(ts.tv_nsec) / 1e6
+        }
+        let w0 = DispatchTime.now().uptimeNanoseconds, c0 = cpuNow()
+        try body()
+        return (Double(DispatchTime.now().uptimeNanoseconds - w0) / 1e6, cpuNow() - c0)
+    }
+
+    /// Drops a file's pages from the page cache, so the next read comes from disk (only this file's pages).
+    static func evict(_ url: URL) {
+        #if os(Linux)
+        let fd = open(url.path, O_RDONLY)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
+        close(fd)
+        #endif
+    }
+
+    static func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+    static func f(_ x: Double) -> String { String(format: x < 10 ? "%.1f" : "%.0f", x) }
+
+    @Test("merge vs factors; adapter vs full checkpoints (prints figures)")
+    func run() throws {
+        setBLASThreads(1)   // one thread: CPU time then measures the work itself, even on a busy machine
+        let s = Shape()
+        try withTempDir { dir in
+            let baseURL = dir.appendingPathComponent("base")
+            let baseTensors = try Self.writeBase(baseURL, s)
+            let weights = baseURL.appendingPathComponent("model.safetensors")
+            let fileMB = Double((try FileManager.default.attributesOfItem(atPath: weights.path)[.size] as? Int) ?? 0) / 1e6
+            print("LoRA benchmark: synthetic Llama, d_model \(s.d), \(s.layers) layers, d_mlp \(s.dMLP), vocab \(s.vocab); " +
+                  "model.safetensors \(Self.f(fileMB)) MB F32; OpenBLAS threads \(blasThreads()); load average \(loadAverage())")
+            Self.evict(weights)
+            let hash = try Self.time { _ = try ContentHash.sha256(file: weights) }
+            print("SHA-256 of model.safetensors (cold): wall \(Self.f(hash.wall)) ms, CPU \(Self.f(hash.cpu)) ms = \(Self.f(fileMB / hash.cpu * 1000)) MB/s per core")
+            var rng = SystemRandomNumberGenerator()
+            let ids = (0..<128).map { _ in Int.random(in: 0..<s.vocab, using: &rng) }
+            let allLinear = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+            for (title, r, targets) in [("r=128, all 7 projections", 128, allLinear), ("r=16, q_proj + v_proj", 16, ["q_proj", "v_proj"])] {
+                var adapters: [URL] = [], fulls: [URL] = []
+                for i in 0..<3 {
+                    let a = dir.appendingPathComponent("\(r)-adapter-\(i)"), full = dir.appendingPathComponent("\(r)-full-\(i)")
+                    try Self.writeAdapter(a, full: full, base: baseURL, baseTensors: baseTensors, s, r: r, targets: targets, seed: UInt64(7 + i))
+                    adapters.append(a); fulls.append(full)
+                }
+                let adapterFile = adapters[0].appendingPathComponent("adapter_model.safetensors")
+                let adapterMB = Double((try FileManager.default.attributesOfItem(atPath: adapterFile.path)[.size] as? Int) ?? 0) / 1e6
+                print("\n\(title): adapter_model.safetensors \(Self.f(adapterMB)) MB; 3 checkpoints each; files evicted from the page cache before each load")
+                print("| checkpoint kind | load wall / CPU ms | first 128-token forward wall / CPU ms | steady 128-token forward CPU ms |")
+                print("|---|---|---|---|")
+                for kind in ["adapter, merge", "adapter, factors", "full checkpoint"] {
+                    let loader: CheckpointLoader
+                    let folders: [URL]
+                    switch kind {
+                    case "adapter, merge": loader = CheckpointLoader(mode: .merge, hashContents: false); folders = adapters
+                    case "adapter, factors": loader = CheckpointLoader(mode: .factors, hashContents: false); folders = adapters
+                    default: loader = CheckpointLoader(hashContents: false); folders = fulls
+                    }
+                    if kind.hasPrefix("adapter") { _ = try loader.load(baseURL) }   // the base, once (not counted)
+                    var load: [(wall: Double, cpu: Double)] = [], first: [(wall: Double, cpu: Double)] = [], steady: [Double] = []
+                    for folder in folders {
+                        Self.evict(folder.appendingPathComponent(kind.hasPrefix("adapter") ? "adapter_model.safetensors" : "model.safetensors"))
+                        var model: DecoderModel? = nil
+                        load.append(try Self.time { model = try loader.load(folder).model })
+                        guard let m = model else { continue }
+                        first.append(try Self.time { _ = try m.forward(ids, logits: .last) })
+                        for _ in 0..<3 { steady.append(try Self.time { _ = try m.forward(ids, logits: .last) }.cpu) }
+                    }
+                    let lw = Self.median(load.map(\.wall)), lc = Self.median(load.map(\.cpu))
+                    let fw = Self.median(first.map(\.wall)), fc = Self.median(first.map(\.cpu))
+                    print("| \(kind) | \(Self.f(lw)) / \(Self.f(lc)) | \(Self.f(fw)) / \(Self.f(fc)) | \(Self.f(Self.median(steady))) |")
+                }
+            }
+        }
+    }
+
+    func loadAverage() -> String {
+        (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
     }
 }
