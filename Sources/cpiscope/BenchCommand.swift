@@ -36,8 +36,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "OpenBLAS threads (default: all cores).")
     var threads: Int = 0
 
+    @Option(help: "Threads splitting attention heads (default: all cores; 1 = sequential).")
+    var attentionWorkers: Int = 0
+
     func run() throws {
         setBLASThreads(threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount)
+        if attentionWorkers > 0 { DecoderModel.maxAttentionWorkers = attentionWorkers }
         let lengths = try parseIDs(tokens)
         let loadStart = DispatchTime.now()
         let model = try DecoderModel.load(from: URL(fileURLWithPath: path))
@@ -47,7 +51,7 @@ struct BenchCommand: ParsableCommand {
         let request: LogitsRequest = logits == "all" ? .all : .last
         let sgemm = measureSGEMM()
         print("model: \(c.architecture.rawValue), \(c.layers) layers, d_model \(c.dModel), \(c.heads) heads/\(c.kvHeads) kv, vocab \(c.vocab); load \(String(format: "%.0f", loadMs)) ms")
-        print("threads: \(blasThreads()); logits: \(logits); OpenBLAS sgemm [512x768]·[768x3072]: \(String(format: "%.1f", sgemm)) GFLOP/s")
+        print("threads: \(blasThreads()) BLAS, \(min(DecoderModel.maxAttentionWorkers, ProcessInfo.processInfo.activeProcessorCount)) attention; logits: \(logits); OpenBLAS sgemm [512x768]·[768x3072]: \(String(format: "%.1f", sgemm)) GFLOP/s")
         print("capture = span-attention mass at the last position (7 spans) + residual for the logit lens at every layer + lens scores")
         print("tokens | capture | median ms |  min ms |  max ms | tokens/s | GFLOP/s | % of sgemm")
         var rng = SystemRandomNumberGenerator()
