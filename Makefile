@@ -16,8 +16,7 @@ release: deps
 
 # The main job on bundled data.
 demo: release
-	$(BIN) inspect Tests/Fixtures/models/llama-gqa
-	$(BIN) logits Tests/Fixtures/models/llama-gqa --ids 1,2,3 --top 5
+	$(BIN) demo
 
 # Every test: Swift (parity, parsers, CLI) and Python (HDF5 layout through h5py/xarray).
 test:
