@@ -54,6 +54,13 @@ static herr_t save_error(hid_t estack, void *unused) {
 }
 
 static void quiet(void) {
+    // No atexit() cleanup: when a file could not be created or closed (a full disk, /dev/full),
+    // libhdf5's exit-time H5close retries the failing flush forever and then prints
+    // "HDF5: infinite loop closing library" plus a line of codes under the CLI's one-line error.
+    // Files are closed explicitly (HDF5File.close, RunWriter) and flushed after every checkpoint,
+    // so nothing relies on the exit-time close. Must precede every other HDF5 call (H5public.h).
+    static int atexit_disabled;
+    if (!atexit_disabled) { atexit_disabled = 1; H5dont_atexit(); }
     // Per thread in thread-safe builds, so installed on every entry (cheap). Replaces the
     // default handler, which prints the stack to stderr.
     H5Eset_auto2(H5E_DEFAULT, save_error, NULL);

@@ -109,10 +109,10 @@ public enum ProbeJob {
         guard !set.probes.isEmpty else { throw ProbeRunError.emptyProbeSet(path: spec.probeFile.path) }
         let built = try set.probes.map { try PromptBuilder.build($0, template: spec.template) }
         let tokenized = try built.map { try TokenizedProbe($0, encoder: encoder) }
-        let limit = spec.options.maxPromptTokens ?? (first.architecture == .gpt2 ? first.maxPositions : Int.max)
+        let (limit, byModel) = ProbeMeasurer.promptLimit(config: first, maxPromptTokens: spec.options.maxPromptTokens)
         if let long = tokenized.first(where: { $0.promptIDs.count > limit }) {
             throw ProbeRunError.promptTooLong(probeID: long.probeID, tokens: long.promptIDs.count, limit: limit,
-                                              byModel: spec.options.maxPromptTokens == nil)
+                                              byModel: byModel)
         }
         for l in spec.options.dumpLayers where l < 0 || l >= first.layers {
             throw ProbeRunError.badDumpLayer(layer: l, layers: first.layers)
