@@ -168,13 +168,21 @@ public enum ProbeJob {
             do {
                 try writer.write(checkpoint: ci, measurements: results, weightsHash: loaded.contentHash)
             } catch {
+                // A flush now could commit metadata for data that never reached the disk (ENOSPC):
+                // close without one, keeping the checkpoints flushed so far.
+                writer.abandon()
                 throw ProbeRunError.writeFailed(path: spec.output.path, detail: "\(error)")
             }
             let s = summarize(ref, results, layers: first.layers, heads: first.heads)
             summaries.append(s)
             progress?.checkpointFinished(s)
         }
-        try writer.finish()
+        do {
+            try writer.finish()
+        } catch {
+            writer.abandon()
+            throw ProbeRunError.writeFailed(path: spec.output.path, detail: "\(error)")
+        }
         return summaries
     }
 

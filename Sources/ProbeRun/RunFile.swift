@@ -198,6 +198,10 @@ public final class RunWriter {
     }
 
     public func close() { try? file.close() }
+
+    /// After a failed write: closes without flushing, so the file keeps exactly the checkpoints
+    /// flushed before the failure (see `HDF5File.abandon`).
+    public func abandon() { file.abandon() }
 }
 
 /// Reading back what `RunWriter` wrote.
