@@ -89,6 +89,9 @@ public enum ProbeJob {
                 throw ProbeRunError.mixedArchitectures(checkpoint: ref.path.path, found: describe(c), expected: describe(first))
             }
         }
+        // Every weight file's header (mapped and validated, nothing decoded): a corrupt or truncated
+        // checkpoint stops the run before the output file exists, not after hours on the earlier ones.
+        for ref in spec.checkpoints where !Trajectory.isAdapter(ref.path) { _ = try WeightStore(directory: ref.path) }
         var tokenizerFile: URL? = nil
         var tokenizerHash = ""
         for ref in spec.checkpoints {
