@@ -116,7 +116,9 @@ enum FuzzRunner {
 
     static let scratchFile: URL = {
         let dir = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
-        return URL(fileURLWithPath: dir).appendingPathComponent("cpiscope-fuzz-\(getpid()).safetensors")
+        let url = URL(fileURLWithPath: dir).appendingPathComponent("cpiscope-fuzz-\(getpid()).safetensors")
+        atexit { unlink(FuzzRunner.scratchFile.path) }   // libFuzzer ends with exit() after -max_total_time
+        return url
     }()
 
     // MARK: tokenizer
