@@ -18,12 +18,14 @@ release: deps
 demo: release
 	$(BIN) demo
 
-# Every test: Swift (parity, parsers, CLI) and Python (HDF5 layout through h5py/xarray).
+# Every test: Swift (parity, parsers, CLI) and Python (HDF5 layout through h5py/xarray), then
+# libFuzzer over the parsers of untrusted files (.ci/fuzz.sh: 60 s per target; CPISCOPE_FUZZ_SECONDS).
 test:
 	@.ci/deps.sh --python
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	python3 -m pytest -q Tests/python
+	.ci/fuzz.sh
 
 clean:
 	rm -rf .build

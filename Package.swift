@@ -40,6 +40,9 @@ let package = Package(
             "ProbeKit", "HDF5Store", "Analysis", "Reports", "ProbeRun",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Fuzz harness over the parsers of untrusted files (.ci/fuzz.sh builds it with libFuzzer).
+        .executableTarget(name: "cpiscope-fuzz", dependencies: ["Checkpoints", "TensorCore", "Tokenization", "ProbeKit"],
+                          path: "Sources/FuzzHarness"),
 
         // MARK: tests (one target per module; fixtures live beside them)
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),

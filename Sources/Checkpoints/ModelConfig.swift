@@ -112,7 +112,10 @@ public enum ConfigError: Error, CustomStringConvertible, Sendable {
     case unknownArchitecture(file: String, modelType: String)
     case unsupported(file: String, field: String, value: String)
 
-    public var description: String {
+    /// One line: values from the file (a model_type or hidden_act holding a newline) are escaped.
+    public var description: String { CheckpointError.oneLine(unescapedDescription) }
+
+    private var unescapedDescription: String {
         switch self {
         case let .unreadable(f, r): return "\(f): cannot read config: \(r)"
         case let .notJSONObject(f): return "\(f): config is not a JSON object"
@@ -157,6 +160,10 @@ extension ModelConfig {
     /// Parses config.json bytes. `source` is used in error messages.
     public static func parse(_ data: Data, source: URL) throws -> ModelConfig {
         let name = source.path
+        // JSON is UTF-8 (RFC 8259 §8.1); Python's json / transformers refuse anything else too.
+        guard String(validating: data, as: UTF8.self) != nil else {
+            throw ConfigError.badField(file: name, field: "(file)", reason: "is not valid UTF-8")
+        }
         guard let obj = JSONValue.parseOrNil([UInt8](data))?.object else {
             throw ConfigError.notJSONObject(file: name)
         }

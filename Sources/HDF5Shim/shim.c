@@ -8,6 +8,7 @@
 #include <hdf5_hl.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,13 @@ static herr_t save_error(hid_t estack, void *unused) {
 }
 
 static void quiet(void) {
+    // No atexit() cleanup: when a file could not be created or closed (a full disk, /dev/full),
+    // libhdf5's exit-time H5close retries the failing flush forever and then prints
+    // "HDF5: infinite loop closing library" plus a line of codes under the CLI's one-line error.
+    // Files are closed explicitly (HDF5File.close, RunWriter) and flushed after every checkpoint,
+    // so nothing relies on the exit-time close. Must precede every other HDF5 call (H5public.h).
+    static int atexit_disabled;
+    if (!atexit_disabled) { atexit_disabled = 1; H5dont_atexit(); }
     // Per thread in thread-safe builds, so installed on every entry (cheap). Replaces the
     // default handler, which prints the stack to stderr.
     H5Eset_auto2(H5E_DEFAULT, save_error, NULL);
@@ -248,6 +256,27 @@ int cps_h5_file_sync(int64_t file) {
 int cps_h5_file_close(int64_t file) {
     quiet();
     return H5Fclose(file) < 0 ? -1 : 0;
+}
+
+int cps_h5_file_abandon(int64_t file) {
+    quiet();
+    hid_t fapl = H5Fget_access_plist(file);
+    hid_t driver = fapl < 0 ? -1 : H5Pget_driver(fapl);
+    if (fapl >= 0) H5Pclose(fapl);
+    void *handle = NULL;
+    int result = -1;
+    if (driver == H5FD_SEC2 && H5Fget_vfd_handle(file, H5P_DEFAULT, &handle) >= 0 && handle) {
+        // The descriptor now reads /dev/null and refuses writes and ftruncate: the close below can
+        // neither write metadata nor resize the file.
+        int fd = *(int *)handle;
+        int blocked = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (blocked >= 0) {
+            if (dup2(blocked, fd) >= 0) result = 0;
+            close(blocked);
+        }
+    }
+    if (result == 0) H5Fclose(file);  // fails (nothing can be written); frees what it can
+    return result;
 }
 
 // MARK: objects

@@ -413,8 +413,13 @@ extension HDF5File {
             }
             let dset = cps_h5_dataset_open(id, norm)
             guard dset >= 0 else { throw readError(norm) }
-            defer { _ = cps_h5_close(dset) }
-            return try body(id, dset)
+            let result: T
+            do { result = try body(id, dset) } catch { _ = cps_h5_close(dset); throw error }
+            // Closing writes the dataset's cached chunks: a chunk that cannot be written (ENOSPC,
+            // EFBIG) fails here, and must not pass for written (the checkpoint would be marked
+            // complete over a hole of fill values).
+            if cps_h5_close(dset) < 0 { throw writeError(norm, "close") }
+            return result
         }
     }
 

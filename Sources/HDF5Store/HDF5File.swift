@@ -130,6 +130,19 @@ public final class HDF5File: @unchecked Sendable {
         }
     }
 
+    /// Closes the file without writing anything more, after a failed write: a flush at that point
+    /// (ENOSPC, EFBIG) can store metadata that points at data that never reached the disk and leave
+    /// the file unreadable or the last flushed data overwritten. The file stays as it was at its
+    /// last successful `flush()`. Later calls throw `closed`.
+    public func abandon() {
+        HDF5Lock.shared.run {
+            guard let id = fileID else { return }
+            fileID = nil
+            // -1: the descriptor could not be blocked; the id is left open (never flushed, no atexit close).
+            _ = cps_h5_file_abandon(id)
+        }
+    }
+
     /// Writes all buffered raw data and metadata of the file to disk (H5Fflush, global scope) and
     /// fsync()s it. After it returns, a killed process (or an OS crash) leaves a file that opens
     /// with everything written so far. A no-op for read-only files.

@@ -53,7 +53,10 @@ public enum ProbeKitError: Error, CustomStringConvertible, Sendable, Equatable {
     case emptyPromptTokens(probeID: String)
     case answerTokenizesToNothing(probeID: String, which: String, answer: String, detail: String)
 
-    public var description: String {
+    /// One line: control characters from the input (a probe id or placeholder holding a newline) are escaped.
+    public var description: String { escapingControlCharacters(unescapedDescription) }
+
+    private var unescapedDescription: String {
         switch self {
         case let .fileUnreadable(path, reason):
             return "probe file \(path): cannot be read (\(reason))"
@@ -145,4 +148,24 @@ public enum ProbeKitError: Error, CustomStringConvertible, Sendable, Equatable {
             return "Check the answer text and the tokenizer; a template ending in whitespace can merge the answer's first token into the prompt."
         }
     }
+}
+
+/// `text` with newlines, tabs and other control characters written as escapes (`\n`, `\u{1B}`),
+/// so that an error message stays on one line whatever the input held.
+func escapingControlCharacters(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: isLineBreaking) else { return text }
+    var out = ""
+    for u in text.unicodeScalars {
+        switch u {
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default: if isLineBreaking(u) { out += "\\u{\(String(u.value, radix: 16, uppercase: true))}" } else { out.unicodeScalars.append(u) }
+        }
+    }
+    return out
+}
+
+private func isLineBreaking(_ u: Unicode.Scalar) -> Bool {
+    u.value < 0x20 || u.value == 0x7F || u.value == 0x85 || u.value == 0x2028 || u.value == 0x2029
 }

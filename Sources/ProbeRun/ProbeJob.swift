@@ -92,6 +92,9 @@ public enum ProbeJob {
                 throw ProbeRunError.mixedArchitectures(checkpoint: ref.path.path, found: describe(c), expected: describe(first))
             }
         }
+        // Every weight file's header (mapped and validated, nothing decoded): a corrupt or truncated
+        // checkpoint stops the run before the output file exists, not after hours on the earlier ones.
+        for ref in spec.checkpoints where !Trajectory.isAdapter(ref.path) { _ = try WeightStore(directory: ref.path) }
         var tokenizerFile: URL? = nil
         var tokenizerHash = ""
         for ref in spec.checkpoints {
@@ -112,10 +115,10 @@ public enum ProbeJob {
         guard !set.probes.isEmpty else { throw ProbeRunError.emptyProbeSet(path: spec.probeFile.path) }
         let built = try set.probes.map { try PromptBuilder.build($0, template: spec.template) }
         let tokenized = try built.map { try TokenizedProbe($0, encoder: encoder) }
-        let limit = spec.options.maxPromptTokens ?? (first.architecture == .gpt2 ? first.maxPositions : Int.max)
+        let (limit, byModel) = ProbeMeasurer.promptLimit(config: first, maxPromptTokens: spec.options.maxPromptTokens)
         if let long = tokenized.first(where: { $0.promptIDs.count > limit }) {
             throw ProbeRunError.promptTooLong(probeID: long.probeID, tokens: long.promptIDs.count, limit: limit,
-                                              byModel: spec.options.maxPromptTokens == nil)
+                                              byModel: byModel)
         }
         for l in spec.options.dumpLayers where l < 0 || l >= first.layers {
             throw ProbeRunError.badDumpLayer(layer: l, layers: first.layers)
@@ -175,13 +178,21 @@ public enum ProbeJob {
                 } ?? ""
                 try writer.write(checkpoint: ci, measurements: results, weightsHash: loaded.contentHash, adapter: adapterJSON)
             } catch {
+                // A flush now could commit metadata for data that never reached the disk (ENOSPC):
+                // close without one, keeping the checkpoints flushed so far.
+                writer.abandon()
                 throw ProbeRunError.writeFailed(path: spec.output.path, detail: "\(error)")
             }
             let s = summarize(ref, results, layers: first.layers, heads: first.heads)
             summaries.append(s)
             progress?.checkpointFinished(s)
         }
-        try writer.finish()
+        do {
+            try writer.finish()
+        } catch {
+            writer.abandon()
+            throw ProbeRunError.writeFailed(path: spec.output.path, detail: "\(error)")
+        }
         return summaries
     }
 

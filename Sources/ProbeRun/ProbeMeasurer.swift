@@ -1,5 +1,6 @@
 // One probe through one model: every measurement of the probe job from one instrumented prompt pass,
 // two teacher-forced answer continuations and a greedy generation, all sharing the prompt's KV cache.
+import Checkpoints
 import Instrumentation
 import Models
 import ProbeKit
@@ -45,15 +46,25 @@ public struct ProbeMeasurement: Sendable {
 }
 
 public enum ProbeMeasurer {
+    /// The longest prompt a run accepts, and whether that limit is the model's (else --max-tokens).
+    /// Without --max-tokens it is the model's position count (`n_positions` / `max_position_embeddings`):
+    /// a longer prompt is outside the trained context, and its attention costs O(tokens²) memory (a
+    /// 64 KiB context is ~28k tokens: gigabytes per layer). --max-tokens may lower it, and for rotary
+    /// models (no position table) raise it; learned position embeddings (GPT-2) cap it regardless.
+    public static func promptLimit(config c: ModelConfig, maxPromptTokens: Int?) -> (limit: Int, byModel: Bool) {
+        guard let m = maxPromptTokens else { return (c.maxPositions, true) }
+        if c.architecture == .gpt2 && m > c.maxPositions { return (c.maxPositions, true) }
+        return (m, false)
+    }
+
     /// Runs every measurement of `probe` through `model`. `decode` turns generated ids into text.
     public static func measure(_ probe: TokenizedProbe, built: BuiltPrompt, model: DecoderModel, options: MeasureOptions,
                                decode: ([Int]) -> String) throws -> ProbeMeasurement {
         let c = model.config
         let n = probe.promptIDs.count
-        let limit = min(options.maxPromptTokens ?? Int.max, c.architecture == .gpt2 ? c.maxPositions : Int.max)
+        let (limit, byModel) = promptLimit(config: c, maxPromptTokens: options.maxPromptTokens)
         if n > limit {
-            throw ProbeRunError.promptTooLong(probeID: probe.probeID, tokens: n, limit: limit,
-                                              byModel: options.maxPromptTokens.map { n <= $0 } ?? true)
+            throw ProbeRunError.promptTooLong(probeID: probe.probeID, tokens: n, limit: limit, byModel: byModel)
         }
         let q = probe.answerPosition
         let spans: [[Int]?] = SpanKind.allCases.map { kind in

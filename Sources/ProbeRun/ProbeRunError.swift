@@ -35,7 +35,7 @@ public enum ProbeRunError: Error, CustomStringConvertible, Sendable {
     public var hint: String {
         switch self {
         case .promptTooLong(_, _, _, let byModel):
-            return byModel ? "Shorten the context, or select probes that fit the model's context window."
+            return byModel ? "Shorten the context, or select probes that fit the model's context window (for rotary models, --max-tokens N runs past it)."
                 : "Raise --max-tokens, or shorten the probe's context."
         case .outputExists: return "Pass --force to overwrite it, or --resume to finish an interrupted run."
         case .outputDirectoryMissing: return "Create the folder first, or choose another -o path."

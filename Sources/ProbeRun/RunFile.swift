@@ -200,6 +200,10 @@ public final class RunWriter {
     }
 
     public func close() { try? file.close() }
+
+    /// After a failed write: closes without flushing, so the file keeps exactly the checkpoints
+    /// flushed before the failure (see `HDF5File.abandon`).
+    public func abandon() { file.abandon() }
 }
 
 /// HDF5 variable-length strings end at NUL, so a NUL (a model can generate one) is stored as U+2400 "␀".

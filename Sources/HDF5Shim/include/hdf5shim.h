@@ -69,6 +69,13 @@ int cps_h5_file_sync(int64_t file);
 /// Closes a file (close degree "strong": any object ids still open are closed too).
 int cps_h5_file_close(int64_t file);
 
+/// Gives up on a file after a failed write, writing nothing more: its descriptor (sec2 driver) is
+/// replaced by a read-only /dev/null before H5Fclose, so the close cannot flush metadata that points
+/// at data that never reached the disk. The file stays as it was at its last successful flush, as if
+/// the process had been killed there. Returns 0, or -1 when the descriptor could not be replaced
+/// (the file id is then left open, still unflushed).
+int cps_h5_file_abandon(int64_t file);
+
 // MARK: objects
 
 /// CPS_H5_NONE / GROUP / DATASET / OTHER for `path` relative to `loc`, every intermediate link
