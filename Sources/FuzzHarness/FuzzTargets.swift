@@ -41,11 +41,11 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         }
     }
 
-    /// TODO(adapter): the adapter-config parser (`AdapterConfig.parse(_:file:)`, Sources/Checkpoints/AdapterConfig.swift)
-    /// is being added on the LoRA branch. When it lands, replace `nil` with
-    ///     { bytes in _ = try AdapterConfig.parse(bytes, file: "adapter_config.json") }
-    /// and .ci/fuzz.sh fuzzes it (its seed corpus, Tests/Fixtures/fuzz-corpus/adapter/, is already in place).
-    static let adapterParser: (@Sendable ([UInt8]) throws -> Void)? = nil
+    /// The adapter-config parser (`AdapterConfig.parse(_:file:)`, Sources/Checkpoints/AdapterConfig.swift);
+    /// seed corpus in Tests/Fixtures/fuzz-corpus/adapter/.
+    static let adapterParser: (@Sendable ([UInt8]) throws -> Void)? = { bytes in
+        _ = try AdapterConfig.parse(bytes, file: "adapter_config.json")
+    }
 }
 
 /// What one input did.
