@@ -108,6 +108,10 @@ let badInputs: [BadInput] = [
         let ck = try copyCheckpoint(d); try editConfig(ck) { $0["num_attention_heads"] = 0 }
         return probeArgs(ck, d)
     },
+    BadInput(id: "config-deeply-nested", input: "config.json of 100,000 nested arrays", status: 1, expect: ["config.json"]) { d in
+        let ck = try copyCheckpoint(d); try write("{\"a\": " + String(repeating: "[", count: 100_000), ck.appendingPathComponent("config.json"))
+        return probeArgs(ck, d)
+    },
     BadInput(id: "config-huge-vocab", input: "config.json vocab_size is 10^12 (weights would need terabytes)", status: 1,
              expect: ["config.json", "vocab_size"]) { d in
         let ck = try copyCheckpoint(d); try editConfig(ck) { $0["vocab_size"] = 1_000_000_000_000 }
@@ -243,6 +247,11 @@ let badInputs: [BadInput] = [
         let obj: [String: Any] = ["context": String(repeating: "x", count: 1 << 20), "question": "q?", "answer": "a", "memory_answer": "b"]
         try JSONSerialization.data(withJSONObject: obj).write(to: p)
         return trajectoryArgs(d, probes: p.path)
+    },
+    BadInput(id: "probes-deeply-nested", input: "a probe file of 100,000 nested arrays", status: 1,
+             expect: ["deep.json", "not valid JSON", "nested"]) { d in
+        try write(String(repeating: "[", count: 100_000), d.appendingPathComponent("deep.json"))
+        return trajectoryArgs(d, probes: d.appendingPathComponent("deep.json").path)
     },
     // Templates
     BadInput(id: "template-unknown-placeholder", input: "a template file with {hint}", status: 1,
