@@ -98,6 +98,9 @@ public final class DecoderModel: @unchecked Sendable {
 
     public var layers: Int { config.layers }
 
+    /// Query rows per attention block (causal blocking).
+    static let queryBlock = 128
+
     /// Upper bound on threads used for attention heads (set to 1 for strictly sequential runs).
     nonisolated(unsafe) public static var maxAttentionWorkers = 64
     public var vocab: Int { config.vocab }
@@ -275,23 +278,36 @@ public final class DecoderModel: @unchecked Sendable {
                 let g = hh / group
                 // full pattern: [head, query_pos, key_pos]; otherwise one [query_pos, key_pos] buffer per worker
                 let probs = wantPattern ? pattern + hh * m * total : pattern + worker * m * total
-                sgemm(m: m, n: total, k: dh, a: qBase + qOff(hh), lda: ld, b: kc + g * cap * dh, ldb: dh, transB: true,
-                      c: probs, ldc: total, alpha: scale)
-                for i in 0..<m {
-                    let p = start + q0 + i
-                    // causal: keys 0...p; sliding window: keys with p - k < window (transformers sliding_window_overlay)
-                    let first = window.map { max(0, p - $0 + 1) } ?? 0
-                    softmaxInPlace(probs + i * total, count: total, firstValid: first, valid: p + 1)
+                // Query rows in blocks: a block's rows attend to keys before its last row only (causal), so
+                // scores and weighted values are computed for those keys alone (about half the work).
+                var r0 = 0
+                while r0 < m {
+                    let r1 = min(m, r0 + DecoderModel.queryBlock)
+                    let keys = start + q0 + r1          // keys 0..<keys are visible to some row of the block
+                    sgemm(m: r1 - r0, n: keys, k: dh, a: qBase + r0 * ld + qOff(hh), lda: ld, b: kc + g * cap * dh, ldb: dh,
+                          transB: true, c: probs + r0 * total, ldc: total, alpha: scale)
+                    for i in r0..<r1 {
+                        let p = start + q0 + i
+                        // causal: keys 0...p; sliding window: keys with p - k < window (transformers sliding_window_overlay)
+                        let first = window.map { max(0, p - $0 + 1) } ?? 0
+                        softmaxInPlace(probs + i * total, count: total, firstValid: first, valid: p + 1)
+                    }
+                    // context_h[q, :] = probs · v_g
+                    sgemm(m: r1 - r0, n: dh, k: keys, a: probs + r0 * total, lda: total, b: vc + g * cap * dh, ldb: dh,
+                          c: ctx + r0 * H * dh + hh * dh, ldc: H * dh)
+                    r0 = r1
                 }
                 if wantLastRow { (lastRow + hh * total).update(from: probs + (m - 1) * total, count: total) }
-                // context_h[q, :] = probs · v_g
-                sgemm(m: m, n: dh, k: total, a: probs, lda: total, b: vc + g * cap * dh, ldb: dh,
-                      c: ctx + hh * dh, ldc: H * dh)
                 hh += workers
             }
         }
         if workers > 1, m * total * dh >= 32_768 {
+            // Heads run on `workers` threads, each with single-threaded BLAS: nesting OpenBLAS's own
+            // threads inside them oversubscribes the cores (measured 2× slower on 2 cores).
+            let saved = blasThreads()
+            setBLASThreads(1)
             parallelFor(workers, runHeads)
+            setBLASThreads(saved)
         } else {
             for wk in 0..<workers { runHeads(wk) }
         }

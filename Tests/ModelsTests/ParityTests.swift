@@ -89,6 +89,22 @@ struct ParityTests {
         #expect(worst <= 1e-4, "\(fixture): cached decoding max |Δ| = \(worst)")
     }
 
+    @Test("causal query blocking on long prompts equals token-by-token decoding (max |Δ| ≤ 1e-4)",
+          arguments: ["llama-gqa", "mistral-window", "neox-parallel"])
+    func longPromptBlocks(fixture: String) throws {
+        let model = try DecoderModel.load(from: fixturesRoot.appendingPathComponent(fixture))
+        let n = 2 * DecoderModel.queryBlock + 37      // three query blocks, the last one partial
+        let ids = (0..<n).map { ($0 * 31 + 7) % model.vocab }
+        let full = try model.forward(ids, logits: .all)
+        let cache = model.makeCache(capacity: n)
+        var worst: Float = 0
+        for i in 0..<n {
+            let step = try model.forward([ids[i]], cache: cache, logits: .last)
+            for j in 0..<model.vocab { worst = max(worst, abs(step.pointer[j] - full.pointer[i * model.vocab + j])) }
+        }
+        #expect(worst <= 1e-4, "\(fixture): blocked prefill vs one-token steps, max |Δ| = \(worst)")
+    }
+
     @Test("recording nothing gives the same logits as recording everything")
     func observerDoesNotChangeResult() throws {
         let model = try DecoderModel.load(from: fixturesRoot.appendingPathComponent("llama-gqa"))
