@@ -110,15 +110,22 @@ struct BenchCommand: ParsableCommand {
     }
 }
 
-/// Useful FLOPs of one prefill pass: projections, MLP, causal attention (scores and weighted values
-/// over the n(n+1)/2 visible query-key pairs), and the unembedding for `logitRows` rows. The same count
-/// is used for the transformers baseline, so GFLOP/s compare directly.
+/// FLOPs cpiscope performs in one prefill pass: projections, MLP, causal attention (scores and weighted
+/// values over the n(n+1)/2 visible query-key pairs), and the unembedding for `logitRows` rows; with
+/// one logit row, the last block's skipped rows are not counted.
 func forwardFLOPs(_ c: ModelConfig, tokens n: Int, logitRows: Int) -> Double {
     let d = Double(c.dModel), dh = Double(c.dHead), H = Double(c.heads), KV = Double(c.kvHeads)
     let gated = c.architecture.family == "llama"
     let perToken = 2 * (d * (H + 2 * KV) * dh + H * dh * d + (gated ? 3 : 2) * d * Double(c.dMLP))
     let attention = 2 * 2 * (Double(n) * Double(n + 1) / 2) * H * dh
-    return Double(c.layers) * (perToken * Double(n) + attention) + 2 * d * Double(c.vocab) * Double(logitRows)
+    var total = Double(c.layers) * (perToken * Double(n) + attention) + 2 * d * Double(c.vocab) * Double(logitRows)
+    if logitRows == 1, n > 1 {
+        // The last block runs only the last query row (plus keys and values for every row): take off
+        // the work it skips for the other n − 1 rows.
+        let kv = 2 * d * 2 * KV * dh
+        total -= (perToken - kv) * Double(n - 1) + 2 * 2 * (Double(n) * Double(n + 1) / 2 - Double(n)) * H * dh
+    }
+    return total
 }
 
 func elapsedMs(since t0: DispatchTime) -> Double {
