@@ -223,27 +223,9 @@ public final class DecoderModel: @unchecked Sendable {
         let H = config.heads, KV = config.kvHeads, dh = config.dHead
         let total = start + n
         let m = n - q0
-        // 1. Project. Layout of the projection output, as (base, row stride, per-head offsets).
+        // 1. Project (queries only for rows q0..<n).
         let qkv = scratch.qkv
-        let ld: Int
-        let qOff: (Int) -> Int, kOff: (Int) -> Int, vOff: (Int) -> Int
-        switch w.qkv {
-        case let .separate(q, k, v):
-            // [q: H*dh | k: KV*dh | v: KV*dh] side by side in one row; q only for the query rows.
-            ld = (H + 2 * KV) * dh
-            q.apply(h + q0 * q.inFeatures, rows: m, into: qkv + q0 * ld, yStride: ld)
-            k.apply(h, rows: n, into: qkv + H * dh, yStride: ld)
-            v.apply(h, rows: n, into: qkv + (H + KV) * dh, yStride: ld)
-            qOff = { $0 * dh }; kOff = { (H + $0) * dh }; vOff = { (H + KV + $0) * dh }
-        case let .fusedBlocks(p):
-            ld = 3 * H * dh
-            p.apply(h, rows: n, into: qkv)
-            qOff = { $0 * dh }; kOff = { (H + $0) * dh }; vOff = { (2 * H + $0) * dh }
-        case let .fusedPerHead(p):
-            ld = 3 * H * dh
-            p.apply(h, rows: n, into: qkv)
-            qOff = { 3 * $0 * dh }; kOff = { (3 * $0 + 1) * dh }; vOff = { (3 * $0 + 2) * dh }
-        }
+        let (ld, qOff, kOff, vOff) = project(w, h, rows: n, queryFrom: q0, into: qkv)
 
         // 2. Rotary on q (query rows) and k (all rows), then append k and v to the cache ([kv_head, pos, d_head]).
         let kc = cache.keys[l], vc = cache.values[l], cap = cache.capacity
@@ -323,7 +305,29 @@ public final class DecoderModel: @unchecked Sendable {
         w.attnOut.apply(ctx, rows: m, into: scratch.attnOut)
     }
 
-    private func mlp(_ m: MLP, input h: UnsafePointer<Float>, rows n: Int, scratch: inout Scratch) {
+    /// q, k and v of `rows` input rows into `qkv`, side by side per row; returns the row stride and each
+    /// head's offset in a row. For separate projections, queries are computed only for rows `q0..<rows`.
+    func project(_ w: BlockWeights, _ h: UnsafePointer<Float>, rows n: Int, queryFrom q0: Int = 0,
+                 into qkv: UnsafeMutablePointer<Float>) -> (Int, (Int) -> Int, (Int) -> Int, (Int) -> Int) {
+        let H = config.heads, KV = config.kvHeads, dh = config.dHead
+        switch w.qkv {
+        case let .separate(q, k, v):
+            // [q: H*dh | k: KV*dh | v: KV*dh] side by side in one row.
+            let ld = (H + 2 * KV) * dh
+            q.apply(h + q0 * q.inFeatures, rows: n - q0, into: qkv + q0 * ld, yStride: ld)
+            k.apply(h, rows: n, into: qkv + H * dh, yStride: ld)
+            v.apply(h, rows: n, into: qkv + (H + KV) * dh, yStride: ld)
+            return (ld, { $0 * dh }, { (H + $0) * dh }, { (H + KV + $0) * dh })
+        case let .fusedBlocks(p):
+            p.apply(h, rows: n, into: qkv)
+            return (3 * H * dh, { $0 * dh }, { (H + $0) * dh }, { (2 * H + $0) * dh })
+        case let .fusedPerHead(p):
+            p.apply(h, rows: n, into: qkv)
+            return (3 * H * dh, { 3 * $0 * dh }, { (3 * $0 + 1) * dh }, { (3 * $0 + 2) * dh })
+        }
+    }
+
+    func mlp(_ m: MLP, input h: UnsafePointer<Float>, rows n: Int, scratch: inout Scratch) {
         let hidden = scratch.mlpHidden
         switch m {
         case let .plain(up, down, act):

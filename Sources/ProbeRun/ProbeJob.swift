@@ -23,6 +23,8 @@ public struct ProbeJobSpec: Sendable {
     public var options = MeasureOptions()
     /// Probe ids to dump (--dump-probes); all probes when nil and dumpLayers is set.
     public var dumpProbes: [String]? = nil
+    /// Probes generated together in one batched decoding loop.
+    public var generationBatch = 16
     public var commandLine: String = ""
     public var toolVersion: String = ""
 
@@ -163,13 +165,25 @@ public enum ProbeJob {
             let loaded = try loader.load(ref.path)
             var results: [ProbeMeasurement] = []
             results.reserveCapacity(tokenized.count)
-            for (pi, probe) in tokenized.enumerated() {
+            // Probes in batches: each has its own instrumented pass; generation runs batched.
+            var batch: [Int] = []
+            func flush() throws {
+                guard !batch.isEmpty else { return }
                 var o = options
-                if !dumpIndex.contains(pi) { o.dumpLayers = [] }
-                results.append(try ProbeMeasurer.measure(probe, built: built[pi], model: loaded.model, options: o,
-                                                         decode: { tokenizer.decode($0, skipSpecialTokens: true) }))
-                progress?.probeFinished(pi, of: tokenized.count)
+                if !dumpIndex.contains(batch[0]) { o.dumpLayers = [] }
+                let measured = try ProbeMeasurer.measureBatch(batch.map { (tokenized[$0], built[$0]) }, model: loaded.model,
+                                                              options: o, decode: { tokenizer.decode($0, skipSpecialTokens: true) })
+                results.append(contentsOf: measured)
+                for pi in batch { progress?.probeFinished(pi, of: tokenized.count) }
+                batch.removeAll()
             }
+            for pi in tokenized.indices {
+                // Dumped probes go alone (their options differ); the rest in groups of `generationBatch`.
+                if dumpIndex.contains(pi) { try flush(); batch = [pi]; try flush(); continue }
+                batch.append(pi)
+                if batch.count == spec.generationBatch { try flush() }
+            }
+            try flush()
             do {
                 let adapterJSON = loaded.adapter.map { a -> String in
                     let enc = JSONEncoder()

@@ -60,6 +60,42 @@ public enum ProbeMeasurer {
     /// Runs every measurement of `probe` through `model`. `decode` turns generated ids into text.
     public static func measure(_ probe: TokenizedProbe, built: BuiltPrompt, model: DecoderModel, options: MeasureOptions,
                                decode: ([Int]) -> String) throws -> ProbeMeasurement {
+        try measureBatch([(probe, built)], model: model, options: options, decode: decode)[0]
+    }
+
+    /// Measures several probes: each gets its own instrumented prompt pass and answer scoring, then all are
+    /// generated together (one batched decoding step per token, so each weight is read once per step).
+    public static func measureBatch(_ probes: [(TokenizedProbe, BuiltPrompt)], model: DecoderModel, options: MeasureOptions,
+                                    decode: ([Int]) -> String) throws -> [ProbeMeasurement] {
+        var results: [ProbeMeasurement] = []
+        var caches: [KVCache] = [], lasts: [[Float]] = []
+        for (probe, built) in probes {
+            let (m, cache, last) = try measureWithoutGeneration(probe, built: built, model: model, options: options)
+            results.append(m)
+            caches.append(cache)
+            lasts.append(last)
+        }
+        // Greedy generation, cut at the first stop string.
+        let stop = StopConditions(maxNewTokens: options.maxNewTokens, stopTokens: options.stopTokens, stopStrings: options.stopStrings)
+        let generated = options.maxNewTokens > 0
+            ? try model.greedyContinueBatch(caches: caches, lastLogits: lasts, stop: stop, decode: decode)
+            : [[Int]](repeating: [], count: probes.count)
+        for (k, ids) in generated.enumerated() {
+            var text = decode(ids)
+            for s in options.stopStrings where !s.isEmpty {
+                if let r = text.range(of: s) { text = String(text[..<r.lowerBound]) }
+            }
+            results[k].generated = text
+            results[k].generatedIDs = ids
+            results[k].counterfactualCorrect = answerAppears(probes[k].1.answer, in: text)
+            results[k].parametricCorrect = answerAppears(probes[k].1.memoryAnswer, in: text)
+        }
+        return results
+    }
+
+    /// Everything but the generation; returns the prompt's cache and next-token logits for it.
+    static func measureWithoutGeneration(_ probe: TokenizedProbe, built: BuiltPrompt, model: DecoderModel,
+                                         options: MeasureOptions) throws -> (ProbeMeasurement, KVCache, [Float]) {
         let c = model.config
         let n = probe.promptIDs.count
         let (limit, byModel) = promptLimit(config: c, maxPromptTokens: options.maxPromptTokens)
@@ -101,14 +137,6 @@ public enum ProbeMeasurer {
             }
         }
 
-        // Greedy generation, cut at the first stop string.
-        let stop = StopConditions(maxNewTokens: options.maxNewTokens, stopTokens: options.stopTokens, stopStrings: options.stopStrings)
-        let ids = try model.greedyContinue(cache: cache, lastLogits: lastLogits, stop: stop, decode: decode)
-        var text = decode(ids)
-        for s in options.stopStrings where !s.isEmpty {
-            if let r = text.range(of: s) { text = String(text[..<r.lowerBound]) }
-        }
-
         var patterns: [Float] = []
         if let dumpRec {
             for l in options.dumpLayers { patterns.append(contentsOf: dumpRec[.attnPattern(l)]?.array ?? []) }
@@ -116,11 +144,10 @@ public enum ProbeMeasurer {
         var streams: [Float] = []
         if dumpAll { for lens in 0...c.layers { streams.append(contentsOf: residRec.streams[lens] ?? []) } }
 
-        return ProbeMeasurement(
+        let m = ProbeMeasurement(
             attentionMass: spanRec.mass, lensLogprob: lens.logprob, lensRank: lens.rank, mcRatio: lens.mcRatio,
-            answerLoglik: loglik, generated: text, generatedIDs: ids,
-            counterfactualCorrect: answerAppears(built.answer, in: text),
-            parametricCorrect: answerAppears(built.memoryAnswer, in: text),
+            answerLoglik: loglik, generated: "", generatedIDs: [], counterfactualCorrect: false, parametricCorrect: false,
             dumpedPatterns: patterns, dumpedResiduals: streams)
+        return (m, cache, lastLogits)
     }
 }

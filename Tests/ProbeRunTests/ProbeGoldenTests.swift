@@ -88,6 +88,35 @@ struct ProbeGoldenTests {
         }
     }
 
+    @Test("batched generation (probes of different lengths decoded together) gives transformers' greedy ids",
+          arguments: [("probe-trajectory", "checkpoint-10"), ("probe-gpt2", "probe-gpt2")])
+    func batchedGeneration(fixture: String, checkpoint: String) throws {
+        let dir = fixtures.appendingPathComponent(fixture)
+        let golden = try loadGoldens(dir)
+        let tokenizer = try Tokenizer.load(from: dir)
+        let set = try ProbeSetLoader.load(url: trajectoryDir.appendingPathComponent("probes.jsonl"))
+        let model = try DecoderModel.load(from: fixture == "probe-gpt2" ? dir : dir.appendingPathComponent(checkpoint))
+        var options = MeasureOptions()
+        options.maxNewTokens = golden.max_new_tokens
+        options.stopStrings = []
+        options.stopTokens = [golden.eos]
+        let pairs = try set.probes.map { p -> (TokenizedProbe, BuiltPrompt) in
+            let b = try PromptBuilder.build(p, template: .plain)
+            return (try TokenizedProbe(b, encoder: TokenizerEncoder(tokenizer)), b)
+        }
+        #expect(Set(pairs.map { $0.0.promptIDs.count }).count > 1, "the batch should mix prompt lengths")
+        let batched = try ProbeMeasurer.measureBatch(pairs, model: model, options: options,
+                                                     decode: { tokenizer.decode($0, skipSpecialTokens: true) })
+        for (k, ref) in try #require(golden.checkpoints[checkpoint]).enumerated() {
+            #expect(batched[k].generatedIDs == ref.generated_ids, "\(ref.id): batched \(batched[k].generatedIDs) vs \(ref.generated_ids)")
+            let single = try ProbeMeasurer.measure(pairs[k].0, built: pairs[k].1, model: model, options: options,
+                                                   decode: { tokenizer.decode($0, skipSpecialTokens: true) })
+            #expect(single.generated == batched[k].generated)
+            let d = zip(single.attentionMass, batched[k].attentionMass).map { $0.isNaN && $1.isNaN ? 0 : abs($0 - $1) }.max()!
+            #expect(d <= 1e-6, "\(ref.id): attention mass single vs batched max |Δ| = \(d)")
+        }
+    }
+
     @Test("the last logit-lens row is the model's real next-token distribution")
     func lastLensRowIsModelOutput() throws {
         let tokenizer = try Tokenizer.load(from: trajectoryDir)
