@@ -65,7 +65,7 @@ def prefill(a):
 
 def job(a):
     import h5py
-    torch.set_num_threads(os.cpu_count())
+    torch.set_num_threads(a.threads or os.cpu_count())
     tok = T.PreTrainedTokenizerFast(tokenizer_file=a.tokenizer)
     probes = [json.loads(l) for l in open(a.probes) if l.strip()] if a.probes.endswith(".jsonl") else json.load(open(a.probes))
     ckpts = sorted(glob.glob(os.path.join(a.trajectory, "checkpoint-*")), key=lambda p: int(p.rsplit("-", 1)[1]))
@@ -119,6 +119,7 @@ def main():
     p = sub.add_parser("prefill"); p.add_argument("model"); p.add_argument("--tokens", default="128,512,2048"); p.add_argument("--runs", type=int, default=5)
     j = sub.add_parser("job"); j.add_argument("trajectory"); j.add_argument("--probes", required=True); j.add_argument("--tokenizer", required=True)
     j.add_argument("--out", required=True); j.add_argument("--max-new-tokens", type=int, default=12)
+    j.add_argument("--threads", type=int, default=0, help="torch threads (default: cores)")
     a = ap.parse_args()
     prefill(a) if a.mode == "prefill" else job(a)
 

@@ -2,6 +2,7 @@
 // Order of work: validate everything (checkpoints, tokenizer, probes, prompts, output path) before
 // creating the file; tokenize once; then per checkpoint load → measure every probe → write → flush.
 import Checkpoints
+import Dispatch
 import Foundation
 import HDF5Store
 import Models
@@ -83,7 +84,8 @@ public enum ProbeJob {
         try checkOutput(spec)
 
         // 2. Checkpoints: one architecture, and a tokenizer for each (the same file for all).
-        let loader = CheckpointLoader(base: spec.base)
+        // Content hashes are computed on a background thread while the checkpoint's probes run.
+        let loader = CheckpointLoader(base: spec.base, hashContents: false)
         let configs = try spec.checkpoints.map { ref in
             try ModelConfig.load(from: Trajectory.isAdapter(ref.path) ? loader.baseFolder(for: ref.path) : ref.path)
         }
@@ -163,6 +165,7 @@ public enum ProbeJob {
                 continue
             }
             let loaded = try loader.load(ref.path)
+            let hashing = BackgroundHash(files: hashedFiles(ref.path))
             var results: [ProbeMeasurement] = []
             results.reserveCapacity(tokenized.count)
             // Probes in batches: each has its own instrumented pass; generation runs batched.
@@ -190,7 +193,7 @@ public enum ProbeJob {
                     enc.outputFormatting = [.sortedKeys]
                     return (try? enc.encode(a)).map { String(decoding: $0, as: UTF8.self) } ?? a.configJSON
                 } ?? ""
-                try writer.write(checkpoint: ci, measurements: results, weightsHash: loaded.contentHash, adapter: adapterJSON)
+                try writer.write(checkpoint: ci, measurements: results, weightsHash: try hashing.wait(), adapter: adapterJSON)
             } catch {
                 // A flush now could commit metadata for data that never reached the disk (ENOSPC):
                 // close without one, keeping the checkpoints flushed so far.
@@ -208,6 +211,20 @@ public enum ProbeJob {
             throw ProbeRunError.writeFailed(path: spec.output.path, detail: "\(error)")
         }
         return summaries
+    }
+
+    /// The files whose bytes determine a checkpoint's numbers (as CheckpointLoader's content hash):
+    /// config.json, the shard index and the safetensors files; for an adapter, its config and weights.
+    static func hashedFiles(_ url: URL) -> [URL] {
+        if CheckpointLoader.isAdapterFolder(url) {
+            return ["adapter_config.json", "adapter_model.safetensors"].map { url.appendingPathComponent($0) }
+        }
+        var files = [url.appendingPathComponent("config.json")]
+        if let store = try? WeightStore(directory: url) {
+            files += store.files.map(\.url)
+            if store.source.hasSuffix(".index.json") { files.append(URL(fileURLWithPath: store.source)) }
+        }
+        return files
     }
 
     static func describe(_ c: ModelConfig) -> String {
@@ -293,5 +310,23 @@ public enum ProbeJob {
             parametricAccuracy: Double(m.filter(\.parametricCorrect).count) / Double(max(1, m.count)),
             meanContextAttention: meanMass(ci), meanSubjectAttention: meanMass(si),
             meanLastLayerMC: mcs.isEmpty ? .nan : Double(mcs.reduce(0, +)) / Double(mcs.count), skipped: false)
+    }
+}
+
+/// A SHA-256 manifest (`ContentHash.manifest`) computed on a background thread.
+final class BackgroundHash: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Result<String, Error> = .success("")
+
+    init(files: [URL]) {
+        DispatchQueue.global(qos: .utility).async {
+            self.result = Result { try ContentHash.manifest(files).content }
+            self.done.signal()
+        }
+    }
+
+    func wait() throws -> String {
+        done.wait()
+        return try result.get()
     }
 }
