@@ -27,11 +27,11 @@ struct DemoCommand: ParsableCommand {
         Run it from the repository root:  cpiscope demo
         """)
 
-    @Option(help: "The bundled data folder.")
-    var data: String = "Demo"
+    @Option(help: "The bundled data folder (full-ft/ and lora/ trajectories).")
+    var data: String?
 
     @Option(help: "The held-out probe set.")
-    var probes: String = "Probes/demo_heldout.jsonl"
+    var probes: String?
 
     @Option(name: .shortAndLong, help: "Output folder (its demo files are replaced).")
     var output: String = "Notebooks-out/demo"
@@ -44,8 +44,24 @@ struct DemoCommand: ParsableCommand {
 
     func run() throws {
         let fm = FileManager.default
-        let dataURL = URL(fileURLWithPath: data)
-        let full = dataURL.appendingPathComponent("full-ft"), lora = dataURL.appendingPathComponent("lora")
+        var full: URL, lora: URL, probeFile: URL
+        if let data {
+            full = URL(fileURLWithPath: data).appendingPathComponent("full-ft")
+            lora = URL(fileURLWithPath: data).appendingPathComponent("lora")
+            probeFile = URL(fileURLWithPath: probes ?? "Probes/demo_heldout.jsonl")
+        } else if fm.fileExists(atPath: "Demo/full-ft") {
+            full = URL(fileURLWithPath: "Demo/full-ft")
+            lora = URL(fileURLWithPath: "Demo/lora")
+            probeFile = URL(fileURLWithPath: probes ?? "Probes/demo_heldout.jsonl")
+        } else {
+            // The trained demo trajectory is not in this checkout: run the whole job on the bundled
+            // test trajectory instead (tiny random-weight Llama; its numbers show the pipeline, not an inversion).
+            full = URL(fileURLWithPath: "Tests/Fixtures/probe-trajectory")
+            lora = URL(fileURLWithPath: "Tests/Fixtures/probe-lora/adapters")
+            probeFile = URL(fileURLWithPath: probes ?? "Tests/Fixtures/probe-trajectory/probes.jsonl")
+            Terminal.error("note: Demo/ is not in this checkout; running on the bundled test trajectory "
+                           + "(Tests/Fixtures/probe-trajectory: a 3-checkpoint random-weight Llama and its LoRA twin)")
+        }
         guard fm.fileExists(atPath: full.path) else {
             throw CLIError(description: "\(full.path): bundled trajectory not found",
                            hint: "Run `cpiscope demo` from the repository root, or pass --data PATH to the Demo folder.")
@@ -57,7 +73,7 @@ struct DemoCommand: ParsableCommand {
         for (name, trajectory) in [("full-ft", full), ("lora", lora)] where fm.fileExists(atPath: trajectory.path) {
             let file = out.appendingPathComponent("\(name).h5")
             var spec = ProbeJobSpec(checkpoints: try Checkpoints.Trajectory.discover(at: trajectory), trajectoryRoot: trajectory,
-                                    probeFile: URL(fileURLWithPath: probes), template: .plain, output: file)
+                                    probeFile: probeFile, template: .plain, output: file)
             spec.force = true
             spec.base = nil
             spec.commandLine = CommandLine.arguments.joined(separator: " ")
