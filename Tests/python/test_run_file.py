@@ -104,3 +104,25 @@ def test_missing_spans_are_nan_with_a_reason(run):
                 assert np.isnan(mass[:, p, s]).all()
             else:
                 assert np.isfinite(mass[:, p, s]).all()
+
+
+def test_dump_patterns_match_transformers(tmp_path):
+    """--dump stores full attention patterns; the answer row's mass on the context equals the golden."""
+    out = tmp_path / "dump.h5"
+    res = subprocess.run([binary(), "probe", FIXTURE, "--probes", os.path.join(FIXTURE, "probes.jsonl"), "-o", str(out),
+                          "--quiet", "--dump", "0,1", "--dump-probes", "capitals-france,capitals-italy"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    ds = xr.open_dataset(str(out), engine="h5netcdf")
+    assert ds.dump_attention_pattern.dims == ("checkpoint", "dump_probe", "dump_layer", "head", "query_pos", "key_pos")
+    assert list(ds.dump_probe.values) == ["capitals-france", "capitals-italy"]
+    golden = json.load(open(os.path.join(FIXTURE, "goldens.json")))
+    for ci, name in enumerate(["checkpoint-0", "checkpoint-10", "checkpoint-20"]):
+        for di, pid in enumerate(["capitals-france", "capitals-italy"]):
+            ref = next(p for p in golden["checkpoints"][name] if p["id"] == pid)
+            n = int(ds.prompt_tokens.sel(probe=pid))
+            pat = ds.dump_attention_pattern.isel(checkpoint=ci, dump_probe=di).values  # [layer, head, q, k]
+            mass = pat[:, :, n - 1, ref["span_positions"]["context"]].sum(-1)
+            assert np.abs(mass - np.array(ref["attention_mass"]["context"])).max() <= 1e-5
+            assert np.allclose(pat[:, :, :n, :n].sum(-1), 1, atol=1e-5)  # every query row is a distribution
+            assert np.isnan(pat[:, :, n:, :]).all()                     # padding beyond the prompt is NaN
