@@ -3,6 +3,13 @@
 
 /// Converts `count` little-endian bfloat16 values at `src` into `dst`.
 public func decodeBF16(_ src: UnsafeRawPointer, count: Int, into dst: UnsafeMutablePointer<Float>) {
+    if Int(bitPattern: src) % 2 == 0, Int(1).littleEndian == 1 {
+        // Fast path (aligned, little-endian host): a plain widening loop the compiler vectorises.
+        let h = src.assumingMemoryBound(to: UInt16.self)
+        let out = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: UInt32.self)
+        for i in 0..<count { out[i] = UInt32(h[i]) << 16 }
+        return
+    }
     for i in 0..<count {
         let bits = UInt32(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) << 16
         dst[i] = Float(bitPattern: bits)
@@ -11,6 +18,14 @@ public func decodeBF16(_ src: UnsafeRawPointer, count: Int, into dst: UnsafeMuta
 
 /// Converts `count` little-endian IEEE binary16 values at `src` into `dst`.
 public func decodeF16(_ src: UnsafeRawPointer, count: Int, into dst: UnsafeMutablePointer<Float>) {
+    #if arch(x86_64) || arch(arm64)
+    if Int(bitPattern: src) % 2 == 0, Int(1).littleEndian == 1 {
+        // Fast path: the platform's Float16 → Float conversion (exact, like `halfToFloat`).
+        let h = src.assumingMemoryBound(to: Float16.self)
+        for i in 0..<count { dst[i] = Float(h[i]) }
+        return
+    }
+    #endif
     for i in 0..<count {
         let h = src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian
         dst[i] = halfToFloat(h)

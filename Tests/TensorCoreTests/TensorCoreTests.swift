@@ -77,6 +77,18 @@ struct TensorCoreTests {
         #expect(halfToFloat(0x7E00).isNaN)
     }
 
+    @Test("aligned (vectorised) and unaligned decoding of F16/BF16 agree bit for bit", arguments: [HalfFormat.bf16, .f16])
+    func decodePaths(format: HalfFormat) {
+        let n = 1000
+        let bits: [UInt16] = (0..<n).map { UInt16(truncatingIfNeeded: $0 &* 40503) }  // covers NaN, inf, subnormals
+        var aligned = [Float](repeating: 0, count: n), unaligned = aligned
+        var bytes = [UInt8](repeating: 0, count: 2 * n + 1)
+        bits.withUnsafeBytes { raw in for i in 0..<(2 * n) { bytes[i + 1] = raw[i] } }
+        bits.withUnsafeBytes { format.decode($0.baseAddress!, count: n, into: &aligned) }
+        bytes.withUnsafeBytes { format.decode($0.baseAddress! + 1, count: n, into: &unaligned) }
+        #expect(zip(aligned, unaligned).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) })
+    }
+
     @Test("RMSNorm and LayerNorm equal double-precision formulas; max |Δ| ≤ 1e-6")
     func norms() {
         let d = 64, x = randomFloats(3 * d, seed: 6), w = randomFloats(d, seed: 7), b = randomFloats(d, seed: 8)
