@@ -1,6 +1,6 @@
 // A probe run over a LoRA adapter trajectory equals a probe run over the same checkpoints merged and
 // saved as full models by peft (issue #5). Fixture: Tests/Fixtures/probe-lora (Tools/goldens/make_probe_fixtures.py):
-// checkpoint-0 is the base itself, checkpoint-5 and -10 are PEFT adapters whose base is a relative path.
+// checkpoint-0 is the base itself, checkpoint-10 and -20 are PEFT adapters whose base is a relative path.
 // Tolerances: attention mass ≤ 1e-5, log-probabilities / M_C / log-likelihoods ≤ 1e-4, generations identical.
 import Checkpoints
 import Foundation
@@ -28,7 +28,7 @@ struct AdapterTrajectoryTests {
         }
         let a = try HDF5File.open(at: outputs[0], writable: false), m = try HDF5File.open(at: outputs[1], writable: false)
         defer { try? a.close(); try? m.close() }
-        #expect(try a.readStrings("checkpoint").values == ["checkpoint-0", "checkpoint-5", "checkpoint-10"])
+        #expect(try a.readStrings("checkpoint").values == ["checkpoint-0", "checkpoint-10", "checkpoint-20"])
         for (name, tol) in [("attention_mass", Float(1e-5)), ("lens_logprob", 1e-4), ("mc_ratio", 1e-4), ("answer_loglik", 1e-4)] {
             let x = try a.readFloats(name).values, y = try m.readFloats(name).values
             let diff = zip(x, y).map { $0.isNaN && $1.isNaN ? 0 : abs($0 - $1) }.max() ?? .nan
@@ -43,6 +43,6 @@ struct AdapterTrajectoryTests {
         let x = try a.readFloats("lens_logprob").values
         let per = x.count / 3
         let moved = zip(x[0..<per], x[per..<(2 * per)]).map { abs($0 - $1) }.max()!
-        #expect(moved > 1e-2, "checkpoint-5 differs from the base by only \(moved)")
+        #expect(moved > 1e-2, "checkpoint-10 differs from the base by only \(moved)")
     }
 }

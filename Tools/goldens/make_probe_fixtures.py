@@ -13,9 +13,9 @@ Writes Tests/Fixtures/probe-trajectory/:
       teacher-forced log-likelihood of both answers, greedy generation ids (max_new_tokens=8, EOS stops).
 Also Tests/Fixtures/probe-gpt2/: one GPT-2 checkpoint that carries its own tokenizer.json, and
 Tests/Fixtures/probe-lora/: a LoRA trajectory over probe-trajectory/checkpoint-0 made with peft —
-  adapters/checkpoint-0 is the base itself (a full checkpoint), adapters/checkpoint-{5,10} are PEFT
+  adapters/checkpoint-0 is the base itself (a full checkpoint), adapters/checkpoint-{10,20} are PEFT
   adapters (r=4 on q,k,v,o,gate,up,down, random A and B) whose base_model_name_or_path is the relative
-  path ../../../probe-trajectory/checkpoint-0; merged/checkpoint-{0,5,10} are the same checkpoints
+  path ../../../probe-trajectory/checkpoint-0; merged/checkpoint-{0,10,20} are the same checkpoints
   merged by peft (merge_and_unload) and saved as full models.
 
 Rerun (from the repository root): python3 Tools/goldens/make_probe_fixtures.py
@@ -187,7 +187,7 @@ def make_lora(tok):
     shutil.rmtree(out, ignore_errors=True)
     base_dir = os.path.join(OUT, "checkpoint-0")
     g = torch.Generator().manual_seed(SEED + 7)
-    for step in (0, 5, 10):
+    for step in (0, 10, 20):
         a_dir = os.path.join(out, "adapters", f"checkpoint-{step}")
         m_dir = os.path.join(out, "merged", f"checkpoint-{step}")
         base = T.LlamaForCausalLM.from_pretrained(base_dir, attn_implementation="eager", dtype=torch.float32).eval()
@@ -200,7 +200,7 @@ def make_lora(tok):
             with torch.no_grad():
                 for name, p in model.named_parameters():
                     if "lora_" in name:
-                        p.copy_(torch.randn(p.shape, generator=g) * 0.3 * step / 10)
+                        p.copy_(torch.randn(p.shape, generator=g) * 0.3 * step / 20)
             model.save_pretrained(a_dir)
             ac = json.load(open(os.path.join(a_dir, "adapter_config.json")))
             ac["base_model_name_or_path"] = "../../../probe-trajectory/checkpoint-0"
