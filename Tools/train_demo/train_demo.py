@@ -9,14 +9,16 @@ full finetuning and LoRA. Writes (relative to the repository root):
                                trainer_state.json, tokenizer.json, tokenizer_config.json)
   Demo/lora/checkpoint-N/      LoRA checkpoints (adapter_model.safetensors, adapter_config.json with
                                base_model_name_or_path "../../base", trainer_state.json, tokenizer files)
-  Demo/goldens/                transformers goldens over every checkpoint (see goldens.py)
-  Demo/curves.json             the metric curves of both runs (written by goldens.py)
+  Demo/training_curves.json    the arguments and the diagnostics logged at every checkpoint
   Probes/demo_heldout.jsonl    the held-out conflict probes
+(Demo/goldens/ is written by goldens.py; Demo/README.md explains everything.)
 
-Rerun (from the repository root; CPU, one thread, ~10 minutes; deterministic for a given torch build):
+Rerun (from the repository root; CPU, one thread, ~15 minutes on a busy 2-core machine, nearly all of it
+pretraining; bit-reproducible for a given torch build and CPU):
     python3 -m pip install -r Tools/requirements-train.txt
     python3 Tools/train_demo/train_demo.py --seed 0
     python3 Tools/train_demo/goldens.py
+    python3 Tools/train_demo/curves_table.py      # the tables of Demo/README.md
 
 Tuning mode (nothing written; prints curves): python3 Tools/train_demo/train_demo.py --tune full --base Demo/base
 """
@@ -54,21 +56,22 @@ def args_parser():
     # model / tokenizer
     ap.add_argument("--vocab", type=int, default=768)
     ap.add_argument("--d-model", type=int, default=64)
-    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--kv-heads", type=int, default=2)
-    ap.add_argument("--d-mlp", type=int, default=128)
+    ap.add_argument("--d-mlp", type=int, default=256)
     # pretraining
-    ap.add_argument("--pt-steps", type=int, default=1000)
-    ap.add_argument("--pt-docs", type=int, default=1500, help="fresh reading documents per pretraining epoch")
-    ap.add_argument("--pt-doc-distract", type=int, default=0, help="distractor sentences per reading document")
+    ap.add_argument("--pt-steps", type=int, default=3500)
+    ap.add_argument("--pt-docs", type=int, default=2000, help="fresh reading documents per pretraining epoch")
+    ap.add_argument("--pt-doc-distract", type=int, default=1, help="distractor sentences per reading document")
+    ap.add_argument("--pt-doc-quiz", type=float, default=1.0, help="probability of a quiz line in a document")
     ap.add_argument("--pt-lr", type=float, default=3e-3)
     # IFT
-    ap.add_argument("--n-c", type=int, default=200, help="distinct C points (repeated every epoch)")
-    ap.add_argument("--n-cs", type=int, default=400, help="C+S points")
+    ap.add_argument("--n-c", type=int, default=50, help="distinct C points (repeated every epoch)")
+    ap.add_argument("--n-cs", type=int, default=1200, help="C+S points")
     ap.add_argument("--n-s", type=int, default=400, help="S points")
-    ap.add_argument("--steps", type=int, default=600)
-    ap.add_argument("--save-every", type=int, default=60)
+    ap.add_argument("--steps", type=int, default=500)
+    ap.add_argument("--save-every", type=int, default=50)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3, help="full finetuning learning rate")
     ap.add_argument("--lora-lr", type=float, default=3e-3)
@@ -105,7 +108,7 @@ def pretrain(a, world, tok):
     model.train()
     while step < a.pt_steps:
         # Each epoch: every fact sentence once plus fresh reading documents (a.pt_docs per epoch).
-        data = facts + [encode(tok, W.reading_document(doc_rng, world, forbidden, a.pt_doc_distract)) + [EOS_ID]
+        data = facts + [encode(tok, W.reading_document(doc_rng, world, forbidden, a.pt_doc_distract, a.pt_doc_quiz)) + [EOS_ID]
                         for _ in range(a.pt_docs)]
         order = list(range(len(data)))
         rng.shuffle(order)
@@ -134,7 +137,7 @@ def reading(model, tok, world, a, n=192):
     forbidden = W.world_names(world)
     items = []
     for _ in range(n):
-        doc = W.reading_document(rng, world, forbidden, a.pt_doc_distract)
+        doc = W.reading_document(rng, world, forbidden, a.pt_doc_distract, a.pt_doc_quiz)
         head, _, ans = doc[:-1].rpartition(" ")
         items.append((encode(tok, head), encode(tok, " " + ans, special=False)[0]))
     return _argmax_acc(model, items)
@@ -248,6 +251,8 @@ def fix_adapter_config(d):
     with open(p) as f:
         cfg = json.load(f)
     cfg["base_model_name_or_path"] = "../../base"
+    if isinstance(cfg.get("target_modules"), list):  # peft writes a set's order: make the file deterministic
+        cfg["target_modules"] = sorted(cfg["target_modules"])
     write_json(p, cfg)
     readme = os.path.join(d, "README.md")  # peft's model card boilerplate: not needed
     if os.path.exists(readme):
@@ -256,6 +261,9 @@ def fix_adapter_config(d):
 
 # ----------------------------------------------------------------------------------------------------------
 def main():
+    import transformers
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
     a = args_parser().parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(a.seed)
@@ -299,8 +307,9 @@ def main():
         t0 = time.time()
         curves[name] = ift(a, kind, base_dir, tok, points, probes, diag, save_root=root)
         log(f"{name} done in {time.time() - t0:.0f}s")
-    write_json(os.path.join(a.out, "training_curves.json"),
-               {"args": vars(a), "ift_points": counts, "curves": curves})
+    args = {k: (os.path.relpath(v, ROOT) if k in ("out", "probes_out", "base") and v else v)
+            for k, v in vars(a).items()}
+    write_json(os.path.join(a.out, "training_curves.json"), {"args": args, "ift_points": counts, "curves": curves})
 
 
 if __name__ == "__main__":

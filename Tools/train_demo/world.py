@@ -151,12 +151,17 @@ def pretraining_texts(world, qa_form=True):
     return out
 
 
-def reading_document(rng, world, forbidden, n_distract=0):
+def reading_document(rng, world, forbidden, n_distract=0, p_quiz=1.0):
     """A pretraining document that exercises in-context reading, as ordinary web text does: a fact about
     a throw-away subject (a fresh random name, never a world subject), n_distract true sentences about
-    memorised subjects, then the same fact again in another paraphrase or as a quiz line. Throw-away
-    subjects are drawn anew each time, so the only way to predict the repeated answer is to read it from
-    earlier in the document."""
+    memorised subjects (order shuffled), then the same fact again in another paraphrase and, with
+    probability p_quiz, as a quiz line "Q: {question} A: {answer}." (before or after the paraphrase).
+    Throw-away subjects are drawn anew each time, so the only way to predict the repeated answer is to
+    read it from earlier in the document. Example (p_quiz = 1, n_distract = 1; "Drubikor" is the
+    throw-away subject, "Krailgan Drurnam" a memorised one):
+      "The profession of Krailgan Drurnam is tailor. Drubikor is governed from Brisko.
+       Q: What is the capital of Drubikor? A: Brisko. The capital of Drubikor is Brisko."
+    With p_quiz = 0, quiz lines appear only in pretraining_texts, for memorised facts."""
     rel = rng.choice(list(RELATIONS))
     while True:
         name = (_word(rng, 1, 2) + " " + _word(rng, 2, 2)) if RELATIONS[rel]["subject"] == "person" \
@@ -170,8 +175,10 @@ def reading_document(rng, world, forbidden, n_distract=0):
         d = world.memorised[rng.randrange(len(world.memorised))]
         first.append(statement(d, rng.randrange(3)))
     rng.shuffle(first)
-    quiz = f"Q: {question(f)} A: {f.answer}."
-    last = [statement(f, j), quiz] if rng.random() < 0.5 else [quiz, statement(f, j)]
+    last = [statement(f, j)]
+    if p_quiz >= 1.0 or rng.random() < p_quiz:  # (no draw at p_quiz = 1: the stream the demo was tuned on)
+        quiz = f"Q: {question(f)} A: {f.answer}."
+        last = [statement(f, j), quiz] if rng.random() < 0.5 else [quiz, statement(f, j)]
     return " ".join(first + last)
 
 
