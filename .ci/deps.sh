@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what cpiscope needs on a fresh Debian machine, skipping what is already there:
 #   system: pkg-config, libhdf5-dev, libopenblas-dev (found through pkg-config)
-#   python (tests only, with --python): numpy, h5py, xarray, h5netcdf, pytest
+#   python (tests only, with --python): numpy, h5py, xarray, h5netcdf, pytest, tokenizers (the demo test reads answers' first tokens)
 set -euo pipefail
 need_apt=()
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
@@ -17,8 +17,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 if [ "${1:-}" = "--python" ]; then
-  if ! python3 -c "import numpy, h5py, xarray, h5netcdf, pytest" >/dev/null 2>&1; then
-    echo "cpiscope: installing numpy h5py xarray h5netcdf pytest with pip" >&2
-    python3 -m pip install -q numpy h5py xarray h5netcdf pytest
+  if ! python3 -c "import numpy, h5py, xarray, h5netcdf, pytest, tokenizers" >/dev/null 2>&1; then
+    echo "cpiscope: installing numpy h5py xarray h5netcdf pytest tokenizers with pip" >&2
+    python3 -m pip install -q numpy h5py xarray h5netcdf pytest tokenizers
   fi
 fi

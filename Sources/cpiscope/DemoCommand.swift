@@ -75,6 +75,8 @@ struct DemoCommand: ParsableCommand {
             var spec = ProbeJobSpec(checkpoints: try Checkpoints.Trajectory.discover(at: trajectory), trajectoryRoot: trajectory,
                                     probeFile: probeFile, template: .plain, output: file)
             spec.force = true
+            // The protocol of the demo's transformers goldens (Tools/train_demo/goldens.py): 8 greedy tokens.
+            spec.options.maxNewTokens = 8
             spec.base = nil
             spec.commandLine = CommandLine.arguments.joined(separator: " ")
             spec.toolVersion = CPIScopeVersion.string
