@@ -36,13 +36,12 @@ public enum LogitLens {
         var logprob = [Float](repeating: .nan, count: targets.count * lensLayers)
         var rank = [Int32](repeating: -1, count: targets.count * lensLayers)
         var mc = [Float](repeating: .nan, count: lensLayers)
-        var lp = [Float](repeating: 0, count: V)
         for layer in 0..<lensLayers {
             logits.withUnsafeBufferPointer { all in
                 let row = all.baseAddress! + layer * V
-                lp.withUnsafeMutableBufferPointer { logSoftmax(row, count: V, into: $0.baseAddress!) }
+                let lse = logSumExp(row, count: V)  // log-probability of token i = row[i] − lse
                 for (t, id) in targets.enumerated() where id >= 0 && id < V {
-                    logprob[t * lensLayers + layer] = lp[id]
+                    logprob[t * lensLayers + layer] = row[id] - lse
                     var higher: Int32 = 0
                     let target = row[id]
                     for j in 0..<V where row[j] > target { higher += 1 }

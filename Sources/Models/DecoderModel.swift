@@ -102,6 +102,7 @@ public final class DecoderModel: @unchecked Sendable {
     static let queryBlock = 128
 
     /// Upper bound on threads used for attention heads (set to 1 for strictly sequential runs).
+    /// Threads for the pass's own parallel loops (attention heads, activations); `--threads` sets it.
     nonisolated(unsafe) public static var maxAttentionWorkers = 64
     public var vocab: Int { config.vocab }
     public var dModel: Int { config.dModel }
@@ -352,12 +353,24 @@ public final class DecoderModel: @unchecked Sendable {
     }
 }
 
-/// Applies an activation in place.
+/// Applies an activation in place, split over up to `DecoderModel.maxAttentionWorkers` threads for large
+/// buffers (BLAS is idle meanwhile).
 func activate(_ x: UnsafeMutablePointer<Float>, count: Int, _ act: Activation) {
+    let workers = min(ProcessInfo.processInfo.activeProcessorCount, DecoderModel.maxAttentionWorkers, count >> 15)
+    guard workers > 1 else { activateSerial(x, count: count, act); return }
+    let per = (count / workers + 7) & ~7
+    let base = UncheckedSendable(x)
+    parallelFor(workers) { w in
+        let start = w * per, end = min(count, start + per)
+        if start < end { activateSerial(base.value + start, count: end - start, act) }
+    }
+}
+
+private func activateSerial(_ x: UnsafeMutablePointer<Float>, count: Int, _ act: Activation) {
     switch act {
-    case .geluNew, .geluPytorchTanh: for i in 0..<count { x[i] = geluTanh(x[i]) }
-    case .gelu: for i in 0..<count { x[i] = geluErf(x[i]) }
-    case .silu: for i in 0..<count { x[i] = silu(x[i]) }
+    case .geluNew, .geluPytorchTanh: geluTanhInPlace(x, count: count)
+    case .gelu: geluErfInPlace(x, count: count)
+    case .silu: siluInPlace(x, count: count)
     case .relu: for i in 0..<count { x[i] = max(0, x[i]) }
     }
 }

@@ -37,25 +37,23 @@ public func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, d: Int, weight: Unsafe
 }
 
 /// In-place softmax of `n` values; entries at index ≥ `valid` or < `firstValid` get probability 0.
+/// The exponentials are computed eight at a time (`exp8`, VectorMath.swift).
 @inline(__always)
 public func softmaxInPlace(_ x: UnsafeMutablePointer<Float>, count n: Int, firstValid: Int = 0, valid: Int) {
-    var mx = -Float.infinity
-    for j in firstValid..<valid where x[j] > mx { mx = x[j] }
-    var sum: Float = 0
-    for j in firstValid..<valid { let e = expf(x[j] - mx); x[j] = e; sum += e }
-    let inv = 1 / sum
-    for j in 0..<n {
-        if j < firstValid || j >= valid { x[j] = 0 } else { x[j] *= inv }
+    let live = valid - firstValid
+    if live > 0 {
+        let row = x + firstValid
+        let mx = max8(row, count: live)
+        let inv = 1 / expShiftedInPlace(row, count: live, shift: mx)
+        for j in 0..<live { row[j] *= inv }
     }
+    if firstValid > 0 { x.update(repeating: 0, count: firstValid) }
+    if valid < n { (x + max(valid, 0)).update(repeating: 0, count: n - max(valid, 0)) }
 }
 
-/// Log-softmax of `n` logits into `out` (max-subtracted, log-sum-exp in Double for stability).
+/// Log-softmax of `n` logits into `out` (max-shifted log-sum-exp, `logSumExp`).
 public func logSoftmax(_ x: UnsafePointer<Float>, count n: Int, into out: UnsafeMutablePointer<Float>) {
-    var mx = -Float.infinity
-    for j in 0..<n where x[j] > mx { mx = x[j] }
-    var sum: Double = 0
-    for j in 0..<n { sum += Double(expf(x[j] - mx)) }
-    let lse = mx + Float(log(sum))
+    let lse = logSumExp(x, count: n)
     for j in 0..<n { out[j] = x[j] - lse }
 }
 

@@ -151,4 +151,9 @@ struct ProbeCommand: ParsableCommand {
 func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
 
 import TensorCore
-func setThreads(_ n: Int) { setBLASThreads(n) }
+import Models
+/// `--threads N`: N OpenBLAS threads and at most N threads for the pass's own parallel loops.
+func setThreads(_ n: Int) {
+    setBLASThreads(n)
+    DecoderModel.maxAttentionWorkers = n
+}
