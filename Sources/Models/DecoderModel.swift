@@ -58,6 +58,10 @@ public final class KVCache {
         capacity = newCap
     }
 
+    /// The buffers layer `l` uses: its own, or slot 0 of a one-layer cache that every layer of a pass
+    /// shares (a pass that keeps no cache).
+    @inline(__always) func slot(forLayer l: Int) -> Int { keys.count == 1 ? 0 : l }
+
     /// Forgets all positions (the buffers are kept for reuse).
     public func reset() { length = 0 }
 
@@ -121,7 +125,9 @@ public final class DecoderModel: @unchecked Sendable {
             throw ModelError.sequenceTooLong(length: total, maxPositions: config.maxPositions)
         }
         let d = config.dModel
-        let cache = cache ?? KVCache(layers: config.layers, kvHeads: config.kvHeads, dHead: config.dHead, capacity: n)
+        // Without a caller's cache nothing outlives the pass, so one layer's keys and values are enough:
+        // every block writes and reads slot 0 of a one-layer cache (saves 2·layers·n·d_kv floats).
+        let cache = cache ?? KVCache(layers: 1, kvHeads: config.kvHeads, dHead: config.dHead, capacity: n)
         cache.reserve(total)
 
         let wantsPatterns = observer.map { o in (0..<config.layers).contains { o.wants(.attnPattern($0)) } } ?? false
@@ -229,7 +235,8 @@ public final class DecoderModel: @unchecked Sendable {
         let (ld, qOff, kOff, vOff) = project(w, h, rows: n, queryFrom: q0, into: qkv)
 
         // 2. Rotary on q (query rows) and k (all rows), then append k and v to the cache ([kv_head, pos, d_head]).
-        let kc = cache.keys[l], vc = cache.values[l], cap = cache.capacity
+        let slot = cache.slot(forLayer: l)
+        let kc = cache.keys[slot], vc = cache.values[slot], cap = cache.capacity
         for i in 0..<n {
             let row = qkv + i * ld
             if let rot = rotary {
