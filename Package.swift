@@ -25,7 +25,8 @@ let package = Package(
 
         // MARK: library modules
         .target(name: "TensorCore", dependencies: ["CBLAS"]),
-        .target(name: "Checkpoints", dependencies: ["TensorCore"]),
+        .target(name: "SHA256Kernel", path: "Sources/SHA256Kernel"),  // SHA extensions, with a runtime check
+        .target(name: "Checkpoints", dependencies: ["TensorCore", "SHA256Kernel"]),
         .target(name: "Tokenization"),
         .target(name: "Instrumentation", dependencies: ["TensorCore"]),
         .target(name: "Models", dependencies: ["TensorCore", "Checkpoints", "Instrumentation"]),
@@ -46,7 +47,7 @@ let package = Package(
 
         // MARK: tests (one target per module; fixtures live beside them)
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
-        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TensorCore"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TensorCore", "SHA256Kernel"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoints", "TensorCore", "Instrumentation"]),
         .testTarget(name: "HDF5StoreTests", dependencies: ["HDF5Store"]),

@@ -26,27 +26,59 @@ public struct LensScores: Sendable {
 public enum LogitLens {
     /// Scores `targets` (token ids; -1 = unavailable → NaN / -1) at every lens layer of `residuals` [lens_layer, d_model].
     public static func scores(model: some LogitLensModel, residuals: [Float], lensLayers: Int, targets: [Int]) -> LensScores {
-        let V = model.vocab
-        var logits = [Float](repeating: 0, count: lensLayers * V)
-        residuals.withUnsafeBufferPointer { r in
-            logits.withUnsafeMutableBufferPointer { out in
-                model.logitLens(r.baseAddress!, rows: lensLayers, into: out.baseAddress!)
+        scoresBatch(model: model, residuals: [residuals], lensLayers: lensLayers, targets: [targets])[0]
+    }
+
+    /// `scores` for several probes at once. Their residual rows go through the final norm and unembedding
+    /// together, in chunks whose logits fit `maxLogitBytes`, so the unembedding matrix is read (and packed
+    /// by BLAS) once per chunk rather than once per probe. Results equal `scores` probe by probe.
+    public static func scoresBatch(model: some LogitLensModel, residuals: [[Float]], lensLayers: Int, targets: [[Int]],
+                                   maxLogitBytes: Int = 8 << 20) -> [LensScores] {
+        precondition(residuals.count == targets.count, "one target list per probe")
+        let V = model.vocab, d = model.dModel
+        let perProbe = lensLayers * V * MemoryLayout<Float>.stride
+        let chunk = max(1, maxLogitBytes / max(perProbe, 1))
+        var out: [LensScores] = []
+        out.reserveCapacity(residuals.count)
+        var logits: [Float] = []
+        var stacked: [Float] = []
+        var first = 0
+        while first < residuals.count {
+            let probes = first..<min(residuals.count, first + chunk)
+            stacked.removeAll(keepingCapacity: true)
+            for p in probes {
+                precondition(residuals[p].count == lensLayers * d, "residuals of probe \(p): \(residuals[p].count) ≠ \(lensLayers) × \(d)")
+                stacked.append(contentsOf: residuals[p])
             }
+            let rows = probes.count * lensLayers
+            if logits.count < rows * V { logits = [Float](repeating: 0, count: rows * V) }
+            stacked.withUnsafeBufferPointer { r in
+                logits.withUnsafeMutableBufferPointer { model.logitLens(r.baseAddress!, rows: rows, into: $0.baseAddress!) }
+            }
+            logits.withUnsafeBufferPointer { all in
+                for (k, p) in probes.enumerated() {
+                    out.append(score(all.baseAddress! + k * lensLayers * V, vocab: V, lensLayers: lensLayers, targets: targets[p]))
+                }
+            }
+            first = probes.upperBound
         }
+        return out
+    }
+
+    /// Scores one probe from its lens logits [lens_layer, d_vocab].
+    static func score(_ logits: UnsafePointer<Float>, vocab V: Int, lensLayers: Int, targets: [Int]) -> LensScores {
         var logprob = [Float](repeating: .nan, count: targets.count * lensLayers)
         var rank = [Int32](repeating: -1, count: targets.count * lensLayers)
         var mc = [Float](repeating: .nan, count: lensLayers)
         for layer in 0..<lensLayers {
-            logits.withUnsafeBufferPointer { all in
-                let row = all.baseAddress! + layer * V
-                let lse = logSumExp(row, count: V)  // log-probability of token i = row[i] − lse
-                for (t, id) in targets.enumerated() where id >= 0 && id < V {
-                    logprob[t * lensLayers + layer] = row[id] - lse
-                    var higher: Int32 = 0
-                    let target = row[id]
-                    for j in 0..<V where row[j] > target { higher += 1 }
-                    rank[t * lensLayers + layer] = higher + 1
-                }
+            let row = logits + layer * V
+            let lse = logSumExp(row, count: V)  // log-probability of token i = row[i] − lse
+            for (t, id) in targets.enumerated() where id >= 0 && id < V {
+                logprob[t * lensLayers + layer] = row[id] - lse
+                var higher: Int32 = 0
+                let target = row[id]
+                for j in 0..<V where row[j] > target { higher += 1 }
+                rank[t * lensLayers + layer] = higher + 1
             }
             if targets.count >= 2 {
                 let a = logprob[layer], b = logprob[lensLayers + layer]

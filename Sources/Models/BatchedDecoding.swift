@@ -110,3 +110,33 @@ extension DecoderModel {
         return outputs
     }
 }
+
+extension DecoderModel {
+    /// Teacher-forced log-likelihood of `continuations[i]` after sequence i, for several sequences at once:
+    /// sequence i's state is `caches[i]` and its next-token logits are `firstLogits[i]`. Token t of every
+    /// continuation still running is fed in one `decodeStep`, so each weight is read once per step for
+    /// all sequences. Each cache is returned to its length on entry. Equal, sequence by sequence, to
+    /// `continuationLogLikelihood`; an empty continuation gives NaN.
+    public func continuationLogLikelihoodBatch(caches: [KVCache], firstLogits: [[Float]], continuations: [[Int]]) throws -> [Float] {
+        precondition(caches.count == firstLogits.count && caches.count == continuations.count, "one cache, logits and continuation per sequence")
+        let lengths = caches.map(\.length)
+        defer { for (c, n) in zip(caches, lengths) { c.truncate(to: n) } }
+        var totals = [Double](repeating: 0, count: caches.count)
+        for (i, c) in continuations.enumerated() {
+            guard let t = c.first else { totals[i] = .nan; continue }
+            totals[i] = firstLogits[i].withUnsafeBufferPointer { Double($0[t] - logSumExp($0.baseAddress!, count: $0.count)) }
+        }
+        let longest = continuations.map(\.count).max() ?? 0
+        var step = 0
+        while step + 1 < longest {
+            let running = continuations.indices.filter { continuations[$0].count > step + 1 }
+            let logits = try decodeStep(running.map { continuations[$0][step] }, caches: running.map { caches[$0] })
+            for (k, i) in running.enumerated() {
+                let row = logits.pointer + k * config.vocab
+                totals[i] += Double(row[continuations[i][step + 1]] - logSumExp(row, count: config.vocab))
+            }
+            step += 1
+        }
+        return totals.map { Float($0) }
+    }
+}

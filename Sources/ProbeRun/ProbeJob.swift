@@ -24,8 +24,11 @@ public struct ProbeJobSpec: Sendable {
     public var options = MeasureOptions()
     /// Probe ids to dump (--dump-probes); all probes when nil and dumpLayers is set.
     public var dumpProbes: [String]? = nil
-    /// Probes generated together in one batched decoding loop.
-    public var generationBatch = 16
+    /// At most this many probes are measured as one group (batched lens, answers and generation).
+    public var generationBatch = 32
+    /// A group also closes before its probes' KV caches (prompt + longest answer or generation) would
+    /// exceed this many bytes; nil: a tenth of the model's float32 size, at least 32 MiB.
+    public var batchCacheBytes: Int? = nil
     public var commandLine: String = ""
     public var toolVersion: String = ""
 
@@ -180,11 +183,23 @@ public enum ProbeJob {
                 for pi in batch { progress?.probeFinished(pi, of: tokenized.count) }
                 batch.removeAll()
             }
+            let cfg = loaded.model.config
+            let cacheBudget = spec.batchCacheBytes ?? max(32 << 20, cfg.parameterCount * 4 / 10)
+            func cacheBytes(_ pi: Int) -> Int {
+                let p = tokenized[pi]
+                let positions = p.promptIDs.count + max(p.answerIDs.count, p.memoryAnswerIDs.count, options.maxNewTokens) + 1
+                return 2 * cfg.layers * cfg.kvHeads * cfg.dHead * positions * MemoryLayout<Float>.stride
+            }
+            var batchBytes = 0
             for pi in tokenized.indices {
-                // Dumped probes go alone (their options differ); the rest in groups of `generationBatch`.
-                if dumpIndex.contains(pi) { try flush(); batch = [pi]; try flush(); continue }
+                // Dumped probes go alone (their options differ); the rest in groups of at most
+                // `generationBatch` probes whose caches fit the budget.
+                if dumpIndex.contains(pi) { try flush(); batch = [pi]; try flush(); batchBytes = 0; continue }
+                let bytes = cacheBytes(pi)
+                if !batch.isEmpty && batchBytes + bytes > cacheBudget { try flush(); batchBytes = 0 }
                 batch.append(pi)
-                if batch.count == spec.generationBatch { try flush() }
+                batchBytes += bytes
+                if batch.count == spec.generationBatch { try flush(); batchBytes = 0 }
             }
             try flush()
             do {

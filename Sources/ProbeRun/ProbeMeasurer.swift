@@ -1,5 +1,6 @@
-// One probe through one model: every measurement of the probe job from one instrumented prompt pass,
-// two teacher-forced answer continuations and a greedy generation, all sharing the prompt's KV cache.
+// Probes through one model: every measurement of the probe job from one instrumented prompt pass per
+// probe, then the logit lens, two teacher-forced answer continuations and a greedy generation, batched
+// over the probes of a group and sharing each prompt's KV cache.
 import Checkpoints
 import Instrumentation
 import Models
@@ -63,23 +64,59 @@ public enum ProbeMeasurer {
         try measureBatch([(probe, built)], model: model, options: options, decode: decode)[0]
     }
 
-    /// Measures several probes: each gets its own instrumented prompt pass and answer scoring, then all are
-    /// generated together (one batched decoding step per token, so each weight is read once per step).
+    /// Measures several probes. Each gets its own instrumented prompt pass; the rest runs on all of them
+    /// together, so that each weight matrix is read once per step for the whole group rather than once
+    /// per probe: the logit lens of every probe's residuals in one unembedding product, the teacher-forced
+    /// answers one token position at a time over all prompt caches (`continuationLogLikelihoodBatch`),
+    /// and the greedy generation one batched decoding step per token (`greedyContinueBatch`).
     public static func measureBatch(_ probes: [(TokenizedProbe, BuiltPrompt)], model: DecoderModel, options: MeasureOptions,
                                     decode: ([Int]) -> String) throws -> [ProbeMeasurement] {
-        var results: [ProbeMeasurement] = []
-        var caches: [KVCache] = [], lasts: [[Float]] = []
-        for (probe, built) in probes {
-            let (m, cache, last) = try measureWithoutGeneration(probe, built: built, model: model, options: options)
-            results.append(m)
-            caches.append(cache)
-            lasts.append(last)
+        let c = model.config
+        var clock = PhaseClock()
+        let passes = try probes.map { try promptPass($0.0, model: model, options: options) }
+        clock.lap(.promptPass)
+
+        // Logit lens over embeddings + every block, for the first token of each answer.
+        let lens = LogitLens.scoresBatch(model: model, residuals: passes.map(\.residuals), lensLayers: c.layers + 1,
+                                         targets: probes.map { [$0.0.answerIDs.first ?? -1, $0.0.memoryAnswerIDs.first ?? -1] })
+        clock.lap(.logitLens)
+
+        // Teacher-forced log-likelihood of each whole answer.
+        var loglik = [[Float]](repeating: [.nan, .nan], count: probes.count)
+        for a in 0..<2 {
+            var onPrompt: [Int] = []
+            for (k, (probe, _)) in probes.enumerated() {
+                let answer = a == 0 ? probe.contextAnswer : probe.memoryAnswer
+                if answer.prefixIDs == probe.promptIDs {
+                    onPrompt.append(k)
+                } else {
+                    // The answer changed how the prompt's last characters tokenize: score it on its own prefix.
+                    let fresh = model.makeCache(capacity: answer.prefixIDs.count + answer.ids.count)
+                    let first = try model.forward(answer.prefixIDs, cache: fresh, logits: .last).array
+                    loglik[k][a] = try model.continuationLogLikelihood(cache: fresh, firstLogits: first, continuation: answer.ids)
+                }
+            }
+            let scored = try model.continuationLogLikelihoodBatch(
+                caches: onPrompt.map { passes[$0].cache }, firstLogits: onPrompt.map { passes[$0].lastLogits },
+                continuations: onPrompt.map { a == 0 ? probes[$0].0.contextAnswer.ids : probes[$0].0.memoryAnswer.ids })
+            for (j, k) in onPrompt.enumerated() { loglik[k][a] = scored[j] }
         }
+        clock.lap(.answers)
+
+        var results = passes.indices.map { k in
+            ProbeMeasurement(
+                attentionMass: passes[k].attentionMass, lensLogprob: lens[k].logprob, lensRank: lens[k].rank,
+                mcRatio: lens[k].mcRatio, answerLoglik: loglik[k], generated: "", generatedIDs: [],
+                counterfactualCorrect: false, parametricCorrect: false,
+                dumpedPatterns: passes[k].dumpedPatterns, dumpedResiduals: passes[k].dumpedResiduals)
+        }
+
         // Greedy generation, cut at the first stop string.
         let stop = StopConditions(maxNewTokens: options.maxNewTokens, stopTokens: options.stopTokens, stopStrings: options.stopStrings)
         let generated = options.maxNewTokens > 0
-            ? try model.greedyContinueBatch(caches: caches, lastLogits: lasts, stop: stop, decode: decode)
+            ? try model.greedyContinueBatch(caches: passes.map(\.cache), lastLogits: passes.map(\.lastLogits), stop: stop, decode: decode)
             : [[Int]](repeating: [], count: probes.count)
+        clock.lap(.generation)
         for (k, ids) in generated.enumerated() {
             var text = decode(ids)
             for s in options.stopStrings where !s.isEmpty {
@@ -93,9 +130,23 @@ public enum ProbeMeasurer {
         return results
     }
 
-    /// Everything but the generation; returns the prompt's cache and next-token logits for it.
-    static func measureWithoutGeneration(_ probe: TokenizedProbe, built: BuiltPrompt, model: DecoderModel,
-                                         options: MeasureOptions) throws -> (ProbeMeasurement, KVCache, [Float]) {
+    /// What one probe's instrumented prompt pass leaves for the batched steps.
+    struct PromptPass {
+        /// [span, layer, head] attention mass from the answer position.
+        var attentionMass: [Float]
+        /// [lens_layer, d_model] residual stream at the answer position.
+        var residuals: [Float]
+        /// The prompt's keys and values (room for the longest answer or generation).
+        var cache: KVCache
+        /// Next-token logits after the prompt.
+        var lastLogits: [Float]
+        var dumpedPatterns: [Float]
+        var dumpedResiduals: [Float]
+    }
+
+    /// The instrumented prompt pass: span attention, the residual stream at the answer position (for the
+    /// lens), dumps if asked, the prompt's cache and its next-token logits.
+    static func promptPass(_ probe: TokenizedProbe, model: DecoderModel, options: MeasureOptions) throws -> PromptPass {
         let c = model.config
         let n = probe.promptIDs.count
         let (limit, byModel) = promptLimit(config: c, maxPromptTokens: options.maxPromptTokens)
@@ -119,35 +170,13 @@ public enum ProbeMeasurer {
         let cache = model.makeCache(capacity: n + longest + 1)
         let lastLogits = try model.forward(probe.promptIDs, cache: cache, logits: .last, observer: observer).array
 
-        // Logit lens over embeddings + every block, for the first token of each answer.
-        let targets = [probe.answerIDs.first ?? -1, probe.memoryAnswerIDs.first ?? -1]
-        let lens = LogitLens.scores(model: model, residuals: residRec.residuals, lensLayers: c.layers + 1, targets: targets)
-
-        // Teacher-forced log-likelihood of each whole answer.
-        var loglik: [Float] = []
-        for answer in [probe.contextAnswer, probe.memoryAnswer] {
-            if answer.prefixIDs == probe.promptIDs {
-                loglik.append(try model.continuationLogLikelihood(cache: cache, firstLogits: lastLogits, continuation: answer.ids))
-                cache.truncate(to: n)
-            } else {
-                // The answer changed how the prompt's last characters tokenize: score it on its own prefix.
-                let fresh = model.makeCache(capacity: answer.prefixIDs.count + answer.ids.count)
-                let first = try model.forward(answer.prefixIDs, cache: fresh, logits: .last).array
-                loglik.append(try model.continuationLogLikelihood(cache: fresh, firstLogits: first, continuation: answer.ids))
-            }
-        }
-
         var patterns: [Float] = []
         if let dumpRec {
             for l in options.dumpLayers { patterns.append(contentsOf: dumpRec[.attnPattern(l)]?.array ?? []) }
         }
         var streams: [Float] = []
         if dumpAll { for lens in 0...c.layers { streams.append(contentsOf: residRec.streams[lens] ?? []) } }
-
-        let m = ProbeMeasurement(
-            attentionMass: spanRec.mass, lensLogprob: lens.logprob, lensRank: lens.rank, mcRatio: lens.mcRatio,
-            answerLoglik: loglik, generated: "", generatedIDs: [], counterfactualCorrect: false, parametricCorrect: false,
-            dumpedPatterns: patterns, dumpedResiduals: streams)
-        return (m, cache, lastLogits)
+        return PromptPass(attentionMass: spanRec.mass, residuals: residRec.residuals, cache: cache, lastLogits: lastLogits,
+                          dumpedPatterns: patterns, dumpedResiduals: streams)
     }
 }

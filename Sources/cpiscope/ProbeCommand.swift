@@ -79,8 +79,15 @@ struct ProbeCommand: ParsableCommand {
     @Flag(help: "No progress line.")
     var quiet = false
 
-    @Option(help: "Threads for matrix products (default: all cores).")
+    @Option(help: "Threads for matrix products and attention heads (default: all cores).")
     var threads: Int = 0
+
+    @Option(help: ArgumentHelp("Probes measured together (default 32): their logit lens, answer scoring and generation share each read of the weights.",
+                               discussion: "A group also closes before its KV caches would pass --batch-memory. Larger groups are faster and use more memory; results do not depend on it."))
+    var batch: Int = 32
+
+    @Option(help: ArgumentHelp("Memory for one group's KV caches, in MiB (default: a tenth of the model's float32 size, at least 32).", valueName: "MiB"))
+    var batchMemory: Int?
 
     func validate() throws {
         if force && resume { throw ValidationError("--force and --resume exclude each other") }
@@ -89,6 +96,8 @@ struct ProbeCommand: ParsableCommand {
             throw ValidationError("unknown --template '\(template)'; choose one of \(PromptTemplate.builtinNames.joined(separator: ", "))")
         }
         if maxNewTokens < 0 { throw ValidationError("--max-new-tokens must be ≥ 0") }
+        if batch < 1 { throw ValidationError("--batch must be ≥ 1") }
+        if let m = batchMemory, m < 1 { throw ValidationError("--batch-memory must be ≥ 1 (MiB)") }
         if let m = maxTokens, m < 1 { throw ValidationError("--max-tokens must be ≥ 1") }
         if let d = dump, (try? parseIDs(d)) == nil { throw ValidationError("--dump takes a comma list of layers, e.g. --dump 0,3") }
     }
@@ -98,6 +107,9 @@ struct ProbeCommand: ParsableCommand {
         let spec = try makeSpec()
         let progress = ProgressLine(quiet: quiet)
         let summaries = try ProbeJob.run(spec, progress: progress)
+        if ProcessInfo.processInfo.environment["CPISCOPE_TIMING"] == "1" {
+            for (phase, seconds) in PhaseTimes.snapshot { Terminal.error(String(format: "timing: %-28@ %8.2f s", phase.rawValue as NSString, seconds)) }
+        }
         printSummary(summaries, output: spec.output)
     }
 
@@ -124,6 +136,8 @@ struct ProbeCommand: ParsableCommand {
         spec.force = force
         spec.resume = resume
         spec.options.maxNewTokens = maxNewTokens
+        spec.generationBatch = batch
+        spec.batchCacheBytes = batchMemory.map { $0 << 20 }
         if !stop.isEmpty { spec.options.stopStrings = stop }
         spec.options.maxPromptTokens = maxTokens
         if let d = dump { spec.options.dumpLayers = try parseIDs(d) }

@@ -88,7 +88,7 @@ struct ProbeGoldenTests {
         }
     }
 
-    @Test("batched generation (probes of different lengths decoded together) gives transformers' greedy ids",
+    @Test("probes measured as one group (mixed prompt lengths: batched lens, answers and generation) give transformers' numbers",
           arguments: [("probe-trajectory", "checkpoint-10"), ("probe-gpt2", "probe-gpt2")])
     func batchedGeneration(fixture: String, checkpoint: String) throws {
         let dir = fixtures.appendingPathComponent(fixture)
@@ -109,6 +109,16 @@ struct ProbeGoldenTests {
                                                      decode: { tokenizer.decode($0, skipSpecialTokens: true) })
         for (k, ref) in try #require(golden.checkpoints[checkpoint]).enumerated() {
             #expect(batched[k].generatedIDs == ref.generated_ids, "\(ref.id): batched \(batched[k].generatedIDs) vs \(ref.generated_ids)")
+            let L = model.layers
+            var lensWorst = 0.0
+            for a in 0..<2 { for l in 0...L {
+                lensWorst = max(lensWorst, abs(Double(batched[k].lensLogprob[a * (L + 1) + l]) - ref.lens.logprob[a][l]))
+            } }
+            #expect(lensWorst <= 1e-4, "\(ref.id): batched lens log-prob max |Δ| = \(lensWorst)")
+            let mcWorst = (0...L).map { abs(Double(batched[k].mcRatio[$0]) - ref.lens.mc[$0]) }.max()!
+            #expect(mcWorst <= 1e-4, "\(ref.id): batched M_C max |Δ| = \(mcWorst)")
+            let llWorst = zip(batched[k].answerLoglik, ref.answer_loglik).map { abs(Double($0) - $1) }.max()!
+            #expect(llWorst <= 1e-4, "\(ref.id): batched answer log-likelihood max |Δ| = \(llWorst)")
             let single = try ProbeMeasurer.measure(pairs[k].0, built: pairs[k].1, model: model, options: options,
                                                    decode: { tokenizer.decode($0, skipSpecialTokens: true) })
             #expect(single.generated == batched[k].generated)
