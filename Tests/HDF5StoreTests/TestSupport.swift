@@ -1,4 +1,4 @@
-// Helpers for HDF5StoreTests: temp dirs, the demo file shared with Tests/python/test_hdf5_layout.py,
+// Helpers for HDF5StoreTests: temp dirs, the demo file shared with Tests/python/hdf5_layout_checks.py,
 // and running python3.
 import Foundation
 import HDF5Store
@@ -25,7 +25,7 @@ func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
 }
 
 /// The demo file: a small probe run with every feature of the layout. The same values are
-/// recomputed independently in Tests/python/test_hdf5_layout.py; keep both in sync.
+/// recomputed independently in Tests/python/hdf5_layout_checks.py; keep both in sync.
 enum Demo {
     static let checkpoints = ["base", "checkpoint-500", "checkpoint-1000"]
     static let steps: [Int64] = [0, 500, 1000]

@@ -8,7 +8,10 @@ formulas. Run:
 
     swift test --filter PythonLayoutTests                 # writes a temp file and runs this
     CPISCOPE_WRITE_DEMO_H5=/tmp/demo.h5 swift test --filter PythonLayoutTests
-    CPISCOPE_H5=/tmp/demo.h5 python3 -m pytest Tests/python/test_hdf5_layout.py
+    CPISCOPE_H5=/tmp/demo.h5 python3 -m pytest Tests/python/hdf5_layout_checks.py
+
+The name does not start with test_ on purpose: `pytest Tests/python` has no file to check here, so it
+does not collect (and skip) this module; the Swift test runs it with one.
 
 Needs h5py, numpy, xarray, h5netcdf (versions used: h5py 3.16.0, xarray 2026.9.0, h5netcdf 1.8.2).
 Floats are compared exactly (the writer stores float32 values computed by the same formula)
