@@ -54,8 +54,9 @@ let package = Package(
         .testTarget(name: "ProbeKitTests", dependencies: ["ProbeKit", "Tokenization"]),
         .testTarget(name: "ProbeRunTests", dependencies: ["ProbeRun", "Models", "Checkpoints", "ProbeKit",
                                                           "Tokenization", "Instrumentation", "HDF5Store", "TensorCore"]),
-        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "HDF5Store"]),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analysis", "HDF5Store"]),
+        .target(name: "SyntheticRuns", dependencies: ["Analysis", "HDF5Store"], path: "Tests/SyntheticRuns"),  // test support
+        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "HDF5Store", "SyntheticRuns"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analysis", "HDF5Store", "SyntheticRuns"]),
         .testTarget(name: "CLITests", dependencies: []),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,226 @@
+// Test support shared by AnalysisTests and ReportsTests (a library target under Tests/, not a test
+// target): a synthetic probe-run writer (the schema-version-1 layout of
+// ProbeRun/RunFile.swift, written with HDF5Store), a raw reader of the written arrays, and
+// naive re-implementations of every statistic used to check the library independently.
+import Analysis
+import Foundation
+import HDF5Store
+
+public let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+public func tempDir(_ label: String = #function) throws -> URL {
+    let safe = label.filter { $0.isLetter || $0.isNumber }
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cpiscope-test-\(safe)-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+/// Deterministic noise in [0, 1) (the GLSL "fract(sin(x) * 43758.5453)" hash; data generation only).
+public func noise(_ parts: Int...) -> Double {
+    var x = 0.0
+    for (i, p) in parts.enumerated() { x += Double(p) * [12.9898, 78.233, 37.719, 4.581, 93.989][i % 5] }
+    let v = sin(x + 0.5) * 43758.5453
+    return v - v.rounded(.down)
+}
+
+/// A probe run built from formulas. Defaults: an inversion of counterfactual accuracy.
+public struct SyntheticRun {
+    public init() {}
+    public var checkpoints = ["checkpoint-0", "checkpoint-100", "checkpoint-200", "checkpoint-300", "checkpoint-400", "checkpoint-500"]
+    public var steps: [Int64] = [0, 100, 200, 300, 400, 500]
+    public var probes = (0..<16).map { "probe-\($0)" }
+    public var spans = ["context", "subject", "question", "context_answer", "memory_mention", "bos", "other"]
+    public var layers = 3
+    public var heads = 4
+    public var complete: [UInt8]? = nil
+    public var schemaVersion: Int64? = 1
+    /// Fraction of probes counterfactual-correct per checkpoint (k/P exactly).
+    public var accuracy: [Double] = [0.125, 0.5, 0.875, 0.875, 0.5, 0.25]
+    public var spanFound: (Int, Int) -> UInt8 = { p, s in
+        if s == 1 && p % 5 == 3 { return 0 }   // subject missing for probes 3, 8, 13
+        if s == 0 && p == 7 { return 0 }       // context missing for probe 7
+        return 1
+    }
+    public var mass: (Int, Int, Int, Int, Int) -> Float = { c, p, s, l, h in
+        let bump = [0.0, 0.1, 0.2, 0.2, 0.1, 0.0][c % 6]
+        var v = 0.1 + 0.05 * Double(l) + 0.02 * Double(h) + 0.05 * noise(c, p, s, l, h)
+        if s == 0 { v += bump * (1 + Double(l)) / 2 }
+        if s == 0 && l == 2 && h == 1 { v += 0.3 * Double(c) / 5 }   // one head that keeps rising
+        if s == 1 { v = 0.05 + 0.1 * noise(p, l, h, c) }
+        return Float(min(max(v, 0), 1))
+    }
+    public var mc: (Int, Int, Int) -> Float = { c, p, ll in
+        if c == 1 && p == 2 && ll == 0 { return .nan }
+        return Float(0.2 + 0.1 * Double(ll) + 0.3 * noise(c, p, ll))
+    }
+
+    /// Variables not written (to test a malformed file), and one written with the wrong dims.
+    public var omit: Set<String> = []
+    public var misshapen: String? = nil
+
+    public var lensLayers: Int { layers + 1 }
+
+    public func correct(_ c: Int, _ p: Int) -> UInt8 {
+        let k = Int((accuracy[c] * Double(probes.count)).rounded())
+        return (p * 7 + c * 3) % probes.count < k ? 1 : 0
+    }
+
+    /// Writes the run file (every variable the probe job writes, as it writes them).
+    public func write(to url: URL) throws {
+        let f = try HDF5File.create(at: url, overwrite: true)
+        let C = checkpoints.count, P = probes.count, S = spans.count, L = layers, H = heads, LL = lensLayers
+        try f.createDimension("checkpoint", strings: checkpoints)
+        try f.createCoordinate("step", along: "checkpoint", ints: steps)
+        try f.createDimension("probe", strings: probes)
+        try f.createDimension("span", strings: spans)
+        try f.createDimension("layer", ints: (0..<L).map(Int64.init))
+        try f.createDimension("head", ints: (0..<H).map(Int64.init))
+        try f.createDimension("lens_layer", ints: (0..<LL).map(Int64.init))
+        try f.createDimension("answer", strings: ["context", "memory"])
+        func define(_ name: String, _ type: HDF5ElementType, _ dims: [String]) throws {
+            guard !omit.contains(name) else { return }
+            try f.createVariable(name, type: type, dims: misshapen == name ? Array(dims.dropFirst()) : dims)
+        }
+        func whole(_ name: String, _ body: () throws -> Void) throws {
+            if !omit.contains(name) && misshapen != name { try body() }
+        }
+        func slab(_ name: String, _ body: () throws -> Void) throws {
+            if !omit.contains(name) && misshapen != name { try body() }
+        }
+        for (name, values) in [("prompt", probes.map { "Context: about \($0)\nQuestion: q?\nAnswer:" }),
+                               ("context", probes.map { "about \($0)" }), ("question", probes.map { _ in "q?" }),
+                               ("context_answer", probes.map { "ctx-\($0)" }), ("memory_answer", probes.map { "mem-\($0)" }),
+                               ("subject", probes.map { "subj-\($0)" }), ("subject_source", probes.map { _ in "given" })] {
+            try define(name, .string, ["probe"])
+            try whole(name) { try f.write(name, strings: values) }
+        }
+        try define("prompt_tokens", .int32, ["probe"])
+        try whole("prompt_tokens") { try f.write("prompt_tokens", ints32: probes.map { _ in 12 }) }
+        try define("span_found", .uint8, ["probe", "span"])
+        try whole("span_found") { try f.write("span_found", uint8: (0..<P).flatMap { p in (0..<S).map { spanFound(p, $0) } }) }
+        try define("attention_mass", .float32, ["checkpoint", "probe", "span", "layer", "head"])
+        try define("lens_logprob", .float32, ["checkpoint", "probe", "answer", "lens_layer"])
+        try define("mc_ratio", .float32, ["checkpoint", "probe", "lens_layer"])
+        try define("counterfactual_correct", .uint8, ["checkpoint", "probe"])
+        try define("parametric_correct", .uint8, ["checkpoint", "probe"])
+        try define("generated", .string, ["checkpoint", "probe"])
+        try define("checkpoint_complete", .uint8, ["checkpoint"])
+        let done = complete ?? [UInt8](repeating: 1, count: C)
+        for c in 0..<C where done[c] == 1 {
+            var m: [Float] = []
+            for p in 0..<P { for s in 0..<S { for l in 0..<L { for h in 0..<H {
+                m.append(spanFound(p, s) == 1 ? mass(c, p, s, l, h) : .nan)
+            } } } }
+            try slab("attention_mass") { try f.writeSlab("attention_mass", index: c, floats: m) }
+            try slab("mc_ratio") { try f.writeSlab("mc_ratio", index: c, floats: (0..<P).flatMap { p in (0..<LL).map { mc(c, p, $0) } }) }
+            try slab("lens_logprob") { try f.writeSlab("lens_logprob", index: c, floats: (0..<P).flatMap { p in (0..<2).flatMap { a in
+                (0..<LL).map { Float(-1 - Double(a) - noise(c, p, a, $0)) } } }) }
+            try slab("counterfactual_correct") { try f.writeSlab("counterfactual_correct", index: c, uint8: (0..<P).map { correct(c, $0) }) }
+            try slab("parametric_correct") { try f.writeSlab("parametric_correct", index: c, uint8: (0..<P).map { 1 - correct(c, $0) * UInt8(($0 % 2)) }) }
+            try slab("generated") { try f.writeSlab("generated", index: c, strings: (0..<P).map { "gen \(c) \($0)" }) }
+            try slab("checkpoint_complete") { try f.writeSlab("checkpoint_complete", index: c, uint8: [1]) }
+        }
+        if let v = schemaVersion { try f.setAttribute("cpiscope_schema_version", .int(v)) }
+        try f.setAttribute("complete", .int(done.allSatisfy { $0 == 1 } ? 1 : 0))
+        try f.setAttribute("template_name", .string("plain"))
+        try f.close()
+    }
+}
+
+/// The run's arrays as written, read back with HDF5Store only (no Analysis code).
+public struct Raw {
+    public let C: Int, P: Int, S: Int, L: Int, H: Int, LL: Int
+    public let mass: [Float], mc: [Float], cf: [UInt8], pf: [UInt8], complete: [UInt8]
+    public let steps: [Int64], names: [String], probes: [String]
+    /// `[checkpoint, probe, answer, lens_layer]` and `[checkpoint, probe]`.
+    public let logprob: [Float], generated: [String]
+
+    public init(_ url: URL) throws {
+        let f = try HDF5File.open(at: url, writable: false)
+        defer { try? f.close() }
+        let m = try f.readFloats("attention_mass")
+        (C, P, S, L, H) = (m.shape[0], m.shape[1], m.shape[2], m.shape[3], m.shape[4])
+        mass = m.values
+        let r = try f.readFloats("mc_ratio")
+        LL = r.shape[2]; mc = r.values
+        cf = try f.readUInt8("counterfactual_correct").values
+        pf = try f.readUInt8("parametric_correct").values
+        complete = try f.readUInt8("checkpoint_complete").values
+        steps = try f.readInt64("step").values
+        names = try f.readStrings("checkpoint").values
+        probes = try f.readStrings("probe").values
+        logprob = try f.readFloats("lens_logprob").values
+        generated = try f.readStrings("generated").values
+    }
+
+    public func m(_ c: Int, _ p: Int, _ s: Int, _ l: Int, _ h: Int) -> Double {
+        Double(mass[(((c * P + p) * S + s) * L + l) * H + h])
+    }
+
+    /// Per-probe context (s = 0) or subject (s = 1) attention averaged over all finite (l, h).
+    public func overall(_ c: Int, _ p: Int, _ s: Int) -> Double {
+        var t = 0.0, n = 0
+        for l in 0..<L { for h in 0..<H where m(c, p, s, l, h).isFinite { t += m(c, p, s, l, h); n += 1 } }
+        return n == 0 ? .nan : t / Double(n)
+    }
+
+    public func layerMean(_ c: Int, _ p: Int, _ s: Int, _ l: Int) -> Double {
+        var t = 0.0, n = 0
+        for h in 0..<H where m(c, p, s, l, h).isFinite { t += m(c, p, s, l, h); n += 1 }
+        return n == 0 ? .nan : t / Double(n)
+    }
+}
+
+/// Mean of the finite values, written as a plain loop.
+public func naiveMean(_ xs: [Double]) -> Double {
+    var t = 0.0, n = 0
+    for x in xs where !x.isNaN { t += x; n += 1 }
+    return n == 0 ? .nan : t / Double(n)
+}
+
+/// Type-7 percentile of unsorted values, written independently of Stats.quantile.
+public func naivePercentile(_ xs: [Double], _ q: Double) -> Double {
+    let s = xs.sorted()
+    let pos = q * Double(s.count - 1)
+    let i = Int(floor(pos))
+    if i + 1 >= s.count { return s[s.count - 1] }
+    return s[i] * (1 - (pos - Double(i))) + s[i + 1] * (pos - Double(i))
+}
+
+/// The paired bootstrap as documented, with plain loops: (mean, low, high, n).
+public func naivePairedBootstrap(from a: [Double], to b: [Double], seed: UInt64, resamples: Int) -> (Double, Double, Double, Int) {
+    var d: [Double] = []
+    for i in 0..<a.count where a[i].isFinite && b[i].isFinite { d.append(b[i] - a[i]) }
+    if d.isEmpty { return (.nan, .nan, .nan, 0) }
+    var rng = Xoshiro256StarStar(seed: seed)
+    var means: [Double] = []
+    for _ in 0..<resamples {
+        var t = 0.0
+        for _ in 0..<d.count { t += d[rng.index(below: d.count)] }
+        means.append(t / Double(d.count))
+    }
+    return (d.reduce(0, +) / Double(d.count), naivePercentile(means, 0.025), naivePercentile(means, 0.975), d.count)
+}
+
+/// Average ranks by counting: rank_i = 1 + #{x_j < x_i} + (#{x_j == x_i} − 1) / 2.
+public func countingRanks(_ x: [Double]) -> [Double] {
+    x.map { v in 1 + Double(x.filter { $0 < v }.count) + Double(x.filter { $0 == v }.count - 1) / 2 }
+}
+
+public func naiveSpearman(_ x: [Double], _ y: [Double]) -> Double {
+    var xs: [Double] = [], ys: [Double] = []
+    for i in 0..<x.count where x[i].isFinite && y[i].isFinite { xs.append(x[i]); ys.append(y[i]) }
+    let rx = countingRanks(xs), ry = countingRanks(ys)
+    let n = Double(rx.count)
+    let mx = rx.reduce(0, +) / n, my = ry.reduce(0, +) / n
+    var num = 0.0, dx = 0.0, dy = 0.0
+    for i in 0..<rx.count { num += (rx[i] - mx) * (ry[i] - my); dx += pow(rx[i] - mx, 2); dy += pow(ry[i] - my, 2) }
+    return num / sqrt(dx * dy)
+}
+
+/// |a − b| with NaN == NaN as 0 and NaN vs number as +inf.
+public func gap(_ a: Double, _ b: Double) -> Double {
+    if a.isNaN && b.isNaN { return 0 }
+    if a.isNaN || b.isNaN { return .infinity }
+    return abs(a - b)
+}
