@@ -87,6 +87,10 @@ public struct LoadedCheckpoint: Sendable {
     /// SHA-256 (hex) of each file behind `contentHash`, by file name; a single safetensors file's entry equals
     /// the Hugging Face Hub's LFS oid of that file.
     public let fileHashes: [String: String]
+    /// The files behind `contentHash` (hashed or not), for callers that hash them elsewhere.
+    public let contentFiles: [URL]
+    /// For an adapter, the files behind its base's hash (`adapter.baseContentHash`); empty otherwise.
+    public let baseContentFiles: [URL]
 }
 
 /// Loads full and adapter checkpoints, caching base models across calls.
@@ -168,7 +172,8 @@ public final class CheckpointLoader {
             lastFull = base
         }
         let h = try base.contentHashes(enabled: hashContents)
-        return LoadedCheckpoint(path: folder, model: base.model, adapter: nil, contentHash: h.content, fileHashes: h.files)
+        return LoadedCheckpoint(path: folder, model: base.model, adapter: nil, contentHash: h.content, fileHashes: h.files,
+                                contentFiles: base.files, baseContentFiles: [])
     }
 
     /// The base folder an adapter folder resolves to (explicit base, else base_model_name_or_path).
@@ -209,10 +214,10 @@ public final class CheckpointLoader {
             replacedTensors: overlay.replacements.keys.sorted(), targetModules: config.targetModules.description,
             fanInFanOut: config.fanInFanOut, mode: mode, configJSON: config.rawJSON, adapterPath: folder.path,
             basePath: base.path, baseContentHash: baseHash, peftVersion: config.peftVersion)
-        let h: (content: String, files: [String: String]) = hashContents
-            ? try ContentHash.manifest([folder.appendingPathComponent("adapter_config.json"), weightsURL])
-            : ("", [:])
-        return LoadedCheckpoint(path: folder, model: model, adapter: summary, contentHash: h.content, fileHashes: h.files)
+        let files = [folder.appendingPathComponent("adapter_config.json"), weightsURL]
+        let h: (content: String, files: [String: String]) = hashContents ? try ContentHash.manifest(files) : ("", [:])
+        return LoadedCheckpoint(path: folder, model: model, adapter: summary, contentHash: h.content, fileHashes: h.files,
+                                contentFiles: files, baseContentFiles: base.files)
     }
 
     private func loadBase(_ url: URL, config: AdapterConfig) throws -> Base {

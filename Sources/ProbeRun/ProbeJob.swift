@@ -89,6 +89,7 @@ public enum ProbeJob {
         // 2. Checkpoints: one architecture, and a tokenizer for each (the same file for all).
         // Content hashes are computed on a background thread while the checkpoint's probes run.
         let loader = CheckpointLoader(base: spec.base, hashContents: false)
+        var baseHashes: [String: BackgroundHash] = [:]
         let configs = try spec.checkpoints.map { ref in
             try ModelConfig.load(from: Trajectory.isAdapter(ref.path) ? loader.baseFolder(for: ref.path) : ref.path)
         }
@@ -168,7 +169,11 @@ public enum ProbeJob {
                 continue
             }
             let loaded = try loader.load(ref.path)
-            let hashing = BackgroundHash(files: hashedFiles(ref.path))
+            let hashing = BackgroundHash(files: loaded.contentFiles)
+            // An adapter's summary records its base's hash: computed once per base, also in the background.
+            let baseHashing = loaded.adapter.map { a in
+                baseHashes[a.basePath] ?? { let h = BackgroundHash(files: loaded.baseContentFiles); baseHashes[a.basePath] = h; return h }()
+            }
             var results: [ProbeMeasurement] = []
             results.reserveCapacity(tokenized.count)
             // Probes in batches: each has its own instrumented pass; generation runs batched.
@@ -203,7 +208,9 @@ public enum ProbeJob {
             }
             try flush()
             do {
-                let adapterJSON = loaded.adapter.map { a -> String in
+                var adapter = loaded.adapter
+                if let baseHashing { adapter?.baseContentHash = try baseHashing.wait() }
+                let adapterJSON = adapter.map { a -> String in
                     let enc = JSONEncoder()
                     enc.outputFormatting = [.sortedKeys]
                     return (try? enc.encode(a)).map { String(decoding: $0, as: UTF8.self) } ?? a.configJSON
@@ -226,20 +233,6 @@ public enum ProbeJob {
             throw ProbeRunError.writeFailed(path: spec.output.path, detail: "\(error)")
         }
         return summaries
-    }
-
-    /// The files whose bytes determine a checkpoint's numbers (as CheckpointLoader's content hash):
-    /// config.json, the shard index and the safetensors files; for an adapter, its config and weights.
-    static func hashedFiles(_ url: URL) -> [URL] {
-        if CheckpointLoader.isAdapterFolder(url) {
-            return ["adapter_config.json", "adapter_model.safetensors"].map { url.appendingPathComponent($0) }
-        }
-        var files = [url.appendingPathComponent("config.json")]
-        if let store = try? WeightStore(directory: url) {
-            files += store.files.map(\.url)
-            if store.source.hasSuffix(".index.json") { files.append(URL(fileURLWithPath: store.source)) }
-        }
-        return files
     }
 
     static func describe(_ c: ModelConfig) -> String {
@@ -340,8 +333,10 @@ final class BackgroundHash: @unchecked Sendable {
         }
     }
 
+    /// Blocks until the hash is known; may be called any number of times.
     func wait() throws -> String {
         done.wait()
+        done.signal()
         return try result.get()
     }
 }

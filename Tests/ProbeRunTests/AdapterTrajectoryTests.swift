@@ -38,6 +38,9 @@ struct AdapterTrajectoryTests {
         // The adapter checkpoints record their summary; the full ones record none.
         let adapters = try a.readStrings("adapter").values
         #expect(adapters[0].isEmpty && adapters[1].contains("\"rank\":4") && adapters[2].contains("q_proj"))
+        // …including the base's content hash, the same for both adapters.
+        let baseHash = try #require(adapters[1].firstMatch(of: /"baseContentHash":"(sha256:[0-9a-f]{64})"/)?.1)
+        #expect(adapters[2].contains("\"baseContentHash\":\"\(baseHash)\""))
         #expect(try m.readStrings("adapter").values.allSatisfy(\.isEmpty))
         // And the adapters really change the numbers (the comparison above is not vacuous).
         let x = try a.readFloats("lens_logprob").values
