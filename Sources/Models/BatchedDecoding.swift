@@ -39,7 +39,8 @@ extension DecoderModel {
                     for hh in 0..<H { rot.apply(row + qOff(hh), heads: 1, stride: 0, position: p, cos: scratch.cos, sin: scratch.sin) }
                     for g in 0..<KV { rot.apply(row + kOff(g), heads: 1, stride: 0, position: p, cos: scratch.cos, sin: scratch.sin) }
                 }
-                let kc = cache.keys[l], vc = cache.values[l]
+                let slot = cache.slot(forLayer: l)
+                let kc = cache.keys[slot], vc = cache.values[slot]
                 for g in 0..<KV {
                     (kc + (g * cap + p) * dh).update(from: row + kOff(g), count: dh)
                     (vc + (g * cap + p) * dh).update(from: row + vOff(g), count: dh)
@@ -77,7 +78,7 @@ extension DecoderModel {
 
     /// Greedy generation for several sequences together, each continuing from its cache whose next-token
     /// logits are `lastLogits[i]`. Each sequence stops on its own (stop token, stop string, length); the
-    /// others go on. Equal, token for token, to `greedyContinue` run on each sequence alone.
+    /// others go on; a sequence gets the same ids as when decoded alone.
     public func greedyContinueBatch(caches: [KVCache], lastLogits: [[Float]], stop: StopConditions,
                                     decode: ([Int]) -> String = { _ in "" }) throws -> [[Int]] {
         var outputs = [[Int]](repeating: [], count: caches.count)
@@ -115,8 +116,7 @@ extension DecoderModel {
     /// Teacher-forced log-likelihood of `continuations[i]` after sequence i, for several sequences at once:
     /// sequence i's state is `caches[i]` and its next-token logits are `firstLogits[i]`. Token t of every
     /// continuation still running is fed in one `decodeStep`, so each weight is read once per step for
-    /// all sequences. Each cache is returned to its length on entry. Equal, sequence by sequence, to
-    /// `continuationLogLikelihood`; an empty continuation gives NaN.
+    /// all sequences. Each cache is returned to its length on entry; an empty continuation gives NaN.
     public func continuationLogLikelihoodBatch(caches: [KVCache], firstLogits: [[Float]], continuations: [[Int]]) throws -> [Float] {
         precondition(caches.count == firstLogits.count && caches.count == continuations.count, "one cache, logits and continuation per sequence")
         let lengths = caches.map(\.length)

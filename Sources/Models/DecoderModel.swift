@@ -29,7 +29,12 @@ public final class KVCache {
     let kvHeads: Int
     let dHead: Int
 
-    public init(layers: Int, kvHeads: Int, dHead: Int, capacity: Int) {
+    public convenience init(layers: Int, kvHeads: Int, dHead: Int, capacity: Int) {
+        self.init(layers: layers, kvHeads: kvHeads, dHead: dHead, capacity: capacity, sharedAcrossLayers: false)
+    }
+
+    private init(layers: Int, kvHeads: Int, dHead: Int, capacity: Int, sharedAcrossLayers: Bool) {
+        self.sharedAcrossLayers = sharedAcrossLayers
         self.kvHeads = kvHeads
         self.dHead = dHead
         self.capacity = max(capacity, 1)
@@ -58,9 +63,16 @@ public final class KVCache {
         capacity = newCap
     }
 
-    /// The buffers layer `l` uses: its own, or slot 0 of a one-layer cache that every layer of a pass
-    /// shares (a pass that keeps no cache).
-    @inline(__always) func slot(forLayer l: Int) -> Int { keys.count == 1 ? 0 : l }
+    /// True for the one-layer scratch cache of a pass that keeps no cache: every layer writes and reads it.
+    let sharedAcrossLayers: Bool
+
+    /// A one-layer cache that every layer of a single pass reuses (nothing outlives the pass).
+    static func scratch(kvHeads: Int, dHead: Int, capacity: Int) -> KVCache {
+        KVCache(layers: 1, kvHeads: kvHeads, dHead: dHead, capacity: capacity, sharedAcrossLayers: true)
+    }
+
+    /// The buffers layer `l` uses.
+    @inline(__always) func slot(forLayer l: Int) -> Int { sharedAcrossLayers ? 0 : l }
 
     /// Forgets all positions (the buffers are kept for reuse).
     public func reset() { length = 0 }
@@ -107,7 +119,7 @@ public final class DecoderModel: @unchecked Sendable {
 
     /// Upper bound on threads used for attention heads (set to 1 for strictly sequential runs).
     /// Threads for the pass's own parallel loops (attention heads, activations); `--threads` sets it.
-    nonisolated(unsafe) public static var maxAttentionWorkers = 64
+    nonisolated(unsafe) public static var maxWorkers = 64
     public var vocab: Int { config.vocab }
     public var dModel: Int { config.dModel }
 
@@ -126,12 +138,12 @@ public final class DecoderModel: @unchecked Sendable {
         }
         let d = config.dModel
         // Without a caller's cache nothing outlives the pass, so one layer's keys and values are enough:
-        // every block writes and reads slot 0 of a one-layer cache (saves 2·layers·n·d_kv floats).
-        let cache = cache ?? KVCache(layers: 1, kvHeads: config.kvHeads, dHead: config.dHead, capacity: n)
+        // every block writes and reads one shared layer (saves 2·layers·n·d_kv floats).
+        let cache = cache ?? KVCache.scratch(kvHeads: config.kvHeads, dHead: config.dHead, capacity: n)
         cache.reserve(total)
 
         let wantsPatterns = observer.map { o in (0..<config.layers).contains { o.wants(.attnPattern($0)) } } ?? false
-        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, config.heads, DecoderModel.maxAttentionWorkers))
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, config.heads, DecoderModel.maxWorkers))
         var scratch = Scratch(config: config, rows: n, keys: total, patternHeads: wantsPatterns ? config.heads : workers, workers: workers)
         defer { scratch.free() }
         let x = scratch.residual  // [pos, d_model]
@@ -360,10 +372,10 @@ public final class DecoderModel: @unchecked Sendable {
     }
 }
 
-/// Applies an activation in place, split over up to `DecoderModel.maxAttentionWorkers` threads for large
+/// Applies an activation in place, split over up to `DecoderModel.maxWorkers` threads for large
 /// buffers (BLAS is idle meanwhile).
 func activate(_ x: UnsafeMutablePointer<Float>, count: Int, _ act: Activation) {
-    let workers = min(ProcessInfo.processInfo.activeProcessorCount, DecoderModel.maxAttentionWorkers, count >> 15)
+    let workers = min(ProcessInfo.processInfo.activeProcessorCount, DecoderModel.maxWorkers, count >> 15)
     guard workers > 1 else { activateSerial(x, count: count, act); return }
     let per = (count / workers + 7) & ~7
     let base = UncheckedSendable(x)

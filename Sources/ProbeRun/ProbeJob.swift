@@ -24,8 +24,8 @@ public struct ProbeJobSpec: Sendable {
     public var options = MeasureOptions()
     /// Probe ids to dump (--dump-probes); all probes when nil and dumpLayers is set.
     public var dumpProbes: [String]? = nil
-    /// At most this many probes are measured as one group (batched lens, answers and generation).
-    public var generationBatch = 32
+    /// At most this many probes are measured as one group (batched lens, answers and generation; `--batch`).
+    public var probeGroupSize = 32
     /// A group also closes before its probes' KV caches (prompt + longest answer or generation) would
     /// exceed this many bytes; nil: a tenth of the model's float32 size, at least 32 MiB.
     public var batchCacheBytes: Int? = nil
@@ -176,7 +176,7 @@ public enum ProbeJob {
             }
             var results: [ProbeMeasurement] = []
             results.reserveCapacity(tokenized.count)
-            // Probes in batches: each has its own instrumented pass; generation runs batched.
+            // Probes in groups: each has its own instrumented pass; lens, answers and generation run batched.
             var batch: [Int] = []
             func flush() throws {
                 guard !batch.isEmpty else { return }
@@ -198,13 +198,13 @@ public enum ProbeJob {
             var batchBytes = 0
             for pi in tokenized.indices {
                 // Dumped probes go alone (their options differ); the rest in groups of at most
-                // `generationBatch` probes whose caches fit the budget.
+                // `probeGroupSize` probes whose caches fit the budget.
                 if dumpIndex.contains(pi) { try flush(); batch = [pi]; try flush(); batchBytes = 0; continue }
                 let bytes = cacheBytes(pi)
                 if !batch.isEmpty && batchBytes + bytes > cacheBudget { try flush(); batchBytes = 0 }
                 batch.append(pi)
                 batchBytes += bytes
-                if batch.count == spec.generationBatch { try flush(); batchBytes = 0 }
+                if batch.count == spec.probeGroupSize { try flush(); batchBytes = 0 }
             }
             try flush()
             do {

@@ -81,25 +81,26 @@ public enum ProbeMeasurer {
                                          targets: probes.map { [$0.0.answerIDs.first ?? -1, $0.0.memoryAnswerIDs.first ?? -1] })
         clock.lap(.logitLens)
 
-        // Teacher-forced log-likelihood of each whole answer.
+        // Teacher-forced log-likelihood of each whole answer, all answers of the group together: on the
+        // prompt's cache, or, when the answer changed how the prompt's last characters tokenize, on a
+        // cache of its own prefix.
         var loglik = [[Float]](repeating: [.nan, .nan], count: probes.count)
         for a in 0..<2 {
-            var onPrompt: [Int] = []
+            var caches: [KVCache] = [], firsts: [[Float]] = [], continuations: [[Int]] = []
             for (k, (probe, _)) in probes.enumerated() {
                 let answer = a == 0 ? probe.contextAnswer : probe.memoryAnswer
                 if answer.prefixIDs == probe.promptIDs {
-                    onPrompt.append(k)
+                    caches.append(passes[k].cache)
+                    firsts.append(passes[k].lastLogits)
                 } else {
-                    // The answer changed how the prompt's last characters tokenize: score it on its own prefix.
                     let fresh = model.makeCache(capacity: answer.prefixIDs.count + answer.ids.count)
-                    let first = try model.forward(answer.prefixIDs, cache: fresh, logits: .last).array
-                    loglik[k][a] = try model.continuationLogLikelihood(cache: fresh, firstLogits: first, continuation: answer.ids)
+                    firsts.append(try model.forward(answer.prefixIDs, cache: fresh, logits: .last).array)
+                    caches.append(fresh)
                 }
+                continuations.append(answer.ids)
             }
-            let scored = try model.continuationLogLikelihoodBatch(
-                caches: onPrompt.map { passes[$0].cache }, firstLogits: onPrompt.map { passes[$0].lastLogits },
-                continuations: onPrompt.map { a == 0 ? probes[$0].0.contextAnswer.ids : probes[$0].0.memoryAnswer.ids })
-            for (j, k) in onPrompt.enumerated() { loglik[k][a] = scored[j] }
+            let scored = try model.continuationLogLikelihoodBatch(caches: caches, firstLogits: firsts, continuations: continuations)
+            for k in probes.indices { loglik[k][a] = scored[k] }
         }
         clock.lap(.answers)
 

@@ -57,19 +57,6 @@ public func logSoftmax(_ x: UnsafePointer<Float>, count n: Int, into out: Unsafe
     for j in 0..<n { out[j] = x[j] - lse }
 }
 
-/// gelu_new / gelu_pytorch_tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (transformers NewGELUActivation).
-@inline(__always) public func geluTanh(_ x: Float) -> Float {
-    0.5 * x * (1 + tanhf(0.7978845608028654 * (x + 0.044715 * x * x * x)))
-}
-
-/// gelu: 0.5·x·(1 + erf(x/√2)) (torch.nn.functional.gelu, exact).
-@inline(__always) public func geluErf(_ x: Float) -> Float {
-    0.5 * x * (1 + erff(x * 0.7071067811865476))
-}
-
-/// silu: x·σ(x).
-@inline(__always) public func silu(_ x: Float) -> Float { x / (1 + expf(-x)) }
-
 /// Adds b into a elementwise.
 @inline(__always)
 public func addInPlace(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, count n: Int) {

@@ -41,7 +41,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         setBLASThreads(threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount)
-        if attentionWorkers > 0 { DecoderModel.maxAttentionWorkers = attentionWorkers }
+        if attentionWorkers > 0 { DecoderModel.maxWorkers = attentionWorkers }
         let lengths = try parseIDs(tokens)
         let loadStart = DispatchTime.now()
         let model = try DecoderModel.load(from: URL(fileURLWithPath: path))
@@ -51,7 +51,7 @@ struct BenchCommand: ParsableCommand {
         let request: LogitsRequest = logits == "all" ? .all : .last
         let sgemm = measureSGEMM()
         print("model: \(c.architecture.rawValue), \(c.layers) layers, d_model \(c.dModel), \(c.heads) heads/\(c.kvHeads) kv, vocab \(c.vocab); load \(String(format: "%.0f", loadMs)) ms")
-        print("threads: \(blasThreads()) BLAS, \(min(DecoderModel.maxAttentionWorkers, ProcessInfo.processInfo.activeProcessorCount)) attention; logits: \(logits); OpenBLAS sgemm [512x768]·[768x3072]: \(String(format: "%.1f", sgemm)) GFLOP/s")
+        print("threads: \(blasThreads()) BLAS, \(min(DecoderModel.maxWorkers, ProcessInfo.processInfo.activeProcessorCount)) attention; logits: \(logits); OpenBLAS sgemm [512x768]·[768x3072]: \(String(format: "%.1f", sgemm)) GFLOP/s")
         print("none = plain prefill; capture = + span-attention mass at the last position (7 spans) and the residual")
         print("at every layer; lens = + logit-lens scores for two answers at every lens layer (the probe job's pass)")
         print("tokens | pass    | median ms |  min ms |  max ms | tokens/s | GFLOP/s | % of sgemm")

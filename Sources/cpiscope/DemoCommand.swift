@@ -44,14 +44,10 @@ struct DemoCommand: ParsableCommand {
 
     func run() throws {
         let fm = FileManager.default
-        var full: URL, lora: URL, probeFile: URL
-        if let data {
-            full = URL(fileURLWithPath: data).appendingPathComponent("full-ft")
-            lora = URL(fileURLWithPath: data).appendingPathComponent("lora")
-            probeFile = URL(fileURLWithPath: probes ?? "Probes/demo_heldout.jsonl")
-        } else if fm.fileExists(atPath: "Demo/full-ft") {
-            full = URL(fileURLWithPath: "Demo/full-ft")
-            lora = URL(fileURLWithPath: "Demo/lora")
+        let full: URL, lora: URL, probeFile: URL
+        if let root = data ?? (fm.fileExists(atPath: "Demo/full-ft") ? "Demo" : nil) {
+            full = URL(fileURLWithPath: root).appendingPathComponent("full-ft")
+            lora = URL(fileURLWithPath: root).appendingPathComponent("lora")
             probeFile = URL(fileURLWithPath: probes ?? "Probes/demo_heldout.jsonl")
         } else {
             // The trained demo trajectory is not in this checkout: run the whole job on the bundled

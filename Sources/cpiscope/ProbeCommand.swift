@@ -136,7 +136,7 @@ struct ProbeCommand: ParsableCommand {
         spec.force = force
         spec.resume = resume
         spec.options.maxNewTokens = maxNewTokens
-        spec.generationBatch = batch
+        spec.probeGroupSize = batch
         spec.batchCacheBytes = batchMemory.map { $0 << 20 }
         if !stop.isEmpty { spec.options.stopStrings = stop }
         spec.options.maxPromptTokens = maxTokens
@@ -169,5 +169,5 @@ import Models
 /// `--threads N`: N OpenBLAS threads and at most N threads for the pass's own parallel loops.
 func setThreads(_ n: Int) {
     setBLASThreads(n)
-    DecoderModel.maxAttentionWorkers = n
+    DecoderModel.maxWorkers = n
 }

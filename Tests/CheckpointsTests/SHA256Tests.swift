@@ -22,12 +22,28 @@ struct SHA256Tests {
         return try body()
     }
 
-    @Test("both kernels give the FIPS 180-4 digests")
+    /// SHA-256 of `data` fed through `update` in pieces of irregular sizes (1, 4, 13, …).
+    static func streamed(_ data: [UInt8], step: (Int) -> Int) -> String {
+        var h = SHA256()
+        var i = 0, n = 1
+        data.withUnsafeBytes { raw in
+            while i < raw.count {
+                let take = min(n, raw.count - i)
+                h.update(UnsafeRawBufferPointer(rebasing: raw[i..<(i + take)]))
+                i += take
+                n = step(n)
+            }
+        }
+        return h.hexDigest()
+    }
+
+    @Test("both kernels give the FIPS 180-4 digests, in one piece and streamed")
     func vectors() {
         let hardware = cpiscope_sha256_ni_available() == 1
         for on in hardware ? [false, true] : [false] {
             for (want, bytes) in Self.vectors {
                 #expect(withHardware(on) { ContentHash.sha256(bytes) } == want, "hardware \(on), \(bytes.count) bytes")
+                #expect(withHardware(on) { Self.streamed(bytes) { $0 * 3 % 1000 + 1 } } == want, "hardware \(on), \(bytes.count) bytes streamed")
             }
         }
         #expect(SHA256.useHardware == hardware, "the SHA extensions are used exactly when the CPU has them")
@@ -45,19 +61,7 @@ struct SHA256Tests {
             let slice = Array(data[0..<n])
             #expect(withHardware(true) { ContentHash.sha256(slice) } == withHardware(false) { ContentHash.sha256(slice) }, "\(n) bytes")
         }
-        func streamed() -> String {
-            var h = SHA256()
-            var i = 0, step = 1
-            data.withUnsafeBytes { raw in
-                while i < raw.count {
-                    let n = min(step, raw.count - i)
-                    h.update(UnsafeRawBufferPointer(rebasing: raw[i..<(i + n)]))
-                    i += n
-                    step = step * 7 % 100_003 + 1
-                }
-            }
-            return h.hexDigest()
-        }
+        let streamed = { Self.streamed(data) { $0 * 7 % 100_003 + 1 } }
         #expect(withHardware(true, streamed) == withHardware(false, streamed))
     }
 }

@@ -147,9 +147,9 @@ struct ParityTests {
         let model = try DecoderModel.load(from: fixturesRoot.appendingPathComponent("llama-gqa"))
         let ids = (0..<60).map { ($0 * 37) % model.vocab }
         let a = try model.forward(ids)
-        let saved = DecoderModel.maxAttentionWorkers
-        DecoderModel.maxAttentionWorkers = 1
-        defer { DecoderModel.maxAttentionWorkers = saved }
+        let saved = DecoderModel.maxWorkers
+        DecoderModel.maxWorkers = 1
+        defer { DecoderModel.maxWorkers = saved }
         let b = try model.forward(ids)
         #expect(maxAbsDiff(a, b) == 0)
     }

@@ -4,6 +4,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/// The 64 round constants K of FIPS 180-4 §4.2.2 (shared with the portable Swift code).
+extern const uint32_t cpiscope_sha256_k[64];
+
 /// 1 when this CPU has the SHA extensions (and SSSE3 / SSE4.1), so `cpiscope_sha256_blocks_ni` may run.
 int cpiscope_sha256_ni_available(void);
 
