@@ -79,6 +79,8 @@ public struct ModelConfig: Sendable {
     /// GPT-2 `scale_attn_by_inverse_layer_idx` (divide scores by layer+1).
     public var scaleAttnByInverseLayerIdx: Bool
     public var bosTokenID: Int?
+    /// End-of-sequence ids: config.json's `eos_token_id`, then any more that generation_config.json
+    /// beside it lists (when loaded from a folder with `load(from:)`).
     public var eosTokenIDs: [Int]
     /// The config.json text as read, for provenance.
     public var rawJSON: String
@@ -154,7 +156,31 @@ extension ModelConfig {
                                          ? error.localizedDescription : "no such file")
         }
         guard data.count < 16 << 20 else { throw ConfigError.badField(file: file.path, field: "(file)", reason: "is larger than 16 MiB") }
-        return try parse(data, source: file)
+        var config = try parse(data, source: file)
+        let generation = file.deletingLastPathComponent().appendingPathComponent("generation_config.json")
+        for id in try generationEOSTokenIDs(generation) where !config.eosTokenIDs.contains(id) {
+            config.eosTokenIDs.append(id)
+        }
+        return config
+    }
+
+    /// `eos_token_id` (an id or a list) of a checkpoint's `generation_config.json`, or [] when the file is
+    /// absent. transformers' `generate` stops at these ids, and instruction-tuned models often list more
+    /// there than in config.json (an end-of-turn id beside the end-of-text one).
+    static func generationEOSTokenIDs(_ file: URL) throws -> [Int] {
+        guard FileManager.default.fileExists(atPath: file.path) else { return [] }
+        guard let data = try? Data(contentsOf: file) else {
+            throw ConfigError.unreadable(file: file.path, reason: "cannot be read")
+        }
+        guard data.count < 1 << 20 else { throw ConfigError.badField(file: file.path, field: "(file)", reason: "is larger than 1 MiB") }
+        guard String(validating: data, as: UTF8.self) != nil, let obj = JSONValue.parseOrNil([UInt8](data))?.object else {
+            throw ConfigError.notJSONObject(file: file.path)
+        }
+        let ids = try FieldReader(obj: obj, file: file.path).intOrList("eos_token_id")
+        if let bad = ids.first(where: { $0 < 0 }) {
+            throw ConfigError.badField(file: file.path, field: "eos_token_id", reason: "holds \(bad); token ids are ≥ 0")
+        }
+        return ids
     }
 
     /// Parses config.json bytes. `source` is used in error messages.

@@ -92,10 +92,7 @@ extension DecoderModel {
                 for j in 1..<l.count where l[j] > l[best] { best = j }
                 if stop.stopTokens.contains(best) { continue }
                 outputs[i].append(best)
-                if !stop.stopStrings.isEmpty {
-                    let text = decode(outputs[i])
-                    if stop.stopStrings.contains(where: { text.contains($0) }) { continue }
-                }
+                if !stop.stopStrings.isEmpty, stop.cut(decode(outputs[i])).stopped { continue }
                 if outputs[i].count >= stop.maxNewTokens { continue }
                 if config.architecture == .gpt2, caches[i].length + 1 > config.maxPositions { continue }
                 next.append(best)

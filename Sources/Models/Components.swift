@@ -198,10 +198,19 @@ final class LoadContext {
     var overlay: (any WeightOverlay)?
     /// Keep BF16/F16 weights 16-bit in the mapping (the default) rather than decoding them to float32 up front.
     var keepHalfWeights = true
+    /// When set, the weight table only checks names and shapes against the config, decodes nothing and
+    /// collects every problem here instead of stopping at the first (`DecoderModel.checkWeights`).
+    var audit: WeightAudit?
 
     func recordLinear(_ prefix: String, _ shape: LinearShape) {
         if linears.updateValue(shape, forKey: prefix) == nil { linearOrder.append(prefix) }
     }
+}
+
+/// Every mismatch between a checkpoint's tensors and what its config implies, collected in one pass.
+final class WeightAudit {
+    var missing: [String] = []
+    var wrongShapes: [(tensor: String, expected: [Int], found: [Int])] = []
 }
 
 /// Strict access to a checkpoint's tensors: every tensor taken is checked for shape, and at the end
@@ -234,6 +243,16 @@ struct WeightTable {
 
     /// The store's tensor, shape-checked, decoded once per context.
     private mutating func takeBase(_ name: String, shape: [Int]) throws -> Tensor {
+        if let audit = context?.audit {
+            // Names and shapes only: nothing is decoded, and every problem is collected.
+            if let info = store.info(name) {
+                used.insert(name)
+                if info.shape != shape { audit.wrongShapes.append((name, shape, info.shape)) }
+            } else {
+                audit.missing.append(name)
+            }
+            return Tensor(zeros: [0])
+        }
         guard let info = store.info(name) else { throw ModelError.missingTensor(checkpoint: checkpoint, tensor: name) }
         guard info.shape == shape else {
             throw ModelError.wrongShape(checkpoint: checkpoint, tensor: name, expected: shape, found: info.shape)
@@ -247,7 +266,7 @@ struct WeightTable {
 
     /// A 16-bit weight left in the mapping, when `keepHalf` allows it and no adapter overlay needs float32.
     private mutating func takeHalf(_ name: String, shape: [Int]) throws -> HalfMatrix? {
-        guard keepHalf, context?.overlay == nil, context?.decoded[name] == nil, let info = store.info(name),
+        guard keepHalf, context?.audit == nil, context?.overlay == nil, context?.decoded[name] == nil, let info = store.info(name),
               info.dtype == .BF16 || info.dtype == .F16, let file = store.file(of: name) else { return nil }
         guard info.shape == shape else {
             throw ModelError.wrongShape(checkpoint: checkpoint, tensor: name, expected: shape, found: info.shape)
@@ -287,8 +306,15 @@ struct WeightTable {
         return Norm(kind: kind, weight: w, bias: b, eps: eps)
     }
 
-    /// Fails naming the tensors that no part of the model used.
+    /// Fails naming the tensors that no part of the model used (and, when auditing, every missing or
+    /// misshapen tensor first).
     func checkAllUsed() throws {
+        if let audit = context?.audit {
+            if !audit.missing.isEmpty { throw ModelError.missingTensors(checkpoint: checkpoint, tensors: audit.missing) }
+            if let w = audit.wrongShapes.first {
+                throw ModelError.wrongShape(checkpoint: checkpoint, tensor: w.tensor, expected: w.expected, found: w.found)
+            }
+        }
         let unused = store.names.filter { name in
             !used.contains(name) && !WeightTable.ignoredSuffixes.contains(where: { name.hasSuffix($0) })
         }

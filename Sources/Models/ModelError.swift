@@ -2,6 +2,8 @@
 
 public enum ModelError: Error, CustomStringConvertible, Sendable {
     case missingTensor(checkpoint: String, tensor: String)
+    /// Every tensor that config.json implies and the weight files lack (`DecoderModel.checkWeights`).
+    case missingTensors(checkpoint: String, tensors: [String])
     case wrongShape(checkpoint: String, tensor: String, expected: [Int], found: [Int])
     case unusedTensors(checkpoint: String, tensors: [String])
     case tokenOutOfRange(id: Int, vocab: Int)
@@ -11,6 +13,9 @@ public enum ModelError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case let .missingTensor(c, t): return "\(c): missing tensor '\(t)'"
+        case let .missingTensors(c, ts):
+            let shown = ts.prefix(6).map { "'\($0)'" }.joined(separator: ", ")
+            return "\(c): config.json implies \(ts.count) tensor(s) that the weight files lack: \(shown)\(ts.count > 6 ? ", …" : "")"
         case let .wrongShape(c, t, e, f): return "\(c): tensor '\(t)' has shape \(f), expected \(e)"
         case let .unusedTensors(c, ts):
             let shown = ts.prefix(5).joined(separator: ", ")
@@ -23,7 +28,7 @@ public enum ModelError: Error, CustomStringConvertible, Sendable {
 
     public var hint: String {
         switch self {
-        case .missingTensor, .wrongShape:
+        case .missingTensor, .missingTensors, .wrongShape:
             return "The weights do not match config.json; check that both come from the same save_pretrained call."
         case .unusedTensors:
             return "The checkpoint holds tensors this architecture does not use; check config.json's model_type."

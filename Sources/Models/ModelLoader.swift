@@ -10,6 +10,15 @@ extension DecoderModel {
         return try load(config: config, store: store, checkpoint: directory.path)
     }
 
+    /// Checks a full checkpoint's weight files against its config exactly as `load` does (every tensor the
+    /// config implies present with its shape, none left over) while reading only the headers: nothing is
+    /// decoded. Unlike `load`, a missing tensor does not stop the check; the error names all of them.
+    public static func checkWeights(config: ModelConfig, store: WeightStore, checkpoint: String) throws {
+        let context = LoadContext()
+        context.audit = WeightAudit()
+        _ = try load(config: config, store: store, checkpoint: checkpoint, context: context)
+    }
+
     /// Builds a model from a parsed config and an opened weight store.
     public static func load(config: ModelConfig, store: WeightStore, checkpoint: String) throws -> DecoderModel {
         try load(config: config, store: store, checkpoint: checkpoint, context: nil)

@@ -22,6 +22,9 @@ public struct ProbeJobSpec: Sendable {
     public var force = false
     public var resume = false
     public var options = MeasureOptions()
+    /// When true, `options.maxNewTokens` is replaced by `ProbeJob.automaticMaxNewTokens` for the probe set
+    /// (the CLI's default when --max-new-tokens is not given).
+    public var automaticMaxNewTokens = false
     /// Probe ids to dump (--dump-probes); all probes when nil and dumpLayers is set.
     public var dumpProbes: [String]? = nil
     /// At most this many probes are measured as one group (batched lens, answers and generation; `--batch`).
@@ -133,8 +136,11 @@ public enum ProbeJob {
         }
 
         var options = spec.options
+        // EOS: config.json's, generation_config.json's (what `generate` uses; instruct models often list
+        // several there, e.g. an end-of-turn id) and the tokenizer's.
         options.stopTokens.formUnion(first.eosTokenIDs)
         if let eos = tokenizer.eosTokenID { options.stopTokens.insert(eos) }
+        if spec.automaticMaxNewTokens { options.maxNewTokens = automaticMaxNewTokens(tokenized) }
         let dumpIDs = options.dumpLayers.isEmpty ? [] : (spec.dumpProbes ?? set.probes.map(\.id))
         let dumpIndex = Set(dumpIDs.compactMap { id in set.probes.firstIndex { $0.id == id } })
         let layout = RunLayout(
@@ -235,6 +241,15 @@ public enum ProbeJob {
         return summaries
     }
 
+    /// The default generation length: room for the longest answer of the probe set (in tokens, either
+    /// answer) plus 12 tokens for what instruction-tuned models say around it (a leading newline, "The
+    /// answer is", a final period), and at least 16. The paper's biography answers reach 11 Llama-2
+    /// tokens, so a fixed 12 would cut answers that a model phrases as a sentence.
+    public static func automaticMaxNewTokens(_ probes: [TokenizedProbe]) -> Int {
+        let longest = probes.map { max($0.answerIDs.count, $0.memoryAnswerIDs.count) }.max() ?? 0
+        return max(16, longest + 12)
+    }
+
     static func describe(_ c: ModelConfig) -> String {
         "\(c.architecture.rawValue) (\(c.layers) layers, \(c.heads) heads, d_model \(c.dModel), vocab \(c.vocab))"
     }
@@ -287,6 +302,7 @@ public enum ProbeJob {
             "tokenizer_path": .string(tokenizerFile.path), "tokenizer_sha256": .string(tokenizerHash),
             "probe_file": .string(spec.probeFile.path), "probe_file_sha256": .string(probeHash),
             "max_new_tokens": .int(Int64(options.maxNewTokens)), "stop_strings": .strings(options.stopStrings),
+            "stop_rule": .string(StopConditions.stopStringRule),
             "stop_token_ids": .ints(options.stopTokens.sorted().map(Int64.init)),
             "span_rule": .string("a token belongs to a span when its character range overlaps the span's"),
             "attention_query": .string("the last prompt token (the position that predicts the answer)"),

@@ -9,9 +9,11 @@ import TensorCore
 
 /// Measurement settings shared by all probes of a run.
 public struct MeasureOptions: Sendable {
-    /// Greedy generation stops after this many new tokens.
+    /// Greedy generation stops after this many new tokens (the probe job's default adapts it to the
+    /// probe set: `ProbeJob.automaticMaxNewTokens`).
     public var maxNewTokens: Int = 12
-    /// …or when the decoded continuation contains one of these strings (the text is cut there).
+    /// …or when the decoded continuation contains one of these strings after its first visible character
+    /// (the text is cut there; `StopConditions.cut`).
     public var stopStrings: [String] = ["\n"]
     /// …or at one of these token ids (EOS).
     public var stopTokens: Set<Int> = []
@@ -112,17 +114,14 @@ public enum ProbeMeasurer {
                 dumpedPatterns: passes[k].dumpedPatterns, dumpedResiduals: passes[k].dumpedResiduals)
         }
 
-        // Greedy generation, cut at the first stop string.
+        // Greedy generation, cut at the first stop string after the first visible character.
         let stop = StopConditions(maxNewTokens: options.maxNewTokens, stopTokens: options.stopTokens, stopStrings: options.stopStrings)
         let generated = options.maxNewTokens > 0
             ? try model.greedyContinueBatch(caches: passes.map(\.cache), lastLogits: passes.map(\.lastLogits), stop: stop, decode: decode)
             : [[Int]](repeating: [], count: probes.count)
         clock.lap(.generation)
         for (k, ids) in generated.enumerated() {
-            var text = decode(ids)
-            for s in options.stopStrings where !s.isEmpty {
-                if let r = text.range(of: s) { text = String(text[..<r.lowerBound]) }
-            }
+            let text = stop.cut(decode(ids)).text
             results[k].generated = text
             results[k].generatedIDs = ids
             results[k].counterfactualCorrect = answerAppears(probes[k].1.answer, in: text)

@@ -11,7 +11,9 @@ struct InspectCommand: ParsableCommand {
         discussion: """
         PATH is a checkpoint folder (config.json + model.safetensors, or shards with \
         model.safetensors.index.json), or a training output folder of checkpoint-N/ subfolders, which \
-        are listed in training order (trainer_state.json global_step, else N).
+        are listed in training order (trainer_state.json global_step, else N). Every checkpoint's \
+        weight files are checked against its config.json as the loader checks them (every tensor \
+        present with its shape, none left over; headers only): a mismatch is an error naming the tensors.
 
         Examples:
           cpiscope inspect Tests/Fixtures/models/llama-gqa
@@ -41,6 +43,14 @@ struct InspectCommand: ParsableCommand {
         for ref in refs where Trajectory.isAdapter(ref.path) {
             adapters[ref.name] = try loader.load(ref.path).adapter
         }
+        // The weight files of every full checkpoint must match its config exactly as the loader requires
+        // (names and shapes from the headers; nothing is decoded), so that `inspect` never calls valid
+        // what `logits` or `probe` would refuse.
+        for ref in refs where !Trajectory.isAdapter(ref.path) {
+            let c = ref.path == first.path ? config : try ModelConfig.load(from: ref.path)
+            let s = ref.path == first.path ? store : try WeightStore(directory: ref.path)
+            try DecoderModel.checkWeights(config: c, store: s, checkpoint: ref.path.path)
+        }
         for ref in refs.dropFirst() {
             let other = try ModelConfig.load(from: modelFolder(ref.path))
             if other.architecture != config.architecture || other.layers != config.layers || other.dModel != config.dModel {
@@ -60,6 +70,7 @@ struct InspectCommand: ParsableCommand {
                 "layers": config.layers, "heads": config.heads, "kv_heads": config.kvHeads,
                 "d_model": config.dModel, "d_head": config.dHead, "d_mlp": config.dMLP, "vocab": config.vocab,
                 "parameters": parameters, "dtypes": dtypes, "tied_embeddings": config.tiedEmbeddings,
+                "eos_token_ids": config.eosTokenIDs,
                 "files": fileSizes.map { ["name": $0.0, "bytes": $0.1] },
                 "checkpoints": refs.map { r -> [String: Any] in
                     var entry: [String: Any] = ["name": r.name, "step": r.step.map { $0 as Any } ?? NSNull(), "path": r.path.path]
@@ -79,6 +90,9 @@ struct InspectCommand: ParsableCommand {
                 print("  rotary: \(r.dims) of \(config.dHead) dims, theta \(r.theta), scaling \(describe(r.scaling))")
             }
             if config.parallelResidual { print("  parallel residual") }
+            if !config.eosTokenIDs.isEmpty {
+                print("  EOS ids (config.json + generation_config.json): \(config.eosTokenIDs.map(String.init).joined(separator: ", "))")
+            }
             if let w = config.slidingWindow.compactMap({ $0 }).first { print("  sliding window \(w)") }
             print("  dtypes: \(dtypes.joined(separator: ", "))")
             for (name, bytes) in fileSizes { print("  \(name): \(formatBytes(bytes))") }

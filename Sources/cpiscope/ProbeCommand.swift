@@ -55,10 +55,12 @@ struct ProbeCommand: ParsableCommand {
     @Option(help: "Base model folder for LoRA adapter checkpoints.")
     var base: String?
 
-    @Option(help: "Greedy generation: maximum new tokens.")
-    var maxNewTokens: Int = 12
+    @Option(help: ArgumentHelp("Greedy generation: maximum new tokens (default: the probe set's longest answer + 12, at least 16).",
+                               discussion: "Room for a leading newline and a sentence around the answer, as instruction-tuned models write it."))
+    var maxNewTokens: Int?
 
-    @Option(help: "Greedy generation stops at this string (repeatable; default: newline).")
+    @Option(help: ArgumentHelp("Greedy generation stops at this string (repeatable; default: newline).",
+                               discussion: "A stop string counts only after the first visible (non-whitespace) character, so a response that opens with a newline is not cut empty; generation also stops at every EOS id of config.json, generation_config.json and the tokenizer."))
     var stop: [String] = []
 
     @Option(help: "Refuse prompts longer than this many tokens.")
@@ -95,7 +97,7 @@ struct ProbeCommand: ParsableCommand {
         if PromptTemplate.builtin(template) == nil {
             throw ValidationError("unknown --template '\(template)'; choose one of \(PromptTemplate.builtinNames.joined(separator: ", "))")
         }
-        if maxNewTokens < 0 { throw ValidationError("--max-new-tokens must be ≥ 0") }
+        if let m = maxNewTokens, m < 0 { throw ValidationError("--max-new-tokens must be ≥ 0") }
         if batch < 1 { throw ValidationError("--batch must be ≥ 1") }
         if let m = batchMemory, m < 1 { throw ValidationError("--batch-memory must be ≥ 1 (MiB)") }
         if let m = maxTokens, m < 1 { throw ValidationError("--max-tokens must be ≥ 1") }
@@ -135,7 +137,7 @@ struct ProbeCommand: ParsableCommand {
         spec.base = base.map { URL(fileURLWithPath: $0) }
         spec.force = force
         spec.resume = resume
-        spec.options.maxNewTokens = maxNewTokens
+        if let maxNewTokens { spec.options.maxNewTokens = maxNewTokens } else { spec.automaticMaxNewTokens = true }
         spec.probeGroupSize = batch
         spec.batchCacheBytes = batchMemory.map { $0 << 20 }
         if !stop.isEmpty { spec.options.stopStrings = stop }

@@ -117,6 +117,16 @@ let badInputs: [BadInput] = [
         let ck = try copyCheckpoint(d); try editConfig(ck) { $0["vocab_size"] = 1_000_000_000_000 }
         return probeArgs(ck, d)
     },
+    BadInput(id: "inspect-config-more-layers", input: "inspect: config.json declares 3 layers, the weights hold 2", status: 1,
+             expect: ["config.json implies", "model.layers.2.self_attn.q_proj.weight"]) { d in
+        let ck = try copyCheckpoint(d); try editConfig(ck) { $0["num_hidden_layers"] = 3 }
+        return ["inspect", ck.path]
+    },
+    BadInput(id: "generation-config-bad-eos", input: "generation_config.json eos_token_id is a string", status: 1,
+             expect: ["generation_config.json", "eos_token_id"]) { d in
+        let ck = try copyCheckpoint(d); try write("{\"eos_token_id\": \"</s>\"}", ck.appendingPathComponent("generation_config.json"))
+        return probeArgs(ck, d)
+    },
     // Weights (model.safetensors)
     BadInput(id: "safetensors-too-small", input: "model.safetensors shorter than its 8-byte length prefix", status: 1,
              expect: ["model.safetensors"]) { d in
