@@ -13,6 +13,8 @@ public enum HookPoint: Hashable, Sendable, CustomStringConvertible {
     /// Attention probabilities of the last query position of the pass, block l: [head, key_pos].
     /// (A cpiscope addition: what probes need, without materialising every head's full square.)
     case attnPatternLast(Int)
+    /// Per-head attention output of block l before the output projection: [pos, head, d_head]. `hook_z`.
+    case attnZ(Int)
     /// Attention output of block l after the output projection: [pos, d_model].
     case attnOut(Int)
     /// Residual after attention, before the MLP (sequential-residual models only): [pos, d_model].
@@ -33,6 +35,7 @@ public enum HookPoint: Hashable, Sendable, CustomStringConvertible {
         case .residPre(let l): return "blocks.\(l).hook_resid_pre"
         case .attnPattern(let l): return "blocks.\(l).attn.hook_pattern"
         case .attnPatternLast(let l): return "blocks.\(l).attn.hook_pattern_last"
+        case .attnZ(let l): return "blocks.\(l).attn.hook_z"
         case .attnOut(let l): return "blocks.\(l).hook_attn_out"
         case .residMid(let l): return "blocks.\(l).hook_resid_mid"
         case .mlpOut(let l): return "blocks.\(l).hook_mlp_out"
@@ -56,6 +59,7 @@ public enum HookPoint: Hashable, Sendable, CustomStringConvertible {
         case "hook_resid_pre": self = .residPre(l)
         case "attn.hook_pattern": self = .attnPattern(l)
         case "attn.hook_pattern_last": self = .attnPatternLast(l)
+        case "attn.hook_z": self = .attnZ(l)
         case "hook_attn_out": self = .attnOut(l)
         case "hook_resid_mid": self = .residMid(l)
         case "hook_mlp_out": self = .mlpOut(l)
@@ -67,7 +71,7 @@ public enum HookPoint: Hashable, Sendable, CustomStringConvertible {
     /// The layer, for per-block hooks.
     public var layer: Int? {
         switch self {
-        case .residPre(let l), .attnPattern(let l), .attnPatternLast(let l), .attnOut(let l), .residMid(let l), .mlpOut(let l), .residPost(let l): return l
+        case .residPre(let l), .attnPattern(let l), .attnPatternLast(let l), .attnZ(let l), .attnOut(let l), .residMid(let l), .mlpOut(let l), .residPost(let l): return l
         default: return nil
         }
     }
@@ -120,7 +124,7 @@ public final class HookRecorder: ForwardObserver {
     public static func everything(layers: Int) -> HookRecorder {
         var s: Set<HookPoint> = [.embed, .lnFinal, .logits]
         for l in 0..<layers {
-            s.formUnion([.residPre(l), .attnPattern(l), .attnPatternLast(l), .attnOut(l), .residMid(l), .mlpOut(l), .residPost(l)])
+            s.formUnion([.residPre(l), .attnPattern(l), .attnPatternLast(l), .attnZ(l), .attnOut(l), .residMid(l), .mlpOut(l), .residPost(l)])
         }
         return HookRecorder(s)
     }

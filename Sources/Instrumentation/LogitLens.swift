@@ -10,7 +10,7 @@ public protocol LogitLensModel {
     var vocab: Int { get }
     var dModel: Int { get }
     /// logits[rows, d_vocab] from residual vectors r[rows, d_model].
-    func logitLens(_ residual: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>)
+    func logitLens(_ residual: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>, compute: ComputeContext)
 }
 
 /// Per-lens-layer scores for a set of target tokens.
@@ -25,15 +25,16 @@ public struct LensScores: Sendable {
 
 public enum LogitLens {
     /// Scores `targets` (token ids; -1 = unavailable → NaN / -1) at every lens layer of `residuals` [lens_layer, d_model].
-    public static func scores(model: some LogitLensModel, residuals: [Float], lensLayers: Int, targets: [Int]) -> LensScores {
-        scoresBatch(model: model, residuals: [residuals], lensLayers: lensLayers, targets: [targets])[0]
+    public static func scores(model: some LogitLensModel, residuals: [Float], lensLayers: Int, targets: [Int],
+                              compute: ComputeContext = .allCores) -> LensScores {
+        scoresBatch(model: model, residuals: [residuals], lensLayers: lensLayers, targets: [targets], compute: compute)[0]
     }
 
     /// `scores` for several probes at once. Their residual rows go through the final norm and unembedding
     /// together, in chunks whose logits fit `maxLogitBytes`, so the unembedding matrix is read (and packed
     /// by BLAS) once per chunk rather than once per probe. Results equal `scores` probe by probe.
     public static func scoresBatch(model: some LogitLensModel, residuals: [[Float]], lensLayers: Int, targets: [[Int]],
-                                   maxLogitBytes: Int = 8 << 20) -> [LensScores] {
+                                   maxLogitBytes: Int = 8 << 20, compute: ComputeContext = .allCores) -> [LensScores] {
         precondition(residuals.count == targets.count, "one target list per probe")
         let V = model.vocab, d = model.dModel
         let perProbe = lensLayers * V * MemoryLayout<Float>.stride
@@ -53,7 +54,7 @@ public enum LogitLens {
             let rows = probes.count * lensLayers
             if logits.count < rows * V { logits = [Float](repeating: 0, count: rows * V) }
             stacked.withUnsafeBufferPointer { r in
-                logits.withUnsafeMutableBufferPointer { model.logitLens(r.baseAddress!, rows: rows, into: $0.baseAddress!) }
+                logits.withUnsafeMutableBufferPointer { model.logitLens(r.baseAddress!, rows: rows, into: $0.baseAddress!, compute: compute) }
             }
             logits.withUnsafeBufferPointer { all in
                 for (k, p) in probes.enumerated() {

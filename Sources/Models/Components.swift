@@ -34,26 +34,17 @@ public struct WeightMatrix: Sendable {
         if let f = float { out.update(from: f.pointer + r * cols, count: cols) } else { half!.decodeRow(r, into: out) }
     }
 
-    /// y[rows, n] = h[rows, k] · Mᵀ for M stored [n, k].
-    func multiplyTransposed(_ h: UnsafePointer<Float>, rows: Int, n: Int, k: Int, into y: UnsafeMutablePointer<Float>) {
+    /// y[rows, n] = h[rows, k] · Mᵀ for M stored [n, k], split over `compute`'s threads by columns of y.
+    func multiplyTransposed(_ h: UnsafePointer<Float>, rows: Int, n: Int, k: Int, into y: UnsafeMutablePointer<Float>,
+                            compute: ComputeContext) {
         if let f = float {
-            sgemm(m: rows, n: n, k: k, a: h, lda: k, b: f.pointer, ldb: k, transB: true, c: y, ldc: n)
+            linear(h, rows: rows, inFeatures: k, weight: f.pointer, layout: .outIn, outFeatures: n, bias: nil, into: y, compute: compute)
         } else {
             let half = half!
-            withHalfScratch(max(n, k)) { scratch in
-                linearHalf(h, rows: rows, inFeatures: k, weight: half.bytes, format: half.format, layout: .outIn,
-                           outFeatures: n, bias: nil, into: y, scratch: scratch)
-            }
+            linearHalf(h, rows: rows, inFeatures: k, weight: half.bytes, format: half.format, layout: .outIn,
+                       outFeatures: n, bias: nil, into: y, compute: compute)
         }
     }
-}
-
-/// Runs `body` with a scratch buffer for `linearHalf` (halfBlockRows × width floats).
-@inline(__always)
-func withHalfScratch(_ width: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) {
-    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: halfBlockRows * max(width, 1))
-    defer { scratch.deallocate() }
-    body(scratch)
 }
 
 /// A linear map y = x·W (+ b), with W in either storage layout, plus an optional LoRA update kept as factors.
@@ -70,19 +61,18 @@ public struct Linear: Sendable {
     public var half: HalfMatrix? = nil
 
     /// y[rows, out] = x[rows, in] · W (+ b) (+ scale·(x·Aᵀ)·Bᵀ); rows of y are `yStride` apart (default: dense).
+    /// The product's output columns are split over `compute`'s threads.
     @inline(__always)
     public func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, yStride: Int? = nil,
-                      accumulate: Bool = false) {
+                      accumulate: Bool = false, compute: ComputeContext = .serial) {
         if let half {
             precondition(!accumulate, "accumulate is not supported for 16-bit weights")
-            withHalfScratch(max(inFeatures, outFeatures)) { scratch in
-                linearHalf(x, rows: rows, inFeatures: inFeatures, weight: half.bytes, format: half.format, layout: layout,
-                           outFeatures: outFeatures, bias: bias.map { UnsafePointer($0.pointer) }, into: y, yStride: yStride,
-                           scratch: scratch)
-            }
+            linearHalf(x, rows: rows, inFeatures: inFeatures, weight: half.bytes, format: half.format, layout: layout,
+                       outFeatures: outFeatures, bias: bias.map { UnsafePointer($0.pointer) }, into: y, yStride: yStride,
+                       compute: compute)
         } else {
             linear(x, rows: rows, inFeatures: inFeatures, weight: weight.pointer, layout: layout, outFeatures: outFeatures,
-                   bias: bias.map { UnsafePointer($0.pointer) }, into: y, yStride: yStride, accumulate: accumulate)
+                   bias: bias.map { UnsafePointer($0.pointer) }, into: y, yStride: yStride, accumulate: accumulate, compute: compute)
         }
         lora?.add(x, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, into: y, yStride: yStride ?? outFeatures)
     }

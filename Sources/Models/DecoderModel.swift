@@ -1,10 +1,31 @@
-// The decoder-only forward pass shared by every architecture, in fp32 on the CPU.
-// Architectures differ only in their weight tables (GPT2.swift, GPTNeoX.swift, Llama.swift),
-// which build a `DecoderModel` from a checkpoint. The pass reads top-down:
-//   embed → for each block: norm → q/k/v → rotary → attention → out-proj → (residual) → norm → MLP → (residual)
-//   → final norm → unembed.
-// Attention is eager: explicit scores, causal (and sliding-window) mask and softmax, so the
-// probabilities of every layer and head exist and can be observed at `blocks.{l}.attn.hook_pattern`.
+// The decoder-only forward pass shared by every architecture, in float32 on the CPU: one block
+// implementation for every pass the tool makes. Architectures differ only in their weight tables
+// (GPT2.swift, GPTNeoX.swift, Llama.swift), which build a `DecoderModel` from a checkpoint.
+//
+// A pass runs one or more sequences at once. Each sequence brings new token ids and its own KV cache
+// (positions continue after what the cache holds), so the same code serves a prompt pass (one sequence,
+// many rows), teacher-forced answers (many sequences, several rows each) and a generation step (many
+// sequences, one row each). Rows of all sequences are stacked: norms, projections and MLPs run on all
+// of them together (each weight is read once per pass), attention runs per sequence and head.
+//
+//   embed (+ learned positions)
+//   for each block l:                                             hooks (TransformerLens names)
+//     x ← x  (writes at blocks.l.hook_resid_pre)                   hook_resid_pre
+//     h = attnNorm(x); q, k, v = proj(h); rotary(q, k); k, v → cache
+//     scores = q·kᵀ·scale; causal / sliding-window mask; knockouts → −∞   attn.hook_attn_scores (writes: knockout)
+//     pattern = softmax(scores); z = pattern · v                   attn.hook_pattern, attn.hook_z
+//     attn_out = o_proj(z)                                         hook_attn_out
+//     sequential: x += attn_out; mlp_out = mlp(mlpNorm(x)); x += mlp_out      hook_resid_mid, hook_mlp_out
+//     parallel (GPT-NeoX): x += attn_out + mlp(mlpNorm(x_in))
+//   final norm → unembed (only the rows asked for)                 ln_final.hook_normalized, logits
+//
+// Observers read hook tensors (single-sequence passes). Interventions (Instrumentation/Intervention.swift)
+// are values held by the model (`intervened(_:)`): writes at resid_pre, z, attn_out, mlp_out, resid_post
+// and attention knockouts, applied in every pass the model runs, so a probe's prompt pass, its scored
+// answers and its generation all see them. Observers see the tensors after the writes.
+//
+// Attention is eager: explicit scores, mask and softmax, so the probabilities of every layer and head
+// exist. Threads come from a `ComputeContext` passed to each pass (no global compute state).
 import Checkpoints
 import Dispatch
 import Foundation
@@ -84,6 +105,16 @@ public final class KVCache {
     }
 }
 
+/// One sequence's part of a pass: new token ids, appended after the positions its cache already holds.
+public struct SequenceInput {
+    public var ids: [Int]
+    public var cache: KVCache
+    public init(ids: [Int], cache: KVCache) {
+        self.ids = ids
+        self.cache = cache
+    }
+}
+
 /// A loaded decoder-only transformer.
 public final class DecoderModel: @unchecked Sendable {
     public let config: ModelConfig
@@ -91,20 +122,23 @@ public final class DecoderModel: @unchecked Sendable {
     let tokenEmbedding: WeightMatrix
     /// Learned position embedding [positions, d_model] (GPT-2 only).
     let positionEmbedding: Tensor?
-    public internal(set) var blocks: [BlockWeights]
+    public let blocks: [BlockWeights]
     let finalNorm: Norm
     /// Unembedding [d_vocab, d_model] (the token embedding itself when tied).
     let unembedding: WeightMatrix
     let rotary: RotaryTable?
+    /// Applied in every pass this model runs (`intervened(_:)`); empty for a plain model.
+    public let interventions: InterventionSet
 
     init(config: ModelConfig, tokenEmbedding: WeightMatrix, positionEmbedding: Tensor?, blocks: [BlockWeights],
-         finalNorm: Norm, unembedding: WeightMatrix) {
+         finalNorm: Norm, unembedding: WeightMatrix, interventions: InterventionSet = .none) {
         self.config = config
         self.tokenEmbedding = tokenEmbedding
         self.positionEmbedding = positionEmbedding
         self.blocks = blocks
         self.finalNorm = finalNorm
         self.unembedding = unembedding
+        self.interventions = interventions
         if let r = config.rotary, r.dims > 0 {
             self.rotary = RotaryTable(dims: r.dims, theta: r.theta, transform: { scaleInverseFrequencies($0, r.scaling) })
         } else {
@@ -112,14 +146,19 @@ public final class DecoderModel: @unchecked Sendable {
         }
     }
 
+    /// The same weights (shared, not copied) with `interventions` applied in every pass: prompt passes,
+    /// teacher-forced answers and generation. Replaces any interventions this model already has.
+    public func intervened(_ interventions: [Intervention]) throws(InterventionError) -> DecoderModel {
+        for i in interventions { try i.validate(layers: config.layers, heads: config.heads, dModel: config.dModel, dHead: config.dHead) }
+        return DecoderModel(config: config, tokenEmbedding: tokenEmbedding, positionEmbedding: positionEmbedding, blocks: blocks,
+                            finalNorm: finalNorm, unembedding: unembedding, interventions: InterventionSet(interventions))
+    }
+
     public var layers: Int { config.layers }
 
     /// Query rows per attention block (causal blocking).
     static let queryBlock = 128
 
-    /// Upper bound on threads used for attention heads (set to 1 for strictly sequential runs).
-    /// Threads for the pass's own parallel loops (attention heads, activations); `--threads` sets it.
-    nonisolated(unsafe) public static var maxWorkers = 64
     public var vocab: Int { config.vocab }
     public var dModel: Int { config.dModel }
 
@@ -127,57 +166,91 @@ public final class DecoderModel: @unchecked Sendable {
     /// - Returns: logits [rows, d_vocab] for the requested positions (rows = n, 1 or 0).
     @discardableResult
     public func forward(_ ids: [Int], cache: KVCache? = nil, logits request: LogitsRequest = .all,
-                        observer: (any ForwardObserver)? = nil) throws -> Tensor {
-        let n = ids.count
-        guard n > 0 else { throw ModelError.emptyInput }
-        for id in ids where id < 0 || id >= config.vocab { throw ModelError.tokenOutOfRange(id: id, vocab: config.vocab) }
-        let start = cache?.length ?? 0
-        let total = start + n
-        if positionEmbedding != nil, total > config.maxPositions {
-            throw ModelError.sequenceTooLong(length: total, maxPositions: config.maxPositions)
-        }
-        let d = config.dModel
+                        observer: (any ForwardObserver)? = nil, compute: ComputeContext = .allCores) throws -> Tensor {
+        guard !ids.isEmpty else { throw ModelError.emptyInput }
         // Without a caller's cache nothing outlives the pass, so one layer's keys and values are enough:
         // every block writes and reads one shared layer (saves 2·layers·n·d_kv floats).
-        let cache = cache ?? KVCache.scratch(kvHeads: config.kvHeads, dHead: config.dHead, capacity: n)
-        cache.reserve(total)
+        let cache = cache ?? KVCache.scratch(kvHeads: config.kvHeads, dHead: config.dHead, capacity: ids.count)
+        return try run([SequenceInput(ids: ids, cache: cache)], logits: request, observer: observer, compute: compute)
+    }
 
-        let wantsPatterns = observer.map { o in (0..<config.layers).contains { o.wants(.attnPattern($0)) } } ?? false
-        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, config.heads, DecoderModel.maxWorkers))
-        var scratch = Scratch(config: config, rows: n, keys: total, patternHeads: wantsPatterns ? config.heads : workers, workers: workers)
+    /// Runs one pass over several sequences, each continuing its own cache: the weights are read once
+    /// for all of them. - Returns: logits [rows, d_vocab]: with `.last`, one row per sequence (its last
+    /// position); with `.all`, every new position of every sequence, in order.
+    @discardableResult
+    public func forward(_ sequences: [SequenceInput], logits request: LogitsRequest = .last,
+                        compute: ComputeContext = .allCores) throws -> Tensor {
+        guard !sequences.isEmpty else { throw ModelError.emptyInput }
+        precondition(Set(sequences.map { ObjectIdentifier($0.cache) }).count == sequences.count, "one cache per sequence")
+        return try run(sequences, logits: request, observer: nil, compute: compute)
+    }
+
+    /// The pass. Observers are only attached to single-sequence passes.
+    private func run(_ seqs: [SequenceInput], logits request: LogitsRequest, observer: (any ForwardObserver)?,
+                     compute: ComputeContext) throws -> Tensor {
+        let d = config.dModel
+        var layout = PassLayout()
+        for s in seqs {
+            guard !s.ids.isEmpty else { throw ModelError.emptyInput }
+            for id in s.ids where id < 0 || id >= config.vocab { throw ModelError.tokenOutOfRange(id: id, vocab: config.vocab) }
+            let start = s.cache.length
+            if positionEmbedding != nil, start + s.ids.count > config.maxPositions {
+                throw ModelError.sequenceTooLong(length: start + s.ids.count, maxPositions: config.maxPositions)
+            }
+            s.cache.reserve(start + s.ids.count)
+            layout.append(rows: s.ids.count, start: start, cache: s.cache)
+        }
+        let n = layout.rows
+        let single = seqs.count == 1
+        let wantsPatterns = single && (observer.map { o in (0..<config.layers).contains { o.wants(.attnPattern($0)) } } ?? false)
+        var scratch = Scratch(config: config, rows: n, keys: layout.longest, patternRows: wantsPatterns ? n : layout.widestSequence,
+                              patternHeads: wantsPatterns ? config.heads : max(1, compute.threads))
         defer { scratch.free() }
         let x = scratch.residual  // [pos, d_model]
 
         // Embedding (+ learned positions).
-        for (i, id) in ids.enumerated() {
-            tokenEmbedding.row(id, cols: d, into: x + i * d)
-            if let pe = positionEmbedding { addInPlace(x + i * d, pe.pointer + (start + i) * d, count: d) }
+        var r = 0
+        for s in seqs {
+            for id in s.ids {
+                tokenEmbedding.row(id, cols: d, into: x + r * d)
+                if let pe = positionEmbedding { addInPlace(x + r * d, pe.pointer + layout.positions[r] * d, count: d) }
+                r += 1
+            }
         }
-        emit(.embed, observer, x, [n, d], start)
+        let first = layout.positions[0]
+        emit(.embed, observer, x, [n, d], first)
 
         for l in 0..<config.layers {
-            // The last block only needs the last row when nothing else reads its other rows.
-            let q0 = (l == config.layers - 1 && request == .last && n > 1 && !needsAllRows(ofLastBlock: l, observer)) ? n - 1 : 0
-            emit(.residPre(l), observer, x, [n, d], start)
-            try block(l, rows: n, queryFrom: q0, start: start, cache: cache, scratch: &scratch, observer: observer)
-            emit(.residPost(l), observer, x + q0 * d, [n - q0, d], start + q0)
+            // The last block of a one-sequence pass only needs the last row when nothing else reads the
+            // others (their keys and values, computed from the block's input, are still cached).
+            let q0 = (single && l == config.layers - 1 && request == .last && n > 1 && !needsAllRows(ofLastBlock: l, observer)) ? n - 1 : 0
+            interventions.apply(at: .residPre(l), x, rows: n, width: d, rowPositions: layout.positions, dHead: config.dHead)
+            emit(.residPre(l), observer, x, [n, d], first)
+            block(l, layout, queryFrom: q0, scratch: &scratch, observer: observer, compute: compute)
+            interventions.apply(at: .residPost(l), x + q0 * d, rows: n - q0, width: d,
+                                rowPositions: Array(layout.positions[q0...]), dHead: config.dHead)
+            emit(.residPost(l), observer, x + q0 * d, [n - q0, d], first + q0)
         }
-        cache.length = total
+        for (s, seq) in seqs.enumerated() { seq.cache.length = layout.starts[s] + layout.counts[s] }
 
         // Final norm and unembedding for the requested rows only.
-        let firstRow: Int, rows: Int
+        let rowsOut: [Int]
         switch request {
-        case .all: firstRow = 0; rows = n
-        case .last: firstRow = n - 1; rows = 1
-        case .none: firstRow = n; rows = 0
+        case .all: rowsOut = Array(0..<n)
+        case .last: rowsOut = seqs.indices.map { layout.firstRows[$0] + layout.counts[$0] - 1 }
+        case .none: rowsOut = []
         }
-        let out = Tensor(zeros: [rows, config.vocab])
-        guard rows > 0 else { return out }
+        let out = Tensor(zeros: [rowsOut.count, config.vocab])
+        guard !rowsOut.isEmpty else { return out }
         let normed = scratch.normed
-        finalNorm.apply(x + firstRow * d, rows: rows, into: normed)
-        emit(.lnFinal, observer, normed, [rows, d], start + firstRow)
-        unembed(normed, rows: rows, into: out.pointer)
-        emit(.logits, observer, out.pointer, [rows, config.vocab], start + firstRow)
+        if rowsOut.count == n {
+            finalNorm.apply(x, rows: n, into: normed)
+        } else {
+            for (k, row) in rowsOut.enumerated() { finalNorm.apply(x + row * d, rows: 1, into: normed + k * d) }
+        }
+        if single { emit(.lnFinal, observer, normed, [rowsOut.count, d], layout.positions[rowsOut[0]]) }
+        unembed(normed, rows: rowsOut.count, into: out.pointer, compute: compute)
+        if single { emit(.logits, observer, out.pointer, [rowsOut.count, config.vocab], layout.positions[rowsOut[0]]) }
         return out
     }
 
@@ -185,183 +258,208 @@ public final class DecoderModel: @unchecked Sendable {
     private func needsAllRows(ofLastBlock l: Int, _ observer: (any ForwardObserver)?) -> Bool {
         guard let observer else { return false }
         if let o = observer as? any RowSelectiveObserver { return !o.needsOnlyLastRow(ofBlock: l) }
-        return [HookPoint.attnPattern(l), .attnOut(l), .residMid(l), .mlpOut(l), .residPost(l)].contains { observer.wants($0) }
+        return [HookPoint.attnPattern(l), .attnZ(l), .attnOut(l), .residMid(l), .mlpOut(l), .residPost(l)].contains { observer.wants($0) }
     }
 
     /// logits[rows, d_vocab] = h[rows, d_model] · W_Uᵀ (h already normed).
-    public func unembed(_ h: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>) {
-        unembedding.multiplyTransposed(h, rows: rows, n: config.vocab, k: config.dModel, into: logits)
+    public func unembed(_ h: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>,
+                        compute: ComputeContext = .allCores) {
+        unembedding.multiplyTransposed(h, rows: rows, n: config.vocab, k: config.dModel, into: logits, compute: compute)
     }
 
     /// The logit lens: final norm then unembedding applied to residual vectors r[rows, d_model].
-    public func logitLens(_ residual: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>) {
+    public func logitLens(_ residual: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>,
+                          compute: ComputeContext = .allCores) {
         let normed = UnsafeMutablePointer<Float>.allocate(capacity: rows * config.dModel)
         defer { normed.deallocate() }
         finalNorm.apply(residual, rows: rows, into: normed)
-        unembed(normed, rows: rows, into: logits)
+        unembed(normed, rows: rows, into: logits, compute: compute)
     }
 
     // MARK: - One block
 
-    /// Runs block `l` on the residual rows in `scratch`. Keys and values are computed for all `n` rows;
-    /// queries, attention output, MLP and residual updates only for rows `q0..<n` (q0 > 0 only for the
-    /// last block when the caller needs just the last position's output and no observer needs the rest).
-    private func block(_ l: Int, rows n: Int, queryFrom q0: Int, start: Int, cache: KVCache, scratch: inout Scratch,
-                       observer: (any ForwardObserver)?) throws {
+    /// Runs block `l` on the stacked residual rows in `scratch`. Keys and values are computed for every
+    /// row; queries, attention output, MLP and residual updates only for rows `q0..<rows` (q0 > 0 only
+    /// for the last block of a one-sequence pass whose caller needs just the last position's output).
+    private func block(_ l: Int, _ layout: PassLayout, queryFrom q0: Int, scratch: inout Scratch,
+                       observer: (any ForwardObserver)?, compute: ComputeContext) {
         let w = blocks[l]
         let d = config.dModel
-        let m = n - q0
+        let n = layout.rows, m = n - q0
         let x = scratch.residual
         let xq = x + q0 * d          // the rows being updated
         let h = scratch.normed
+        let rowPositions = q0 == 0 ? layout.positions : Array(layout.positions[q0...])
+        let first = rowPositions[0]
         // Attention sub-layer on norm(x).
         w.attnNorm.apply(x, rows: n, into: h)
-        attention(l, w, input: h, rows: n, queryFrom: q0, start: start, cache: cache, scratch: &scratch, observer: observer)
+        attention(l, w, input: h, layout, queryFrom: q0, scratch: &scratch, observer: observer, compute: compute)
         let attnOut = scratch.attnOut  // [m, d_model]
-        emit(.attnOut(l), observer, attnOut, [m, d], start + q0)
+        interventions.apply(at: .attnOut(l), attnOut, rows: m, width: d, rowPositions: rowPositions, dHead: config.dHead)
+        emit(.attnOut(l), observer, attnOut, [m, d], first)
 
         if config.parallelResidual {
             // GPT-NeoX parallel residual: x + attn(ln1(x)) + mlp(ln2(x)).
             w.mlpNorm.apply(xq, rows: m, into: h)
-            mlp(w.mlp, input: h, rows: m, scratch: &scratch)
-            emit(.mlpOut(l), observer, scratch.mlpOut, [m, d], start + q0)
+            mlp(w.mlp, input: h, rows: m, scratch: &scratch, compute: compute)
+            interventions.apply(at: .mlpOut(l), scratch.mlpOut, rows: m, width: d, rowPositions: rowPositions, dHead: config.dHead)
+            emit(.mlpOut(l), observer, scratch.mlpOut, [m, d], first)
             addInPlace(xq, attnOut, count: m * d)
             addInPlace(xq, scratch.mlpOut, count: m * d)
         } else {
             addInPlace(xq, attnOut, count: m * d)
-            emit(.residMid(l), observer, xq, [m, d], start + q0)
+            emit(.residMid(l), observer, xq, [m, d], first)
             w.mlpNorm.apply(xq, rows: m, into: h)
-            mlp(w.mlp, input: h, rows: m, scratch: &scratch)
-            emit(.mlpOut(l), observer, scratch.mlpOut, [m, d], start + q0)
+            mlp(w.mlp, input: h, rows: m, scratch: &scratch, compute: compute)
+            interventions.apply(at: .mlpOut(l), scratch.mlpOut, rows: m, width: d, rowPositions: rowPositions, dHead: config.dHead)
+            emit(.mlpOut(l), observer, scratch.mlpOut, [m, d], first)
             addInPlace(xq, scratch.mlpOut, count: m * d)
         }
     }
 
-    private func attention(_ l: Int, _ w: BlockWeights, input h: UnsafePointer<Float>, rows n: Int, queryFrom q0: Int,
-                           start: Int, cache: KVCache, scratch: inout Scratch, observer: (any ForwardObserver)?) {
+    private func attention(_ l: Int, _ w: BlockWeights, input h: UnsafePointer<Float>, _ layout: PassLayout, queryFrom q0: Int,
+                           scratch: inout Scratch, observer: (any ForwardObserver)?, compute: ComputeContext) {
         let H = config.heads, KV = config.kvHeads, dh = config.dHead
-        let total = start + n
-        let m = n - q0
+        let n = layout.rows, m = n - q0
         // 1. Project (queries only for rows q0..<n).
         let qkv = scratch.qkv
-        let (ld, qOff, kOff, vOff) = project(w, h, rows: n, queryFrom: q0, into: qkv)
+        let (ld, qOff, kOff, vOff) = project(w, h, rows: n, queryFrom: q0, into: qkv, compute: compute)
 
-        // 2. Rotary on q (query rows) and k (all rows), then append k and v to the cache ([kv_head, pos, d_head]).
-        let slot = cache.slot(forLayer: l)
-        let kc = cache.keys[slot], vc = cache.values[slot], cap = cache.capacity
-        for i in 0..<n {
-            let row = qkv + i * ld
-            if let rot = rotary {
-                if i >= q0 {
-                    for hh in 0..<H { rot.apply(row + qOff(hh), heads: 1, stride: 0, position: start + i, cos: scratch.cos, sin: scratch.sin) }
+        // 2. Rotary on q (query rows) and k (all rows), then append k and v to each sequence's cache
+        //    ([kv_head, pos, d_head]).
+        for s in 0..<layout.count {
+            let cache = layout.caches[s]
+            let slot = cache.slot(forLayer: l)
+            let kc = cache.keys[slot], vc = cache.values[slot], cap = cache.capacity
+            for i in 0..<layout.counts[s] {
+                let r = layout.firstRows[s] + i, p = layout.starts[s] + i
+                let row = qkv + r * ld
+                if let rot = rotary {
+                    if r >= q0 {
+                        for hh in 0..<H { rot.apply(row + qOff(hh), heads: 1, stride: 0, position: p, cos: scratch.cos, sin: scratch.sin) }
+                    }
+                    for g in 0..<KV { rot.apply(row + kOff(g), heads: 1, stride: 0, position: p, cos: scratch.cos, sin: scratch.sin) }
                 }
-                for g in 0..<KV { rot.apply(row + kOff(g), heads: 1, stride: 0, position: start + i, cos: scratch.cos, sin: scratch.sin) }
-            }
-            for g in 0..<KV {
-                (kc + (g * cap + start + i) * dh).update(from: row + kOff(g), count: dh)
-                (vc + (g * cap + start + i) * dh).update(from: row + vOff(g), count: dh)
+                for g in 0..<KV {
+                    (kc + (g * cap + p) * dh).update(from: row + kOff(g), count: dh)
+                    (vc + (g * cap + p) * dh).update(from: row + vOff(g), count: dh)
+                }
             }
         }
 
-        // 3. Scores, mask, softmax and weighted values, heads split across workers.
+        // 3. Scores, mask, softmax and weighted values; (sequence, head) pairs split across threads.
         var scale: Float = config.scaleAttnWeights ? 1 / Float(dh).squareRoot() : 1
         if config.scaleAttnByInverseLayerIdx { scale /= Float(l + 1) }
         let window = l < config.slidingWindow.count ? config.slidingWindow[l] : nil
-        let wantPattern = observer?.wants(.attnPattern(l)) ?? false
-        let wantLastRow = observer?.wants(.attnPatternLast(l)) ?? false
+        let single = layout.count == 1
+        let wantPattern = single && (observer?.wants(.attnPattern(l)) ?? false)
+        let wantLastRow = single && (observer?.wants(.attnPatternLast(l)) ?? false)
+        let knockouts = interventions.knockouts(layer: l)
         let group = H / KV
-        let ctx = scratch.context  // [m, H*d_head]
-        let pattern = scratch.pattern, lastRow = scratch.lastRow
-        let workers = min(scratch.workers, H)
-        let qBase = qkv + q0 * ld
-        let runHeads: (Int) -> Void = { worker in
-            var hh = worker
-            while hh < H {
-                let g = hh / group
-                // full pattern: [head, query_pos, key_pos]; otherwise one [query_pos, key_pos] buffer per worker
-                let probs = wantPattern ? pattern + hh * m * total : pattern + worker * m * total
+        let ctx = scratch.context  // [row, head·d_head], rows q0..<n stored from 0
+        let pattern = scratch.pattern, lastRow = scratch.lastRow, probsStride = scratch.patternStride
+        let items = layout.count * H
+        var work = 0
+        for s in 0..<layout.count { work += layout.counts[s] * (layout.starts[s] + layout.counts[s]) * dh * H }
+        let workers = work >= 32_768 ? max(1, min(compute.threads, scratch.patternHeads, items)) : 1
+        let runItems: (Int) -> Void = { worker in
+            var item = worker
+            while item < items {
+                let s = item / H, hh = item % H, g = hh / group
+                let cache = layout.caches[s]
+                let slot = cache.slot(forLayer: l)
+                let kc = cache.keys[slot], vc = cache.values[slot], cap = cache.capacity
+                let start = layout.starts[s]
+                // this sequence's query rows (only rows ≥ q0 are computed)
+                let rowFrom = max(layout.firstRows[s], q0), rowTo = layout.firstRows[s] + layout.counts[s]
+                let rows = rowTo - rowFrom
+                let total = start + layout.counts[s]       // keys of this sequence after the pass
+                let firstPos = start + (rowFrom - layout.firstRows[s])
+                // full pattern: [head, query_pos, key_pos]; otherwise one buffer per worker
+                let probs = wantPattern ? pattern + hh * m * total : pattern + worker * probsStride
+                let ldp = wantPattern ? total : layout.longest
                 // Query rows in blocks: a block's rows attend to keys before its last row only (causal), so
                 // scores and weighted values are computed for those keys alone (about half the work).
                 var r0 = 0
-                while r0 < m {
-                    let r1 = min(m, r0 + DecoderModel.queryBlock)
-                    let keys = start + q0 + r1          // keys 0..<keys are visible to some row of the block
-                    sgemm(m: r1 - r0, n: keys, k: dh, a: qBase + r0 * ld + qOff(hh), lda: ld, b: kc + g * cap * dh, ldb: dh,
-                          transB: true, c: probs + r0 * total, ldc: total, alpha: scale)
+                while r0 < rows {
+                    let r1 = min(rows, r0 + DecoderModel.queryBlock)
+                    let keys = firstPos + r1          // keys 0..<keys are visible to some row of the block
+                    sgemm(m: r1 - r0, n: keys, k: dh, a: qkv + (rowFrom + r0) * ld + qOff(hh), lda: ld, b: kc + g * cap * dh, ldb: dh,
+                          transB: true, c: probs + r0 * ldp, ldc: ldp, alpha: scale)
                     for i in r0..<r1 {
-                        let p = start + q0 + i
+                        let p = firstPos + i
+                        let row = probs + i * ldp
+                        // knockouts: −∞ before the softmax for the listed keys (the softmax renormalises)
+                        for k in knockouts where k.applies(toHead: hh) && k.queries.contains(p) {
+                            for j in 0...p where k.keys.contains(j) { row[j] = -.infinity }
+                        }
                         // causal: keys 0...p; sliding window: keys with p - k < window (transformers sliding_window_overlay)
-                        let first = window.map { max(0, p - $0 + 1) } ?? 0
-                        softmaxInPlace(probs + i * total, count: total, firstValid: first, valid: p + 1)
+                        let firstKey = window.map { max(0, p - $0 + 1) } ?? 0
+                        softmaxInPlace(row, count: ldp, firstValid: firstKey, valid: p + 1)
                     }
-                    // context_h[q, :] = probs · v_g
-                    sgemm(m: r1 - r0, n: dh, k: keys, a: probs + r0 * total, lda: total, b: vc + g * cap * dh, ldb: dh,
-                          c: ctx + r0 * H * dh + hh * dh, ldc: H * dh)
+                    // z_h[q, :] = probs · v_g
+                    sgemm(m: r1 - r0, n: dh, k: keys, a: probs + r0 * ldp, lda: ldp, b: vc + g * cap * dh, ldb: dh,
+                          c: ctx + (rowFrom - q0 + r0) * H * dh + hh * dh, ldc: H * dh)
                     r0 = r1
                 }
-                if wantLastRow { (lastRow + hh * total).update(from: probs + (m - 1) * total, count: total) }
-                hh += workers
+                if wantLastRow { (lastRow + hh * total).update(from: probs + (rows - 1) * ldp, count: total) }
+                item += workers
             }
         }
-        if workers > 1, m * total * dh >= 32_768 {
-            // Heads run on `workers` threads, each with single-threaded BLAS: nesting OpenBLAS's own
-            // threads inside them oversubscribes the cores (measured 2× slower on 2 cores).
-            let saved = blasThreads()
-            setBLASThreads(1)
-            parallelFor(workers, runHeads)
-            setBLASThreads(saved)
-        } else {
-            for wk in 0..<workers { runHeads(wk) }
-        }
-        if let observer {
+        parallelFor(workers, runItems)
+        if let observer, single {
+            let total = layout.starts[0] + n
             if wantPattern {
-                observer.observe(.attnPattern(l), TensorView(pointer: pattern, shape: [H, m, total], firstPosition: start + q0))
+                observer.observe(.attnPattern(l), TensorView(pointer: pattern, shape: [H, m, total], firstPosition: layout.starts[0] + q0))
             }
             if wantLastRow {
-                observer.observe(.attnPatternLast(l), TensorView(pointer: lastRow, shape: [H, total], firstPosition: start + n - 1))
+                observer.observe(.attnPatternLast(l), TensorView(pointer: lastRow, shape: [H, total], firstPosition: total - 1))
             }
         }
-        // 4. Output projection.
-        w.attnOut.apply(ctx, rows: m, into: scratch.attnOut)
+        // 4. z (hook_z), then the output projection.
+        let rowPositions = q0 == 0 ? layout.positions : Array(layout.positions[q0...])
+        interventions.apply(at: .attnZ(l), ctx, rows: m, width: H * dh, rowPositions: rowPositions, dHead: dh)
+        emit(.attnZ(l), observer, ctx, [m, H, dh], rowPositions[0])
+        w.attnOut.apply(ctx, rows: m, into: scratch.attnOut, compute: compute)
     }
 
     /// q, k and v of `rows` input rows into `qkv`, side by side per row; returns the row stride and each
     /// head's offset in a row. For separate projections, queries are computed only for rows `q0..<rows`.
     func project(_ w: BlockWeights, _ h: UnsafePointer<Float>, rows n: Int, queryFrom q0: Int = 0,
-                 into qkv: UnsafeMutablePointer<Float>) -> (Int, (Int) -> Int, (Int) -> Int, (Int) -> Int) {
+                 into qkv: UnsafeMutablePointer<Float>, compute: ComputeContext) -> (Int, (Int) -> Int, (Int) -> Int, (Int) -> Int) {
         let H = config.heads, KV = config.kvHeads, dh = config.dHead
         switch w.qkv {
         case let .separate(q, k, v):
             // [q: H*dh | k: KV*dh | v: KV*dh] side by side in one row.
             let ld = (H + 2 * KV) * dh
-            q.apply(h + q0 * q.inFeatures, rows: n - q0, into: qkv + q0 * ld, yStride: ld)
-            k.apply(h, rows: n, into: qkv + H * dh, yStride: ld)
-            v.apply(h, rows: n, into: qkv + (H + KV) * dh, yStride: ld)
+            q.apply(h + q0 * q.inFeatures, rows: n - q0, into: qkv + q0 * ld, yStride: ld, compute: compute)
+            k.apply(h, rows: n, into: qkv + H * dh, yStride: ld, compute: compute)
+            v.apply(h, rows: n, into: qkv + (H + KV) * dh, yStride: ld, compute: compute)
             return (ld, { $0 * dh }, { (H + $0) * dh }, { (H + KV + $0) * dh })
         case let .fusedBlocks(p):
-            p.apply(h, rows: n, into: qkv)
+            p.apply(h, rows: n, into: qkv, compute: compute)
             return (3 * H * dh, { $0 * dh }, { (H + $0) * dh }, { (2 * H + $0) * dh })
         case let .fusedPerHead(p):
-            p.apply(h, rows: n, into: qkv)
+            p.apply(h, rows: n, into: qkv, compute: compute)
             return (3 * H * dh, { 3 * $0 * dh }, { (3 * $0 + 1) * dh }, { (3 * $0 + 2) * dh })
         }
     }
 
-    func mlp(_ m: MLP, input h: UnsafePointer<Float>, rows n: Int, scratch: inout Scratch) {
+    func mlp(_ m: MLP, input h: UnsafePointer<Float>, rows n: Int, scratch: inout Scratch, compute: ComputeContext) {
         let hidden = scratch.mlpHidden
         switch m {
         case let .plain(up, down, act):
-            up.apply(h, rows: n, into: hidden)
-            activate(hidden, count: n * up.outFeatures, act)
-            down.apply(hidden, rows: n, into: scratch.mlpOut)
+            up.apply(h, rows: n, into: hidden, compute: compute)
+            activate(hidden, count: n * up.outFeatures, act, compute: compute)
+            down.apply(hidden, rows: n, into: scratch.mlpOut, compute: compute)
         case let .gated(gate, up, down, act):
             let u = scratch.mlpHidden2
-            gate.apply(h, rows: n, into: hidden)
-            up.apply(h, rows: n, into: u)
+            gate.apply(h, rows: n, into: hidden, compute: compute)
+            up.apply(h, rows: n, into: u, compute: compute)
             let count = n * up.outFeatures
-            activate(hidden, count: count, act)
+            activate(hidden, count: count, act, compute: compute)
             for i in 0..<count { hidden[i] *= u[i] }
-            down.apply(hidden, rows: n, into: scratch.mlpOut)
+            down.apply(hidden, rows: n, into: scratch.mlpOut, compute: compute)
         }
     }
 
@@ -372,16 +470,39 @@ public final class DecoderModel: @unchecked Sendable {
     }
 }
 
-/// Applies an activation in place, split over up to `DecoderModel.maxWorkers` threads for large
-/// buffers (BLAS is idle meanwhile).
-func activate(_ x: UnsafeMutablePointer<Float>, count: Int, _ act: Activation) {
-    let workers = min(ProcessInfo.processInfo.activeProcessorCount, DecoderModel.maxWorkers, count >> 15)
-    guard workers > 1 else { activateSerial(x, count: count, act); return }
-    let per = (count / workers + 7) & ~7
+/// Where each sequence's rows sit in a pass's stacked buffers.
+struct PassLayout {
+    var caches: [KVCache] = []
+    /// Per sequence: first stacked row, new rows, positions already cached.
+    var firstRows: [Int] = []
+    var counts: [Int] = []
+    var starts: [Int] = []
+    /// Absolute position of each stacked row.
+    var positions: [Int] = []
+    var rows = 0
+    /// The most keys any sequence attends over, and the most new rows of one sequence.
+    var longest = 0
+    var widestSequence = 0
+
+    var count: Int { caches.count }
+
+    mutating func append(rows n: Int, start: Int, cache: KVCache) {
+        caches.append(cache)
+        firstRows.append(rows)
+        counts.append(n)
+        starts.append(start)
+        positions.append(contentsOf: start..<(start + n))
+        rows += n
+        longest = max(longest, start + n)
+        widestSequence = max(widestSequence, n)
+    }
+}
+
+/// Applies an activation in place, split over `compute`'s threads for large buffers.
+func activate(_ x: UnsafeMutablePointer<Float>, count: Int, _ act: Activation, compute: ComputeContext) {
     let base = UncheckedSendable(x)
-    parallelFor(workers) { w in
-        let start = w * per, end = min(count, start + per)
-        if start < end { activateSerial(base.value + start, count: end - start, act) }
+    compute.parallelRanges(count, align: 8, work: count, minimumPerThread: 1 << 15) { r in
+        activateSerial(base.value + r.lowerBound, count: r.count, act)
     }
 }
 
@@ -414,24 +535,27 @@ func scaleInverseFrequencies(_ invFreq: [Double], _ scaling: RopeScaling) -> [Do
     }
 }
 
-/// Per-pass work buffers, sized for `rows` new positions attending over `keys` positions.
+/// Per-pass work buffers, sized for `rows` stacked rows attending over at most `keys` positions.
 struct Scratch {
     let residual: UnsafeMutablePointer<Float>    // [pos, d_model]
     let normed: UnsafeMutablePointer<Float>      // [pos, d_model]
     let qkv: UnsafeMutablePointer<Float>         // [pos, (head + 2·kv_head)·d_head]
-    let context: UnsafeMutablePointer<Float>     // [pos, head·d_head]
-    let pattern: UnsafeMutablePointer<Float>     // [head, query_pos, key_pos]
+    let context: UnsafeMutablePointer<Float>     // [pos, head·d_head]  (hook_z)
+    /// Attention probabilities: [head, query_pos, key_pos] when observed, else one
+    /// [query_pos, key_pos] buffer per worker (`patternStride` floats apart).
+    let pattern: UnsafeMutablePointer<Float>
+    let patternStride: Int
+    let patternHeads: Int
     let attnOut: UnsafeMutablePointer<Float>     // [pos, d_model]
     let mlpHidden: UnsafeMutablePointer<Float>   // [pos, d_mlp]
     let mlpHidden2: UnsafeMutablePointer<Float>  // [pos, d_mlp]
     let mlpOut: UnsafeMutablePointer<Float>      // [pos, d_model]
     let lastRow: UnsafeMutablePointer<Float>     // [head, key_pos]
-    let workers: Int
     let cos: UnsafeMutablePointer<Float>         // [d_head]
     let sin: UnsafeMutablePointer<Float>         // [d_head]
     private var all: [UnsafeMutablePointer<Float>] = []
 
-    init(config c: ModelConfig, rows n: Int, keys total: Int, patternHeads: Int, workers: Int) {
+    init(config c: ModelConfig, rows n: Int, keys total: Int, patternRows: Int, patternHeads: Int) {
         var all: [UnsafeMutablePointer<Float>] = []
         func make(_ count: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
@@ -444,13 +568,14 @@ struct Scratch {
         normed = make(n * c.dModel)
         qkv = make(n * qkvWidth)
         context = make(n * c.heads * c.dHead)
-        pattern = make(patternHeads * n * total)
+        patternStride = patternRows * total
+        self.patternHeads = patternHeads
+        pattern = make(patternHeads * patternStride)
         attnOut = make(n * c.dModel)
         mlpHidden = make(n * c.dMLP)
         mlpHidden2 = make(n * c.dMLP)
         mlpOut = make(n * c.dModel)
         lastRow = make(c.heads * total)
-        self.workers = workers
         cos = make(c.dHead)
         sin = make(c.dHead)
         self.all = all

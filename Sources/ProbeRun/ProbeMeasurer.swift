@@ -21,6 +21,8 @@ public struct MeasureOptions: Sendable {
     public var maxPromptTokens: Int? = nil
     /// Layers whose full attention pattern [head, query_pos, key_pos] is kept (--dump).
     public var dumpLayers: [Int] = []
+    /// Threads for every pass (--threads).
+    public var compute: ComputeContext = .allCores
 
     public init() {}
 }
@@ -80,7 +82,8 @@ public enum ProbeMeasurer {
 
         // Logit lens over embeddings + every block, for the first token of each answer.
         let lens = LogitLens.scoresBatch(model: model, residuals: passes.map(\.residuals), lensLayers: c.layers + 1,
-                                         targets: probes.map { [$0.0.answerIDs.first ?? -1, $0.0.memoryAnswerIDs.first ?? -1] })
+                                         targets: probes.map { [$0.0.answerIDs.first ?? -1, $0.0.memoryAnswerIDs.first ?? -1] },
+                                         compute: options.compute)
         clock.lap(.logitLens)
 
         // Teacher-forced log-likelihood of each whole answer, all answers of the group together: on the
@@ -96,12 +99,13 @@ public enum ProbeMeasurer {
                     firsts.append(passes[k].lastLogits)
                 } else {
                     let fresh = model.makeCache(capacity: answer.prefixIDs.count + answer.ids.count)
-                    firsts.append(try model.forward(answer.prefixIDs, cache: fresh, logits: .last).array)
+                    firsts.append(try model.forward(answer.prefixIDs, cache: fresh, logits: .last, compute: options.compute).array)
                     caches.append(fresh)
                 }
                 continuations.append(answer.ids)
             }
-            let scored = try model.continuationLogLikelihoodBatch(caches: caches, firstLogits: firsts, continuations: continuations)
+            let scored = try model.continuationLogLikelihoodBatch(caches: caches, firstLogits: firsts, continuations: continuations,
+                                                                  compute: options.compute)
             for k in probes.indices { loglik[k][a] = scored[k] }
         }
         clock.lap(.answers)
@@ -117,7 +121,8 @@ public enum ProbeMeasurer {
         // Greedy generation, cut at the first stop string after the first visible character.
         let stop = StopConditions(maxNewTokens: options.maxNewTokens, stopTokens: options.stopTokens, stopStrings: options.stopStrings)
         let generated = options.maxNewTokens > 0
-            ? try model.greedyContinueBatch(caches: passes.map(\.cache), lastLogits: passes.map(\.lastLogits), stop: stop, decode: decode)
+            ? try model.greedyContinueBatch(caches: passes.map(\.cache), lastLogits: passes.map(\.lastLogits), stop: stop, decode: decode,
+                                            compute: options.compute)
             : [[Int]](repeating: [], count: probes.count)
         clock.lap(.generation)
         for (k, ids) in generated.enumerated() {
@@ -168,7 +173,7 @@ public enum ProbeMeasurer {
 
         let longest = max(probe.answerIDs.count, probe.memoryAnswerIDs.count, options.maxNewTokens)
         let cache = model.makeCache(capacity: n + longest + 1)
-        let lastLogits = try model.forward(probe.promptIDs, cache: cache, logits: .last, observer: observer).array
+        let lastLogits = try model.forward(probe.promptIDs, cache: cache, logits: .last, observer: observer, compute: options.compute).array
 
         var patterns: [Float] = []
         if let dumpRec {

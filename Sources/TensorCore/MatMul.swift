@@ -4,8 +4,13 @@ import CBLAS
 import Glibc
 #endif
 
+/// OpenBLAS runs single-threaded in every call: cpiscope parallelises around it (`ComputeContext`), and
+/// BLAS threads nested inside those loops would oversubscribe the cores (measured 2× slower on 2 cores).
+/// Set once, before the first product; never changed afterwards.
+private let singleThreadedBLAS: Void = { openblas_set_num_threads(1) }()
+
 /// Row-major C[m, n] = alpha * op(A)[m, k] · op(B)[k, n] + beta * C, with explicit leading dimensions.
-/// `transA`/`transB` mean A is stored [k, m] / B is stored [n, k].
+/// `transA`/`transB` mean A is stored [k, m] / B is stored [n, k]. Single-threaded.
 @inline(__always)
 public func sgemm(m: Int, n: Int, k: Int,
                   a: UnsafePointer<Float>, lda: Int, transA: Bool = false,
@@ -18,9 +23,13 @@ public func sgemm(m: Int, n: Int, k: Int,
         for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
         return
     }
+    _ = singleThreadedBLAS
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
 }
+
+/// Output columns per thread are multiples of this (whole cache lines of y, and BLAS-friendly widths).
+let columnAlign = 64
 
 /// How a weight matrix is stored.
 public enum WeightLayout: Sendable {
@@ -30,32 +39,43 @@ public enum WeightLayout: Sendable {
     case inOut
 }
 
-/// y[rows, out] = x[rows, in] · W (+ bias), for a weight in either layout.
-/// `x` rows are `xStride` apart and `y` rows `yStride` apart (defaults: dense).
+/// y[rows, out] = x[rows, in] · W (+ bias), for a weight in either layout, with the output columns split
+/// over `compute`'s threads. `x` rows are `xStride` apart and `y` rows `yStride` apart (defaults: dense).
 public func linear(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, xStride: Int? = nil,
                    weight: UnsafePointer<Float>, layout: WeightLayout, outFeatures: Int,
                    bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, yStride: Int? = nil,
-                   accumulate: Bool = false) {
-    let ldy = yStride ?? outFeatures
-    switch layout {
-    case .outIn:
-        sgemm(m: rows, n: outFeatures, k: inFeatures, a: x, lda: xStride ?? inFeatures,
-              b: weight, ldb: inFeatures, transB: true, c: y, ldc: ldy, beta: accumulate ? 1 : 0)
-    case .inOut:
-        sgemm(m: rows, n: outFeatures, k: inFeatures, a: x, lda: xStride ?? inFeatures,
-              b: weight, ldb: outFeatures, c: y, ldc: ldy, beta: accumulate ? 1 : 0)
-    }
-    if let bias {
-        for r in 0..<rows {
-            let row = y + r * ldy
-            for j in 0..<outFeatures { row[j] += bias[j] }
+                   accumulate: Bool = false, compute: ComputeContext = .serial) {
+    let ldy = yStride ?? outFeatures, ldx = xStride ?? inFeatures
+    compute.parallelRanges(outFeatures, align: columnAlign, work: rows * inFeatures * outFeatures) { cols in
+        switch layout {
+        case .outIn:
+            sgemm(m: rows, n: cols.count, k: inFeatures, a: x, lda: ldx,
+                  b: weight + cols.lowerBound * inFeatures, ldb: inFeatures, transB: true,
+                  c: y + cols.lowerBound, ldc: ldy, beta: accumulate ? 1 : 0)
+        case .inOut:
+            sgemm(m: rows, n: cols.count, k: inFeatures, a: x, lda: ldx,
+                  b: weight + cols.lowerBound, ldb: outFeatures, c: y + cols.lowerBound, ldc: ldy, beta: accumulate ? 1 : 0)
         }
+        if let bias { addBias(bias, cols, rows: rows, into: y, ldy: ldy) }
     }
 }
 
-/// Sets the number of OpenBLAS threads (0 or less leaves it unchanged).
-public func setBLASThreads(_ n: Int) {
-    if n > 0 { openblas_set_num_threads(Int32(n)) }
+@inline(__always)
+func addBias(_ bias: UnsafePointer<Float>, _ cols: Range<Int>, rows: Int, into y: UnsafeMutablePointer<Float>, ldy: Int) {
+    for r in 0..<rows {
+        let row = y + r * ldy
+        for j in cols { row[j] += bias[j] }
+    }
+}
+
+/// Runs `body` with OpenBLAS using `n` threads of its own, then returns it to one. Only for measuring
+/// the hardware's ceiling (multi-threaded OpenBLAS sgemm in `cpiscope bench`); nothing else in cpiscope
+/// changes OpenBLAS's thread count, and no pass may run meanwhile.
+public func withBLASThreads<T>(_ n: Int, _ body: () throws -> T) rethrows -> T {
+    _ = singleThreadedBLAS
+    openblas_set_num_threads(Int32(max(1, n)))
+    defer { openblas_set_num_threads(1) }
+    return try body()
 }
 
 /// The number of OpenBLAS threads in use.
@@ -79,40 +99,46 @@ public enum HalfFormat: Sendable {
 public let halfBlockRows = 128
 
 /// y[rows, out] = x[rows, in] · W (+ bias) for a weight stored in 16 bits, without materialising a
-/// float32 copy of W: blocks of `halfBlockRows` weight rows are decoded into `scratch`
-/// (≥ halfBlockRows · max(in, out) floats) and multiplied in turn.
+/// float32 copy of W: each thread decodes blocks of `halfBlockRows` weight rows of its own output
+/// columns into a scratch buffer of its own and multiplies them in turn.
 public func linearHalf(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
                        weight: UnsafeRawPointer, format: HalfFormat, layout: WeightLayout, outFeatures: Int,
                        bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, yStride: Int? = nil,
-                       scratch: UnsafeMutablePointer<Float>) {
+                       compute: ComputeContext = .serial) {
     let ldy = yStride ?? outFeatures
-    switch layout {
-    case .outIn:
-        // W is [out, in]: a block of output features at a time → y[:, o0..<o1].
-        var o0 = 0
-        while o0 < outFeatures {
-            let o1 = min(outFeatures, o0 + halfBlockRows)
-            format.decode(weight + 2 * o0 * inFeatures, count: (o1 - o0) * inFeatures, into: scratch)
-            sgemm(m: rows, n: o1 - o0, k: inFeatures, a: x, lda: inFeatures, b: scratch, ldb: inFeatures, transB: true,
-                  c: y + o0, ldc: ldy)
-            o0 = o1
+    compute.parallelRanges(outFeatures, align: halfBlockRows, work: rows * inFeatures * outFeatures) { cols in
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: halfBlockRows * max(inFeatures, cols.count, 1))
+        defer { scratch.deallocate() }
+        switch layout {
+        case .outIn:
+            // W is [out, in]: a block of output features at a time → y[:, o0..<o1].
+            var o0 = cols.lowerBound
+            while o0 < cols.upperBound {
+                let o1 = min(cols.upperBound, o0 + halfBlockRows)
+                format.decode(weight + 2 * o0 * inFeatures, count: (o1 - o0) * inFeatures, into: scratch)
+                sgemm(m: rows, n: o1 - o0, k: inFeatures, a: x, lda: inFeatures, b: scratch, ldb: inFeatures, transB: true,
+                      c: y + o0, ldc: ldy)
+                o0 = o1
+            }
+        case .inOut:
+            // W is [in, out]: a block of input features at a time (this thread's columns only), accumulated into y.
+            let width = cols.count
+            var i0 = 0
+            while i0 < inFeatures {
+                let i1 = min(inFeatures, i0 + halfBlockRows)
+                if width == outFeatures {
+                    format.decode(weight + 2 * i0 * outFeatures, count: (i1 - i0) * outFeatures, into: scratch)
+                } else {
+                    for i in i0..<i1 {
+                        format.decode(weight + 2 * (i * outFeatures + cols.lowerBound), count: width, into: scratch + (i - i0) * width)
+                    }
+                }
+                sgemm(m: rows, n: width, k: i1 - i0, a: x + i0, lda: inFeatures, b: scratch, ldb: width,
+                      c: y + cols.lowerBound, ldc: ldy, beta: i0 == 0 ? 0 : 1)
+                i0 = i1
+            }
         }
-    case .inOut:
-        // W is [in, out]: a block of input features at a time, accumulated into y.
-        var i0 = 0
-        while i0 < inFeatures {
-            let i1 = min(inFeatures, i0 + halfBlockRows)
-            format.decode(weight + 2 * i0 * outFeatures, count: (i1 - i0) * outFeatures, into: scratch)
-            sgemm(m: rows, n: outFeatures, k: i1 - i0, a: x + i0, lda: inFeatures, b: scratch, ldb: outFeatures,
-                  c: y, ldc: ldy, beta: i0 == 0 ? 0 : 1)
-            i0 = i1
-        }
-    }
-    if let bias {
-        for r in 0..<rows {
-            let row = y + r * ldy
-            for j in 0..<outFeatures { row[j] += bias[j] }
-        }
+        if let bias { addBias(bias, cols, rows: rows, into: y, ldy: ldy) }
     }
 }
 

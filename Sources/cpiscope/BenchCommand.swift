@@ -33,15 +33,11 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Logits for: all positions, or only the last (what the probe job needs).")
     var logits: String = "last"
 
-    @Option(help: "OpenBLAS threads (default: all cores).")
+    @Option(help: "Threads for the pass (default: all cores; 1 = sequential). The sgemm ceiling uses as many OpenBLAS threads.")
     var threads: Int = 0
 
-    @Option(help: "Threads splitting attention heads (default: all cores; 1 = sequential).")
-    var attentionWorkers: Int = 0
-
     func run() throws {
-        setBLASThreads(threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount)
-        if attentionWorkers > 0 { DecoderModel.maxWorkers = attentionWorkers }
+        let compute = threads > 0 ? ComputeContext(threads: threads) : .allCores
         let lengths = try parseIDs(tokens)
         let loadStart = DispatchTime.now()
         let model = try DecoderModel.load(from: URL(fileURLWithPath: path))
@@ -49,9 +45,9 @@ struct BenchCommand: ParsableCommand {
         let weightBytes = try WeightStore(directory: URL(fileURLWithPath: path)).files.map(\.fileSize).reduce(0, +)
         let c = model.config
         let request: LogitsRequest = logits == "all" ? .all : .last
-        let sgemm = measureSGEMM()
+        let sgemm = measureSGEMM(threads: compute.threads)
         print("model: \(c.architecture.rawValue), \(c.layers) layers, d_model \(c.dModel), \(c.heads) heads/\(c.kvHeads) kv, vocab \(c.vocab); load \(String(format: "%.0f", loadMs)) ms")
-        print("threads: \(blasThreads()) BLAS, \(min(DecoderModel.maxWorkers, ProcessInfo.processInfo.activeProcessorCount)) attention; logits: \(logits); OpenBLAS sgemm [512x768]·[768x3072]: \(String(format: "%.1f", sgemm)) GFLOP/s")
+        print("threads: \(compute.threads) (cpiscope's own; OpenBLAS single-threaded inside them); logits: \(logits); OpenBLAS sgemm [512x768]·[768x3072] on \(compute.threads) OpenBLAS threads: \(String(format: "%.1f", sgemm)) GFLOP/s")
         print("none = plain prefill; capture = + span-attention mass at the last position (7 spans) and the residual")
         print("at every layer; lens = + logit-lens scores for two answers at every lens layer (the probe job's pass)")
         print("tokens | pass    | median ms |  min ms |  max ms | tokens/s | GFLOP/s | % of sgemm")
@@ -64,12 +60,12 @@ struct BenchCommand: ParsableCommand {
                         let spans: [[Int]?] = (0..<7).map { s in Array(stride(from: s, to: n, by: 7)) }
                         let span = SpanAttentionRecorder(queryPosition: n - 1, spans: spans, layers: c.layers, heads: c.heads)
                         let resid = ResidualRecorder(position: n - 1, layers: c.layers, dModel: c.dModel)
-                        _ = try model.forward(ids, logits: request, observer: ObserverGroup([span, resid]))
+                        _ = try model.forward(ids, logits: request, observer: ObserverGroup([span, resid]), compute: compute)
                         if variant == 2 {
                             _ = LogitLens.scores(model: model, residuals: resid.residuals, lensLayers: c.layers + 1, targets: [1, 2])
                         }
                     } else {
-                        _ = try model.forward(ids, logits: request)
+                        _ = try model.forward(ids, logits: request, compute: compute)
                     }
                 }
             }
@@ -84,7 +80,7 @@ struct BenchCommand: ParsableCommand {
                     try pass()
                     times[variant].append(elapsedMs(since: t0))
                 }
-                ceilings.append(measureSGEMM())
+                ceilings.append(measureSGEMM(threads: compute.threads))
             }
             ceilings.sort()
             let ceiling = ceilings[ceilings.count / 2]
@@ -103,8 +99,8 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "peak RSS: %.0f MiB; weight files: %.0f MiB", peakRSSMiB(), Double(weightBytes) / 1048576))
     }
 
-    /// sgemm GFLOP/s on a representative product, median of 7.
-    func measureSGEMM() -> Double {
+    /// sgemm GFLOP/s on a representative product with OpenBLAS's own `threads` threads, median of 7.
+    func measureSGEMM(threads: Int) -> Double {
         let m = 512, k = 768, n = 3072
         let a = Tensor(zeros: [m, k]), b = Tensor(zeros: [k, n]), out = Tensor(zeros: [m, n])
         for i in 0..<a.count { a.pointer[i] = Float(i % 7) * 0.01 }
@@ -112,7 +108,9 @@ struct BenchCommand: ParsableCommand {
         var times: [Double] = []
         for r in 0..<8 {
             let t0 = DispatchTime.now()
-            TensorCore.sgemm(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: out.pointer, ldc: n)
+            withBLASThreads(threads) {
+                TensorCore.sgemm(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: out.pointer, ldc: n)
+            }
             if r > 0 { times.append(elapsedMs(since: t0)) }
         }
         times.sort()

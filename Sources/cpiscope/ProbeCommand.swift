@@ -1,5 +1,6 @@
 // `cpiscope probe`: the main job. A probe set through every checkpoint of a trajectory, into HDF5.
 import ArgumentParser
+import TensorCore
 import Checkpoints
 import Foundation
 import ProbeKit
@@ -105,7 +106,6 @@ struct ProbeCommand: ParsableCommand {
     }
 
     func run() throws {
-        if threads > 0 { setThreads(threads) }
         let spec = try makeSpec()
         let progress = ProgressLine(quiet: quiet)
         let summaries = try ProbeJob.run(spec, progress: progress)
@@ -138,6 +138,7 @@ struct ProbeCommand: ParsableCommand {
         spec.force = force
         spec.resume = resume
         if let maxNewTokens { spec.options.maxNewTokens = maxNewTokens } else { spec.automaticMaxNewTokens = true }
+        if threads > 0 { spec.options.compute = ComputeContext(threads: threads) }
         spec.probeGroupSize = batch
         spec.batchCacheBytes = batchMemory.map { $0 << 20 }
         if !stop.isEmpty { spec.options.stopStrings = stop }
@@ -166,10 +167,3 @@ struct ProbeCommand: ParsableCommand {
 
 func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
 
-import TensorCore
-import Models
-/// `--threads N`: N OpenBLAS threads and at most N threads for the pass's own parallel loops.
-func setThreads(_ n: Int) {
-    setBLASThreads(n)
-    DecoderModel.maxWorkers = n
-}

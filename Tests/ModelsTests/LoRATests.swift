@@ -624,7 +624,6 @@ struct LoRABenchmark {
 
     @Test("merge vs factors; adapter vs full checkpoints (prints figures)")
     func run() throws {
-        setBLASThreads(1)   // one thread: CPU time then measures the work itself, even on a busy machine
         let s = Shape()
         try withTempDir { dir in
             let baseURL = dir.appendingPathComponent("base")
@@ -632,7 +631,7 @@ struct LoRABenchmark {
             let weights = baseURL.appendingPathComponent("model.safetensors")
             let fileMB = Double((try FileManager.default.attributesOfItem(atPath: weights.path)[.size] as? Int) ?? 0) / 1e6
             print("LoRA benchmark: synthetic Llama, d_model \(s.d), \(s.layers) layers, d_mlp \(s.dMLP), vocab \(s.vocab); " +
-                  "model.safetensors \(Self.f(fileMB)) MB F32; OpenBLAS threads \(blasThreads()); load average \(loadAverage())")
+                  "model.safetensors \(Self.f(fileMB)) MB F32; one thread; load average \(loadAverage())")
             Self.evict(weights)
             let hash = try Self.time { _ = try ContentHash.sha256(file: weights) }
             print("SHA-256 of model.safetensors (cold): wall \(Self.f(hash.wall)) ms, CPU \(Self.f(hash.cpu)) ms = \(Self.f(fileMB / hash.cpu * 1000)) MB/s per core")
@@ -666,8 +665,9 @@ struct LoRABenchmark {
                         var model: DecoderModel? = nil
                         load.append(try Self.time { model = try loader.load(folder).model })
                         guard let m = model else { continue }
-                        first.append(try Self.time { _ = try m.forward(ids, logits: .last) })
-                        for _ in 0..<3 { steady.append(try Self.time { _ = try m.forward(ids, logits: .last) }.cpu) }
+                        // one thread: CPU time then measures the work itself, even on a busy machine
+                        first.append(try Self.time { _ = try m.forward(ids, logits: .last, compute: .serial) })
+                        for _ in 0..<3 { steady.append(try Self.time { _ = try m.forward(ids, logits: .last, compute: .serial) }.cpu) }
                     }
                     let lw = Self.median(load.map(\.wall)), lc = Self.median(load.map(\.cpu))
                     let fw = Self.median(first.map(\.wall)), fc = Self.median(first.map(\.cpu))

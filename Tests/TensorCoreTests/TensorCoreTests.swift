@@ -20,7 +20,7 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
 struct TensorCoreTests {
     @Test("linear (both layouts) equals a double-precision loop; max |Δ| ≤ 1e-5")
     func linearMatchesLoop() {
-        let rows = 7, inF = 33, outF = 29
+        let rows = 7, inF = 300, outF = 200   // large enough to split over 3 threads (64-column chunks)
         let x = randomFloats(rows * inF, seed: 1), w = randomFloats(outF * inF, seed: 2), b = randomFloats(outF, seed: 3)
         var yOutIn = [Float](repeating: 0, count: rows * outF), yInOut = yOutIn
         // the same matrix stored transposed for the Conv1D layout
@@ -28,6 +28,13 @@ struct TensorCoreTests {
         for o in 0..<outF { for i in 0..<inF { wT[i * outF + o] = w[o * inF + i] } }
         linear(x, rows: rows, inFeatures: inF, weight: w, layout: .outIn, outFeatures: outF, bias: b, into: &yOutIn)
         linear(x, rows: rows, inFeatures: inF, weight: wT, layout: .inOut, outFeatures: outF, bias: b, into: &yInOut)
+        // The same products split by output columns over threads.
+        var splitOutIn = [Float](repeating: 0, count: rows * outF), splitInOut = splitOutIn
+        let split = ComputeContext(threads: 3)
+        linear(x, rows: rows, inFeatures: inF, weight: w, layout: .outIn, outFeatures: outF, bias: b, into: &splitOutIn, compute: split)
+        linear(x, rows: rows, inFeatures: inF, weight: wT, layout: .inOut, outFeatures: outF, bias: b, into: &splitInOut, compute: split)
+        let splitDiff = zip(splitOutIn + splitInOut, yOutIn + yInOut).map { abs($0 - $1) }.max()!
+        #expect(splitDiff <= 1e-5, "column split over threads: max |Δ| = \(splitDiff)")
         var worst: Double = 0
         for r in 0..<rows { for o in 0..<outF {
             var ref = Double(b[o])
@@ -50,21 +57,24 @@ struct TensorCoreTests {
         for o in 0..<outF { for i in 0..<inF { decodedT[i * outF + o] = decoded[o * inF + i] } }
         var bitsT = [UInt16](repeating: 0, count: bits.count)
         for o in 0..<outF { for i in 0..<inF { bitsT[i * outF + o] = bits[o * inF + i] } }
-        var dense = [Float](repeating: 0, count: rows * outF), half = dense, halfT = dense
-        var scratch = [Float](repeating: 0, count: halfBlockRows * max(inF, outF))
+        var dense = [Float](repeating: 0, count: rows * outF)
         linear(x, rows: rows, inFeatures: inF, weight: decoded, layout: .outIn, outFeatures: outF, bias: nil, into: &dense)
-        bits.withUnsafeBytes { raw in
-            linearHalf(x, rows: rows, inFeatures: inF, weight: raw.baseAddress!, format: format, layout: .outIn,
-                       outFeatures: outF, bias: nil, into: &half, scratch: &scratch)
+        // Serial, and split over 3 threads (each decodes its own columns: 260 = 128 + 128 + 4).
+        for compute in [ComputeContext.serial, ComputeContext(threads: 3)] {
+            var half = [Float](repeating: 0, count: rows * outF), halfT = half
+            bits.withUnsafeBytes { raw in
+                linearHalf(x, rows: rows, inFeatures: inF, weight: raw.baseAddress!, format: format, layout: .outIn,
+                           outFeatures: outF, bias: nil, into: &half, compute: compute)
+            }
+            bitsT.withUnsafeBytes { raw in
+                linearHalf(x, rows: rows, inFeatures: inF, weight: raw.baseAddress!, format: format, layout: .inOut,
+                           outFeatures: outF, bias: nil, into: &halfT, compute: compute)
+            }
+            let d1 = zip(dense, half).map { abs($0 - $1) }.max()!, d2 = zip(dense, halfT).map { abs($0 - $1) }.max()!
+            // Outputs are sums of 300 products of magnitude ≤ 1 (|y| ~ 10); blocking changes the float32
+            // accumulation order, so allow a few ulps at that magnitude.
+            #expect(d1 <= 5e-5 && d2 <= 5e-5, "\(compute): max |Δ| out-in \(d1), in-out \(d2)")
         }
-        bitsT.withUnsafeBytes { raw in
-            linearHalf(x, rows: rows, inFeatures: inF, weight: raw.baseAddress!, format: format, layout: .inOut,
-                       outFeatures: outF, bias: nil, into: &halfT, scratch: &scratch)
-        }
-        let d1 = zip(dense, half).map { abs($0 - $1) }.max()!, d2 = zip(dense, halfT).map { abs($0 - $1) }.max()!
-        // Outputs are sums of 300 products of magnitude ≤ 1 (|y| ~ 10); blocking changes the float32
-        // accumulation order, so allow a few ulps at that magnitude.
-        #expect(d1 <= 5e-5 && d2 <= 5e-5, "max |Δ| out-in \(d1), in-out \(d2)")
     }
 
     @Test("F16 decoding: normals, subnormals, infinities and NaN match Swift's Float16")
