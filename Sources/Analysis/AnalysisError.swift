@@ -29,7 +29,7 @@ public enum AnalysisError: Error, CustomStringConvertible, Sendable {
         case let .notARun(path, detail):
             return "\(path) is not a cpiscope probe run: \(detail)"
         case let .schemaVersion(path, found, supported):
-            return "\(path): cpiscope_schema_version is \(found); this cpiscope reads version \(supported)"
+            return "\(path): cpiscope_schema_version is \(found); this cpiscope reads versions 1 to \(supported)"
         case let .malformedRun(path, field, detail):
             return "\(path): field '\(field)': \(detail)"
         case let .incompleteRun(path, complete, needed):

@@ -1,4 +1,4 @@
-// RunData: a probe run file (written by `cpiscope probe`, schema version 1, docs/hdf5-schema.md)
+// RunData: a probe run file (written by `cpiscope probe`, schema version 1 or 2, docs/hdf5-schema.md)
 // opened for analysis. Every name read here is one that ProbeRun/RunFile.swift writes. The file
 // is untrusted: the schema version, every coordinate and every variable's shape are checked
 // before use, and only checkpoints marked complete (`checkpoint_complete` = 1) are analysed.
@@ -9,8 +9,10 @@ import HDF5Store
 /// An opened, validated probe run. Checkpoint indices `c` count complete checkpoints only, in
 /// file order (the probe job writes them by training step).
 public final class RunData: Sendable {
-    /// The schema version this build reads.
-    public static let schemaVersion: Int64 = 1
+    /// The newest schema version this build reads (version 2 adds direct logit attribution; files of
+    /// version 1 are read without it).
+    public static let schemaVersion: Int64 = 2
+    public static let readableVersions: ClosedRange<Int64> = 1...2
     /// Upper bounds on the coordinates, far above any real run; larger files are refused.
     public static let maxCheckpoints = 100_000, maxProbes = 10_000_000, maxLayers = 4096, maxHeads = 4096
 
@@ -76,7 +78,7 @@ public final class RunData: Sendable {
         guard case .int(let v) = version else {
             throw AnalysisError.notARun(path: path, detail: "cpiscope_schema_version is \(version), not an integer")
         }
-        guard v == Self.schemaVersion else {
+        guard Self.readableVersions.contains(v) else {
             throw AnalysisError.schemaVersion(path: path, found: v, supported: Self.schemaVersion)
         }
         let r = FieldReader(file: file, path: path)

@@ -107,7 +107,7 @@ public final class ObserverGroup: RowSelectiveObserver {
     public func needsOnlyLastRow(ofBlock layer: Int) -> Bool {
         members.allSatisfy { m in
             if let s = m as? any RowSelectiveObserver { return s.needsOnlyLastRow(ofBlock: layer) }
-            return ![HookPoint.attnPattern(layer), .attnOut(layer), .residMid(layer), .mlpOut(layer), .residPost(layer)]
+            return ![HookPoint.attnPattern(layer), .attnZ(layer), .attnOut(layer), .residMid(layer), .mlpOut(layer), .residPost(layer)]
                 .contains { m.wants($0) }
         }
     }

@@ -78,6 +78,51 @@ public struct Linear: Sendable {
     }
 }
 
+extension Linear {
+    /// The transpose of the map on row vectors: r[rows, in] = u[rows, out] · Wᵀ-of-the-map, so that for
+    /// every input x, (x·W)·u = x·r (bias excluded; a LoRA update included). Used to project a direction
+    /// in the output space back onto the input (direct logit attribution through o_proj).
+    public func pullBack(_ u: UnsafePointer<Float>, rows: Int, into r: UnsafeMutablePointer<Float>) {
+        let i = inFeatures, o = outFeatures
+        if let half {
+            // Decode blocks of stored rows and accumulate.
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: halfBlockRows * max(i, o))
+            defer { scratch.deallocate() }
+            switch layout {
+            case .outIn:   // W [out, in]: r += u[:, o0..<o1] · W[o0..<o1, :]
+                var o0 = 0
+                while o0 < o {
+                    let o1 = min(o, o0 + halfBlockRows)
+                    half.format.decode(half.bytes + 2 * o0 * i, count: (o1 - o0) * i, into: scratch)
+                    sgemm(m: rows, n: i, k: o1 - o0, a: u + o0, lda: o, b: scratch, ldb: i, c: r, ldc: i, beta: o0 == 0 ? 0 : 1)
+                    o0 = o1
+                }
+            case .inOut:   // W [in, out]: r[:, i0..<i1] = u · W[i0..<i1, :]ᵀ
+                var i0 = 0
+                while i0 < i {
+                    let i1 = min(i, i0 + halfBlockRows)
+                    half.format.decode(half.bytes + 2 * i0 * o, count: (i1 - i0) * o, into: scratch)
+                    sgemm(m: rows, n: i1 - i0, k: o, a: u, lda: o, b: scratch, ldb: o, transB: true, c: r + i0, ldc: i)
+                    i0 = i1
+                }
+            }
+        } else {
+            switch layout {
+            case .outIn: sgemm(m: rows, n: i, k: o, a: u, lda: o, b: weight.pointer, ldb: i, c: r, ldc: i)
+            case .inOut: sgemm(m: rows, n: i, k: o, a: u, lda: o, b: weight.pointer, ldb: o, transB: true, c: r, ldc: i)
+            }
+        }
+        if let lora {
+            // y += s·(x·Aᵀ)·Bᵀ  ⇒  r += s·(u·B)·A
+            let k = lora.rank
+            let t = UnsafeMutablePointer<Float>.allocate(capacity: max(rows * k, 1))
+            defer { t.deallocate() }
+            sgemm(m: rows, n: k, k: o, a: u, lda: o, b: lora.b.pointer, ldb: k, c: t, ldc: k)
+            sgemm(m: rows, n: i, k: k, a: t, lda: k, b: lora.a.pointer, ldb: i, c: r, ldc: i, alpha: lora.scale, beta: 1)
+        }
+    }
+}
+
 /// A LoRA update kept as its factors (PEFT `lora.Linear.forward`): y += scale · (x·Aᵀ)·Bᵀ.
 public struct LoRAFactors: Sendable {
     /// lora_A [r, in]

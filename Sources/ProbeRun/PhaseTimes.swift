@@ -4,6 +4,7 @@ import Foundation
 
 public enum ProbePhase: String, CaseIterable, Sendable {
     case promptPass = "instrumented prompt passes"
+    case attribution = "direct logit attribution"
     case logitLens = "logit lens"
     case answers = "teacher-forced answers"
     case generation = "greedy generation"

@@ -308,6 +308,7 @@ public enum ProbeJob {
             "attention_query": .string("the last prompt token (the position that predicts the answer)"),
             "lens_layer_meaning": .string("0 = embeddings; l = after block l-1; the last equals the model output"),
             "mc_ratio_definition": .string("p_ctx / (p_ctx + p_mem) for the first token of each answer (Goyal, Baek et al., Theorem 1)"),
+            "dla_definition": .string("direct logit attribution at the answer position towards logit[context answer] − logit[memory answer] (first tokens), final norm frozen at the real residual's scale (TransformerLens apply_ln_to_stack + logit_attrs); components sum to logit_diff with dla_remainder"),
             "correctness_rule": .string("case-insensitive whole-word containment of the answer in the generated text"),
         ]
         if let base = spec.base { a["base_model_path"] = .string(base.path) }

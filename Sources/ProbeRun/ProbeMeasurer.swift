@@ -44,6 +44,8 @@ public struct ProbeMeasurement: Sendable {
     public var generatedIDs: [Int]
     public var counterfactualCorrect: Bool
     public var parametricCorrect: Bool
+    /// Direct logit attribution at the answer position (context answer a vs memory answer b, first tokens).
+    public var attribution: LogitAttribution
     /// [dump layer, head, query_pos, key_pos] for `MeasureOptions.dumpLayers` (empty when none).
     public var dumpedPatterns: [Float]
     /// [lens_layer, pos, d_model] residual streams at every position (only with dumps).
@@ -80,6 +82,13 @@ public enum ProbeMeasurer {
         let passes = try probes.map { try promptPass($0.0, model: model, options: options) }
         clock.lap(.promptPass)
 
+        // Direct logit attribution from each prompt pass's components and cache, before the caches grow.
+        let attribution = model.directLogitAttribution(
+            records: passes.map(\.components), caches: passes.map(\.cache), spans: passes.map(\.spans),
+            answers: probes.map { ($0.0.answerIDs.first ?? -1, $0.0.memoryAnswerIDs.first ?? -1) },
+            logits: passes.map(\.lastLogits))
+        clock.lap(.attribution)
+
         // Logit lens over embeddings + every block, for the first token of each answer.
         let lens = LogitLens.scoresBatch(model: model, residuals: passes.map(\.residuals), lensLayers: c.layers + 1,
                                          targets: probes.map { [$0.0.answerIDs.first ?? -1, $0.0.memoryAnswerIDs.first ?? -1] },
@@ -114,7 +123,7 @@ public enum ProbeMeasurer {
             ProbeMeasurement(
                 attentionMass: passes[k].attentionMass, lensLogprob: lens[k].logprob, lensRank: lens[k].rank,
                 mcRatio: lens[k].mcRatio, answerLoglik: loglik[k], generated: "", generatedIDs: [],
-                counterfactualCorrect: false, parametricCorrect: false,
+                counterfactualCorrect: false, parametricCorrect: false, attribution: attribution[k],
                 dumpedPatterns: passes[k].dumpedPatterns, dumpedResiduals: passes[k].dumpedResiduals)
         }
 
@@ -145,6 +154,10 @@ public enum ProbeMeasurer {
         var cache: KVCache
         /// Next-token logits after the prompt.
         var lastLogits: [Float]
+        /// The residual stream's components at the answer position, for attribution.
+        var components: ComponentRecorder
+        /// Key positions of each span (`SpanKind.allCases` order; nil: not found).
+        var spans: [[Int]?]
         var dumpedPatterns: [Float]
         var dumpedResiduals: [Float]
     }
@@ -166,7 +179,8 @@ public enum ProbeMeasurer {
         let dumpAll = !options.dumpLayers.isEmpty
         let residRec = ResidualRecorder(position: q, layers: c.layers, dModel: c.dModel,
                                         keepStreamsFor: dumpAll ? Set(0...c.layers) : [])
-        var members: [any ForwardObserver] = [spanRec, residRec]
+        let components = ComponentRecorder(position: q, layers: c.layers, heads: c.heads, dHead: c.dHead, dModel: c.dModel)
+        var members: [any ForwardObserver] = [spanRec, residRec, components]
         let dumpRec = dumpAll ? HookRecorder(Set(options.dumpLayers.map { HookPoint.attnPattern($0) })) : nil
         if let dumpRec { members.append(dumpRec) }
         let observer = ObserverGroup(members)
@@ -182,6 +196,6 @@ public enum ProbeMeasurer {
         var streams: [Float] = []
         if dumpAll { for lens in 0...c.layers { streams.append(contentsOf: residRec.streams[lens] ?? []) } }
         return PromptPass(attentionMass: spanRec.mass, residuals: residRec.residuals, cache: cache, lastLogits: lastLogits,
-                          dumpedPatterns: patterns, dumpedResiduals: streams)
+                          components: components, spans: spans, dumpedPatterns: patterns, dumpedResiduals: streams)
     }
 }

@@ -1,4 +1,4 @@
-// The HDF5 layout of a probe run (schema version 1). docs/hdf5-schema.md documents every name;
+// The HDF5 layout of a probe run (schema version 2: version 1 plus direct logit attribution). docs/hdf5-schema.md documents every name;
 // this file is the one place that writes them. Every per-checkpoint variable has `checkpoint` as
 // its first dimension and is written one checkpoint at a time; `checkpoint_complete` turns 1 and the
 // file is flushed after each, so an interrupted run keeps every finished checkpoint.
@@ -7,7 +7,7 @@ import HDF5Store
 import ProbeKit
 
 public enum RunSchema {
-    public static let version: Int64 = 1
+    public static let version: Int64 = 2
     public static let answers = ["context", "memory"]
     public static var spans: [String] { SpanKind.allCases.map(\.rawValue) }
 }
@@ -126,6 +126,14 @@ public final class RunWriter {
         try file.createVariable("counterfactual_correct", type: .uint8, dims: ["checkpoint", "probe"])
         try file.createVariable("parametric_correct", type: .uint8, dims: ["checkpoint", "probe"])
         try file.createVariable("generated", type: .string, dims: ["checkpoint", "probe"])
+        // Direct logit attribution at the answer position (Models/DirectLogitAttribution.swift).
+        try file.createVariable("logit_diff", type: .float32, dims: ["checkpoint", "probe"])
+        try file.createVariable("head_dla", type: .float32, dims: ["checkpoint", "probe", "layer", "head"])
+        try file.createVariable("head_dla_by_span", type: .float32, dims: ["checkpoint", "probe", "span", "layer", "head"])
+        try file.createVariable("mlp_dla", type: .float32, dims: ["checkpoint", "probe", "layer"])
+        for name in ["embed_dla", "bias_dla", "norm_bias_dla", "dla_remainder"] {
+            try file.createVariable(name, type: .float32, dims: ["checkpoint", "probe"])
+        }
         try file.createVariable("weights_sha256", type: .string, dims: ["checkpoint"])
         try file.createVariable("adapter", type: .string, dims: ["checkpoint"])
         try file.createVariable("checkpoint_complete", type: .uint8, dims: ["checkpoint"])
@@ -159,6 +167,14 @@ public final class RunWriter {
         try file.writeSlab("counterfactual_correct", index: i, uint8: m.map { $0.counterfactualCorrect ? 1 : 0 })
         try file.writeSlab("parametric_correct", index: i, uint8: m.map { $0.parametricCorrect ? 1 : 0 })
         try file.writeSlab("generated", index: i, strings: m.map { storable($0.generated) })
+        try file.writeSlab("logit_diff", index: i, floats: m.map(\.attribution.logitDiff))
+        try file.writeSlab("head_dla", index: i, floats: m.flatMap(\.attribution.head))
+        try file.writeSlab("head_dla_by_span", index: i, floats: m.flatMap(\.attribution.headBySpan))
+        try file.writeSlab("mlp_dla", index: i, floats: m.flatMap(\.attribution.mlp))
+        try file.writeSlab("embed_dla", index: i, floats: m.map(\.attribution.embed))
+        try file.writeSlab("bias_dla", index: i, floats: m.map(\.attribution.attnBias))
+        try file.writeSlab("norm_bias_dla", index: i, floats: m.map(\.attribution.normBias))
+        try file.writeSlab("dla_remainder", index: i, floats: m.map(\.attribution.remainder))
         try file.writeSlab("weights_sha256", index: i, strings: [weightsHash])
         try file.writeSlab("adapter", index: i, strings: [adapter])
         if !layout.dumpProbes.isEmpty { try writeDumps(checkpoint: i, measurements: m) }

@@ -37,10 +37,10 @@ struct RunFileErrorTests {
 
     @Test("another schema version is refused, naming both versions")
     func schemaVersion() throws {
-        var s = SyntheticRun(); s.schemaVersion = 2
+        var s = SyntheticRun(); s.schemaVersion = 3
         let (dir, url) = try makeRun(s)
         defer { try? FileManager.default.removeItem(at: dir) }
-        expectError({ _ = try RunData(url: url) }, { if case .schemaVersion(_, 2, 1) = $0 { return true }; return false }, "version 2")
+        expectError({ _ = try RunData(url: url) }, { if case .schemaVersion(_, 3, 2) = $0 { return true }; return false }, "version 3")
     }
 
     @Test("missing and misshapen variables are named")

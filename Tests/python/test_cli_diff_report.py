@@ -125,8 +125,8 @@ def test_against_and_refusals(runs, tmp_path):
     assert "hint:" in refused(["diff", notes], "is not a cpiscope probe run").stderr
     v2 = tmp_path / "v2.h5"
     with h5py.File(v2, "w") as f:
-        f.attrs["cpiscope_schema_version"] = np.int64(2)
-    refused(["diff", v2], "cpiscope_schema_version is 2")
+        f.attrs["cpiscope_schema_version"] = np.int64(3)
+    refused(["diff", v2], "cpiscope_schema_version is 3")
     refused(["diff", run, "--from", "checkpoint-99"], "no complete checkpoint 'checkpoint-99'")
     refused(["diff", run, "--span", "elbow"], "no span 'elbow'")
     refused(["diff", run, "--each", "--to", "20"], "--each")

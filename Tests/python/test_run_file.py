@@ -60,7 +60,7 @@ def test_xarray_dims_and_coords(run):
 def test_attributes(run):
     with h5py.File(run, "r") as f:
         a = f.attrs
-        assert a["cpiscope_schema_version"] == 1
+        assert a["cpiscope_schema_version"] == 2
         assert a["complete"] == 1
         assert a["template_name"] == "plain"
         assert a["template_text"] == "Context: {context}\nQuestion: {question}\nAnswer:"
