@@ -42,7 +42,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Fuzz harness over the parsers of untrusted files (.ci/fuzz.sh builds it with libFuzzer).
-        .executableTarget(name: "cpiscope-fuzz", dependencies: ["Checkpoints", "TensorCore", "Tokenization", "ProbeKit"],
+        .executableTarget(name: "cpiscope-fuzz", dependencies: ["Checkpoints", "Models", "TensorCore", "Tokenization", "ProbeKit"],
                           path: "Sources/FuzzHarness"),
 
         // MARK: tests (one target per module; fixtures live beside them)

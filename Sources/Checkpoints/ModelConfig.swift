@@ -1,29 +1,13 @@
-// config.json for the architectures cpiscope runs: gpt2, gpt_neox, llama, mistral, qwen2.
+// config.json: the parsed, validated description of one checkpoint's model, as data. Each model family
+// reads its own fields (Sources/Models/Families/*.swift, found through `ModelFamilies`); this file holds
+// what they share: the structure every family fills in, typed field access with errors that name the
+// file and field, both rope dialects and the limits that keep a hostile config from asking for absurd
+// allocations.
 //
-// Field names and defaults follow Hugging Face transformers' configuration classes
-// (configuration_gpt2.py, configuration_gpt_neox.py, configuration_llama.py, configuration_mistral.py,
-// configuration_qwen2.py; transformers 5.24). Both rope dialects are read:
+// Rope dialects (transformers modeling_rope_utils.py, 5.24):
 //   4.x: rope_theta, rope_scaling {type|rope_type, factor, ...}, rotary_pct, rotary_emb_base
 //   5.x: rope_parameters {rope_type, rope_theta, partial_rotary_factor, factor, ...}
 import Foundation
-
-/// The model families cpiscope implements, keyed by config.json `model_type`.
-public enum ModelArchitecture: String, Sendable, Codable, CaseIterable {
-    case gpt2
-    case gptNeoX = "gpt_neox"
-    case llama
-    case mistral
-    case qwen2
-
-    /// The family whose forward pass implements this type (Mistral and Qwen2 are Llama-family).
-    public var family: String {
-        switch self {
-        case .gpt2: return "gpt2"
-        case .gptNeoX: return "gpt_neox"
-        case .llama, .mistral, .qwen2: return "llama"
-        }
-    }
-}
 
 /// MLP activation functions (transformers' ACT2FN names).
 public enum Activation: String, Sendable, Codable {
@@ -41,6 +25,9 @@ public enum RopeScaling: Sendable, Equatable {
     case linear(factor: Double)
     /// Llama 3.1 smooth interpolation between high- and low-frequency bands.
     case llama3(factor: Double, lowFreqFactor: Double, highFreqFactor: Double, originalMaxPositions: Int)
+    /// LongRoPE (Phi-3): inv_freq / short[i] for a pass whose sequence ends within
+    /// `originalMaxPositions`, inv_freq / long[i] past it; cos and sin are multiplied by `attentionFactor`.
+    case longrope(short: [Double], long: [Double], originalMaxPositions: Int, attentionFactor: Double)
 }
 
 public struct RotaryConfig: Sendable, Equatable {
@@ -48,11 +35,19 @@ public struct RotaryConfig: Sendable, Equatable {
     public var dims: Int
     public var theta: Double
     public var scaling: RopeScaling
+
+    public init(dims: Int, theta: Double, scaling: RopeScaling) {
+        self.dims = dims
+        self.theta = theta
+        self.scaling = scaling
+    }
 }
 
-/// The parsed, validated config of one checkpoint.
+/// The parsed, validated config of one checkpoint. Families fill it in; the forward pass reads its
+/// structural fields (and the optional norms of each block's weights), never the family's name.
 public struct ModelConfig: Sendable {
-    public var architecture: ModelArchitecture
+    /// config.json `model_type` (e.g. "llama", "gemma2").
+    public var modelType: String
     public var layers: Int
     public var heads: Int
     public var kvHeads: Int
@@ -78,6 +73,16 @@ public struct ModelConfig: Sendable {
     public var scaleAttnWeights: Bool
     /// GPT-2 `scale_attn_by_inverse_layer_idx` (divide scores by layer+1).
     public var scaleAttnByInverseLayerIdx: Bool
+    /// A score scale that replaces 1/√d_head (Gemma-2: query_pre_attn_scalar^-0.5).
+    public var attentionScale: Float? = nil
+    /// Attention-logit soft-capping: scores ← cap · tanh(scores / cap) before the mask (Gemma-2).
+    public var attnLogitSoftcap: Float? = nil
+    /// Final-logit soft-capping: logits ← cap · tanh(logits / cap) (Gemma-2).
+    public var finalLogitSoftcap: Float? = nil
+    /// Token embeddings are multiplied by this (Gemma-2: √d_model, rounded to the weights' float type).
+    public var embeddingScale: Float? = nil
+    /// Learned absolute position embeddings (GPT-2): sequences cannot pass `maxPositions`.
+    public var learnedPositions: Bool = false
     public var bosTokenID: Int?
     /// End-of-sequence ids: config.json's `eos_token_id`, then any more that generation_config.json
     /// beside it lists (when loaded from a folder with `load(from:)`).
@@ -87,21 +92,35 @@ public struct ModelConfig: Sendable {
     /// Where it was read from.
     public var source: URL
 
-    /// Parameter count implied by the config (embedding counted once when tied).
-    public var parameterCount: Int {
-        let qDim = heads * dHead, kvDim = kvHeads * dHead
-        var attn = dModel * qDim + 2 * dModel * kvDim + qDim * dModel
-        if qkvBias { attn += qDim + 2 * kvDim }
-        if attnOutBias { attn += dModel }
-        let gated = architecture.family == "llama"
-        var mlp = (gated ? 3 : 2) * dModel * dMLP
-        if mlpBias { mlp += (gated ? 2 : 1) * dMLP + dModel }
-        let hasNormBias = architecture.family != "llama"
-        let norms = 2 * dModel * (hasNormBias ? 2 : 1)
-        var total = layers * (attn + mlp + norms) + dModel * (hasNormBias ? 2 : 1)
-        total += vocab * dModel * (tiedEmbeddings ? 1 : 2)
-        if architecture == .gpt2 { total += maxPositions * dModel }
-        return total
+    public init(modelType: String, layers: Int, heads: Int, kvHeads: Int, dModel: Int, dHead: Int, dMLP: Int, vocab: Int,
+                maxPositions: Int, normEps: Float, activation: Activation, tiedEmbeddings: Bool, qkvBias: Bool,
+                attnOutBias: Bool, mlpBias: Bool, rotary: RotaryConfig?, parallelResidual: Bool, slidingWindow: [Int?],
+                scaleAttnWeights: Bool, scaleAttnByInverseLayerIdx: Bool, bosTokenID: Int?, eosTokenIDs: [Int],
+                rawJSON: String, source: URL) {
+        self.modelType = modelType
+        self.layers = layers
+        self.heads = heads
+        self.kvHeads = kvHeads
+        self.dModel = dModel
+        self.dHead = dHead
+        self.dMLP = dMLP
+        self.vocab = vocab
+        self.maxPositions = maxPositions
+        self.normEps = normEps
+        self.activation = activation
+        self.tiedEmbeddings = tiedEmbeddings
+        self.qkvBias = qkvBias
+        self.attnOutBias = attnOutBias
+        self.mlpBias = mlpBias
+        self.rotary = rotary
+        self.parallelResidual = parallelResidual
+        self.slidingWindow = slidingWindow
+        self.scaleAttnWeights = scaleAttnWeights
+        self.scaleAttnByInverseLayerIdx = scaleAttnByInverseLayerIdx
+        self.bosTokenID = bosTokenID
+        self.eosTokenIDs = eosTokenIDs
+        self.rawJSON = rawJSON
+        self.source = source
     }
 }
 
@@ -111,7 +130,7 @@ public enum ConfigError: Error, CustomStringConvertible, Sendable {
     case notJSONObject(file: String)
     case missingField(file: String, field: String)
     case badField(file: String, field: String, reason: String)
-    case unknownArchitecture(file: String, modelType: String)
+    case unknownArchitecture(file: String, modelType: String, supported: [String])
     case unsupported(file: String, field: String, value: String)
 
     /// One line: values from the file (a model_type or hidden_act holding a newline) are escaped.
@@ -123,7 +142,7 @@ public enum ConfigError: Error, CustomStringConvertible, Sendable {
         case let .notJSONObject(f): return "\(f): config is not a JSON object"
         case let .missingField(f, k): return "\(f): missing field '\(k)'"
         case let .badField(f, k, r): return "\(f): field '\(k)' \(r)"
-        case let .unknownArchitecture(f, t): return "\(f): unknown model_type '\(t)'"
+        case let .unknownArchitecture(f, t, _): return "\(f): unknown model_type '\(t)'"
         case let .unsupported(f, k, v): return "\(f): unsupported \(k) '\(v)'"
         }
     }
@@ -133,8 +152,8 @@ public enum ConfigError: Error, CustomStringConvertible, Sendable {
         case .unreadable: return "Check that the path points at a checkpoint folder containing config.json."
         case .notJSONObject, .missingField, .badField:
             return "The config.json looks damaged; re-save it with transformers' save_pretrained."
-        case .unknownArchitecture:
-            return "cpiscope supports model_type: " + ModelArchitecture.allCases.map(\.rawValue).joined(separator: ", ") + "."
+        case let .unknownArchitecture(_, _, supported):
+            return "cpiscope supports model_type: " + supported.joined(separator: ", ") + "."
         case .unsupported: return "This option is not implemented; see the README's list of supported configurations."
         }
     }
@@ -142,32 +161,46 @@ public enum ConfigError: Error, CustomStringConvertible, Sendable {
 
 extension ModelConfig {
     /// Hard limits that keep a hostile config from asking for absurd allocations.
-    static let maxDimension = 1 << 20
-    static let maxLayers = 4096
+    public static let maxDimension = 1 << 20
+    public static let maxLayers = 4096
 
-    /// Reads `config.json` from a checkpoint folder, or a config file path.
-    public static func load(from url: URL) throws -> ModelConfig {
+    /// The config file of a checkpoint folder (`config.json`), or `url` itself when it is a file.
+    public static func configFile(_ url: URL) -> URL {
         var isDir: ObjCBool = false
-        let file = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) && isDir.boolValue
+        return FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) && isDir.boolValue
             ? url.appendingPathComponent("config.json") : url
+    }
+
+    /// Reads a config file's bytes (at most 16 MiB).
+    public static func readFile(_ file: URL) throws -> Data {
         let data: Data
         do { data = try Data(contentsOf: file) } catch {
             throw ConfigError.unreadable(file: file.path, reason: FileManager.default.fileExists(atPath: file.path)
                                          ? error.localizedDescription : "no such file")
         }
         guard data.count < 16 << 20 else { throw ConfigError.badField(file: file.path, field: "(file)", reason: "is larger than 16 MiB") }
-        var config = try parse(data, source: file)
-        let generation = file.deletingLastPathComponent().appendingPathComponent("generation_config.json")
-        for id in try generationEOSTokenIDs(generation) where !config.eosTokenIDs.contains(id) {
-            config.eosTokenIDs.append(id)
+        return data
+    }
+
+    /// Parses config.json bytes into typed fields and its `model_type`; a family then reads the fields.
+    public static func fields(_ data: Data, source: URL) throws -> (reader: FieldReader, modelType: String, raw: String) {
+        let name = source.path
+        // JSON is UTF-8 (RFC 8259 §8.1); Python's json / transformers refuse anything else too.
+        guard String(validating: data, as: UTF8.self) != nil else {
+            throw ConfigError.badField(file: name, field: "(file)", reason: "is not valid UTF-8")
         }
-        return config
+        guard let obj = JSONValue.parseOrNil([UInt8](data))?.object else {
+            throw ConfigError.notJSONObject(file: name)
+        }
+        let r = FieldReader(obj: obj, file: name)
+        let modelType: String = try r.require("model_type")
+        return (r, modelType, String(decoding: data, as: UTF8.self))
     }
 
     /// `eos_token_id` (an id or a list) of a checkpoint's `generation_config.json`, or [] when the file is
     /// absent. transformers' `generate` stops at these ids, and instruction-tuned models often list more
     /// there than in config.json (an end-of-turn id beside the end-of-text one).
-    static func generationEOSTokenIDs(_ file: URL) throws -> [Int] {
+    public static func generationEOSTokenIDs(_ file: URL) throws -> [Int] {
         guard FileManager.default.fileExists(atPath: file.path) else { return [] }
         guard let data = try? Data(contentsOf: file) else {
             throw ConfigError.unreadable(file: file.path, reason: "cannot be read")
@@ -183,125 +216,8 @@ extension ModelConfig {
         return ids
     }
 
-    /// Parses config.json bytes. `source` is used in error messages.
-    public static func parse(_ data: Data, source: URL) throws -> ModelConfig {
-        let name = source.path
-        // JSON is UTF-8 (RFC 8259 §8.1); Python's json / transformers refuse anything else too.
-        guard String(validating: data, as: UTF8.self) != nil else {
-            throw ConfigError.badField(file: name, field: "(file)", reason: "is not valid UTF-8")
-        }
-        guard let obj = JSONValue.parseOrNil([UInt8](data))?.object else {
-            throw ConfigError.notJSONObject(file: name)
-        }
-        let r = FieldReader(obj: obj, file: name)
-        let typeName: String = try r.require("model_type")
-        guard let arch = ModelArchitecture(rawValue: typeName) else {
-            throw ConfigError.unknownArchitecture(file: name, modelType: typeName)
-        }
-        let raw = String(decoding: data, as: UTF8.self)
-        var cfg: ModelConfig
-        switch arch {
-        case .gpt2: cfg = try parseGPT2(r, raw: raw, source: source)
-        case .gptNeoX: cfg = try parseNeoX(r, raw: raw, source: source)
-        case .llama, .mistral, .qwen2: cfg = try parseLlamaFamily(r, arch: arch, raw: raw, source: source)
-        }
-        try cfg.validate(file: name)
-        return cfg
-    }
-
-    private static func parseGPT2(_ r: FieldReader, raw: String, source: URL) throws -> ModelConfig {
-        let d: Int = try r.require("n_embd")
-        let heads: Int = try r.require("n_head")
-        let act = try r.activation("activation_function", default: .geluNew)
-        return ModelConfig(
-            architecture: .gpt2, layers: try r.require("n_layer"), heads: heads, kvHeads: heads, dModel: d,
-            dHead: heads > 0 ? d / heads : 0, dMLP: try r.int("n_inner") ?? 4 * d, vocab: try r.require("vocab_size"),
-            maxPositions: try r.require("n_positions"), normEps: Float(try r.double("layer_norm_epsilon") ?? 1e-5),
-            activation: act, tiedEmbeddings: try r.bool("tie_word_embeddings") ?? true,
-            qkvBias: true, attnOutBias: true, mlpBias: true, rotary: nil, parallelResidual: false,
-            slidingWindow: [], scaleAttnWeights: try r.bool("scale_attn_weights") ?? true,
-            scaleAttnByInverseLayerIdx: try r.bool("scale_attn_by_inverse_layer_idx") ?? false,
-            bosTokenID: try r.int("bos_token_id"), eosTokenIDs: try r.intOrList("eos_token_id"),
-            rawJSON: raw, source: source)
-    }
-
-    private static func parseNeoX(_ r: FieldReader, raw: String, source: URL) throws -> ModelConfig {
-        let d: Int = try r.require("hidden_size")
-        let heads: Int = try r.require("num_attention_heads")
-        let dHead = heads > 0 ? d / heads : 0
-        let rope = try r.ropeParameters()
-        // transformers 5: rope_parameters.partial_rotary_factor / rope_theta; 4.x: rotary_pct / rotary_emb_base.
-        let pct: Double = try rope["partial_rotary_factor"]?.number ?? r.double("rotary_pct") ?? 0.25
-        let theta: Double = try rope["rope_theta"]?.number ?? r.double("rotary_emb_base") ?? 10000
-        let bias: Bool = try r.bool("attention_bias") ?? true
-        return ModelConfig(
-            architecture: .gptNeoX, layers: try r.require("num_hidden_layers"), heads: heads, kvHeads: heads,
-            dModel: d, dHead: dHead, dMLP: try r.require("intermediate_size"), vocab: try r.require("vocab_size"),
-            maxPositions: try r.int("max_position_embeddings") ?? 2048,
-            normEps: Float(try r.double("layer_norm_eps") ?? 1e-5),
-            activation: try r.activation("hidden_act", default: .gelu),
-            tiedEmbeddings: try r.bool("tie_word_embeddings") ?? false,
-            qkvBias: bias, attnOutBias: bias, mlpBias: true,
-            rotary: RotaryConfig(dims: Int(Double(dHead) * pct), theta: theta,
-                                 scaling: try r.scaling(rope)),
-            parallelResidual: try r.bool("use_parallel_residual") ?? true, slidingWindow: [],
-            scaleAttnWeights: true, scaleAttnByInverseLayerIdx: false,
-            bosTokenID: try r.int("bos_token_id"), eosTokenIDs: try r.intOrList("eos_token_id"),
-            rawJSON: raw, source: source)
-    }
-
-    private static func parseLlamaFamily(_ r: FieldReader, arch: ModelArchitecture, raw: String, source: URL) throws -> ModelConfig {
-        let d: Int = try r.require("hidden_size")
-        let heads: Int = try r.require("num_attention_heads")
-        let dHead: Int = try r.int("head_dim") ?? (heads > 0 ? d / heads : 0)
-        let layers: Int = try r.require("num_hidden_layers")
-        let rope = try r.ropeParameters()
-        let theta: Double = try rope["rope_theta"]?.number ?? r.double("rope_theta") ?? 10000
-        let pct: Double = try rope["partial_rotary_factor"]?.number ?? r.double("partial_rotary_factor") ?? 1.0
-        var scaling = try r.scaling(rope)
-        if case let .llama3(f, lo, hi, orig) = scaling, orig <= 0 {
-            scaling = .llama3(factor: f, lowFreqFactor: lo, highFreqFactor: hi,
-                              originalMaxPositions: try r.int("max_position_embeddings") ?? 2048)
-        }
-        // Sliding windows: Mistral applies `sliding_window` to every layer when set; Qwen2 only with
-        // use_sliding_window, to layers whose layer_types entry is "sliding_attention" (else i >= max_window_layers).
-        var windows = [Int?](repeating: nil, count: max(0, min(layers, maxLayers)))
-        let window: Int? = try r.int("sliding_window")
-        switch arch {
-        case .mistral:
-            if let w = window { windows = windows.map { _ in w } }
-        case .qwen2:
-            if try r.bool("use_sliding_window") ?? false, let w = window {
-                let types: [String]? = r.obj["layer_types"]?.array?.compactMap(\.string)
-                let maxWindowLayers: Int = try r.int("max_window_layers") ?? 28
-                for i in windows.indices {
-                    let sliding = types.map { i < $0.count && $0[i] == "sliding_attention" } ?? (i >= maxWindowLayers)
-                    if sliding { windows[i] = w }
-                }
-            }
-        default: break
-        }
-        if arch != .llama, windows.allSatisfy({ $0 == nil }) { windows = [] }
-        let attnBias: Bool = try r.bool("attention_bias") ?? false
-        return ModelConfig(
-            architecture: arch, layers: layers, heads: heads,
-            kvHeads: try r.int("num_key_value_heads") ?? heads, dModel: d, dHead: dHead,
-            dMLP: try r.require("intermediate_size"), vocab: try r.require("vocab_size"),
-            maxPositions: try r.int("max_position_embeddings") ?? 2048,
-            normEps: Float(try r.double("rms_norm_eps") ?? 1e-6),
-            activation: try r.activation("hidden_act", default: .silu),
-            tiedEmbeddings: try r.bool("tie_word_embeddings") ?? false,
-            qkvBias: arch == .qwen2 ? true : attnBias, attnOutBias: arch == .qwen2 ? false : attnBias,
-            mlpBias: try r.bool("mlp_bias") ?? false,
-            rotary: RotaryConfig(dims: Int(Double(dHead) * pct), theta: theta, scaling: scaling),
-            parallelResidual: false, slidingWindow: windows.allSatisfy({ $0 == nil }) ? [] : windows,
-            scaleAttnWeights: true, scaleAttnByInverseLayerIdx: false,
-            bosTokenID: try r.int("bos_token_id"), eosTokenIDs: try r.intOrList("eos_token_id"),
-            rawJSON: raw, source: source)
-    }
-
     /// Checks that the numbers describe a buildable model; names the offending field.
-    func validate(file: String) throws {
+    public func validate(file: String) throws {
         func positive(_ v: Int, _ field: String, max m: Int = ModelConfig.maxDimension) throws {
             guard v > 0 else { throw ConfigError.badField(file: file, field: field, reason: "must be positive (got \(v))") }
             guard v <= m else { throw ConfigError.badField(file: file, field: field, reason: "is implausibly large (\(v) > \(m))") }
@@ -318,9 +234,6 @@ extension ModelConfig {
             throw ConfigError.badField(file: file, field: "num_key_value_heads",
                                        reason: "(\(kvHeads)) must divide num_attention_heads (\(heads))")
         }
-        if architecture.family != "llama", dModel % heads != 0 {
-            throw ConfigError.badField(file: file, field: "hidden_size", reason: "(\(dModel)) is not divisible by the head count (\(heads))")
-        }
         if let rot = rotary {
             if rot.dims < 0 || rot.dims > dHead || rot.dims % 2 != 0 {
                 throw ConfigError.badField(file: file, field: "partial_rotary_factor",
@@ -333,6 +246,24 @@ extension ModelConfig {
         if !(normEps > 0) || !normEps.isFinite {
             throw ConfigError.badField(file: file, field: "layer_norm_eps", reason: "must be a positive number")
         }
+        for (field, cap) in [("attn_logit_softcapping", attnLogitSoftcap), ("final_logit_softcapping", finalLogitSoftcap)] {
+            if let c = cap, !(c > 0) || !c.isFinite {
+                throw ConfigError.badField(file: file, field: field, reason: "must be a positive number")
+            }
+        }
+        if let s = attentionScale, !(s > 0) || !s.isFinite {
+            throw ConfigError.badField(file: file, field: "query_pre_attn_scalar", reason: "must be a positive number")
+        }
+        if case let .longrope(short, long, orig, _)? = rotary?.scaling {
+            let n = (rotary?.dims ?? 0) / 2
+            if short.count != n || long.count != n {
+                throw ConfigError.badField(file: file, field: "rope_parameters.short_factor/long_factor",
+                                           reason: "need \(n) values each (rotary dims / 2), found \(short.count) and \(long.count)")
+            }
+            if orig <= 0 {
+                throw ConfigError.badField(file: file, field: "original_max_position_embeddings", reason: "must be positive")
+            }
+        }
         for w in slidingWindow.compactMap({ $0 }) where w <= 0 {
             throw ConfigError.badField(file: file, field: "sliding_window", reason: "must be positive (got \(w))")
         }
@@ -340,25 +271,30 @@ extension ModelConfig {
 }
 
 /// Typed access to JSON fields with errors that name the file and field.
-struct FieldReader {
-    let obj: [String: JSONValue]
-    let file: String
+public struct FieldReader {
+    public let obj: [String: JSONValue]
+    public let file: String
 
-    func require<T>(_ key: String, as type: T.Type = T.self) throws -> T {
+    public init(obj: [String: JSONValue], file: String) {
+        self.obj = obj
+        self.file = file
+    }
+
+    public func require<T>(_ key: String, as type: T.Type = T.self) throws -> T {
         guard let v = obj[key], !v.isNull else { throw ConfigError.missingField(file: file, field: key) }
         return try cast(v, key)
     }
 
     /// The field's value, or nil when absent or null. (Typed entry points below keep the generic
     /// parameter from being inferred as an Optional.)
-    func optional<T>(_ key: String, as type: T.Type) throws -> T? {
+    public func optional<T>(_ key: String, as type: T.Type) throws -> T? {
         guard let v = obj[key], !v.isNull else { return nil }
         return try cast(v, key) as T
     }
-    func int(_ key: String) throws -> Int? { try optional(key, as: Int.self) }
-    func double(_ key: String) throws -> Double? { try optional(key, as: Double.self) }
-    func bool(_ key: String) throws -> Bool? { try optional(key, as: Bool.self) }
-    func string(_ key: String) throws -> String? { try optional(key, as: String.self) }
+    public func int(_ key: String) throws -> Int? { try optional(key, as: Int.self) }
+    public func double(_ key: String) throws -> Double? { try optional(key, as: Double.self) }
+    public func bool(_ key: String) throws -> Bool? { try optional(key, as: Bool.self) }
+    public func string(_ key: String) throws -> String? { try optional(key, as: String.self) }
 
     func cast<T>(_ v: JSONValue, _ key: String) throws -> T {
         let out: Any?
@@ -374,13 +310,13 @@ struct FieldReader {
         return t
     }
 
-    func intOrList(_ key: String) throws -> [Int] {
+    public func intOrList(_ key: String) throws -> [Int] {
         guard let v = obj[key], !v.isNull else { return [] }
         if let list = v.array { return try list.map { try cast($0, key) } }
         return [try cast(v, key) as Int]
     }
 
-    func activation(_ key: String, default def: Activation) throws -> Activation {
+    public func activation(_ key: String, default def: Activation) throws -> Activation {
         guard let name = try string(key) else { return def }
         guard let a = Activation(rawValue: name) else {
             throw ConfigError.unsupported(file: file, field: key, value: name)
@@ -389,7 +325,7 @@ struct FieldReader {
     }
 
     /// The 5.x `rope_parameters` dict merged over the 4.x `rope_scaling` dict.
-    func ropeParameters() throws -> [String: JSONValue] {
+    public func ropeParameters() throws -> [String: JSONValue] {
         var out: [String: JSONValue] = [:]
         for key in ["rope_scaling", "rope_parameters"] {
             guard let v = obj[key], !v.isNull else { continue }
@@ -399,7 +335,7 @@ struct FieldReader {
         return out
     }
 
-    func scaling(_ rope: [String: JSONValue]) throws -> RopeScaling {
+    public func scaling(_ rope: [String: JSONValue]) throws -> RopeScaling {
         let type = rope["rope_type"]?.string ?? rope["type"]?.string ?? "default"
         func num(_ k: String) throws -> Double {
             guard let v = rope[k]?.number else { throw ConfigError.missingField(file: file, field: "rope_parameters.\(k)") }
@@ -412,7 +348,57 @@ struct FieldReader {
             return .llama3(factor: try num("factor"), lowFreqFactor: try num("low_freq_factor"),
                            highFreqFactor: try num("high_freq_factor"),
                            originalMaxPositions: rope["original_max_position_embeddings"]?.int ?? 0)
+        case "longrope":
+            // transformers _compute_longrope_parameters: factor defaults to max_position_embeddings /
+            // original_max_position_embeddings; attention_factor to √(1 + ln(factor) / ln(original)).
+            guard let orig = try rope["original_max_position_embeddings"]?.int ?? int("original_max_position_embeddings") else {
+                throw ConfigError.missingField(file: file, field: "original_max_position_embeddings")
+            }
+            func factors(_ k: String) throws -> [Double] {
+                guard let list = rope[k]?.array else { throw ConfigError.missingField(file: file, field: "rope_parameters.\(k)") }
+                return try list.map { v in
+                    guard let d = v.number, d > 0, d.isFinite else {
+                        throw ConfigError.badField(file: file, field: "rope_parameters.\(k)", reason: "must hold positive numbers")
+                    }
+                    return d
+                }
+            }
+            let maxPositions = try int("max_position_embeddings") ?? orig
+            let factor = rope["factor"]?.number ?? Double(maxPositions) / Double(max(orig, 1))
+            let attention = rope["attention_factor"]?.number
+                ?? (factor <= 1 ? 1 : (1 + Foundation.log(factor) / Foundation.log(Double(max(orig, 2)))).squareRoot())
+            return .longrope(short: try factors("short_factor"), long: try factors("long_factor"), originalMaxPositions: orig,
+                             attentionFactor: attention)
         default: throw ConfigError.unsupported(file: file, field: "rope type", value: type)
         }
+    }
+
+    /// The rope type, θ and partial-rotary factor in either dialect (5.x `rope_parameters` first).
+    public func rotary(dHead: Int, defaultTheta: Double = 10000, defaultFraction: Double = 1.0,
+                       thetaKeys: [String] = ["rope_theta"], fractionKeys: [String] = ["partial_rotary_factor"]) throws -> RotaryConfig {
+        let rope = try ropeParameters()
+        var theta = rope["rope_theta"]?.number
+        for k in thetaKeys where theta == nil { theta = try double(k) }
+        var fraction = rope["partial_rotary_factor"]?.number
+        for k in fractionKeys where fraction == nil { fraction = try double(k) }
+        var scaling = try scaling(rope)
+        if case let .llama3(f, lo, hi, orig) = scaling, orig <= 0 {
+            scaling = .llama3(factor: f, lowFreqFactor: lo, highFreqFactor: hi,
+                              originalMaxPositions: try int("max_position_embeddings") ?? 2048)
+        }
+        return RotaryConfig(dims: Int(Double(dHead) * (fraction ?? defaultFraction)), theta: theta ?? defaultTheta, scaling: scaling)
+    }
+
+    /// Per-layer sliding windows from `sliding_window` and `layer_types` ("sliding_attention" layers get
+    /// the window); `fallback(i)` decides for layer i when the config lists no layer types. Empty when
+    /// no layer slides.
+    public func slidingWindows(layers: Int, enabled: Bool = true, fallback: (Int) -> Bool) throws -> [Int?] {
+        guard enabled, let w = try int("sliding_window") else { return [] }
+        let types: [String]? = obj["layer_types"]?.array?.compactMap(\.string)
+        let n = max(0, min(layers, ModelConfig.maxLayers))
+        let windows: [Int?] = (0..<n).map { i in
+            (types.map { i < $0.count && $0[i] == "sliding_attention" } ?? fallback(i)) ? w : nil
+        }
+        return windows.allSatisfy { $0 == nil } ? [] : windows
     }
 }

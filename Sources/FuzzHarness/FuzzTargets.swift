@@ -6,6 +6,7 @@
 // The same code runs under libFuzzer (LibFuzzerEntry.swift, built with -sanitize=fuzzer) and in the
 // plain replay executable (Replay.swift), which is how the regression inputs are replayed in tests.
 import Checkpoints
+import Models
 import TensorCore
 import Foundation
 import ProbeKit

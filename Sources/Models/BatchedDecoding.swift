@@ -24,7 +24,7 @@ extension DecoderModel {
                 outputs[i].append(best)
                 if !stop.stopStrings.isEmpty, stop.cut(decode(outputs[i])).stopped { continue }
                 if outputs[i].count >= stop.maxNewTokens { continue }
-                if config.architecture == .gpt2, caches[i].length + 1 > config.maxPositions { continue }
+                if config.learnedPositions, caches[i].length + 1 > config.maxPositions { continue }
                 next.append(best)
                 stillActive.append(i)
             }

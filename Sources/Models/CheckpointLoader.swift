@@ -279,9 +279,9 @@ public final class CheckpointLoader {
         let beside = adapterFolder.appendingPathComponent("config.json")
         if let data = FileManager.default.contents(atPath: beside.path), data.count < AdapterConfig.maxFileSize,
            let type = JSONValue.parseOrNil([UInt8](data))?["model_type"]?.string,
-           type != base.config.architecture.rawValue {
+           type != base.config.modelType {
             throw CheckpointError.adapterBaseMismatch(file: beside.path, field: "model_type", adapter: "'\(type)'",
-                                                      base: "'\(base.config.architecture.rawValue)'", basePath: base.path)
+                                                      base: "'\(base.config.modelType)'", basePath: base.path)
         }
     }
 

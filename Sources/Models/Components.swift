@@ -175,10 +175,18 @@ public struct Norm: Sendable {
 public enum QKVProjection: Sendable {
     /// Llama family: three separate projections.
     case separate(q: Linear, k: Linear, v: Linear)
-    /// GPT-2 `c_attn`: one projection whose output columns are [q (all heads) | k | v].
+    /// One projection whose output columns are [q (all heads) | k (all kv heads) | v (all kv heads)]:
+    /// GPT-2 `c_attn`, Phi-3 `qkv_proj`.
     case fusedBlocks(Linear)
     /// GPT-NeoX `query_key_value`: output columns interleaved per head: [q_h k_h v_h] for each head h.
     case fusedPerHead(Linear)
+}
+
+/// RMSNorm of queries or keys before rotary: over each head's d_head values (Qwen3 `q_norm`/`k_norm`,
+/// weight [d_head]) or over the whole projection (OLMo-2, weight [head·d_head]).
+public struct QKNorm: Sendable {
+    public var norm: Norm
+    public var perHead: Bool
 }
 
 /// The MLP of a block.
@@ -187,22 +195,65 @@ public enum MLP: Sendable {
     case plain(up: Linear, down: Linear, activation: Activation)
     /// (act(x·W_gate) ⊙ x·W_up)·W_down (Llama family)
     case gated(gate: Linear, up: Linear, down: Linear, activation: Activation)
+    /// The gated MLP with gate and up fused in one projection whose output is [gate | up] (Phi-3 `gate_up_proj`).
+    case gatedFused(gateUp: Linear, down: Linear, activation: Activation)
 
     public var hiddenWidth: Int {
         switch self {
         case .plain(let up, _, _): return up.outFeatures
         case .gated(_, let up, _, _): return up.outFeatures
+        case .gatedFused(let gateUp, _, _): return gateUp.outFeatures / 2
         }
     }
 }
 
-/// One transformer block's weights.
+/// One transformer block's weights. Optional norms say which structure the block has:
+///   pre-norms (`attnNorm`, `mlpNorm`; absent in OLMo-2), post-norms inside the residual branch
+///   (`attnPostNorm`, `mlpPostNorm`: OLMo-2, Gemma-2), q/k norms (OLMo-2, Qwen3).
 public struct BlockWeights: Sendable {
-    public var attnNorm: Norm
-    public var mlpNorm: Norm
+    public var attnNorm: Norm?
+    public var mlpNorm: Norm?
     public var qkv: QKVProjection
     public var attnOut: Linear
     public var mlp: MLP
+    public var attnPostNorm: Norm? = nil
+    public var mlpPostNorm: Norm? = nil
+    public var qNorm: QKNorm? = nil
+    public var kNorm: QKNorm? = nil
+
+    /// Every linear layer of the block, in reading order: q/k/v (or the fused projection), o_proj, the MLP's.
+    public var linears: [Linear] {
+        var out: [Linear] = []
+        switch qkv {
+        case let .separate(q, k, v): out += [q, k, v]
+        case let .fusedBlocks(p), let .fusedPerHead(p): out.append(p)
+        }
+        out.append(attnOut)
+        switch mlp {
+        case let .plain(up, down, _): out += [up, down]
+        case let .gated(gate, up, down, _): out += [gate, up, down]
+        case let .gatedFused(gateUp, down, _): out += [gateUp, down]
+        }
+        return out
+    }
+
+    /// Every norm of the block that it has (pre, post and q/k norms).
+    public var norms: [Norm] {
+        [attnNorm, mlpNorm, attnPostNorm, mlpPostNorm, qNorm?.norm, kNorm?.norm].compactMap { $0 }
+    }
+
+    public init(attnNorm: Norm?, mlpNorm: Norm?, qkv: QKVProjection, attnOut: Linear, mlp: MLP,
+                attnPostNorm: Norm? = nil, mlpPostNorm: Norm? = nil, qNorm: QKNorm? = nil, kNorm: QKNorm? = nil) {
+        self.attnNorm = attnNorm
+        self.mlpNorm = mlpNorm
+        self.qkv = qkv
+        self.attnOut = attnOut
+        self.mlp = mlp
+        self.attnPostNorm = attnPostNorm
+        self.mlpPostNorm = mlpPostNorm
+        self.qNorm = qNorm
+        self.kNorm = kNorm
+    }
 }
 
 /// Geometry of a linear layer as its weight table read it.
@@ -335,8 +386,15 @@ struct WeightTable {
         return Linear(weight: w, layout: layout, bias: b, inFeatures: i, outFeatures: o, lora: factors)
     }
 
-    mutating func norm(_ prefix: String, d: Int, kind: Norm.Kind, eps: Float) throws -> Norm {
-        let w = try take(prefix + ".weight", shape: [d])
+    /// A norm's weight (and LayerNorm's bias). `offset` is added to the stored weight: Gemma's RMSNorm
+    /// multiplies by (1 + w), computed in float32 as transformers does (Gemma2RMSNorm).
+    mutating func norm(_ prefix: String, d: Int, kind: Norm.Kind, eps: Float, offset: Float = 0) throws -> Norm {
+        var w = try take(prefix + ".weight", shape: [d])
+        if offset != 0, w.count == d {
+            let shifted = Tensor(zeros: [d])
+            for i in 0..<d { shifted.pointer[i] = w.pointer[i] + offset }
+            w = shifted
+        }
         let b = kind == .layerNorm ? try take(prefix + ".bias", shape: [d]) : nil
         return Norm(kind: kind, weight: w, bias: b, eps: eps)
     }

@@ -8,16 +8,18 @@
 // sequences, one row each). Rows of all sequences are stacked: norms, projections and MLPs run on all
 // of them together (each weight is read once per pass), attention runs per sequence and head.
 //
-//   embed (+ learned positions)
+//   embed (× embedding scale) (+ learned positions)                hook_embed
 //   for each block l:                                             hooks (TransformerLens names)
 //     x ← x  (writes at blocks.l.hook_resid_pre)                   hook_resid_pre
-//     h = attnNorm(x); q, k, v = proj(h); rotary(q, k); k, v → cache
-//     scores = q·kᵀ·scale; causal / sliding-window mask; knockouts → −∞   attn.hook_attn_scores (writes: knockout)
+//     h = attnNorm?(x); q, k, v = proj(h); qNorm?(q), kNorm?(k); rotary(q, k); k, v → cache
+//     scores = q·kᵀ·scale; softcap?; causal / sliding-window mask; knockouts → −∞   (attn.hook_attn_scores)
 //     pattern = softmax(scores); z = pattern · v                   attn.hook_pattern, attn.hook_z
-//     attn_out = o_proj(z)                                         hook_attn_out
-//     sequential: x += attn_out; mlp_out = mlp(mlpNorm(x)); x += mlp_out      hook_resid_mid, hook_mlp_out
+//     attn_out = attnPostNorm?(o_proj(z))                          hook_attn_out
+//     sequential: x += attn_out; mlp_out = mlpPostNorm?(mlp(mlpNorm?(x))); x += mlp_out   hook_resid_mid, hook_mlp_out
 //     parallel (GPT-NeoX): x += attn_out + mlp(mlpNorm(x_in))
-//   final norm → unembed (only the rows asked for)                 ln_final.hook_normalized, logits
+//   final norm → unembed (only the rows asked for) → softcap?      ln_final.hook_normalized, logits
+// Optional steps (?) are structure read from the block's weights and the config (ModelFamily.swift):
+// OLMo-2 has no pre-norms and post-norms inside the branches, Gemma-2 both, Qwen3 and OLMo-2 q/k norms.
 //
 // Observers read hook tensors (single-sequence passes). Interventions (Instrumentation/Intervention.swift)
 // are values held by the model (`intervened(_:)`): writes at resid_pre, z, attn_out, mlp_out, resid_post
@@ -126,7 +128,11 @@ public final class DecoderModel: @unchecked Sendable {
     let finalNorm: Norm
     /// Unembedding [d_vocab, d_model] (the token embedding itself when tied).
     let unembedding: WeightMatrix
+    /// Rotary tables: `rotary` for every pass, or, with LongRoPE, for passes whose sequence ends within
+    /// `longRotaryFrom` positions, and `longRotary` past it (transformers decides per forward call).
     let rotary: RotaryTable?
+    let longRotary: RotaryTable?
+    let longRotaryFrom: Int
     /// Applied in every pass this model runs (`intervened(_:)`); empty for a plain model.
     public let interventions: InterventionSet
 
@@ -140,9 +146,22 @@ public final class DecoderModel: @unchecked Sendable {
         self.unembedding = unembedding
         self.interventions = interventions
         if let r = config.rotary, r.dims > 0 {
-            self.rotary = RotaryTable(dims: r.dims, theta: r.theta, transform: { scaleInverseFrequencies($0, r.scaling) })
+            if case let .longrope(short, long, original, attention) = r.scaling {
+                self.rotary = RotaryTable(dims: r.dims, theta: r.theta, attentionFactor: Float(attention),
+                                          transform: { scaleInverseFrequencies($0, r.scaling) })
+                _ = short
+                self.longRotary = RotaryTable(dims: r.dims, theta: r.theta, attentionFactor: Float(attention),
+                                              transform: { zip($0, long).map { $0 / $1 } })
+                self.longRotaryFrom = original
+            } else {
+                self.rotary = RotaryTable(dims: r.dims, theta: r.theta, transform: { scaleInverseFrequencies($0, r.scaling) })
+                self.longRotary = nil
+                self.longRotaryFrom = .max
+            }
         } else {
             self.rotary = nil
+            self.longRotary = nil
+            self.longRotaryFrom = .max
         }
     }
 
@@ -155,6 +174,18 @@ public final class DecoderModel: @unchecked Sendable {
     }
 
     public var layers: Int { config.layers }
+
+    /// Parameters of the loaded weights (the embedding counted once when tied; LoRA factors not counted).
+    public var parameterCount: Int {
+        func linear(_ l: Linear) -> Int { l.inFeatures * l.outFeatures + (l.bias?.count ?? 0) }
+        func norm(_ n: Norm?) -> Int { (n?.weight.count ?? 0) + (n?.bias?.count ?? 0) }
+        var total = config.vocab * config.dModel * (config.tiedEmbeddings ? 1 : 2) + norm(finalNorm)
+        total += positionEmbedding?.count ?? 0
+        for b in blocks {
+            total += b.linears.reduce(0) { $0 + linear($1) } + b.norms.reduce(0) { $0 + norm($1) }
+        }
+        return total
+    }
 
     /// Query rows per attention block (causal blocking).
     static let queryBlock = 128
@@ -213,6 +244,7 @@ public final class DecoderModel: @unchecked Sendable {
         for s in seqs {
             for id in s.ids {
                 tokenEmbedding.row(id, cols: d, into: x + r * d)
+                if let scale = config.embeddingScale { for j in 0..<d { x[r * d + j] *= scale } }
                 if let pe = positionEmbedding { addInPlace(x + r * d, pe.pointer + layout.positions[r] * d, count: d) }
                 r += 1
             }
@@ -261,10 +293,12 @@ public final class DecoderModel: @unchecked Sendable {
         return [HookPoint.attnPattern(l), .attnZ(l), .attnOut(l), .residMid(l), .mlpOut(l), .residPost(l)].contains { observer.wants($0) }
     }
 
-    /// logits[rows, d_vocab] = h[rows, d_model] · W_Uᵀ (h already normed).
+    /// logits[rows, d_vocab] = h[rows, d_model] · W_Uᵀ (h already normed), then the model's final-logit
+    /// soft-capping when it has one (Gemma-2: cap · tanh(logits / cap)).
     public func unembed(_ h: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>,
                         compute: ComputeContext = .allCores) {
         unembedding.multiplyTransposed(h, rows: rows, n: config.vocab, k: config.dModel, into: logits, compute: compute)
+        if let cap = config.finalLogitSoftcap { softcapInPlace(logits, count: rows * config.vocab, cap: cap) }
     }
 
     /// The logit lens: final norm then unembedding applied to residual vectors r[rows, d_model].
@@ -291,17 +325,18 @@ public final class DecoderModel: @unchecked Sendable {
         let h = scratch.normed
         let rowPositions = q0 == 0 ? layout.positions : Array(layout.positions[q0...])
         let first = rowPositions[0]
-        // Attention sub-layer on norm(x).
-        w.attnNorm.apply(x, rows: n, into: h)
-        attention(l, w, input: h, layout, queryFrom: q0, scratch: &scratch, observer: observer, compute: compute)
+        // Attention sub-layer on norm(x) (on x itself without a pre-norm).
+        let attnIn: UnsafePointer<Float>
+        if let norm = w.attnNorm { norm.apply(x, rows: n, into: h); attnIn = UnsafePointer(h) } else { attnIn = UnsafePointer(x) }
+        attention(l, w, input: attnIn, layout, queryFrom: q0, scratch: &scratch, observer: observer, compute: compute)
         let attnOut = scratch.attnOut  // [m, d_model]
+        if let post = w.attnPostNorm { post.apply(attnOut, rows: m, into: attnOut) }
         interventions.apply(at: .attnOut(l), attnOut, rows: m, width: d, rowPositions: rowPositions, dHead: config.dHead)
         emit(.attnOut(l), observer, attnOut, [m, d], first)
 
         if config.parallelResidual {
             // GPT-NeoX parallel residual: x + attn(ln1(x)) + mlp(ln2(x)).
-            w.mlpNorm.apply(xq, rows: m, into: h)
-            mlp(w.mlp, input: h, rows: m, scratch: &scratch, compute: compute)
+            mlpBranch(w, xq, rows: m, scratch: &scratch, compute: compute)
             interventions.apply(at: .mlpOut(l), scratch.mlpOut, rows: m, width: d, rowPositions: rowPositions, dHead: config.dHead)
             emit(.mlpOut(l), observer, scratch.mlpOut, [m, d], first)
             addInPlace(xq, attnOut, count: m * d)
@@ -309,12 +344,19 @@ public final class DecoderModel: @unchecked Sendable {
         } else {
             addInPlace(xq, attnOut, count: m * d)
             emit(.residMid(l), observer, xq, [m, d], first)
-            w.mlpNorm.apply(xq, rows: m, into: h)
-            mlp(w.mlp, input: h, rows: m, scratch: &scratch, compute: compute)
+            mlpBranch(w, xq, rows: m, scratch: &scratch, compute: compute)
             interventions.apply(at: .mlpOut(l), scratch.mlpOut, rows: m, width: d, rowPositions: rowPositions, dHead: config.dHead)
             emit(.mlpOut(l), observer, scratch.mlpOut, [m, d], first)
             addInPlace(xq, scratch.mlpOut, count: m * d)
         }
+    }
+
+    /// mlp_out = mlpPostNorm?(mlp(mlpNorm?(x))) for `rows` rows of the residual into scratch.mlpOut.
+    private func mlpBranch(_ w: BlockWeights, _ x: UnsafePointer<Float>, rows m: Int, scratch: inout Scratch, compute: ComputeContext) {
+        let input: UnsafePointer<Float>
+        if let norm = w.mlpNorm { norm.apply(x, rows: m, into: scratch.normed); input = UnsafePointer(scratch.normed) } else { input = x }
+        mlp(w.mlp, input: input, rows: m, scratch: &scratch, compute: compute)
+        if let post = w.mlpPostNorm { post.apply(scratch.mlpOut, rows: m, into: scratch.mlpOut) }
     }
 
     private func attention(_ l: Int, _ w: BlockWeights, input h: UnsafePointer<Float>, _ layout: PassLayout, queryFrom q0: Int,
@@ -331,14 +373,18 @@ public final class DecoderModel: @unchecked Sendable {
             let cache = layout.caches[s]
             let slot = cache.slot(forLayer: l)
             let kc = cache.keys[slot], vc = cache.values[slot], cap = cache.capacity
+            // LongRoPE: the long factors when this sequence ends past the original context (per pass, as transformers).
+            let rot = layout.starts[s] + layout.counts[s] > longRotaryFrom ? longRotary : rotary
             for i in 0..<layout.counts[s] {
                 let r = layout.firstRows[s] + i, p = layout.starts[s] + i
                 let row = qkv + r * ld
-                if let rot = rotary {
-                    if r >= q0 {
-                        for hh in 0..<H { rot.apply(row + qOff(hh), heads: 1, stride: 0, position: p, cos: scratch.cos, sin: scratch.sin) }
-                    }
-                    for g in 0..<KV { rot.apply(row + kOff(g), heads: 1, stride: 0, position: p, cos: scratch.cos, sin: scratch.sin) }
+                // q/k norms (before rotary): per head over d_head, or over the whole projection.
+                if let qn = w.qNorm, r >= q0 { applyQKNorm(qn, row, heads: H, offset: qOff) }
+                if let kn = w.kNorm { applyQKNorm(kn, row, heads: KV, offset: kOff) }
+                if let rot, rot.dims >= 2 {
+                    rot.angles(position: p, cos: scratch.cos, sin: scratch.sin)
+                    if r >= q0 { for hh in 0..<H { rot.rotate(row + qOff(hh), cos: scratch.cos, sin: scratch.sin) } }
+                    for g in 0..<KV { rot.rotate(row + kOff(g), cos: scratch.cos, sin: scratch.sin) }
                 }
                 for g in 0..<KV {
                     (kc + (g * cap + p) * dh).update(from: row + kOff(g), count: dh)
@@ -348,8 +394,9 @@ public final class DecoderModel: @unchecked Sendable {
         }
 
         // 3. Scores, mask, softmax and weighted values; (sequence, head) pairs split across threads.
-        var scale: Float = config.scaleAttnWeights ? 1 / Float(dh).squareRoot() : 1
+        var scale: Float = config.attentionScale ?? (config.scaleAttnWeights ? 1 / Float(dh).squareRoot() : 1)
         if config.scaleAttnByInverseLayerIdx { scale /= Float(l + 1) }
+        let softcap = config.attnLogitSoftcap
         let window = l < config.slidingWindow.count ? config.slidingWindow[l] : nil
         let single = layout.count == 1
         let wantPattern = single && (observer?.wants(.attnPattern(l)) ?? false)
@@ -389,6 +436,8 @@ public final class DecoderModel: @unchecked Sendable {
                     for i in r0..<r1 {
                         let p = firstPos + i
                         let row = probs + i * ldp
+                        // soft-capping of the scaled scores (Gemma-2), before any mask
+                        if let softcap { softcapInPlace(row, count: p + 1, cap: softcap) }
                         // knockouts: −∞ before the softmax for the listed keys (the softmax renormalises)
                         for k in knockouts where k.applies(toHead: hh) && k.queries.contains(p) {
                             for j in 0...p where k.keys.contains(j) { row[j] = -.infinity }
@@ -423,6 +472,17 @@ public final class DecoderModel: @unchecked Sendable {
         w.attnOut.apply(ctx, rows: m, into: scratch.attnOut, compute: compute)
     }
 
+    /// RMSNorm of the queries (or keys) of one row in place: each head's d_head values, or all heads' values
+    /// together (they are contiguous in the row for the projections that have q/k norms).
+    @inline(__always)
+    private func applyQKNorm(_ qk: QKNorm, _ row: UnsafeMutablePointer<Float>, heads: Int, offset: (Int) -> Int) {
+        if qk.perHead {
+            for hh in 0..<heads { qk.norm.apply(row + offset(hh), rows: 1, into: row + offset(hh)) }
+        } else {
+            qk.norm.apply(row + offset(0), rows: 1, into: row + offset(0))
+        }
+    }
+
     /// q, k and v of `rows` input rows into `qkv`, side by side per row; returns the row stride and each
     /// head's offset in a row. For separate projections, queries are computed only for rows `q0..<rows`.
     func project(_ w: BlockWeights, _ h: UnsafePointer<Float>, rows n: Int, queryFrom q0: Int = 0,
@@ -437,8 +497,9 @@ public final class DecoderModel: @unchecked Sendable {
             v.apply(h, rows: n, into: qkv + (H + KV) * dh, yStride: ld, compute: compute)
             return (ld, { $0 * dh }, { (H + $0) * dh }, { (H + KV + $0) * dh })
         case let .fusedBlocks(p):
+            // [q: H*dh | k: KV*dh | v: KV*dh] as the fused weight stores them.
             p.apply(h, rows: n, into: qkv, compute: compute)
-            return (3 * H * dh, { $0 * dh }, { (H + $0) * dh }, { (2 * H + $0) * dh })
+            return ((H + 2 * KV) * dh, { $0 * dh }, { (H + $0) * dh }, { (H + KV + $0) * dh })
         case let .fusedPerHead(p):
             p.apply(h, rows: n, into: qkv, compute: compute)
             return (3 * H * dh, { 3 * $0 * dh }, { (3 * $0 + 1) * dh }, { (3 * $0 + 2) * dh })
@@ -459,6 +520,18 @@ public final class DecoderModel: @unchecked Sendable {
             let count = n * up.outFeatures
             activate(hidden, count: count, act, compute: compute)
             for i in 0..<count { hidden[i] *= u[i] }
+            down.apply(hidden, rows: n, into: scratch.mlpOut, compute: compute)
+        case let .gatedFused(gateUp, down, act):
+            // gate_up_proj gives [gate | up] per row (Phi3MLP: gate, up = chunk(2)).
+            let width = gateUp.outFeatures / 2
+            let both = scratch.mlpHidden2  // [rows, 2·d_mlp]
+            gateUp.apply(h, rows: n, into: both, compute: compute)
+            for r in 0..<n { (hidden + r * width).update(from: both + r * 2 * width, count: width) }
+            activate(hidden, count: n * width, act, compute: compute)
+            for r in 0..<n {
+                let g = hidden + r * width, u = both + r * 2 * width + width
+                for j in 0..<width { g[j] *= u[j] }
+            }
             down.apply(hidden, rows: n, into: scratch.mlpOut, compute: compute)
         }
     }
@@ -532,6 +605,9 @@ func scaleInverseFrequencies(_ invFreq: [Double], _ scaling: RopeScaling) -> [Do
             let smooth = (old / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor)
             return (1 - smooth) * f / factor + smooth * f
         }
+    case let .longrope(short, _, _, _):
+        // The short table; the long one is built beside it (DecoderModel.init).
+        return zip(invFreq, short).map { $0 / $1 }
     }
 }
 
@@ -548,7 +624,7 @@ struct Scratch {
     let patternHeads: Int
     let attnOut: UnsafeMutablePointer<Float>     // [pos, d_model]
     let mlpHidden: UnsafeMutablePointer<Float>   // [pos, d_mlp]
-    let mlpHidden2: UnsafeMutablePointer<Float>  // [pos, d_mlp]
+    let mlpHidden2: UnsafeMutablePointer<Float>  // [pos, 2·d_mlp]
     let mlpOut: UnsafeMutablePointer<Float>      // [pos, d_model]
     let lastRow: UnsafeMutablePointer<Float>     // [head, key_pos]
     let cos: UnsafeMutablePointer<Float>         // [d_head]
@@ -563,7 +639,7 @@ struct Scratch {
             all.append(p)
             return p
         }
-        let qkvWidth = max((c.heads + 2 * c.kvHeads) * c.dHead, 3 * c.heads * c.dHead)
+        let qkvWidth = max((c.heads + 2 * c.kvHeads) * c.dHead, 3 * c.heads * c.dHead)  // the widest projection layout
         residual = make(n * c.dModel)
         normed = make(n * c.dModel)
         qkv = make(n * qkvWidth)
@@ -573,7 +649,7 @@ struct Scratch {
         pattern = make(patternHeads * patternStride)
         attnOut = make(n * c.dModel)
         mlpHidden = make(n * c.dMLP)
-        mlpHidden2 = make(n * c.dMLP)
+        mlpHidden2 = make(n * 2 * c.dMLP)   // [pos, d_mlp], or [pos, 2·d_mlp] for a fused gate|up
         mlpOut = make(n * c.dModel)
         lastRow = make(c.heads * total)
         cos = make(c.dHead)

@@ -17,6 +17,12 @@
 // z[l,h] = Σ_j A[l,h,j] v_j, so DLA(l,h) = Σ_j A[l,h,j] (v_j · r[l,h]); sums over a span's keys give
 // the by-span attribution. The remainder makes the components sum exactly to the model's logit
 // difference (float rounding, and nothing else when the decomposition is complete).
+//
+// Post-norms inside the attention branch (OLMo-2, Gemma-2) are frozen the same way: the branch adds
+// postnorm(y) = s_y · (y ⊙ w_post) with y = o_proj(z) and s_y from the real y, so the layer's direction
+// is u_l = s_y · (w_post ⊙ u) and the decomposition stays exact. With final-logit soft-capping (Gemma-2)
+// the attribution is of the logit difference before the cap (the cap is monotone, so signs and rankings
+// carry over); `logitDiff` is then that uncapped difference.
 import Checkpoints
 import Instrumentation
 import TensorCore
@@ -70,10 +76,17 @@ extension DecoderModel {
                                      embed: .nan, attnBias: .nan, normBias: .nan, remainder: .nan)
             guard a >= 0, b >= 0, a < config.vocab, b < config.vocab else { results.append(r); continue }
             valid[k] = true
-            r.logitDiff = logits[k][a] - logits[k][b]
             unembedding.row(a, cols: d, into: &rowA)
             unembedding.row(b, cols: d, into: &rowB)
             let x = records[k].finalResidual
+            if config.finalLogitSoftcap == nil {
+                r.logitDiff = logits[k][a] - logits[k][b]
+            } else {
+                // before the final soft-capping: final norm of the real residual, dotted with W_U[a] − W_U[b]
+                var normed = [Float](repeating: 0, count: d)
+                finalNorm.apply(x, rows: 1, into: &normed)
+                r.logitDiff = (0..<d).reduce(0) { $0 + normed[$1] * (rowA[$1] - rowB[$1]) }
+            }
             let w = finalNorm.weight.pointer
             var g = (0..<d).map { Double(w[$0]) * Double(rowA[$0] - rowB[$0]) }
             let scale: Double
@@ -102,12 +115,24 @@ extension DecoderModel {
         // Per layer: pull u back through o_proj → r[k, head·d_head].
         var pulled = [Float](repeating: 0, count: P * H * dh)
         let group = H / KV
+        var y = [Float](repeating: 0, count: d)
         for l in 0..<L {
             let oProj = blocks[l].attnOut
-            u.withUnsafeBufferPointer { ub in
+            // The direction for this layer's attention output: u, or through a frozen post-norm.
+            var ul = u
+            if let post = blocks[l].attnPostNorm {
+                for k in 0..<P where valid[k] {
+                    Array(records[k].z[(l * H * dh)..<((l + 1) * H * dh)]).withUnsafeBufferPointer { z in
+                        oProj.apply(z.baseAddress!, rows: 1, into: &y)
+                    }
+                    let scale = postNormScale(post, y)
+                    for j in 0..<d { ul[k * d + j] = scale * post.weight.pointer[j] * u[k * d + j] }
+                }
+            }
+            ul.withUnsafeBufferPointer { ub in
                 pulled.withUnsafeMutableBufferPointer { oProj.pullBack(ub.baseAddress!, rows: P, into: $0.baseAddress!) }
             }
-            let biasDot: [Float] = (0..<P).map { k in oProj.bias.map { b in (0..<d).reduce(0) { $0 + b.pointer[$1] * u[k * d + $1] } } ?? 0 }
+            let biasDot: [Float] = (0..<P).map { k in oProj.bias.map { b in (0..<d).reduce(0) { $0 + b.pointer[$1] * ul[k * d + $1] } } ?? 0 }
             for k in 0..<P where valid[k] {
                 let rec = records[k]
                 results[k].attnBias += biasDot[k]
@@ -143,6 +168,18 @@ extension DecoderModel {
             results[k].remainder = results[k].logitDiff - results[k].componentSum
         }
         return results
+    }
+}
+
+/// The scale a norm applies to `y` (RMSNorm: 1/√(mean(y²)+ε); LayerNorm: 1/√(var(y)+ε)).
+private func postNormScale(_ norm: Norm, _ y: [Float]) -> Float {
+    let n = Double(y.count)
+    switch norm.kind {
+    case .rmsNorm:
+        return Float(1 / (y.reduce(0.0) { $0 + Double($1) * Double($1) } / n + Double(norm.eps)).squareRoot())
+    case .layerNorm:
+        let mean = y.reduce(0.0) { $0 + Double($1) } / n
+        return Float(1 / (y.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / n + Double(norm.eps)).squareRoot())
     }
 }
 

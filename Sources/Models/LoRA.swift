@@ -29,19 +29,6 @@ public enum AdapterMode: String, Sendable, Codable, CaseIterable {
     case factors
 }
 
-extension ModelArchitecture {
-    /// transformers' `base_model_prefix` of the family's PreTrainedModel (GPT2PreTrainedModel "transformer",
-    /// GPTNeoXPreTrainedModel "gpt_neox", LlamaPreTrainedModel / MistralPreTrainedModel / Qwen2PreTrainedModel
-    /// "model"), followed by a dot. PEFT module names always carry it; some old checkpoints' tensor names do not.
-    var baseModelPrefix: String {
-        switch self {
-        case .gpt2: return "transformer."
-        case .gptNeoX: return "gpt_neox."
-        case .llama, .mistral, .qwen2: return "model."
-        }
-    }
-}
-
 /// What an adapter needs to know about the base it is applied to.
 struct AdapterBase {
     let config: ModelConfig
@@ -140,8 +127,8 @@ final class AdapterOverlay: WeightOverlay {
     static func build(config: AdapterConfig, weights: SafeTensorsFile, base: AdapterBase, mode: AdapterMode) throws -> AdapterOverlay {
         let file = weights.url.path
         let overlay = AdapterOverlay(file: file, mode: mode)
-        let arch = base.config.architecture
-        let p = arch.baseModelPrefix
+        let arch = base.config.modelType
+        let p = ModelFamilies.baseModelPrefix(base.config)
         func canonical(_ prefix: String) -> String { prefix.hasPrefix(p) ? prefix : p + prefix }
         /// Base tensor names a PEFT tensor name may correspond to (with the base-model prefix, or without it
         /// in checkpoints saved without one).
@@ -194,7 +181,7 @@ final class AdapterOverlay: WeightOverlay {
         if let first = loraOrder.first, !loraOrder.contains(where: existsInBase) {
             throw CheckpointError.adapterBaseMismatch(
                 file: file, field: "tensor '\(aOf[first] ?? bOf[first] ?? first)'", adapter: "for module '\(first)'",
-                base: "a \(arch.rawValue) model with modules like '\(linearModules.first ?? "?")'", basePath: base.path)
+                base: "a \(arch) model with modules like '\(linearModules.first ?? "?")'", basePath: base.path)
         }
         for module in loraOrder where linearByModule[module] == nil {
             let tensor = aOf[module] ?? bOf[module] ?? module
@@ -213,7 +200,7 @@ final class AdapterOverlay: WeightOverlay {
             if let ex = config.excludeModules { spec += " minus exclude_modules \(ex)" }
             if let l = config.layersToTransform { spec += " in layers_to_transform \(l)" }
             throw CheckpointError.adapterTargetsNothing(file: config.file, field: "target_modules", targets: spec,
-                                                        base: "\(base.path) (\(arch.rawValue); linear layers like '\(linearModules.first ?? "?")')")
+                                                        base: "\(base.path) (\(arch); linear layers like '\(linearModules.first ?? "?")')")
         }
         let targetedSet = Set(targeted)
         for module in loraOrder where !targetedSet.contains(module) {

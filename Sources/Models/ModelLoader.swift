@@ -1,4 +1,4 @@
-// Builds the right architecture from a checkpoint folder.
+// Builds a model from a checkpoint folder through its family (ModelFamily.swift).
 import Checkpoints
 import Foundation
 
@@ -26,10 +26,6 @@ extension DecoderModel {
 
     /// As above, reading through a load context (decoded-tensor cache, adapter overlay; CheckpointLoader.swift).
     static func load(config: ModelConfig, store: WeightStore, checkpoint: String, context: LoadContext?) throws -> DecoderModel {
-        switch config.architecture {
-        case .gpt2: return try GPT2.load(config: config, store: store, checkpoint: checkpoint, context: context)
-        case .gptNeoX: return try GPTNeoX.load(config: config, store: store, checkpoint: checkpoint, context: context)
-        case .llama, .mistral, .qwen2: return try Llama.load(config: config, store: store, checkpoint: checkpoint, context: context)
-        }
+        try ModelFamilies.family(of: config).load(config: config, store: store, checkpoint: checkpoint, context: context)
     }
 }

@@ -98,7 +98,7 @@ public enum ProbeJob {
         }
         let first = configs[0]
         for (ref, c) in zip(spec.checkpoints, configs).dropFirst() {
-            if c.architecture != first.architecture || c.layers != first.layers || c.heads != first.heads
+            if c.modelType != first.modelType || c.layers != first.layers || c.heads != first.heads
                 || c.dModel != first.dModel || c.vocab != first.vocab {
                 throw ProbeRunError.mixedArchitectures(checkpoint: ref.path.path, found: describe(c), expected: describe(first))
             }
@@ -195,7 +195,7 @@ public enum ProbeJob {
                 batch.removeAll()
             }
             let cfg = loaded.model.config
-            let cacheBudget = spec.batchCacheBytes ?? max(32 << 20, cfg.parameterCount * 4 / 10)
+            let cacheBudget = spec.batchCacheBytes ?? max(32 << 20, loaded.model.parameterCount * 4 / 10)
             func cacheBytes(_ pi: Int) -> Int {
                 let p = tokenized[pi]
                 let positions = p.promptIDs.count + max(p.answerIDs.count, p.memoryAnswerIDs.count, options.maxNewTokens) + 1
@@ -251,7 +251,7 @@ public enum ProbeJob {
     }
 
     static func describe(_ c: ModelConfig) -> String {
-        "\(c.architecture.rawValue) (\(c.layers) layers, \(c.heads) heads, d_model \(c.dModel), vocab \(c.vocab))"
+        "\(c.modelType) (\(c.layers) layers, \(c.heads) heads, d_model \(c.dModel), vocab \(c.vocab))"
     }
 
     static func checkOutput(_ spec: ProbeJobSpec) throws {
@@ -296,7 +296,7 @@ public enum ProbeJob {
             "tool": .string("cpiscope"), "tool_version": .string(spec.toolVersion),
             "command_line": .string(spec.commandLine), "created": .string(iso),
             "template_name": .string(spec.template.name), "template_text": .string(spec.template.text),
-            "model_type": .string(config.architecture.rawValue), "model_config": .string(config.rawJSON),
+            "model_type": .string(config.modelType), "model_config": .string(config.rawJSON),
             "checkpoint_paths": .strings(spec.checkpoints.map(\.path.path)),
             "checkpoint_steps": .ints(spec.checkpoints.map { Int64($0.step ?? -1) }),
             "tokenizer_path": .string(tokenizerFile.path), "tokenizer_sha256": .string(tokenizerHash),

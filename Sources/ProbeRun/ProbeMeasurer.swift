@@ -60,7 +60,7 @@ public enum ProbeMeasurer {
     /// models (no position table) raise it; learned position embeddings (GPT-2) cap it regardless.
     public static func promptLimit(config c: ModelConfig, maxPromptTokens: Int?) -> (limit: Int, byModel: Bool) {
         guard let m = maxPromptTokens else { return (c.maxPositions, true) }
-        if c.architecture == .gpt2 && m > c.maxPositions { return (c.maxPositions, true) }
+        if c.learnedPositions && m > c.maxPositions { return (c.maxPositions, true) }
         return (m, false)
     }
 

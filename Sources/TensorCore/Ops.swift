@@ -57,6 +57,12 @@ public func logSoftmax(_ x: UnsafePointer<Float>, count n: Int, into out: Unsafe
     for j in 0..<n { out[j] = x[j] - lse }
 }
 
+/// Soft-capping in place: x ← cap · tanh(x / cap) (Gemma-2's attention and final logits,
+/// transformers modeling_gemma2.py: divide, tanh, multiply, in float32).
+public func softcapInPlace(_ x: UnsafeMutablePointer<Float>, count n: Int, cap: Float) {
+    for i in 0..<n { x[i] = Foundation.tanh(x[i] / cap) * cap }
+}
+
 /// Adds b into a elementwise.
 @inline(__always)
 public func addInPlace(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, count n: Int) {

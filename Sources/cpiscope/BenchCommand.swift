@@ -46,7 +46,7 @@ struct BenchCommand: ParsableCommand {
         let c = model.config
         let request: LogitsRequest = logits == "all" ? .all : .last
         let sgemm = measureSGEMM(threads: compute.threads)
-        print("model: \(c.architecture.rawValue), \(c.layers) layers, d_model \(c.dModel), \(c.heads) heads/\(c.kvHeads) kv, vocab \(c.vocab); load \(String(format: "%.0f", loadMs)) ms")
+        print("model: \(c.modelType), \(c.layers) layers, d_model \(c.dModel), \(c.heads) heads/\(c.kvHeads) kv, vocab \(c.vocab); load \(String(format: "%.0f", loadMs)) ms")
         print("threads: \(compute.threads) (cpiscope's own; OpenBLAS single-threaded inside them); logits: \(logits); OpenBLAS sgemm [512x768]·[768x3072] on \(compute.threads) OpenBLAS threads: \(String(format: "%.1f", sgemm)) GFLOP/s")
         print("none = plain prefill; capture = + span-attention mass at the last position (7 spans) and the residual")
         print("at every layer; lens = + logit-lens scores for two answers at every lens layer (the probe job's pass)")
@@ -89,7 +89,7 @@ struct BenchCommand: ParsableCommand {
                 let t = times[variant].sorted()
                 let median = t[t.count / 2]
                 medians.append(median)
-                let gflop = forwardFLOPs(c, tokens: n, logitRows: request == .all ? n : 1) / 1e9
+                let gflop = forwardFLOPs(model, tokens: n, logitRows: request == .all ? n : 1) / 1e9
                 print(String(format: "%6d | %-7@ | %9.1f | %7.1f | %7.1f | %8.0f | %7.1f | %5.0f%%", n, ["none", "capture", "lens"][variant] as NSString, median,
                              t.first!, t.last!, Double(n) / median * 1000, gflop / median * 1000, gflop / median * 1000 / ceiling * 100))
             }
@@ -118,20 +118,25 @@ struct BenchCommand: ParsableCommand {
     }
 }
 
-/// FLOPs cpiscope performs in one prefill pass: projections, MLP, causal attention (scores and weighted
-/// values over the n(n+1)/2 visible query-key pairs), and the unembedding for `logitRows` rows; with
-/// one logit row, the last block's skipped rows are not counted.
-func forwardFLOPs(_ c: ModelConfig, tokens n: Int, logitRows: Int) -> Double {
+/// FLOPs cpiscope performs in one prefill pass: projections and MLP (read from the model's own linear
+/// layers, so every family counts what it runs), causal attention (scores and weighted values over the
+/// n(n+1)/2 visible query-key pairs), and the unembedding for `logitRows` rows; with one logit row, the
+/// last block's skipped rows are not counted.
+func forwardFLOPs(_ model: DecoderModel, tokens n: Int, logitRows: Int) -> Double {
+    let c = model.config
     let d = Double(c.dModel), dh = Double(c.dHead), H = Double(c.heads), KV = Double(c.kvHeads)
-    let gated = c.architecture.family == "llama"
-    let perToken = 2 * (d * (H + 2 * KV) * dh + H * dh * d + (gated ? 3 : 2) * d * Double(c.dMLP))
-    let attention = 2 * 2 * (Double(n) * Double(n + 1) / 2) * H * dh
+    func mac(_ l: Linear) -> Double { Double(l.inFeatures) * Double(l.outFeatures) }
+    var perToken = 0.0
+    for l in model.blocks.first?.linears ?? [] { perToken += mac(l) }
+    perToken *= 2
+    let pairs = Double(n) * Double(n + 1) / 2
+    let attention = 2 * 2 * pairs * H * dh
     var total = Double(c.layers) * (perToken * Double(n) + attention) + 2 * d * Double(c.vocab) * Double(logitRows)
     if logitRows == 1, n > 1 {
         // The last block runs only the last query row (plus keys and values for every row): take off
         // the work it skips for the other n − 1 rows.
         let kv = 2 * d * 2 * KV * dh
-        total -= (perToken - kv) * Double(n - 1) + 2 * 2 * (Double(n) * Double(n + 1) / 2 - Double(n)) * H * dh
+        total -= (perToken - kv) * Double(n - 1) + 2 * 2 * (pairs - Double(n)) * H * dh
     }
     return total
 }

@@ -53,8 +53,8 @@ struct InspectCommand: ParsableCommand {
         }
         for ref in refs.dropFirst() {
             let other = try ModelConfig.load(from: modelFolder(ref.path))
-            if other.architecture != config.architecture || other.layers != config.layers || other.dModel != config.dModel {
-                throw CLIError(description: "\(ref.path.path): \(other.architecture.rawValue) with \(other.layers) layers × d_model \(other.dModel) differs from \(first.name) (\(config.architecture.rawValue), \(config.layers) × \(config.dModel))",
+            if other.modelType != config.modelType || other.layers != config.layers || other.dModel != config.dModel {
+                throw CLIError(description: "\(ref.path.path): \(other.modelType) with \(other.layers) layers × d_model \(other.dModel) differs from \(first.name) (\(config.modelType), \(config.layers) × \(config.dModel))",
                                hint: "A trajectory must hold checkpoints of one model; select a subset with --checkpoints.")
             }
         }
@@ -66,11 +66,11 @@ struct InspectCommand: ParsableCommand {
         switch format {
         case .json:
             let obj: [String: Any] = [
-                "model_type": config.architecture.rawValue,
+                "model_type": config.modelType,
                 "layers": config.layers, "heads": config.heads, "kv_heads": config.kvHeads,
                 "d_model": config.dModel, "d_head": config.dHead, "d_mlp": config.dMLP, "vocab": config.vocab,
                 "parameters": parameters, "dtypes": dtypes, "tied_embeddings": config.tiedEmbeddings,
-                "eos_token_ids": config.eosTokenIDs,
+                "eos_token_ids": config.eosTokenIDs, "features": ModelFamilies.features(config),
                 "files": fileSizes.map { ["name": $0.0, "bytes": $0.1] },
                 "checkpoints": refs.map { r -> [String: Any] in
                     var entry: [String: Any] = ["name": r.name, "step": r.step.map { $0 as Any } ?? NSNull(), "path": r.path.path]
@@ -83,13 +83,13 @@ struct InspectCommand: ParsableCommand {
             ]
             print(jsonString(obj))
         case .text:
-            print("\(config.architecture.rawValue)  (\(first.path.path))")
+            print("\(config.modelType)  (\(first.path.path))")
             print("  layers \(config.layers), heads \(config.heads), kv heads \(config.kvHeads), d_model \(config.dModel), d_head \(config.dHead), d_mlp \(config.dMLP)")
             print("  vocab \(config.vocab), parameters \(formatCount(parameters)), tied embeddings: \(config.tiedEmbeddings ? "yes" : "no")")
             if let r = config.rotary {
                 print("  rotary: \(r.dims) of \(config.dHead) dims, theta \(r.theta), scaling \(describe(r.scaling))")
             }
-            if config.parallelResidual { print("  parallel residual") }
+            for feature in ModelFamilies.features(config) { print("  \(feature)") }
             if !config.eosTokenIDs.isEmpty {
                 print("  EOS ids (config.json + generation_config.json): \(config.eosTokenIDs.map(String.init).joined(separator: ", "))")
             }
@@ -112,6 +112,8 @@ struct InspectCommand: ParsableCommand {
         case .none: return "none"
         case .linear(let f): return "linear ×\(f)"
         case let .llama3(f, lo, hi, orig): return "llama3 (factor \(f), low \(lo), high \(hi), original \(orig))"
+        case let .longrope(short, long, orig, attention):
+            return "longrope (short factors \(short), long factors \(long) past \(orig) positions, attention factor \(String(format: "%.4f", attention)))"
         }
     }
 }

@@ -56,7 +56,7 @@ struct LogitsCommand: ParsableCommand {
             let topList: [[String: Any]] = best.map { ["id": $0, "logprob": Double(logprobs[$0])] }
             print(jsonString(["ids": tokenIDs, "top": topList]))
         case .text:
-            print("next-token log-probabilities after \(tokenIDs.count) token(s) (\(model.config.architecture.rawValue)):")
+            print("next-token log-probabilities after \(tokenIDs.count) token(s) (\(model.config.modelType)):")
             for (rank, id) in best.enumerated() {
                 print(String(format: "%3d. id %6d  logprob %10.6f  p %.6f", rank + 1, id, logprobs[id], exp(logprobs[id])))
             }

@@ -38,21 +38,7 @@ let loraParityFixtures = ["llama-all-proj", "gpt2-fan-in-fan-out", "llama-rslora
                           "llama-modules-to-save"]
 
 /// Every linear layer of a model, in block order.
-func allLinears(_ m: DecoderModel) -> [Linear] {
-    m.blocks.flatMap { b -> [Linear] in
-        var out: [Linear] = []
-        switch b.qkv {
-        case let .separate(q, k, v): out += [q, k, v]
-        case let .fusedBlocks(p), let .fusedPerHead(p): out.append(p)
-        }
-        out.append(b.attnOut)
-        switch b.mlp {
-        case let .plain(up, down, _): out += [up, down]
-        case let .gated(gate, up, down, _): out += [gate, up, down]
-        }
-        return out
-    }
-}
+func allLinears(_ m: DecoderModel) -> [Linear] { m.blocks.flatMap(\.linears) }
 
 /// A scratch folder removed after `body`.
 func withTempDir<T>(_ body: (URL) throws -> T) throws -> T {
@@ -249,11 +235,11 @@ struct LoRATests {
         // Everything else is shared with the base: embeddings, norms, head.
         #expect(a.tokenEmbedding.float!.storage === base.tokenEmbedding.float!.storage)
         #expect(a.unembedding.float!.storage === base.unembedding.float!.storage)
-        #expect(a.blocks[0].attnNorm.weight.storage === base.blocks[0].attnNorm.weight.storage)
+        #expect(a.blocks[0].attnNorm!.weight.storage === base.blocks[0].attnNorm!.weight.storage)
         // modules_to_save replaced the head and the post-attention norms only.
         #expect(b.unembedding.float!.storage !== base.unembedding.float!.storage)
-        #expect(b.blocks[1].mlpNorm.weight.storage !== base.blocks[1].mlpNorm.weight.storage)
-        #expect(b.blocks[1].attnNorm.weight.storage === base.blocks[1].attnNorm.weight.storage)
+        #expect(b.blocks[1].mlpNorm!.weight.storage !== base.blocks[1].mlpNorm!.weight.storage)
+        #expect(b.blocks[1].attnNorm!.weight.storage === base.blocks[1].attnNorm!.weight.storage)
         // The base still computes exactly what it did before the adapters were merged.
         let after = try base.forward(ids)
         #expect(maxAbsDiff(before, after) == 0)

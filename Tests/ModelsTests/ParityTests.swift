@@ -43,7 +43,7 @@ func stack(_ ts: [Tensor]) -> Tensor {
 
 let allFixtures = ["gpt2-tied", "gpt2-inverse-layer-scale", "neox-parallel", "neox-sequential", "llama-gqa",
                    "llama-rope-llama3", "llama-rope-linear", "mistral-window", "qwen2-bias", "llama-bf16",
-                   "neox-f16", "llama-sharded"]
+                   "neox-f16", "llama-sharded", "olmo2", "qwen3", "gemma2-softcap", "phi3-longrope"]
 
 @Suite("Forward-pass parity with transformers")
 struct ParityTests {

@@ -97,6 +97,34 @@ struct AttributionTests {
         #expect(abs(a.remainder) <= 1e-4, "\(name): remainder \(a.remainder)")
     }
 
+    @Test("the components sum to the logit difference for the families with q/k norms, post-norms, soft-capping and fused projections",
+          arguments: ["olmo2", "qwen3", "gemma2-softcap", "phi3-longrope"])
+    func sumIdentity(name: String) throws {
+        let dir = fixtures.appendingPathComponent("models/\(name)")
+        let model = try DecoderModel.load(from: dir)
+        let c = model.config
+        let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("golden.json"))) as! [String: Any]
+        let ids = (meta["sequences"] as! [[NSNumber]])[1].map(\.intValue)
+        let rec = ComponentRecorder(position: ids.count - 1, layers: c.layers, heads: c.heads, dHead: c.dHead, dModel: c.dModel)
+        let cache = model.makeCache(capacity: ids.count)
+        let logits = try model.forward(ids, cache: cache, logits: .last, observer: rec).array
+        let (a, b) = (3, 7)
+        let attr = model.directLogitAttribution(records: [rec], caches: [cache], spans: [[Array(0..<ids.count)]],
+                                                answers: [(a, b)], logits: [logits])[0]
+        #expect(abs(attr.remainder) <= 1e-4, "\(name): components \(attr.componentSum) vs logit diff \(attr.logitDiff)")
+        // Every head's source split adds up to the head (one span covering every key).
+        let worst = (0..<(c.layers * c.heads)).map { abs(attr.head[$0] - attr.headBySpan[$0]) }.max()!
+        #expect(worst <= 1e-5, "\(name): by-source sums vs heads max |Δ| = \(worst)")
+        if let cap = c.finalLogitSoftcap {
+            // Attribution is of the uncapped difference: undo the model's cap on its real logits.
+            let uncapped = { (l: Float) in cap * Foundation.atanh(l / cap) }
+            let expected = uncapped(logits[a]) - uncapped(logits[b])
+            #expect(abs(expected - attr.logitDiff) <= 1e-3, "\(name): uncapped diff \(expected) vs \(attr.logitDiff)")
+        } else {
+            #expect(abs(attr.logitDiff - (logits[a] - logits[b])) <= 1e-6)
+        }
+    }
+
     @Test("through the probe job's measurements (probe-trajectory, and the demo at its peak and final checkpoints)",
           arguments: ["probe-trajectory/checkpoint-10", "demo/full-ft/checkpoint-50", "demo/full-ft/checkpoint-500"])
     func probeRuns(key: String) throws {

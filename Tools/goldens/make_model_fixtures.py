@@ -16,7 +16,8 @@ rotary_emb_base) so that both config dialects are exercised; the rewrite is sema
 
 Rerun (from the repository root, ~1 minute on 2 cores):
     python3 -m pip install -r Tools/requirements-goldens.txt
-    python3 Tools/goldens/make_model_fixtures.py
+    python3 Tools/goldens/make_model_fixtures.py            # every fixture
+    python3 Tools/goldens/make_model_fixtures.py NAME...    # only these (e.g. olmo2 gemma2-softcap)
 """
 import json
 import os
@@ -142,6 +143,13 @@ def main():
     torch.set_num_threads(1)
     T = transformers
     common = dict(vocab_size=VOCAB)
+    only = set(sys.argv[1:])
+    global build
+    if only:
+        full_build = build
+        def build(name, *a, **k):
+            if name in only:
+                full_build(name, *a, **k)
     build("gpt2-tied", T.GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=64, **common),
           "GPT-2, tied embeddings, gelu_new, Conv1D weights")
     build("gpt2-inverse-layer-scale", T.GPT2Config(n_embd=32, n_layer=3, n_head=2, n_positions=64, n_inner=48,
@@ -182,6 +190,26 @@ def main():
     build("llama-sharded", T.LlamaConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
           num_key_value_heads=4, intermediate_size=48, max_position_embeddings=64, **common),
           "Llama saved in shards with model.safetensors.index.json", shard="40KB")
+    # Families of issue 19.
+    build("olmo2", T.Olmo2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+          intermediate_size=48, max_position_embeddings=64, tie_word_embeddings=False, **common),
+          "OLMo-2: no pre-norms, RMSNorm after attention and after the MLP inside the residual branch, q/k RMSNorm over the whole projection")
+    build("qwen3", T.Qwen3Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+          head_dim=12, intermediate_size=48, max_position_embeddings=64, tie_word_embeddings=True, **common),
+          "Qwen3: per-head q/k RMSNorm over head_dim, explicit head_dim 12 (≠ d_model / heads), tied")
+    build("gemma2-softcap", T.Gemma2Config(hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+          num_key_value_heads=2, head_dim=8, intermediate_size=48, max_position_embeddings=64, sliding_window=4,
+          query_pre_attn_scalar=6, attn_logit_softcapping=2.0, final_logit_softcapping=3.0, **common),
+          "Gemma-2: (1+w) RMSNorm, sqrt(d_model) embedding scale, four norms per block, gelu_pytorch_tanh gated MLP, "
+          "attention and final-logit soft-capping, sliding window 4 on alternate layers (shorter than 12 tokens), "
+          "query_pre_attn_scalar 6")
+    build("phi3-longrope", T.Phi3Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+          intermediate_size=48, max_position_embeddings=64, original_max_position_embeddings=8,
+          partial_rotary_factor=0.5, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+          rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0, "short_factor": [1.0, 1.3],
+                           "long_factor": [1.7, 3.1], "original_max_position_embeddings": 8}, **common),
+          "Phi-3: fused qkv_proj and gate_up_proj, partial rotary 0.5, LongRoPE (short factors for the 7-token "
+          "sequence, long factors for the 12-token one, past original_max_position_embeddings 8)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-// GPT-2. Matches transformers/models/gpt2/modeling_gpt2.py (GPT2LMHeadModel).
+// GPT-2. Matches transformers/models/gpt2/modeling_gpt2.py (GPT2LMHeadModel) and configuration_gpt2.py.
 //
 // Weight table (prefix `transformer.`, absent when saved from GPT2Model):
 //   wte.weight                [d_vocab, d_model]       token embedding (also the unembedding when tied)
@@ -14,9 +14,39 @@
 //   lm_head.weight            [d_vocab, d_model]        only when tie_word_embeddings is false
 // Ignored on purpose: h.{l}.attn.bias and h.{l}.attn.masked_bias (causal-mask buffers in old checkpoints).
 import Checkpoints
+import Foundation
 import TensorCore
 
-enum GPT2 {
+enum GPT2: ModelFamily {
+    static let modelTypes = ["gpt2"]
+    static let baseModelPrefix = "transformer."
+
+    static func config(_ r: FieldReader, modelType: String, raw: String, source: URL) throws -> ModelConfig {
+        let d: Int = try r.require("n_embd")
+        let heads: Int = try r.require("n_head")
+        var c = ModelConfig(
+            modelType: modelType, layers: try r.require("n_layer"), heads: heads, kvHeads: heads, dModel: d,
+            dHead: heads > 0 ? d / heads : 0, dMLP: try r.int("n_inner") ?? 4 * d, vocab: try r.require("vocab_size"),
+            maxPositions: try r.require("n_positions"), normEps: Float(try r.double("layer_norm_epsilon") ?? 1e-5),
+            activation: try r.activation("activation_function", default: .geluNew), tiedEmbeddings: try r.bool("tie_word_embeddings") ?? true,
+            qkvBias: true, attnOutBias: true, mlpBias: true, rotary: nil, parallelResidual: false,
+            slidingWindow: [], scaleAttnWeights: try r.bool("scale_attn_weights") ?? true,
+            scaleAttnByInverseLayerIdx: try r.bool("scale_attn_by_inverse_layer_idx") ?? false,
+            bosTokenID: try r.int("bos_token_id"), eosTokenIDs: try r.intOrList("eos_token_id"),
+            rawJSON: raw, source: source)
+        c.learnedPositions = true
+        if heads > 0, d % heads != 0 {
+            throw ConfigError.badField(file: r.file, field: "n_embd", reason: "(\(d)) is not divisible by the head count (\(heads))")
+        }
+        return c
+    }
+
+    static func features(_ c: ModelConfig) -> [String] {
+        var f = ["LayerNorm before attention and MLP", "learned position embeddings (\(c.maxPositions))", "Conv1D weights stored [in, out]"]
+        if c.scaleAttnByInverseLayerIdx { f.append("scores scaled by 1/(layer+1)") }
+        return f
+    }
+
     static func load(config c: ModelConfig, store: WeightStore, checkpoint: String, context: LoadContext? = nil) throws -> DecoderModel {
         var t = WeightTable(store: store, checkpoint: checkpoint, context: context)
         let p = t.has("transformer.wte.weight") ? "transformer." : ""

@@ -1,4 +1,5 @@
-// GPT-NeoX / Pythia. Matches transformers/models/gpt_neox/modeling_gpt_neox.py (GPTNeoXForCausalLM).
+// GPT-NeoX / Pythia. Matches transformers/models/gpt_neox/modeling_gpt_neox.py (GPTNeoXForCausalLM) and
+// configuration_gpt_neox.py.
 //
 // Weight table:
 //   gpt_neox.embed_in.weight                         [d_vocab, d_model]
@@ -15,9 +16,42 @@
 // Residual: parallel (x + attn(ln1 x) + mlp(ln2 x)) or sequential per `use_parallel_residual`.
 // Ignored on purpose: attention.bias, attention.masked_bias, attention.rotary_emb.inv_freq (buffers).
 import Checkpoints
+import Foundation
 import TensorCore
 
-enum GPTNeoX {
+enum GPTNeoX: ModelFamily {
+    static let modelTypes = ["gpt_neox"]
+    static let baseModelPrefix = "gpt_neox."
+
+    static func config(_ r: FieldReader, modelType: String, raw: String, source: URL) throws -> ModelConfig {
+        let d: Int = try r.require("hidden_size")
+        let heads: Int = try r.require("num_attention_heads")
+        let dHead = heads > 0 ? d / heads : 0
+        let bias: Bool = try r.bool("attention_bias") ?? true
+        if heads > 0, d % heads != 0 {
+            throw ConfigError.badField(file: r.file, field: "hidden_size", reason: "(\(d)) is not divisible by the head count (\(heads))")
+        }
+        // transformers 5: rope_parameters.partial_rotary_factor / rope_theta; 4.x: rotary_pct / rotary_emb_base.
+        return ModelConfig(
+            modelType: modelType, layers: try r.require("num_hidden_layers"), heads: heads, kvHeads: heads,
+            dModel: d, dHead: dHead, dMLP: try r.require("intermediate_size"), vocab: try r.require("vocab_size"),
+            maxPositions: try r.int("max_position_embeddings") ?? 2048,
+            normEps: Float(try r.double("layer_norm_eps") ?? 1e-5),
+            activation: try r.activation("hidden_act", default: .gelu),
+            tiedEmbeddings: try r.bool("tie_word_embeddings") ?? false,
+            qkvBias: bias, attnOutBias: bias, mlpBias: true,
+            rotary: try r.rotary(dHead: dHead, defaultFraction: 0.25, thetaKeys: ["rotary_emb_base"], fractionKeys: ["rotary_pct"]),
+            parallelResidual: try r.bool("use_parallel_residual") ?? true, slidingWindow: [],
+            scaleAttnWeights: true, scaleAttnByInverseLayerIdx: false,
+            bosTokenID: try r.int("bos_token_id"), eosTokenIDs: try r.intOrList("eos_token_id"),
+            rawJSON: raw, source: source)
+    }
+
+    static func features(_ c: ModelConfig) -> [String] {
+        ["LayerNorm before attention and MLP", c.parallelResidual ? "parallel residual" : "sequential residual",
+         "q/k/v fused and interleaved per head", "partial rotary (\(c.rotary?.dims ?? 0) of \(c.dHead) dims)"]
+    }
+
     static func load(config c: ModelConfig, store: WeightStore, checkpoint: String, context: LoadContext? = nil) throws -> DecoderModel {
         var t = WeightTable(store: store, checkpoint: checkpoint, context: context)
         let d = c.dModel, eps = c.normEps
