@@ -35,7 +35,8 @@ struct LoRAGolden {
 }
 
 let loraParityFixtures = ["llama-all-proj", "gpt2-fan-in-fan-out", "llama-rslora-patterns", "neox-layers-to-transform",
-                          "llama-modules-to-save"]
+                          "llama-modules-to-save", "qwen3-default-targets", "gemma2-default-targets", "olmo2-all-proj",
+                          "phi3-fused-proj"]
 
 /// Every linear layer of a model, in block order.
 func allLinears(_ m: DecoderModel) -> [Linear] { m.blocks.flatMap(\.linears) }

@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Cross-checks `cpiscope logits` against transformers on randomly drawn configurations.
 
-For each model type (gpt2, gpt_neox, llama, mistral, qwen2) it draws N random configurations (layers, heads,
-kv heads, head_dim, rotary fraction and base, rope scaling, biases, tying, residual style, sliding window,
+For each model type (gpt2, gpt_neox, llama, mistral, qwen2, olmo2, qwen3, gemma2, phi3) it draws N random
+configurations (layers, heads, kv heads, head_dim, rotary fraction and base, rope scaling including LongRoPE,
+biases, tying, residual style, sliding windows and layer types, soft-capping, query_pre_attn_scalar,
 activation), builds the model with transformers (eager attention, fp32), saves it, runs
 `cpiscope logits DIR --ids ... --top 5 --format json`, and compares the top-5 log-probabilities with
 torch.log_softmax of transformers' last-position logits. Acceptance (issue #2): max |Δ| ≤ 1e-4.
 
 Not run in CI (needs torch). Rerun:
     swift build -c release
-    python3 Tools/goldens/check_logits_random.py --binary .build/release/cpiscope --per-type 6
+    python3 Tools/goldens/check_logits_random.py --binary .build/release/cpiscope --per-type 4   # 36 configurations
 """
 import argparse
 import json
@@ -56,19 +57,45 @@ def draw(kind, rng):
         return T.LlamaConfig(rope_parameters=rope, attention_bias=rng.random() < 0.3, mlp_bias=rng.random() < 0.3, **args)
     if kind == "mistral":
         return T.MistralConfig(sliding_window=rng.choice([None, 3, 5, 64]), **args)
-    return T.Qwen2Config(**args)
+    if kind == "olmo2":
+        return T.Olmo2Config(rope_parameters=rope, attention_bias=False, **args)
+    if kind == "qwen3":
+        window = rng.choice([None, 4])
+        return T.Qwen3Config(use_sliding_window=window is not None, sliding_window=window,
+                             max_window_layers=rng.randint(0, layers), attention_bias=rng.random() < 0.3, **args)
+    if kind == "gemma2":
+        return T.Gemma2Config(query_pre_attn_scalar=rng.choice([hd, 2 * hd, 6]), sliding_window=rng.choice([3, 5, 64]),
+                              attn_logit_softcapping=rng.choice([None, 2.0, 50.0]),
+                              final_logit_softcapping=rng.choice([None, 3.0, 30.0]),
+                              hidden_activation=rng.choice(["gelu_pytorch_tanh", "gelu"]), **args)
+    # phi3: fused projections, partial rotary, LongRoPE or default rope
+    hd = d_head
+    frac = rng.choice([f for f in (0.5, 1.0) if int(hd * f) % 2 == 0])
+    half = int(hd * frac) // 2
+    orig = rng.choice([4, 8, 64])
+    rope3 = rng.choice([
+        {"rope_type": "default", "rope_theta": 10000.0},
+        {"rope_type": "longrope", "rope_theta": 10000.0, "original_max_position_embeddings": orig,
+         "short_factor": [round(1 + rng.random(), 3) for _ in range(half)],
+         "long_factor": [round(1 + 4 * rng.random(), 3) for _ in range(half)]},
+    ])
+    extra = {"original_max_position_embeddings": orig} if rope3["rope_type"] == "longrope" else {}
+    args.update(head_dim=hd)
+    args.pop("head_dim")
+    return T.Phi3Config(partial_rotary_factor=frac, rope_parameters=rope3, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                        sliding_window=rng.choice([None, 5]), **extra, **args)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default=".build/release/cpiscope")
-    ap.add_argument("--per-type", type=int, default=6)
+    ap.add_argument("--per-type", type=int, default=4)
     ap.add_argument("--seed", type=int, default=7)
     a = ap.parse_args()
     rng = random.Random(a.seed)
     torch.manual_seed(a.seed)
     worst = 0.0
-    for kind in ["gpt2", "gpt_neox", "llama", "mistral", "qwen2"]:
+    for kind in ["gpt2", "gpt_neox", "llama", "mistral", "qwen2", "olmo2", "qwen3", "gemma2", "phi3"]:
         for i in range(a.per_type):
             cfg = draw(kind, rng)
             model = T.AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").eval()

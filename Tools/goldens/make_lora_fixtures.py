@@ -30,7 +30,8 @@ matching.json: PEFT's own target / rank / alpha matching (`check_target_module_e
 
 Rerun (from the repository root, ~20 s):
     python3 -m pip install -r Tools/requirements-goldens.txt
-    python3 Tools/goldens/make_lora_fixtures.py
+    python3 Tools/goldens/make_lora_fixtures.py            # everything
+    python3 Tools/goldens/make_lora_fixtures.py NAME...    # only these parity cases
 """
 import hashlib
 import json
@@ -258,6 +259,13 @@ def build_matching():
 def main():
     torch.set_num_threads(1)
     os.makedirs(ROOT, exist_ok=True)
+    only = set(sys.argv[1:])   # names to rebuild (default: everything)
+    global build
+    if only:
+        full_build = build
+        def build(name, *a, **k):
+            if name in only:
+                full_build(name, *a, **k)
     build("llama-all-proj", "llama-gqa", "Llama GQA, LoRA on q, k, v, o, gate, up, down (task_type CAUSAL_LM)", 11,
           r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
           task_type="CAUSAL_LM")
@@ -274,6 +282,19 @@ def main():
     build("llama-modules-to-save", "llama-gqa", "Llama, all-linear targets plus modules_to_save lm_head and "
           "post_attention_layernorm (full replacement tensors)", 15,
           r=2, lora_alpha=2, target_modules="all-linear", modules_to_save=["lm_head", "post_attention_layernorm"])
+    # Families of issue 19: PEFT's default target modules for the model_type where peft 0.21.2 has them
+    # (qwen3, gemma2: q_proj and v_proj); the family's projection names otherwise (olmo2, phi3 have none).
+    build("qwen3-default-targets", "qwen3", "Qwen3 (per-head q/k norms), PEFT's default targets (target_modules=None)", 16,
+          r=4, lora_alpha=8)
+    build("gemma2-default-targets", "gemma2-softcap", "Gemma-2, PEFT's default targets (target_modules=None)", 17,
+          r=4, lora_alpha=8)
+    build("olmo2-all-proj", "olmo2", "OLMo-2, LoRA on every projection (peft has no default for olmo2)", 18,
+          r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    build("phi3-fused-proj", "phi3-longrope", "Phi-3, LoRA on the fused qkv_proj and gate_up_proj and on o_proj, down_proj "
+          "(peft has no default for phi3)", 19, r=4, lora_alpha=8,
+          target_modules=["qkv_proj", "o_proj", "gate_up_proj", "down_proj"])
+    if only:
+        return
     build_trajectory()
     build_matching()
 
