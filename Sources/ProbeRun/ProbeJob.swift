@@ -84,15 +84,26 @@ public enum ProbeJob {
         return candidates.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("tokenizer.json").path) }
     }
 
-    /// Runs the job. Returns one summary per checkpoint (skipped ones when resuming are re-read).
-    public static func run(_ spec: ProbeJobSpec, progress: (any ProbeJobProgress)? = nil) throws -> [CheckpointSummary] {
-        // 1. Output path checks first: cheap, and nothing should be computed for a run that cannot be written.
-        try checkOutput(spec)
+    /// What every job over a probe set and a trajectory needs before it touches the output: the checkpoints
+    /// checked (one model, valid weight headers), one tokenizer for all, the probes built and tokenized, and
+    /// the measurement options completed (EOS ids, generation length).
+    public struct PreparedJob {
+        public let loader: CheckpointLoader
+        /// The first checkpoint's config (all checkpoints share its shape).
+        public let config: ModelConfig
+        public let tokenizer: Tokenizer
+        public let tokenizerFile: URL
+        public let tokenizerHash: String
+        public let probeSet: ProbeSet
+        public let built: [BuiltPrompt]
+        public let tokenized: [TokenizedProbe]
+        public let options: MeasureOptions
+    }
 
-        // 2. Checkpoints: one architecture, and a tokenizer for each (the same file for all).
-        // Content hashes are computed on a background thread while the checkpoint's probes run.
+    /// Validates the checkpoints, tokenizer and probes of `spec` (in that order) before any output exists.
+    public static func prepare(_ spec: ProbeJobSpec) throws -> PreparedJob {
+        // Checkpoints: one architecture, and a tokenizer for each (the same file for all).
         let loader = CheckpointLoader(base: spec.base, hashContents: false)
-        var baseHashes: [String: BackgroundHash] = [:]
         let configs = try spec.checkpoints.map { ref in
             try ModelConfig.load(from: Trajectory.isAdapter(ref.path) ? loader.baseFolder(for: ref.path) : ref.path)
         }
@@ -121,7 +132,7 @@ public enum ProbeJob {
         let tokenizer = try Tokenizer.load(from: tokenizerFile!)
         let encoder = TokenizerEncoder(tokenizer)
 
-        // 3. Probes: load, build prompts, tokenize — once for the whole trajectory.
+        // Probes: load, build prompts, tokenize — once for the whole trajectory.
         let set = try ProbeSetLoader.load(url: spec.probeFile)
         guard !set.probes.isEmpty else { throw ProbeRunError.emptyProbeSet(path: spec.probeFile.path) }
         let built = try set.probes.map { try PromptBuilder.build($0, template: spec.template) }
@@ -141,6 +152,20 @@ public enum ProbeJob {
         options.stopTokens.formUnion(first.eosTokenIDs)
         if let eos = tokenizer.eosTokenID { options.stopTokens.insert(eos) }
         if spec.automaticMaxNewTokens { options.maxNewTokens = automaticMaxNewTokens(tokenized) }
+        return PreparedJob(loader: loader, config: first, tokenizer: tokenizer, tokenizerFile: tokenizerFile!,
+                           tokenizerHash: tokenizerHash, probeSet: set, built: built, tokenized: tokenized, options: options)
+    }
+
+    /// Runs the job. Returns one summary per checkpoint (skipped ones when resuming are re-read).
+    public static func run(_ spec: ProbeJobSpec, progress: (any ProbeJobProgress)? = nil) throws -> [CheckpointSummary] {
+        // 1. Output path checks first: cheap, and nothing should be computed for a run that cannot be written.
+        try checkOutput(spec)
+
+        let job = try prepare(spec)
+        let (loader, first, tokenizer, set, built, tokenized) = (job.loader, job.config, job.tokenizer, job.probeSet, job.built, job.tokenized)
+        let (tokenizerFile, tokenizerHash) = (job.tokenizerFile, job.tokenizerHash)
+        var options = job.options
+        var baseHashes: [String: BackgroundHash] = [:]
         let dumpIDs = options.dumpLayers.isEmpty ? [] : (spec.dumpProbes ?? set.probes.map(\.id))
         let dumpIndex = Set(dumpIDs.compactMap { id in set.probes.firstIndex { $0.id == id } })
         let layout = RunLayout(
@@ -157,7 +182,7 @@ public enum ProbeJob {
             done = try writer.completed()
         } else {
             let records = zip(built, tokenized).map { record($0, $1) }
-            let attributes = runAttributes(spec, config: first, tokenizerFile: tokenizerFile!, tokenizerHash: tokenizerHash,
+            let attributes = runAttributes(spec, config: first, tokenizerFile: tokenizerFile, tokenizerHash: tokenizerHash,
                                            probeHash: (try? ContentHash.sha256(file: spec.probeFile)) ?? "", options: options)
             writer = try RunWriter(creating: spec.output, layout: layout, records: records, attributes: attributes,
                                    overwrite: spec.force)

@@ -95,28 +95,8 @@ public enum ProbeMeasurer {
                                          compute: options.compute)
         clock.lap(.logitLens)
 
-        // Teacher-forced log-likelihood of each whole answer, all answers of the group together: on the
-        // prompt's cache, or, when the answer changed how the prompt's last characters tokenize, on a
-        // cache of its own prefix.
-        var loglik = [[Float]](repeating: [.nan, .nan], count: probes.count)
-        for a in 0..<2 {
-            var caches: [KVCache] = [], firsts: [[Float]] = [], continuations: [[Int]] = []
-            for (k, (probe, _)) in probes.enumerated() {
-                let answer = a == 0 ? probe.contextAnswer : probe.memoryAnswer
-                if answer.prefixIDs == probe.promptIDs {
-                    caches.append(passes[k].cache)
-                    firsts.append(passes[k].lastLogits)
-                } else {
-                    let fresh = model.makeCache(capacity: answer.prefixIDs.count + answer.ids.count)
-                    firsts.append(try model.forward(answer.prefixIDs, cache: fresh, logits: .last, compute: options.compute).array)
-                    caches.append(fresh)
-                }
-                continuations.append(answer.ids)
-            }
-            let scored = try model.continuationLogLikelihoodBatch(caches: caches, firstLogits: firsts, continuations: continuations,
-                                                                  compute: options.compute)
-            for k in probes.indices { loglik[k][a] = scored[k] }
-        }
+        let loglik = try answerLogLikelihoods(probes.map(\.0), caches: passes.map(\.cache), lastLogits: passes.map(\.lastLogits),
+                                              model: model, compute: options.compute)
         clock.lap(.answers)
 
         var results = passes.indices.map { k in
@@ -127,21 +107,66 @@ public enum ProbeMeasurer {
                 dumpedPatterns: passes[k].dumpedPatterns, dumpedResiduals: passes[k].dumpedResiduals)
         }
 
-        // Greedy generation, cut at the first stop string after the first visible character.
-        let stop = StopConditions(maxNewTokens: options.maxNewTokens, stopTokens: options.stopTokens, stopStrings: options.stopStrings)
-        let generated = options.maxNewTokens > 0
-            ? try model.greedyContinueBatch(caches: passes.map(\.cache), lastLogits: passes.map(\.lastLogits), stop: stop, decode: decode,
-                                            compute: options.compute)
-            : [[Int]](repeating: [], count: probes.count)
+        let generated = try generations(probes, caches: passes.map(\.cache), lastLogits: passes.map(\.lastLogits), model: model,
+                                        options: options, decode: decode)
         clock.lap(.generation)
-        for (k, ids) in generated.enumerated() {
-            let text = stop.cut(decode(ids)).text
-            results[k].generated = text
-            results[k].generatedIDs = ids
-            results[k].counterfactualCorrect = answerAppears(probes[k].1.answer, in: text)
-            results[k].parametricCorrect = answerAppears(probes[k].1.memoryAnswer, in: text)
+        for (k, g) in generated.enumerated() {
+            results[k].generated = g.text
+            results[k].generatedIDs = g.ids
+            results[k].counterfactualCorrect = g.counterfactual
+            results[k].parametricCorrect = g.parametric
         }
         return results
+    }
+
+    /// Teacher-forced log-likelihood [answer] of each probe's two whole answers, all answers of the group
+    /// together: on the prompt's cache (`caches[k]`, next-token logits `lastLogits[k]`), or, when the answer
+    /// changed how the prompt's last characters tokenize, on a cache of its own prefix.
+    static func answerLogLikelihoods(_ probes: [TokenizedProbe], caches promptCaches: [KVCache], lastLogits: [[Float]],
+                                     model: DecoderModel, compute: ComputeContext) throws -> [[Float]] {
+        var loglik = [[Float]](repeating: [.nan, .nan], count: probes.count)
+        for a in 0..<2 {
+            var caches: [KVCache] = [], firsts: [[Float]] = [], continuations: [[Int]] = []
+            for (k, probe) in probes.enumerated() {
+                let answer = a == 0 ? probe.contextAnswer : probe.memoryAnswer
+                if answer.prefixIDs == probe.promptIDs {
+                    caches.append(promptCaches[k])
+                    firsts.append(lastLogits[k])
+                } else {
+                    let fresh = model.makeCache(capacity: answer.prefixIDs.count + answer.ids.count)
+                    firsts.append(try model.forward(answer.prefixIDs, cache: fresh, logits: .last, compute: compute).array)
+                    caches.append(fresh)
+                }
+                continuations.append(answer.ids)
+            }
+            let scored = try model.continuationLogLikelihoodBatch(caches: caches, firstLogits: firsts, continuations: continuations,
+                                                                  compute: compute)
+            for k in probes.indices { loglik[k][a] = scored[k] }
+        }
+        return loglik
+    }
+
+    /// One probe's greedy generation: the text cut by the stop rule, its ids, and whether each answer appears.
+    struct Generation {
+        var text: String
+        var ids: [Int]
+        var counterfactual: Bool
+        var parametric: Bool
+    }
+
+    /// Greedy generation for a group from each prompt's cache, cut at the first stop string after the
+    /// first visible character; scored for the context answer and the memorised one.
+    static func generations(_ probes: [(TokenizedProbe, BuiltPrompt)], caches: [KVCache], lastLogits: [[Float]], model: DecoderModel,
+                            options: MeasureOptions, decode: ([Int]) -> String) throws -> [Generation] {
+        let stop = StopConditions(maxNewTokens: options.maxNewTokens, stopTokens: options.stopTokens, stopStrings: options.stopStrings)
+        let generated = options.maxNewTokens > 0
+            ? try model.greedyContinueBatch(caches: caches, lastLogits: lastLogits, stop: stop, decode: decode, compute: options.compute)
+            : [[Int]](repeating: [], count: probes.count)
+        return zip(probes, generated).map { probe, ids in
+            let text = stop.cut(decode(ids)).text
+            return Generation(text: text, ids: ids, counterfactual: answerAppears(probe.1.answer, in: text),
+                              parametric: answerAppears(probe.1.memoryAnswer, in: text))
+        }
     }
 
     /// What one probe's instrumented prompt pass leaves for the batched steps.

@@ -8,6 +8,7 @@ import Models
 import ProbeRun
 import ProbeKit
 import HDF5Store
+import Instrumentation
 import Reports
 import Tokenization
 
@@ -25,6 +26,13 @@ extension HDF5Error: HintedError {}
 extension TokenizationError: HintedError {}
 extension AnalysisError: HintedError {}
 extension ReportError: HintedError {}
+extension InterventionJobError: HintedError {}
+extension InterventionError: HintedError {
+    var hint: String { "Layers and heads count from 0; see cpiscope intervene --help." }
+}
+extension TransplantError: HintedError {
+    var hint: String { "Transplants need another checkpoint of the same model, and layers inside it." }
+}
 
 /// An error raised by the command layer itself.
 struct CLIError: HintedError {

@@ -12,7 +12,13 @@ final class ProgressLine: ProbeJobProgress {
     private var totalProbes = 0
     private var lastDraw = Date.distantPast
 
-    init(quiet: Bool) { self.quiet = quiet }
+    /// What the inner counter counts ("probe", "intervention").
+    private let unit: String
+
+    init(quiet: Bool, unit: String = "probe") {
+        self.quiet = quiet
+        self.unit = unit
+    }
 
     func checkpointStarted(_ index: Int, of total: Int, name: String) {
         checkpoint = index; checkpoints = total; self.name = name
@@ -28,15 +34,18 @@ final class ProgressLine: ProbeJobProgress {
         let elapsed = now.timeIntervalSince(start)
         let rate = Double(probesDone) / max(elapsed, 1e-9)
         let remaining = Double(max(0, totalProbes - probesDone)) / max(rate, 1e-9)
-        let line = String(format: "checkpoint %d/%d %@  probe %d/%d  %.1f probes/s  ETA %@",
-                          checkpoint + 1, checkpoints, name, index + 1, total, rate, Self.clock(remaining))
+        let line = String(format: "checkpoint %d/%d %@  %@ %d/%d  %.1f %@s/s  ETA %@",
+                          checkpoint + 1, checkpoints, name, unit as NSString, index + 1, total, rate, unit as NSString, Self.clock(remaining))
         FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line).utf8))
     }
 
-    func checkpointFinished(_ s: CheckpointSummary) {
+    func checkpointFinished(_ s: CheckpointSummary) { finished(name: s.name, skipped: s.skipped) }
+
+    func finished(name: String, skipped: Bool) {
         guard !quiet else { return }
         let elapsed = Date().timeIntervalSince(start)
-        let line = String(format: "checkpoint %d/%d %@ done  (%.0f s elapsed)", checkpoint + 1, checkpoints, s.name, elapsed)
+        let line = String(format: "checkpoint %d/%d %@ %@  (%.0f s elapsed)", checkpoint + 1, checkpoints, name,
+                          (skipped ? "already complete" : "done") as NSString, elapsed)
         FileHandle.standardError.write(Data(((tty ? "\r\u{1B}[2K" : "") + line + "\n").utf8))
     }
 

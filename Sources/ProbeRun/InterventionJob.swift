@@ -1,0 +1,420 @@
+// `cpiscope intervene`: a probe set under interventions, checkpoint by checkpoint, into one HDF5 file.
+//
+// Per checkpoint: the clean measurements of every probe, then, for each planned intervention
+// (Experiments.swift), the same measurements with the intervention applied in every pass (prompt,
+// teacher-forced answers, and with --generate the greedy generation):
+//   logit difference  logit[context answer] − logit[memory answer] (first tokens) at the answer position
+//   M_C               p_ctx / (p_ctx + p_mem) of the model's output at the answer position
+//   answer log-likelihoods, teacher-forced, of both whole answers
+//   patch recovery    (patched − target) / (source − target) of the logit difference (activation patching,
+//                     as TransformerLens's patching demos normalise it)
+// Interventions that are the same for every probe (zero ablation, transplant) run the probes of a group
+// together; those that depend on the probe (mean ablation per position, knockout of the probe's span,
+// patching its source activations) run probe by probe. A span missing in a probe leaves that probe's
+// knockout values NaN (recorded as missing, never guessed). The file layout is docs/hdf5-schema.md
+// ("Intervention runs"); it resumes per checkpoint like a probe run.
+import Checkpoints
+import Foundation
+import HDF5Store
+import Instrumentation
+import Models
+import ProbeKit
+import TensorCore
+import Tokenization
+
+/// Everything an intervention run needs: the probe job's settings plus the experiments.
+public struct InterventionJobSpec: Sendable {
+    public var probe: ProbeJobSpec
+    public var experiments: ExperimentRequest
+    /// Also generate greedily under each intervention and score the generations.
+    public var generate = false
+
+    public init(probe: ProbeJobSpec, experiments: ExperimentRequest) {
+        self.probe = probe
+        self.experiments = experiments
+    }
+}
+
+/// Progress callbacks (the CLI draws a progress line from them).
+public protocol InterventionJobProgress: AnyObject {
+    func checkpointStarted(_ index: Int, of total: Int, name: String)
+    func interventionFinished(_ index: Int, of total: Int)
+    func checkpointFinished(_ index: Int, name: String, skipped: Bool)
+}
+
+/// Why an intervention run cannot proceed.
+public enum InterventionJobError: Error, CustomStringConvertible, Sendable {
+    case noExperiment
+    case experiment(ExperimentError)
+    case unknownSource(name: String, available: [String])
+    case incompatibleSource(source: String, detail: String)
+    case resumeMismatch(path: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case .noExperiment: return "no experiment given"
+        case let .experiment(e): return e.description
+        case let .unknownSource(name, available):
+            return "source checkpoint '\(name)' is neither a checkpoint of the trajectory (\(available.joined(separator: ", "))) nor a checkpoint folder"
+        case let .incompatibleSource(source, detail): return "\(source): \(detail)"
+        case let .resumeMismatch(path, detail): return "\(path): cannot resume: \(detail)"
+        }
+    }
+
+    public var hint: String {
+        switch self {
+        case .noExperiment: return "Give at least one of --ablate, --knockout, --transplant-from, --patch-from (see cpiscope intervene --help)."
+        case .experiment: return "See cpiscope intervene --help for the experiment syntax."
+        case .unknownSource: return "Name a checkpoint of the trajectory (its name or step) or a checkpoint folder."
+        case .incompatibleSource: return "Transplants and patches need another checkpoint of the same model."
+        case .resumeMismatch: return "Resume with the same probes, checkpoints and experiments, or start again with --force."
+        }
+    }
+}
+
+/// One (intervention or clean) measurement of one probe.
+struct InterventionOutcome {
+    var logitDiff: Float = .nan
+    var mc: Float = .nan
+    var loglik: [Float] = [.nan, .nan]
+    var generation: ProbeMeasurer.Generation? = nil
+}
+
+public enum InterventionJob {
+    /// Runs the job; returns the planned interventions (in file order).
+    @discardableResult
+    public static func run(_ spec: InterventionJobSpec, progress: (any InterventionJobProgress)? = nil) throws -> [PlannedIntervention] {
+        try ProbeJob.checkOutput(spec.probe)
+        guard !spec.experiments.isEmpty else { throw InterventionJobError.noExperiment }
+        let job = try ProbeJob.prepare(spec.probe)
+        let c = job.config
+        let plan: [PlannedIntervention]
+        do { plan = try spec.experiments.expand(layers: c.layers, heads: c.heads) } catch { throw InterventionJobError.experiment(error) }
+        var options = job.options
+        if !spec.generate { options.maxNewTokens = 0 }
+        let items = Array(zip(job.tokenized, job.built))
+        let decode: ([Int]) -> String = { job.tokenizer.decode($0, skipSpecialTokens: true) }
+
+        // Source checkpoints of transplants and patches: loaded once, checked against the first target.
+        var sources: [String: DecoderModel] = [:]
+        for name in Set(plan.map(\.source)).subtracting([""]).sorted() {
+            let url = try sourceURL(name, spec: spec.probe)
+            let model = try CheckpointLoader(base: spec.probe.base, hashContents: false).load(url).model
+            if model.shapeDescription != c.shapeDescription {
+                throw InterventionJobError.incompatibleSource(source: url.path, detail: "\(model.shapeDescription) differs from the trajectory's \(c.shapeDescription)")
+            }
+            sources[name] = model
+        }
+        // The source's own measurements (patch recovery) and recordings (patched values), per probe.
+        var sourceClean: [String: [InterventionOutcome]] = [:]
+        var sourceRecordings: [String: [HookRecorder]] = [:]
+        for name in Set(plan.compactMap { if case .patch = $0.action { return $0.source } else { return nil } }) {
+            let model = sources[name]!
+            sourceClean[name] = try measure(items, models: [model], options: options, groupSize: spec.probe.probeGroupSize, decode: decode)
+            sourceRecordings[name] = try items.map { try record($0.0, model: model, compute: options.compute) }
+        }
+
+        let file = try InterventionFile(spec: spec, job: job, plan: plan, options: options)
+        defer { file.close() }
+        for (ci, ref) in spec.probe.checkpoints.enumerated() {
+            progress?.checkpointStarted(ci, of: spec.probe.checkpoints.count, name: ref.name)
+            if file.done[ci] { progress?.checkpointFinished(ci, name: ref.name, skipped: true); continue }
+            let target = try job.loader.load(ref.path).model
+            let clean = try measure(items, models: [target], options: options, groupSize: spec.probe.probeGroupSize, decode: decode)
+            let needsMeans = plan.contains { if case .ablate(_, .mean) = $0.action { return true } else { return false } }
+            let means = needsMeans ? try MeanActivations(items.map { try record($0.0, model: target, compute: options.compute) }) : nil
+            var results: [[InterventionOutcome]] = []
+            var recovery: [[Float]] = []
+            for (ii, planned) in plan.enumerated() {
+                let models = try realize(planned, target: target, items: items, sources: sources, means: means,
+                                         sourceRecordings: sourceRecordings, extraPositions: options.maxNewTokens + maxAnswerTokens(items))
+                let outcomes: [InterventionOutcome]
+                if let models {
+                    outcomes = try measure(items, models: models.map { $0 ?? target }, options: options,
+                                           groupSize: spec.probe.probeGroupSize, decode: decode,
+                                           missing: models.count == 1 ? nil : models.map { $0 == nil })
+                } else {
+                    outcomes = [InterventionOutcome](repeating: InterventionOutcome(), count: items.count)
+                }
+                results.append(outcomes)
+                if case .patch(_, _, let from) = planned.action, let src = sourceClean[from] {
+                    recovery.append(outcomes.indices.map { k in
+                        (outcomes[k].logitDiff - clean[k].logitDiff) / (src[k].logitDiff - clean[k].logitDiff)
+                    })
+                } else {
+                    recovery.append([Float](repeating: .nan, count: items.count))
+                }
+                progress?.interventionFinished(ii, of: plan.count)
+            }
+            try file.write(checkpoint: ci, clean: clean, intervened: results, recovery: recovery)
+            progress?.checkpointFinished(ci, name: ref.name, skipped: false)
+        }
+        try file.finish()
+        return plan
+    }
+
+    /// A source named by checkpoint name, by step, or as a folder.
+    static func sourceURL(_ name: String, spec: ProbeJobSpec) throws -> URL {
+        if let ref = spec.checkpoints.first(where: { $0.name == name || $0.step.map(String.init) == name }) { return ref.path }
+        if let root = spec.trajectoryRoot, let ref = try? Trajectory.discover(at: root).first(where: { $0.name == name || $0.step.map(String.init) == name }) {
+            return ref.path
+        }
+        let url = URL(fileURLWithPath: name)
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue { return url }
+        throw InterventionJobError.unknownSource(name: name, available: spec.checkpoints.map(\.name))
+    }
+
+    static func maxAnswerTokens(_ items: [(TokenizedProbe, BuiltPrompt)]) -> Int {
+        items.map { max($0.0.contextAnswer.ids.count, $0.0.memoryAnswer.ids.count) }.max() ?? 0
+    }
+
+    /// Every activation a mean ablation or a patch can replace, at every prompt position of one probe.
+    static func record(_ probe: TokenizedProbe, model: DecoderModel, compute: ComputeContext) throws -> HookRecorder {
+        var hooks: Set<HookPoint> = []
+        for l in 0..<model.layers { hooks.formUnion([.attnZ(l), .attnOut(l), .mlpOut(l), .residPost(l)]) }
+        let rec = HookRecorder(hooks)
+        _ = try model.forward(probe.promptIDs, logits: .none, observer: rec, compute: compute)
+        return rec
+    }
+
+    /// The model each probe is measured with under `planned` (one shared model when it is the same for
+    /// all), nil entries for probes where it cannot apply (a missing span), or nil when none can.
+    static func realize(_ planned: PlannedIntervention, target: DecoderModel, items: [(TokenizedProbe, BuiltPrompt)],
+                        sources: [String: DecoderModel], means: MeanActivations?, sourceRecordings: [String: [HookRecorder]],
+                        extraPositions: Int) throws -> [DecoderModel?]? {
+        let c = target.config
+        switch planned.action {
+        case let .ablate(site, .zero):
+            return [try target.intervened([Intervention(.write(hook(site), heads: heads(site), edit: .zero))])]
+        case let .ablate(site, .mean):
+            return try items.map { item -> DecoderModel? in
+                let n = item.0.promptIDs.count
+                var values: [Int: [Float]] = [:]
+                for pos in 0..<(n + extraPositions) {
+                    if let v = means?.value(site, fromEnd: max(0, n - 1 - pos), dHead: c.dHead) { values[pos] = v }
+                }
+                return try target.intervened([Intervention(.write(hook(site), heads: heads(site), edit: .replaceAt(values)))])
+            }
+        case let .knockout(span, layers):
+            return try items.map { item -> DecoderModel? in
+                guard item.0.spanStatus[span]?.isFound ?? false, let keys = item.0.spanPositions[span], !keys.isEmpty else { return nil }
+                let q = item.0.answerPosition
+                return try target.intervened(layers.map { .knockout(layer: $0, queries: .only([q]), keys: .only(Set(keys))) })
+            }
+        case let .transplant(components, layers, from):
+            return [try target.transplanted(from: sources[from]!, components: components, layers: layers)]
+        case let .patch(site, positions, from):
+            let recordings = sourceRecordings[from]!
+            return try items.enumerated().map { k, item -> DecoderModel? in
+                let q = item.0.answerPosition
+                let at = positions == .answer ? [q] : Array(0...q)
+                guard let recorded = recordings[k][hook(site)] else { return nil }
+                let width = recorded.count / item.0.promptIDs.count
+                var values: [Int: [Float]] = [:]
+                for pos in at {
+                    let row = Array(UnsafeBufferPointer(start: recorded.pointer + pos * width, count: width))
+                    if case let .head(_, h) = site { values[pos] = Array(row[(h * c.dHead)..<((h + 1) * c.dHead)]) } else { values[pos] = row }
+                }
+                return try target.intervened([Intervention(.write(hook(site), heads: heads(site), edit: .replaceAt(values)))])
+            }
+        }
+    }
+
+    static func hook(_ site: ActivationSite) -> HookPoint {
+        switch site {
+        case let .head(l, _): return .attnZ(l)
+        case let .attnOut(l): return .attnOut(l)
+        case let .mlpOut(l): return .mlpOut(l)
+        case let .residPost(l): return .residPost(l)
+        }
+    }
+
+    static func heads(_ site: ActivationSite) -> [Int]? {
+        if case let .head(_, h) = site { return [h] }
+        return nil
+    }
+
+    /// Measures every probe: `models` holds one shared model (probes run in groups that share each read
+    /// of the weights) or one model per probe. Probes marked `missing` get NaN.
+    static func measure(_ items: [(TokenizedProbe, BuiltPrompt)], models: [DecoderModel], options: MeasureOptions, groupSize: Int,
+                        decode: ([Int]) -> String, missing: [Bool]? = nil) throws -> [InterventionOutcome] {
+        var out = [InterventionOutcome](repeating: InterventionOutcome(), count: items.count)
+        let shared = models.count == 1
+        let groups: [Range<Int>] = shared
+            ? stride(from: 0, to: items.count, by: max(1, groupSize)).map { $0..<min(items.count, $0 + max(1, groupSize)) }
+            : items.indices.map { $0..<($0 + 1) }
+        for group in groups {
+            let ks = group.filter { !(missing?[$0] ?? false) }
+            guard let model = ks.first.map({ shared ? models[0] : models[$0] }) else { continue }
+            var caches: [KVCache] = [], lasts: [[Float]] = []
+            for k in ks {
+                let p = items[k].0
+                let cache = model.makeCache(capacity: p.promptIDs.count + max(p.answerIDs.count, p.memoryAnswerIDs.count, options.maxNewTokens) + 1)
+                let last = try model.forward(p.promptIDs, cache: cache, logits: .last, compute: options.compute).array
+                caches.append(cache)
+                lasts.append(last)
+                if let a = p.answerIDs.first, let b = p.memoryAnswerIDs.first {
+                    out[k].logitDiff = last[a] - last[b]
+                    let (pa, pb) = (Double(last[a]), Double(last[b]))
+                    let m = max(pa, pb)
+                    out[k].mc = Float(Foundation.exp(pa - m) / (Foundation.exp(pa - m) + Foundation.exp(pb - m)))
+                }
+            }
+            let loglik = try ProbeMeasurer.answerLogLikelihoods(ks.map { items[$0].0 }, caches: caches, lastLogits: lasts,
+                                                                model: model, compute: options.compute)
+            let gens = options.maxNewTokens > 0
+                ? try ProbeMeasurer.generations(ks.map { items[$0] }, caches: caches, lastLogits: lasts, model: model, options: options, decode: decode)
+                : []
+            for (j, k) in ks.enumerated() {
+                out[k].loglik = loglik[j]
+                if !gens.isEmpty { out[k].generation = gens[j] }
+            }
+        }
+        return out
+    }
+}
+
+/// Mean activations over a probe set, per position counted from the end of each prompt (mean ablation).
+struct MeanActivations {
+    /// hook → [position from end] → (sum, count) of the activation row
+    private var sums: [HookPoint: [[Double]]] = [:]
+    private var counts: [HookPoint: [Int]] = [:]
+
+    init(_ recordings: [HookRecorder]) {
+        for rec in recordings {
+            for (hook, t) in rec.tensors {
+                let n = t.shape[0], width = t.count / max(n, 1)
+                var s = sums[hook] ?? [], c = counts[hook] ?? []
+                if s.count < n { s += [[Double]](repeating: [Double](repeating: 0, count: width), count: n - s.count); c += [Int](repeating: 0, count: n - c.count) }
+                for pos in 0..<n {
+                    let e = n - 1 - pos
+                    for j in 0..<width { s[e][j] += Double(t.pointer[pos * width + j]) }
+                    c[e] += 1
+                }
+                sums[hook] = s
+                counts[hook] = c
+            }
+        }
+    }
+
+    /// The mean at `fromEnd` positions before a prompt's end (the value to write: one head's d_head slice
+    /// for `hook_z`), or nil when no probe is that long.
+    func value(_ site: ActivationSite, fromEnd e: Int, dHead: Int) -> [Float]? {
+        let hook = InterventionJob.hook(site)
+        guard let s = sums[hook], let c = counts[hook], e < s.count, c[e] > 0 else { return nil }
+        let row = s[e].map { Float($0 / Double(c[e])) }
+        if case let .head(_, h) = site { return Array(row[(h * dHead)..<((h + 1) * dHead)]) }
+        return row
+    }
+}
+
+/// The intervention run file (docs/hdf5-schema.md, "Intervention runs"); one definition of its layout.
+final class InterventionFile {
+    static let schemaVersion: Int64 = 1
+    let file: HDF5File
+    let url: URL
+    private(set) var done: [Bool]
+    let generate: Bool
+
+    init(spec: InterventionJobSpec, job: ProbeJob.PreparedJob, plan: [PlannedIntervention], options: MeasureOptions) throws {
+        let s = spec.probe
+        url = s.output
+        generate = spec.generate
+        let checkpoints = s.checkpoints.map(\.name), probes = job.probeSet.probes.map(\.id), names = plan.map(\.name)
+        if s.resume, FileManager.default.fileExists(atPath: url.path) {
+            file = try HDF5File.open(at: s.output, writable: true)
+            let path = s.output.path
+            let mismatch = { (what: String) in InterventionJobError.resumeMismatch(path: path, detail: what) }
+            guard (try? file.attribute("cpiscope_intervention_schema_version")) == .int(Self.schemaVersion) else {
+                try? file.close(); throw mismatch("it is not an intervention run of this version")
+            }
+            if try file.readStrings("checkpoint").values != checkpoints { try? file.close(); throw mismatch("its checkpoints differ") }
+            if try file.readStrings("probe").values != probes { try? file.close(); throw mismatch("its probes differ") }
+            if try file.readStrings("intervention").values != names { try? file.close(); throw mismatch("its interventions differ") }
+            done = try file.readUInt8("checkpoint_complete").values.map { $0 == 1 }
+            return
+        }
+        file = try HDF5File.create(at: url, overwrite: s.force)
+        done = [Bool](repeating: false, count: checkpoints.count)
+        do {
+            try file.createDimension("checkpoint", strings: checkpoints)
+            try file.createCoordinate("step", along: "checkpoint", ints: s.checkpoints.map { Int64($0.step ?? -1) })
+            try file.createDimension("probe", strings: probes)
+            try file.createDimension("intervention", strings: names)
+            try file.createDimension("answer", strings: RunSchema.answers)
+            for (name, values) in [("intervention_kind", plan.map(\.kind)), ("intervention_component", plan.map(\.component)),
+                                   ("intervention_source", plan.map(\.source))] {
+                try file.createVariable(name, type: .string, dims: ["intervention"])
+                try file.write(name, strings: values)
+            }
+            for (name, values) in [("intervention_layer", plan.map { Int32($0.layer) }), ("intervention_head", plan.map { Int32($0.head) })] {
+                try file.createVariable(name, type: .int32, dims: ["intervention"])
+                try file.write(name, ints32: values)
+            }
+            try file.createVariable("clean_logit_diff", type: .float32, dims: ["checkpoint", "probe"])
+            try file.createVariable("clean_mc", type: .float32, dims: ["checkpoint", "probe"])
+            try file.createVariable("clean_answer_loglik", type: .float32, dims: ["checkpoint", "probe", "answer"])
+            try file.createVariable("intervened_logit_diff", type: .float32, dims: ["checkpoint", "intervention", "probe"])
+            try file.createVariable("intervened_mc", type: .float32, dims: ["checkpoint", "intervention", "probe"])
+            try file.createVariable("intervened_answer_loglik", type: .float32, dims: ["checkpoint", "intervention", "probe", "answer"])
+            try file.createVariable("patch_recovery", type: .float32, dims: ["checkpoint", "intervention", "probe"])
+            if generate {
+                for (prefix, dims) in [("clean", ["checkpoint", "probe"]), ("intervened", ["checkpoint", "intervention", "probe"])] {
+                    try file.createVariable("\(prefix)_counterfactual_correct", type: .uint8, dims: dims)
+                    try file.createVariable("\(prefix)_parametric_correct", type: .uint8, dims: dims)
+                    try file.createVariable("\(prefix)_generated", type: .string, dims: dims)
+                }
+            }
+            try file.createVariable("checkpoint_complete", type: .uint8, dims: ["checkpoint"])
+            var attrs = ProbeJob.runAttributes(s, config: job.config, tokenizerFile: job.tokenizerFile, tokenizerHash: job.tokenizerHash,
+                                               probeHash: (try? ContentHash.sha256(file: s.probeFile)) ?? "", options: options)
+            attrs["cpiscope_intervention_schema_version"] = .int(Self.schemaVersion)
+            attrs["complete"] = .int(0)
+            attrs["generate"] = .int(generate ? 1 : 0)
+            attrs["patch_recovery_definition"] = .string("(patched − target) / (source − target) of logit[context answer] − logit[memory answer]")
+            attrs["mean_ablation_definition"] = .string("the activation averaged over the probe set at the same checkpoint, per position counted from the end of the prompt; positions past the prompt take the answer position's mean")
+            attrs["knockout_definition"] = .string("−inf added to the pre-softmax scores from the answer position to the span's tokens, every head of the listed layers (Geva et al. 2023)")
+            for (k, v) in attrs.sorted(by: { $0.key < $1.key }) { try file.setAttribute(k, v) }
+            try file.flush()
+        } catch {
+            try? file.close()
+            try? FileManager.default.removeItem(at: url)
+            throw error
+        }
+    }
+
+    func write(checkpoint ci: Int, clean: [InterventionOutcome], intervened: [[InterventionOutcome]], recovery: [[Float]]) throws {
+        do {
+            try file.writeSlab("clean_logit_diff", index: ci, floats: clean.map(\.logitDiff))
+            try file.writeSlab("clean_mc", index: ci, floats: clean.map(\.mc))
+            try file.writeSlab("clean_answer_loglik", index: ci, floats: clean.flatMap(\.loglik))
+            try file.writeSlab("intervened_logit_diff", index: ci, floats: intervened.flatMap { $0.map(\.logitDiff) })
+            try file.writeSlab("intervened_mc", index: ci, floats: intervened.flatMap { $0.map(\.mc) })
+            try file.writeSlab("intervened_answer_loglik", index: ci, floats: intervened.flatMap { $0.flatMap(\.loglik) })
+            try file.writeSlab("patch_recovery", index: ci, floats: recovery.flatMap { $0 })
+            if generate {
+                for (prefix, rows) in [("clean", clean), ("intervened", intervened.flatMap { $0 })] {
+                    try file.writeSlab("\(prefix)_counterfactual_correct", index: ci, uint8: rows.map { ($0.generation?.counterfactual ?? false) ? 1 : 0 })
+                    try file.writeSlab("\(prefix)_parametric_correct", index: ci, uint8: rows.map { ($0.generation?.parametric ?? false) ? 1 : 0 })
+                    try file.writeSlab("\(prefix)_generated", index: ci, strings: rows.map { storable($0.generation?.text ?? "") })
+                }
+            }
+            try file.flush()
+            try file.writeSlab("checkpoint_complete", index: ci, uint8: [1])
+            try file.flush()
+        } catch {
+            file.abandon()
+            throw ProbeRunError.writeFailed(path: url.path, detail: "\(error)")
+        }
+        done[ci] = true
+    }
+
+    func finish() throws {
+        try file.setAttribute("complete", .int(1))
+        try file.flush()
+        try file.close()
+    }
+
+    func close() { try? file.close() }
+}

@@ -1,0 +1,115 @@
+// `cpiscope intervene`: causal experiments across checkpoints — ablation, attention knockout, weight
+// transplant and activation patching — into one HDF5 file.
+import ArgumentParser
+import Foundation
+import Models
+import ProbeRun
+
+struct InterveneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "intervene",
+        abstract: "Run the probe set under interventions (ablation, knockout, transplant, patching) at every checkpoint; write HDF5.",
+        discussion: """
+        Each experiment expands to named interventions; every intervention is measured on every probe at every \
+        selected checkpoint, next to the clean model: the logit difference logit[context answer] − logit[memory \
+        answer] (first tokens) at the answer position, M_C of the model's output, both answers' teacher-forced \
+        log-likelihoods, and with --generate the greedy generation and its correctness. Interventions apply in \
+        every pass (prompt, scored answers, generation). The layout is in docs/hdf5-schema.md ("Intervention runs").
+
+        Experiments (several may be given):
+          --ablate heads:all | heads:L.H,L.H | attn:all | attn:L,L | mlp:all | mlp:L,L   with --ablation zero|mean
+              mean: the activation averaged over the probe set at the same checkpoint, per position counted from
+              the end of the prompt (as TransformerLens users do it).
+          --knockout SPAN[@LAYERS]   e.g. context@all, subject@0-5: attention from the answer position to the span's
+              tokens blocked (−∞ before the softmax) in every head of those layers (Geva et al. 2023);
+              --knockout-window K sweeps windows of K layers around each layer.
+          --transplant-from CHECKPOINT --components attn.qk,attn.ov,attn,mlp,norms --layers each|all|L,L
+              each target checkpoint with that component's weights taken from CHECKPOINT (attn.qk: query and key
+              projections and q/k norms; attn.ov: value and output projections).
+          --patch-from CHECKPOINT --patch heads:each|layers:each --positions answer|all
+              activation patching: CHECKPOINT's hook_z (per head) or block output copied into the target's pass;
+              patch_recovery = (patched − target) / (source − target) of the logit difference.
+
+        Examples:
+          cpiscope intervene Demo/full-ft --probes Probes/demo_heldout.jsonl --ablate heads:all -o Notebooks-out/ablate.h5
+          cpiscope intervene runs/ift --knockout context@all --knockout subject --knockout-window 3 -o knock.h5
+          cpiscope intervene Demo/full-ft --probes Probes/demo_heldout.jsonl --checkpoints checkpoint-500 \\
+              --transplant-from checkpoint-50 --components attn.qk,attn.ov,mlp --layers each -o transplant.h5
+        """)
+
+    @OptionGroup var job: ProbeRunOptions
+
+    @Option(help: "Ablate: heads:all, heads:L.H,…, attn:all|L,L, mlp:all|L,L (repeatable).")
+    var ablate: [String] = []
+
+    @Option(help: "Ablation: zero or mean (the probe set's mean per position from the prompt's end).")
+    var ablation: String = "zero"
+
+    @Option(help: "Attention knockout from the answer position: SPAN[@LAYERS], e.g. context@all, subject@0-5 (repeatable).")
+    var knockout: [String] = []
+
+    @Option(help: "With --knockout: sweep windows of K layers centred on each layer.")
+    var knockoutWindow: Int?
+
+    @Option(help: "Transplant weights from this checkpoint (a name or step of the trajectory, or a checkpoint folder).")
+    var transplantFrom: String?
+
+    @Option(help: "With --transplant-from: comma list of attn.qk, attn.ov, attn, mlp, norms.")
+    var components: String?
+
+    @Option(help: "With --transplant-from: each (one intervention per layer), all, or a comma list of layers.")
+    var layers: String = "each"
+
+    @Option(help: "Patch activations from this checkpoint (a name or step of the trajectory, or a checkpoint folder).")
+    var patchFrom: String?
+
+    @Option(help: "With --patch-from: heads:each or layers:each (repeatable).")
+    var patch: [String] = []
+
+    @Option(help: "With --patch-from: answer (the last prompt position) or all (every prompt position).")
+    var positions: String = "answer"
+
+    @Flag(help: "Also generate greedily under each intervention and score the generations.")
+    var generate = false
+
+    func validate() throws {
+        guard AblationMode(rawValue: ablation) != nil else { throw ValidationError("--ablation must be zero or mean") }
+        guard PatchPositions(rawValue: positions) != nil else { throw ValidationError("--positions must be answer or all") }
+        if ablate.isEmpty && knockout.isEmpty && transplantFrom == nil && patchFrom == nil {
+            throw ValidationError("give at least one experiment: --ablate, --knockout, --transplant-from or --patch-from")
+        }
+        if components != nil && transplantFrom == nil { throw ValidationError("--components needs --transplant-from") }
+        if !patch.isEmpty && patchFrom == nil { throw ValidationError("--patch needs --patch-from") }
+        if knockoutWindow != nil && knockout.isEmpty { throw ValidationError("--knockout-window needs --knockout") }
+    }
+
+    func run() throws {
+        var request = ExperimentRequest()
+        request.ablate = ablate
+        request.ablation = AblationMode(rawValue: ablation)!
+        request.knockout = knockout
+        request.knockoutWindow = knockoutWindow
+        request.transplantFrom = transplantFrom
+        request.components = components.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } } ?? []
+        request.transplantLayers = layers
+        request.patchFrom = patchFrom
+        request.patch = patch
+        request.patchPositions = PatchPositions(rawValue: positions)!
+        var spec = InterventionJobSpec(probe: try job.makeSpec(), experiments: request)
+        spec.generate = generate
+        let plan = try InterventionJob.run(spec, progress: InterventionProgress(quiet: job.quiet))
+        print("wrote \(spec.probe.output.path): \(plan.count) intervention(s) × \(spec.probe.checkpoints.count) checkpoint(s)")
+    }
+}
+
+/// The progress line of `intervene`: checkpoint i/n, intervention j/m, rate, ETA (Progress.swift draws it).
+final class InterventionProgress: InterventionJobProgress {
+    private let line: ProgressLine
+    private var checkpoint = 0, checkpoints = 0, name = ""
+
+    init(quiet: Bool) { line = ProgressLine(quiet: quiet, unit: "intervention") }
+
+    func checkpointStarted(_ index: Int, of total: Int, name: String) { line.checkpointStarted(index, of: total, name: name) }
+    func interventionFinished(_ index: Int, of total: Int) { line.probeFinished(index, of: total) }
+    func checkpointFinished(_ index: Int, name: String, skipped: Bool) { line.finished(name: name, skipped: skipped) }
+}

@@ -1,0 +1,113 @@
+// Options shared by the commands that run a probe set through a trajectory (`probe`, `intervene`):
+// the trajectory, the probes and their prompts, the output file, generation, threads and grouping.
+import ArgumentParser
+import Checkpoints
+import Foundation
+import ProbeKit
+import ProbeRun
+import TensorCore
+
+struct ProbeRunOptions: ParsableArguments {
+    @Argument(help: "Checkpoint folder(s), or a folder of checkpoint-N folders.")
+    var trajectory: [String]
+
+    @Option(help: "Probe set: JSON array or JSONL with context, question, answer, memory_answer|parametric_answer[, subject, id].")
+    var probes: String = "Probes/capitals.jsonl"
+
+    @Option(name: .shortAndLong, help: "Output HDF5 file.")
+    var output: String = "Notebooks-out/run.h5"
+
+    @Option(help: "Checkpoints to use: all, every:K, steps:A-B, or a comma list of names/steps.")
+    var checkpoints: String?
+
+    @Option(help: "Prompt template: plain, alpaca or tulu.")
+    var template: String = "plain"
+
+    @Flag(help: "Add \"Answer the question based on the input context only.\" to the template.")
+    var contextOnly = false
+
+    @Option(help: "A template file with {context} and {question} placeholders (instead of --template).")
+    var templateFile: String?
+
+    @Option(help: "tokenizer.json (or its folder) to use when checkpoints carry none.")
+    var tokenizer: String?
+
+    @Option(help: "Base model folder for LoRA adapter checkpoints.")
+    var base: String?
+
+    @Option(help: ArgumentHelp("Greedy generation: maximum new tokens (default: the probe set's longest answer + 12, at least 16).",
+                               discussion: "Room for a leading newline and a sentence around the answer, as instruction-tuned models write it."))
+    var maxNewTokens: Int?
+
+    @Option(help: ArgumentHelp("Greedy generation stops at this string (repeatable; default: newline).",
+                               discussion: "A stop string counts only after the first visible (non-whitespace) character, so a response that opens with a newline is not cut empty; generation also stops at every EOS id of config.json, generation_config.json and the tokenizer."))
+    var stop: [String] = []
+
+    @Option(help: "Refuse prompts longer than this many tokens.")
+    var maxTokens: Int?
+
+    @Flag(help: "Overwrite an existing output file.")
+    var force = false
+
+    @Flag(help: "Continue an interrupted run: skip checkpoints already complete in the output.")
+    var resume = false
+
+    @Flag(help: "No progress line.")
+    var quiet = false
+
+    @Option(help: "Threads for matrix products and attention heads (default: all cores).")
+    var threads: Int = 0
+
+    @Option(help: ArgumentHelp("Probes measured together (default 32): their logit lens, answer scoring and generation share each read of the weights.",
+                               discussion: "A group also closes before its KV caches would pass --batch-memory. Larger groups are faster and use more memory; results do not depend on it."))
+    var batch: Int = 32
+
+    @Option(help: ArgumentHelp("Memory for one group's KV caches, in MiB (default: a tenth of the model's float32 size, at least 32).", valueName: "MiB"))
+    var batchMemory: Int?
+
+    func validate() throws {
+        if force && resume { throw ValidationError("--force and --resume exclude each other") }
+        if templateFile != nil && template != "plain" { throw ValidationError("give either --template or --template-file") }
+        if PromptTemplate.builtin(template) == nil {
+            throw ValidationError("unknown --template '\(template)'; choose one of \(PromptTemplate.builtinNames.joined(separator: ", "))")
+        }
+        if let m = maxNewTokens, m < 0 { throw ValidationError("--max-new-tokens must be ≥ 0") }
+        if batch < 1 { throw ValidationError("--batch must be ≥ 1") }
+        if let m = batchMemory, m < 1 { throw ValidationError("--batch-memory must be ≥ 1 (MiB)") }
+        if let m = maxTokens, m < 1 { throw ValidationError("--max-tokens must be ≥ 1") }
+    }
+
+    /// The job's settings, from the options.
+    func makeSpec() throws -> ProbeJobSpec {
+        var refs: [CheckpointRef] = []
+        var root: URL? = nil
+        for path in trajectory {
+            let url = URL(fileURLWithPath: path)
+            let found = try Trajectory.discover(at: url)
+            if trajectory.count == 1, found.count > 1 || found.first?.path.standardizedFileURL != url.standardizedFileURL { root = url }
+            refs += found
+        }
+        if let sel = checkpoints { refs = try Trajectory.select(refs, spec: sel) }
+        var tmpl: PromptTemplate
+        if let f = templateFile {
+            tmpl = try PromptTemplate.load(url: URL(fileURLWithPath: f))
+        } else {
+            tmpl = PromptTemplate.builtin(template, contextOnly: contextOnly)!
+        }
+        var spec = ProbeJobSpec(checkpoints: refs, trajectoryRoot: root, probeFile: URL(fileURLWithPath: probes),
+                                template: tmpl, output: URL(fileURLWithPath: output))
+        spec.tokenizer = tokenizer.map { URL(fileURLWithPath: $0) }
+        spec.base = base.map { URL(fileURLWithPath: $0) }
+        spec.force = force
+        spec.resume = resume
+        if let maxNewTokens { spec.options.maxNewTokens = maxNewTokens } else { spec.automaticMaxNewTokens = true }
+        if threads > 0 { spec.options.compute = ComputeContext(threads: threads) }
+        spec.probeGroupSize = batch
+        spec.batchCacheBytes = batchMemory.map { $0 << 20 }
+        if !stop.isEmpty { spec.options.stopStrings = stop }
+        spec.options.maxPromptTokens = maxTokens
+        spec.commandLine = CommandLine.arguments.joined(separator: " ")
+        spec.toolVersion = CPIScopeVersion.string
+        return spec
+    }
+}
