@@ -3,6 +3,7 @@ import Analysis
 import ArgumentParser
 import Checkpoints
 import Foundation
+import Models
 import ProbeKit
 import ProbeRun
 import Reports
@@ -20,8 +21,11 @@ struct DemoCommand: ParsableCommand {
         The demo probes both trajectories, prints the headline of the full-finetuning run (where \
         counterfactual accuracy peaks, how far it drops with its 95% bootstrap interval, and the layers \
         and heads whose context attention moved most), compares it with the LoRA run, and writes an \
-        HTML report. Outputs (replaced on each run) go to --output:
+        HTML report. Then it runs one causal experiment (cpiscope intervene): every component of every \
+        layer of the final checkpoint transplanted from the peak checkpoint, and prints which transplant \
+        restores the most context reliance. Outputs (replaced on each run) go to --output:
           full-ft.h5, lora.h5     the probe runs (docs/hdf5-schema.md)
+          transplant.h5           the transplant experiment (docs/interventions.md)
           report/index.html       the report (plus report.md and CSVs)
 
         Run it from the repository root:  cpiscope demo
@@ -99,9 +103,34 @@ struct DemoCommand: ParsableCommand {
                 print("(not compared: \(e.description))")
             }
         }
+        // The causal experiment: the final checkpoint with each component of each layer taken from the peak.
+        var transplantFile: URL? = nil
+        let trajectory = try Checkpoints.Trajectory.discover(at: full)
+        if let peak = report.headline.peakCheckpoint, let final = trajectory.last, peak != final.name {
+            let file = out.appendingPathComponent("transplant.h5")
+            var probe = ProbeJobSpec(checkpoints: [final], trajectoryRoot: full, probeFile: probeFile, template: .plain, output: file)
+            probe.force = true
+            probe.options.maxNewTokens = 8
+            probe.commandLine = CommandLine.arguments.joined(separator: " ")
+            probe.toolVersion = CPIScopeVersion.string
+            var request = ExperimentRequest()
+            request.transplantFrom = peak
+            request.components = TransplantComponent.allCases.filter { $0 != .attn }.map(\.rawValue)
+            var spec = InterventionJobSpec(probe: probe, experiments: request)
+            spec.generate = true
+            if !quiet { Terminal.error("transplanting from \(peak) into \(final.name): every component of every layer") }
+            try InterventionJob.run(spec, progress: InterventionProgress(quiet: quiet))
+            let effects = try InterventionEffects.analyze(file, seed: seed)
+            print("")
+            print("== transplant from the peak (\(peak)) into the final checkpoint (\(final.name)) ==")
+            print(InterventionEffects.table(effects))
+            if let line = InterventionEffects.transplantHeadline(effects) { print(line) }
+            transplantFile = file
+        }
         print("")
         print("outputs in \(out.path):")
         for (name, file) in runs { print("  \(file.lastPathComponent)  (\(name) probe run; xarray.open_dataset(path, engine=\"h5netcdf\"))") }
+        if let t = transplantFile { print("  \(t.lastPathComponent)  (transplant experiment; docs/interventions.md)") }
         print("  report/index.html  (open in a browser), report/report.md, report/*.csv")
         print(String(format: "demo finished in %.1f s", Date().timeIntervalSince(started)))
     }
