@@ -62,9 +62,7 @@ struct ReportModel {
 
         var bands: [Measure: [Interval]] = [:]
         for m in Measure.allCases {
-            bands[m] = try (0..<C).map { c in
-                try bootstrap.estimate(measures.values(m, checkpoint: c).filter(\.isFinite)).interval
-            }
+            bands[m] = try bootstrap.bands(measures.perProbe[m] ?? [], checkpoints: C, probes: P)
         }
         self.bands = bands
         let increasing = run.steps.allSatisfy { $0 >= 0 } && zip(run.steps, run.steps.dropFirst()).allSatisfy { $0 < $1 }
