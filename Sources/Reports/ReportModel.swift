@@ -25,6 +25,8 @@ struct ReportModel {
     let options: ReportOptions
     let measures: RunMeasures
     let headline: Headline
+    /// Direct logit attribution (schema-version-2 runs), the headline's.
+    var dla: LogitAttributionAnalysis? { headline.dla }
     /// Per measure, the 95% bootstrap interval of the mean over probes at each checkpoint.
     let bands: [Measure: [Interval]]
     /// x positions of checkpoints: steps when they increase strictly, else indices.
