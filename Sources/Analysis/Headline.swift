@@ -70,9 +70,10 @@ extension Headline {
         }
         let parts = ["logit_diff", "attention_heads", "mlp"].compactMap { d.component($0) }
         let keys = [(d.first, "first"), (d.peak, "peak"), (d.final, "final")]
-        out.append("logit difference (context − memory answer) = Σ heads + Σ MLP + rest: " + keys.map { c, name in
-            "\(name) " + parts.map { Fmt.signed($0.trajectory.values[c]) }.joined(separator: " = ")
-                + " + " + Fmt.signed(parts[0].trajectory.values[c] - parts[1].trajectory.values[c] - parts[2].trajectory.values[c])
+        guard parts.count == 3 else { return out }
+        out.append("logit difference (context − memory answer, mean over probes): " + keys.map { c, name in
+            let v = parts.map { $0.trajectory.values[c] }
+            return "\(name) \(Fmt.signed(v[0])) = heads \(Fmt.signed(v[1])) + MLP \(Fmt.signed(v[2])) + rest \(Fmt.signed(v[0] - v[1] - v[2]))"
         }.joined(separator: "; "))
         return out
     }

@@ -7,6 +7,10 @@ import Foundation
 import Reports
 import Testing
 
+func indexHTML(_ report: URL) throws -> String {
+    try String(contentsOf: report.appendingPathComponent("index.html"), encoding: .utf8)
+}
+
 @Suite("Report: direct logit attribution")
 struct DLAReportTests {
     @Test("a version-2 run gets the DLA heatmaps, head trajectories, role-change and span tables; CSVs recomputed")
@@ -15,7 +19,7 @@ struct DLAReportTests {
         let (dir, url, out) = try writeReport(SyntheticRun().withDLA(), options: o)
         defer { try? FileManager.default.removeItem(at: dir) }
         let raw = try Raw(url)
-        let html = try String(contentsOf: out.appendingPathComponent("index.html"), encoding: .utf8)
+        let html = try indexHTML(out)
         for id in ReportWriter.chartIDs + ReportWriter.tableIDs + ReportWriter.dlaChartIDs + ReportWriter.dlaTableIDs + ["heatmap-dla-peak", "heatmap-dla-final"] {
             #expect(html.contains("id=\"\(id)\""), "missing \(id)")
         }
@@ -75,7 +79,7 @@ struct DLAReportTests {
         var o = ReportOptions(); o.resamples = 100
         let (dir, url, out) = try writeReport(options: o)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let html = try String(contentsOf: out.appendingPathComponent("index.html"), encoding: .utf8)
+        let html = try indexHTML(out)
         for id in ReportWriter.dlaChartIDs + ReportWriter.dlaTableIDs { #expect(!html.contains("id=\"\(id)\"")) }
         #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("dla_ranking.csv").path))
         var d = DiffOptions(); d.resamples = 100
