@@ -13,6 +13,10 @@ public struct DiffOptions: Sendable {
     public var each = false
     public var seed: UInt64 = 0
     public var resamples = 2000
+    /// Direct logit attribution (runs of schema version 2): context and memory heads at every
+    /// checkpoint compared, `dlaTop` of each; `dla = false` leaves it out.
+    public var dla = true
+    public var dlaTop = 5
 
     public init() {}
 }
@@ -24,6 +28,8 @@ public struct DiffResult: Sendable {
     public let diffs: [CheckpointDiff]
     public let headline: Headline
     public let comparison: RunComparison?
+    /// Context and memory heads at each checkpoint the diffs compare (ascending; empty without DLA).
+    public let dlaRankings: [DLARanking]
 }
 
 public enum DiffAnalysis {
@@ -54,13 +60,17 @@ public enum DiffAnalysis {
         let diffs = try pairs.map {
             try CheckpointDiff(run: run, measures: measures, span: options.span, from: $0.0, to: $0.1, bootstrap: bootstrap)
         }
-        let headline = try TrajectoryAnalysis.analyze(run, measures: measures, bootstrap: bootstrap)
+        guard options.dlaTop >= 1 else { throw AnalysisError.invalidOption(option: "--dla-top", detail: "\(options.dlaTop) is below 1") }
+        let headline = try TrajectoryAnalysis.analyze(run, measures: measures, bootstrap: bootstrap, dla: options.dla)
+        let ends = Set(pairs.flatMap { [$0.0, $0.1] }).sorted()
+        let dlaRankings = try headline.dla.map { d in try ends.map { try d.ranking(at: $0, top: options.dlaTop, bootstrap: bootstrap) } } ?? []
         var comparison: RunComparison?
         if let other {
             let b = try RunData(url: other)
             _ = try RunComparison.match(run, b)
             comparison = try RunComparison(run, b, measuresA: measures, measuresB: try RunMeasures(run: b), bootstrap: bootstrap)
         }
-        return DiffResult(run: run, options: options, diffs: diffs, headline: headline, comparison: comparison)
+        return DiffResult(run: run, options: options, diffs: diffs, headline: headline, comparison: comparison,
+                          dlaRankings: dlaRankings)
     }
 }

@@ -22,6 +22,8 @@ public struct Headline: Sendable {
     /// The 5 heads and 3 layers whose context attention changed most in `diff`.
     public let topHeads: [HeadChange]
     public let topLayers: [LayerChange]
+    /// Direct logit attribution (nil for a schema-version-1 run or when not asked for).
+    public let dla: LogitAttributionAnalysis?
 
     public var peakCheckpoint: String? { primary.peak.map { checkpoints[$0] } }
     public var peakStep: Int64? { primary.peak.map { steps[$0] } }
@@ -44,6 +46,7 @@ public struct Headline: Sendable {
         if let all = trajectories.correlations.last {
             out.append("Spearman rho (context attention vs counterfactual accuracy across checkpoints): \(Fmt.number(all.correlation.rho)) (n = \(all.correlation.n))")
         }
+        if let dla { out += Self.describe(dla, checkpoints: checkpoints) }
         return out
     }
 
@@ -52,6 +55,27 @@ public struct Headline: Sendable {
         guard let k = t.peak, let last = t.values.last else { return "\(t.label): no data → \(t.verdict.rawValue)" }
         return "\(t.label): first \(Fmt.number(t.values[0])), peak \(Fmt.number(t.values[k])) at \(checkpoints[k]) (step \(steps[k])), "
             + "final \(Fmt.number(last)); drop peak→final \(Fmt.number(t.drop.value)) \(Fmt.interval(t.drop.interval)) (n = \(t.drop.n)) → \(t.verdict.rawValue)"
+    }
+}
+
+extension Headline {
+    /// The DLA lines: context and memory heads at the peak and the final checkpoint, and the logit
+    /// difference split into attention, MLP and the rest.
+    public static func describe(_ d: LogitAttributionAnalysis, checkpoints: [String]) -> [String] {
+        var out: [String] = []
+        for r in d.peak == d.final ? [d.keyRankings[1]] : [d.keyRankings[1], d.keyRankings[2]] {
+            let at = "\(checkpoints[r.checkpoint]) (\(r.checkpoint == d.peak ? "peak" : "final"))"
+            out.append("context heads at \(at) (mean DLA, logits): " + Fmt.heads(r.contextHeads))
+            out.append("memory heads at \(at): " + Fmt.heads(r.memoryHeads))
+        }
+        let parts = ["logit_diff", "attention_heads", "mlp"].compactMap { d.component($0) }
+        let keys = [(d.first, "first"), (d.peak, "peak"), (d.final, "final")]
+        guard parts.count == 3 else { return out }
+        out.append("logit difference (context − memory answer, mean over probes): " + keys.map { c, name in
+            let v = parts.map { $0.trajectory.values[c] }
+            return "\(name) \(Fmt.signed(v[0])) = heads \(Fmt.signed(v[1])) + MLP \(Fmt.signed(v[2])) + rest \(Fmt.signed(v[0] - v[1] - v[2]))"
+        }.joined(separator: "; "))
+        return out
     }
 }
 
@@ -65,8 +89,9 @@ public enum TrajectoryAnalysis {
                            bootstrap: try Bootstrap(seed: seed, resamples: resamples))
     }
 
-    /// The headline of an opened run, reusing computed measures.
-    public static func analyze(_ run: RunData, measures: RunMeasures, bootstrap: Bootstrap) throws -> Headline {
+    /// The headline of an opened run, reusing computed measures; `dla: false` leaves out direct logit
+    /// attribution (it is always absent for a version-1 run).
+    public static func analyze(_ run: RunData, measures: RunMeasures, bootstrap: Bootstrap, dla: Bool = true) throws -> Headline {
         try run.requireCheckpoints(2)
         let trajectories = try RunTrajectories(run: run, measures: measures, bootstrap: bootstrap)
         let primary = trajectories.trajectory(.counterfactualAccuracy)
@@ -76,7 +101,8 @@ public enum TrajectoryAnalysis {
         return Headline(run: run.path, checkpoints: run.checkpoints, steps: run.steps, probes: run.probes.count,
                         seed: bootstrap.seed, resamples: bootstrap.resamples,
                         incompleteCheckpoints: run.incompleteCheckpoints, trajectories: trajectories, primary: primary,
-                        diff: diff, topHeads: Array(diff.heads.prefix(5)), topLayers: Array(diff.rankedLayers.prefix(3)))
+                        diff: diff, topHeads: Array(diff.heads.prefix(5)), topLayers: Array(diff.rankedLayers.prefix(3)),
+                        dla: dla ? try LogitAttributionAnalysis(run: run, peak: primary.peak, bootstrap: bootstrap) : nil)
     }
 }
 
@@ -92,5 +118,10 @@ public enum Fmt {
 
     public static func interval(_ i: Interval, _ digits: Int = 3) -> String {
         i.low.isFinite && i.high.isFinite ? "[\(signed(i.low, digits)), \(signed(i.high, digits))]" : "[n/a]"
+    }
+
+    /// "L2H1 +1.234 [+1.100, +1.370]" per head, comma-separated ("none" when empty).
+    public static func heads(_ heads: [HeadDLA]) -> String {
+        heads.isEmpty ? "none" : heads.map { "\($0.name) \(signed($0.estimate.value)) \(interval($0.estimate.interval))" }.joined(separator: ", ")
     }
 }

@@ -44,8 +44,47 @@ public enum AnalysisJSON {
         return o
     }
 
+    public static func headDLA(_ x: HeadDLA) -> [String: Any] {
+        var o = estimate(x.estimate)
+        o["layer"] = x.layer; o["head"] = x.head; o["rank"] = x.rank; o["role"] = x.role.rawValue
+        return o
+    }
+
+    public static func ranking(_ r: DLARanking, run: RunData) -> [String: Any] {
+        ["checkpoint": run.checkpoints[r.checkpoint], "step": run.steps[r.checkpoint],
+         "context_heads": r.contextHeads.map(headDLA), "memory_heads": r.memoryHeads.map(headDLA)]
+    }
+
+    static func bands(_ b: [Interval]) -> [[Any]] { b.map { [number($0.low), number($0.high)] } }
+
+    /// Direct logit attribution: key-checkpoint rankings, tracked heads, components, role changes, span splits.
+    public static func dla(_ d: LogitAttributionAnalysis) -> [String: Any] {
+        let run = d.run
+        let key = { (c: Int) -> [String: Any] in ["name": run.checkpoints[c], "step": run.steps[c]] }
+        return [
+            "definition": run.dla?.definition ?? NSNull(),
+            "first": key(d.first), "peak": key(d.peak), "final": key(d.final),
+            "rankings": d.keyRankings.map { ranking($0, run: run) },
+            "tracked_heads": d.tracked.map { t -> [String: Any] in
+                ["role": t.role.rawValue, "layer": t.layer, "head": t.head,
+                 "trajectory": trajectory(t.trajectory, checkpoints: run.checkpoints, steps: run.steps), "bands": bands(t.bands)]
+            },
+            "components": d.components.map { x -> [String: Any] in
+                ["trajectory": trajectory(x.trajectory, checkpoints: run.checkpoints, steps: run.steps), "bands": bands(x.bands)]
+            },
+            "role_changes": d.roleChanges.map { r -> [String: Any] in
+                ["layer": r.layer, "head": r.head, "flips": r.flips, "rank_shift": r.rankShift,
+                 "first": headDLA(r.at[0]), "peak": headDLA(r.at[1]), "final": headDLA(r.at[2])]
+            },
+            "span_split": d.spanSplits.map { x -> [String: Any] in
+                ["role": x.role.rawValue, "layer": x.layer, "head": x.head, "checkpoint": run.checkpoints[x.checkpoint],
+                 "total": number(x.total), "spans": Dictionary(uniqueKeysWithValues: zip(run.spans, x.perSpan.map(number)))]
+            },
+        ]
+    }
+
     public static func headline(_ h: Headline) -> [String: Any] {
-        [
+        var o: [String: Any] = [
             "run": h.run, "probes": h.probes, "seed": h.seed, "resamples": h.resamples, "level": 0.95,
             "checkpoints": zip(h.checkpoints, h.steps).map { ["name": $0, "step": $1] },
             "incomplete_checkpoints": h.incompleteCheckpoints,
@@ -63,6 +102,8 @@ public enum AnalysisJSON {
                           },
                           "layers": h.topLayers.map { x -> [String: Any] in var o = change(x.change); o["layer"] = x.layer; return o }],
         ]
+        if let d = h.dla { o["dla"] = dla(d) }
+        return o
     }
 
     public static func comparison(_ c: RunComparison) -> [String: Any] {
@@ -90,6 +131,7 @@ public enum AnalysisJSON {
             "diffs": r.diffs.map { diff($0, top: top) },
             "headline": headline(r.headline),
         ]
+        if !r.dlaRankings.isEmpty { o["dla_rankings"] = r.dlaRankings.map { ranking($0, run: r.run) } }
         if let c = r.comparison { o["comparison"] = comparison(c) }
         return o
     }

@@ -2,7 +2,9 @@
 // opened for analysis. Every name read here is one that ProbeRun/RunFile.swift writes. The file
 // is untrusted: the schema version, every coordinate and every variable's shape are checked
 // before use, and only checkpoints marked complete (`checkpoint_complete` = 1) are analysed.
-// The large `attention_mass` variable is read one checkpoint slab at a time.
+// The large `attention_mass` and `head_dla_by_span` variables are read one checkpoint slab at a
+// time. Direct logit attribution (`logit_diff`, `head_dla`, ...) is read when the file is version 2
+// (every DLA variable is then required); version-1 files have none and analyses omit DLA.
 import Foundation
 import HDF5Store
 
@@ -55,6 +57,9 @@ public final class RunData: Sendable {
     public let mcRatio: [Float]
     /// `[checkpoint, probe, answer, lens_layer]`: log-prob (nats) of each answer's first token.
     public let lensLogprob: [Float]
+
+    /// Direct logit attribution at the answer position (schema version 2), nil for version 1.
+    public let dla: LogitAttributionData?
 
     /// Whether the run's `complete` attribute is 1.
     public let runComplete: Bool
@@ -135,6 +140,20 @@ public final class RunData: Sendable {
         generated = select(try r.strings("generated", [C, P]), per: P)
         mcRatio = select(try r.floats("mc_ratio", [C, P, LL]), per: P * LL)
         lensLogprob = select(try r.floats("lens_logprob", [C, P, 2, LL]), per: P * 2 * LL)
+        if v >= 2 {
+            try r.expectShape("head_dla_by_span", [C, P, S, L, H])
+            let perProbe = { (name: String) in select(try r.floats(name, [C, P]), per: P) }
+            var definition: String?
+            if case .string(let d)? = try? file.attribute("dla_definition") { definition = d }
+            dla = LogitAttributionData(logitDiff: try perProbe("logit_diff"),
+                                       head: select(try r.floats("head_dla", [C, P, L, H]), per: P * L * H),
+                                       mlp: select(try r.floats("mlp_dla", [C, P, L]), per: P * L),
+                                       embed: try perProbe("embed_dla"), attentionBias: try perProbe("bias_dla"),
+                                       normBias: try perProbe("norm_bias_dla"), remainder: try perProbe("dla_remainder"),
+                                       definition: definition)
+        } else {
+            dla = nil
+        }
 
         runComplete = (try? file.attribute("complete")) == .int(1)
         var info: [String: String] = [:]
@@ -171,14 +190,26 @@ public final class RunData: Sendable {
     /// Attention mass at complete checkpoint `c`: `[probe, span, layer, head]` (NaN where the span
     /// was not found).
     public func attention(checkpoint c: Int) throws -> [Float] {
+        try slab("attention_mass", checkpoint: c)
+    }
+
+    /// Direct logit attribution of every head split by source span at complete checkpoint `c`:
+    /// `[probe, span, layer, head]` (NaN where the span was not found). - Throws: `malformedRun`
+    /// (also for a version-1 file, which has no such variable).
+    public func headDLABySpan(checkpoint c: Int) throws -> [Float] {
+        try slab("head_dla_by_span", checkpoint: c)
+    }
+
+    /// One checkpoint's `[probe, span, layer, head]` slab of a float variable.
+    func slab(_ field: String, checkpoint c: Int) throws -> [Float] {
         precondition(checkpoints.indices.contains(c), "checkpoint index out of range")
         let expected = probes.count * spans.count * layers * heads
         let slab: (shape: [Int], values: [Float])
-        do { slab = try file.readFloats("attention_mass", slab: fileIndex[c]) } catch let e as HDF5Error {
-            throw AnalysisError.malformedRun(path: path, field: "attention_mass", detail: e.description)
+        do { slab = try file.readFloats(field, slab: fileIndex[c]) } catch let e as HDF5Error {
+            throw AnalysisError.malformedRun(path: path, field: field, detail: e.description)
         }
         guard slab.values.count == expected else {
-            throw AnalysisError.malformedRun(path: path, field: "attention_mass",
+            throw AnalysisError.malformedRun(path: path, field: field,
                                              detail: "slab \(fileIndex[c]) holds \(slab.values.count) values, expected \(expected)")
         }
         return slab.values
@@ -195,6 +226,25 @@ public final class RunData: Sendable {
         }
         return out
     }
+}
+
+/// Direct logit attribution towards logit[context answer] − logit[memory answer] at the answer
+/// position, complete checkpoints only (docs/hdf5-schema.md). Every component is NaN for a probe
+/// whose answers have no first token; the components sum to `logitDiff`.
+public struct LogitAttributionData: Sendable {
+    /// `[checkpoint, probe]`: logit[a] − logit[b] of the model's output.
+    public let logitDiff: [Float]
+    /// `[checkpoint, probe, layer, head]`.
+    public let head: [Float]
+    /// `[checkpoint, probe, layer]`.
+    public let mlp: [Float]
+    /// `[checkpoint, probe]`: embedding, Σ attention output biases, final-norm bias, remainder.
+    public let embed: [Float]
+    public let attentionBias: [Float]
+    public let normBias: [Float]
+    public let remainder: [Float]
+    /// The run's `dla_definition` attribute, when present.
+    public let definition: String?
 }
 
 /// Reads and shape-checks one field at a time, turning HDF5 errors into `malformedRun`.

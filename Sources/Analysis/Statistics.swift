@@ -193,6 +193,19 @@ public final class Bootstrap {
         return out
     }
 
+    /// Estimates of the mean of every column of `x` (`[probe, column]`) over its finite values: the
+    /// paired estimate against zero, so columns with the same probes share one resample pass.
+    public func means(_ x: [Double], probes p: Int, columns m: Int) throws -> [Estimate] {
+        try paired(from: [Double](repeating: 0, count: x.count), to: x, probes: p, columns: m)
+    }
+
+    /// Per checkpoint, the interval of the mean over probes (finite values) of `x` (`[checkpoint, probe]`):
+    /// the 95% band of a trajectory.
+    public func bands(_ x: [Double], checkpoints C: Int, probes P: Int) throws -> [Interval] {
+        precondition(x.count == C * P, "per-probe matrix size")
+        return try (0..<C).map { c in try estimate(x[(c * P)..<((c + 1) * P)].filter(\.isFinite)).interval }
+    }
+
     /// Paired estimates for every column of `from` and `to` (`[probe, column]`). Probes are paired
     /// per column (finite at both ends); columns sharing one set of valid probes are computed together.
     public func paired(from a: [Double], to b: [Double], probes p: Int, columns m: Int) throws -> [Estimate] {

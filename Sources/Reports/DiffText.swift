@@ -1,5 +1,6 @@
 // Text renderings of `cpiscope diff`: an aligned table for terminals and one CSV with a
-// `section` column (head, layer, lens_mc, measure, trajectory, spearman, compare).
+// `section` column (head, layer, lens_mc, measure, trajectory, spearman, compare, and for runs
+// with direct logit attribution dla_head, dla_trajectory, dla_component).
 import Analysis
 import Foundation
 
@@ -31,6 +32,7 @@ public enum DiffText {
         o += align([["layer", "rho", "n"]] + h.trajectories.correlations.map {
             [$0.layer.map(String.init) ?? "all", Fmt.signed($0.correlation.rho), String($0.correlation.n)]
         })
+        if let d = h.dla { o += dlaTable(r, d) }
         if let c = r.comparison {
             o += "\n== comparison: B − A per checkpoint, paired by probe id (A = \(c.pathA), B = \(c.pathB)) ==\n"
             var rows = [["measure", "checkpoint", "A", "B", "B − A", "95% CI", "n"]]
@@ -49,11 +51,11 @@ public enum DiffText {
 
     /// One CSV of every row; `top` limits the head rows per pair (nil = all).
     public static func csv(_ r: DiffResult, top: Int?) -> String {
-        var t = CSVTable(["section", "measure", "from", "to", "layer", "head", "mean_from", "mean_to", "change", "ci_low", "ci_high", "n", "verdict", "rho"])
+        var t = CSVTable(["section", "measure", "from", "to", "layer", "head", "mean_from", "mean_to", "change", "ci_low", "ci_high", "n", "verdict", "rho", "role", "rank"])
         func row(_ section: String, _ measure: String, _ from: String, _ to: String, _ layer: Int?, _ head: Int?, _ c: Change) {
             let e = c.estimate
             t.add([.text(section), .text(measure), .text(from), .text(to), .text(layer.map(String.init) ?? ""), .text(head.map(String.init) ?? ""),
-                   .number(c.meanFrom), .number(c.meanTo), .number(e.value), .number(e.interval.low), .number(e.interval.high), .int(e.n), .text(""), .text("")])
+                   .number(c.meanFrom), .number(c.meanTo), .number(e.value), .number(e.interval.low), .number(e.interval.high), .int(e.n), .text(""), .text(""), .text(""), .text("")])
         }
         for d in r.diffs {
             let heads = top.map { Array(d.heads.prefix($0)) } ?? d.heads
@@ -68,23 +70,69 @@ public enum DiffText {
             let k = x.peak
             t.add([.text("trajectory"), .text(x.id), .text(k.map { run.checkpoints[$0] } ?? ""), .text(run.checkpoints[C - 1]), .text(""), .text(""),
                    .number(k.map { x.values[$0] } ?? .nan), .number(x.values[C - 1]), .number(-x.drop.value),
-                   .number(-x.drop.interval.high), .number(-x.drop.interval.low), .int(x.drop.n), .text(x.verdict.rawValue), .text("")])
+                   .number(-x.drop.interval.high), .number(-x.drop.interval.low), .int(x.drop.n), .text(x.verdict.rawValue), .text(""), .text(""), .text("")])
         }
         for c in r.headline.trajectories.correlations {
             t.add([.text("spearman"), .text("context_attention~counterfactual_accuracy"), .text(run.checkpoints[0]), .text(run.checkpoints[C - 1]),
                    .text(c.layer.map(String.init) ?? "all"), .text(""), .number(.nan), .number(.nan), .number(.nan), .number(.nan), .number(.nan),
-                   .int(c.correlation.n), .text(""), .number(c.correlation.rho)])
+                   .int(c.correlation.n), .text(""), .number(c.correlation.rho), .text(""), .text("")])
+        }
+        if let d = r.headline.dla {
+            // dla_head: the mean at one checkpoint (from = to = it; mean_from = mean_to = change = the mean; rank among all heads).
+            for k in r.dlaRankings {
+                let name = run.checkpoints[k.checkpoint]
+                for (role, heads) in [("context_head", k.contextHeads), ("memory_head", k.memoryHeads)] {
+                    for x in heads {
+                        t.add([.text("dla_head"), .text(role), .text(name), .text(name), .int(x.layer), .int(x.head), .number(x.estimate.value),
+                               .number(x.estimate.value), .number(x.estimate.value), .number(x.estimate.interval.low), .number(x.estimate.interval.high),
+                               .int(x.estimate.n), .text(""), .text(""), .text(x.role.rawValue), .int(x.rank)])
+                    }
+                }
+            }
+            // dla_trajectory / dla_component: per checkpoint, the mean with its 95% band.
+            for (section, series) in [("dla_trajectory", d.tracked.map { ($0.trajectory, $0.bands, $0.role.rawValue, $0.layer as Int?, $0.head as Int?) }),
+                                      ("dla_component", d.components.map { ($0.trajectory, $0.bands, "", nil, nil) })] {
+                for (x, bands, role, layer, head) in series {
+                    for c in 0..<C {
+                        t.add([.text(section), .text(x.id), .text(run.checkpoints[c]), .text(run.checkpoints[c]), .text(layer.map(String.init) ?? ""),
+                               .text(head.map(String.init) ?? ""), .number(x.values[c]), .number(x.values[c]), .number(x.values[c]),
+                               .number(bands[c].low), .number(bands[c].high), .int(x.counts[c]), .text(""), .text(""), .text(role), .text("")])
+                    }
+                }
+            }
         }
         if let c = r.comparison {
             for m in c.measures {
                 for (i, e) in m.difference.enumerated() {
                     t.add([.text("compare"), .text(m.measure.rawValue), .text(c.pathA), .text(c.pathB), .text(""), .text(""),
                            .number(m.trajectoryA.values[i]), .number(m.trajectoryB.values[i]), .number(e.value),
-                           .number(e.interval.low), .number(e.interval.high), .int(e.n), .text(c.checkpoints[i]), .text("")])
+                           .number(e.interval.low), .number(e.interval.high), .int(e.n), .text(c.checkpoints[i]), .text(""), .text(""), .text("")])
                 }
             }
         }
         return t.text
+    }
+
+    /// The DLA sections of the table: rankings at the compared checkpoints, tracked heads, components.
+    static func dlaTable(_ r: DiffResult, _ d: LogitAttributionAnalysis) -> String {
+        let run = r.run
+        var o = ""
+        for k in r.dlaRankings {
+            o += "\n== direct logit attribution by head at \(run.checkpoints[k.checkpoint]) (step \(run.steps[k.checkpoint])): "
+            o += "context heads (largest mean DLA) and memory heads (most negative); logit difference context − memory answer ==\n"
+            o += align([["role", "rank", "layer", "head", "mean DLA", "95% CI", "n"]]
+                       + k.contextHeads.enumerated().map { dlaRow("context", $0 + 1, $1) } + k.memoryHeads.enumerated().map { dlaRow("memory", $0 + 1, $1) })
+        }
+        o += "\n== head DLA trajectories: top context and memory heads at the counterfactual-accuracy peak \(run.checkpoints[d.peak]) ==\n"
+        o += align([["role", "measure", "first", "peak", "at (step)", "final", "drop", "95% CI", "n", "verdict"]]
+                   + d.tracked.map { [$0.role.rawValue] + trajectoryRow($0.trajectory, run) })
+        o += "\n== logit difference and its components (mean over probes) ==\n"
+        o += align([["component"] + run.checkpoints] + d.components.map { x in [x.trajectory.id] + x.trajectory.values.map { Fmt.signed($0) } })
+        return o
+    }
+
+    static func dlaRow(_ role: String, _ i: Int, _ x: HeadDLA) -> [String] {
+        [role, String(i), String(x.layer), String(x.head), Fmt.signed(x.estimate.value), Fmt.interval(x.estimate.interval), String(x.estimate.n)]
     }
 
     static func cells(_ c: Change) -> [String] {

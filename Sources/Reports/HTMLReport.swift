@@ -2,7 +2,8 @@
 // Chart element ids (tests and users rely on them):
 //   chart-accuracy, chart-attention, chart-mc, heatmap-context-layers, heatmap-subject-layers,
 //   heatmap-heads, heatmap-heads-change, chart-lens-context, chart-lens-memory, heatmap-mc-lens,
-//   and the tables verdicts, spearman, top-heads, probe-table.
+//   and the tables verdicts, spearman, top-heads, probe-table; runs with direct logit attribution
+//   (schema version 2) add DLAReport's charts and tables (DLAReport.swift).
 import Analysis
 import Foundation
 
@@ -53,7 +54,7 @@ enum HTMLReport {
         if !run.incompleteCheckpoints.isEmpty {
             o += "<p class=\"meta\">Left out (not complete): \(esc(run.incompleteCheckpoints.joined(separator: ", ")))</p>"
         }
-        o += "<nav><a href=\"#verdict\">Verdict</a><a href=\"#trajectories\">Trajectories</a><a href=\"#layers\">Layers</a><a href=\"#heads\">Heads</a><a href=\"#lens\">Logit lens</a><a href=\"#probes\">Probes</a></nav></header><main>"
+        o += "<nav><a href=\"#verdict\">Verdict</a><a href=\"#trajectories\">Trajectories</a><a href=\"#layers\">Layers</a><a href=\"#heads\">Heads</a>\(m.dla == nil ? "" : "<a href=\"#dla\">Logit attribution</a>")<a href=\"#lens\">Logit lens</a><a href=\"#probes\">Probes</a></nav></header><main>"
 
         // Verdict.
         o += "<section id=\"verdict\"><h2>Verdict</h2><div class=\"headline\"><p>\(esc(m.headlineSentence))</p>"
@@ -83,6 +84,7 @@ enum HTMLReport {
                                        Series(name: "subject span", color: palette[2], y: m.measures.curve(.subjectAttention), band: band(.subjectAttention))],
                               xNames: run.checkpoints).svg(),
                     "Attention from the answer position (last prompt token) to each span, summed over the span's tokens, averaged over all layers and heads, then over probes.")
+        if let d = m.dla { o += DLAReport.headsChart(m, d) }
         o += figure(LineChart(id: "chart-mc", title: "M_C at the last layer", x: m.x, xLabel: m.xLabel,
                               yLabel: "M_C = p_ctx / (p_ctx + p_mem)",
                               series: [Series(name: "mean M_C, last lens layer", color: palette[3], y: m.measures.curve(.mcLastLayer), band: band(.mcLastLayer))],
@@ -138,6 +140,8 @@ enum HTMLReport {
             o += "<td class=\"num\">\(Fmt.signed(x.change.estimate.value)) \(Fmt.interval(x.change.estimate.interval))</td><td class=\"num\">\(x.change.estimate.n)</td></tr>"
         }
         o += "</tbody></table></div></section>"
+
+        if let d = m.dla { o += DLAReport.section(m, d) }
 
         // Logit lens.
         let lensX = (0..<run.lensLayers).map(Double.init)

@@ -85,6 +85,63 @@ enum ReportFiles {
             }
         }
         out.append(("probe_top_heads.csv", pt.text))
+        if let d = m.dla { out += dlaCSVs(m, d) }
+        return out
+    }
+
+    /// The tables behind the direct-logit-attribution charts (schema-version-2 runs).
+    static func dlaCSVs(_ m: ReportModel, _ d: LogitAttributionAnalysis) -> [(String, String)] {
+        let run = m.run, C = run.checkpoints.count, H = run.heads, LH = run.layers * run.heads
+        var out: [(String, String)] = []
+        var hm = CSVTable(["checkpoint", "step", "key", "layer", "head", "mean_dla"])
+        for k in d.keyCheckpoints { for j in 0..<LH {
+            hm.add([.text(run.checkpoints[k.index]), .int(Int(run.steps[k.index])), .text(DLAReport.keyLabel(k.roles)), .int(j / H), .int(j % H),
+                    .number(d.headMeans[k.index * LH + j])])
+        } }
+        out.append(("dla_heads_at_checkpoints.csv", hm.text))
+
+        var rk = CSVTable(["checkpoint", "step", "role", "rank", "layer", "head", "mean_dla", "ci_low", "ci_high", "n", "rank_all"])
+        for k in d.keyCheckpoints {
+            guard let r = d.keyRankings.first(where: { $0.checkpoint == k.index }) else { continue }
+            for (role, heads) in [("context", r.contextHeads), ("memory", r.memoryHeads)] {
+                for (i, x) in heads.enumerated() {
+                    rk.add([.text(run.checkpoints[k.index]), .int(Int(run.steps[k.index])), .text(role), .int(i + 1), .int(x.layer), .int(x.head),
+                            .number(x.estimate.value), .number(x.estimate.interval.low), .number(x.estimate.interval.high), .int(x.estimate.n), .int(x.rank)])
+                }
+            }
+        }
+        out.append(("dla_ranking.csv", rk.text))
+
+        var tr = CSVTable(["series", "role", "checkpoint", "step", "mean", "ci_low", "ci_high", "n"])
+        for (x, bands, role) in d.tracked.map({ ($0.trajectory, $0.bands, $0.role.rawValue) }) + d.components.map({ ($0.trajectory, $0.bands, "component") }) {
+            for c in 0..<C {
+                tr.add([.text(x.id), .text(role), .text(run.checkpoints[c]), .int(Int(run.steps[c])), .number(x.values[c]),
+                        .number(bands[c].low), .number(bands[c].high), .int(x.counts[c])])
+            }
+        }
+        out.append(("dla_trajectory.csv", tr.text))
+
+        var rc = CSVTable(["layer", "head", "key", "checkpoint", "mean_dla", "ci_low", "ci_high", "n", "rank", "role"])
+        for x in d.roleChanges {
+            for (key, y) in zip(["first", "peak", "final"], x.at) {
+                rc.add([.int(x.layer), .int(x.head), .text(key), .text(run.checkpoints[[d.first, d.peak, d.final][["first", "peak", "final"].firstIndex(of: key) ?? 0]]),
+                        .number(y.estimate.value), .number(y.estimate.interval.low), .number(y.estimate.interval.high), .int(y.estimate.n), .int(y.rank), .text(y.role.rawValue)])
+            }
+        }
+        out.append(("dla_role_changes.csv", rc.text))
+
+        var sp = CSVTable(["layer", "head", "role", "checkpoint", "step", "span", "mean_dla", "head_total"])
+        for x in d.spanSplits { for (s, name) in run.spans.enumerated() {
+            sp.add([.int(x.layer), .int(x.head), .text(x.role.rawValue), .text(run.checkpoints[x.checkpoint]), .int(Int(run.steps[x.checkpoint])),
+                    .text(name), .number(x.perSpan[s]), .number(x.total)])
+        } }
+        out.append(("dla_by_span.csv", sp.text))
+
+        var ml = CSVTable(["checkpoint", "step", "layer", "mean_mlp_dla"])
+        for c in 0..<C { for l in 0..<run.layers {
+            ml.add([.text(run.checkpoints[c]), .int(Int(run.steps[c])), .int(l), .number(d.mlpMeans[c * run.layers + l])])
+        } }
+        out.append(("mlp_dla_by_layer.csv", ml.text))
         return out
     }
 
@@ -119,7 +176,32 @@ enum ReportFiles {
             }
             o += ".\n"
         }
+        if let d = m.dla { o += dlaMarkdown(m, d) }
         o += "\n## Files\n\n" + files.map { "- `\($0)`" }.joined(separator: "\n") + "\n"
+        return o
+    }
+
+    /// report.md's direct-logit-attribution section.
+    static func dlaMarkdown(_ m: ReportModel, _ d: LogitAttributionAnalysis) -> String {
+        let run = m.run, keys = [d.first, d.peak, d.final]
+        var o = "\n## Direct logit attribution (\(DLAReport.unit))\n\n"
+        o += Headline.describe(d, checkpoints: run.checkpoints).map { "- \($0)\n" }.joined()
+        o += "\n### Heads that changed role (first → peak → final)\n\n| head | " + keys.map { "\(run.checkpoints[$0]) [95% CI] (rank)" }.joined(separator: " | ")
+        o += " | role |\n|---|" + String(repeating: "---:|", count: 3) + "---|\n"
+        for x in d.roleChanges {
+            o += "| \(x.name) | " + x.at.map { "\(Fmt.signed($0.estimate.value)) \(Fmt.interval($0.estimate.interval)) (\($0.rank))" }.joined(separator: " | ")
+            o += " | \(x.at.map(\.role.rawValue).joined(separator: " → ")) |\n"
+        }
+        o += "\n### Where the tracked heads' DLA comes from (mean per source span)\n\n| head | role | checkpoint | " + run.spans.joined(separator: " | ") + " | total |\n"
+        o += "|---|---|---|" + String(repeating: "---:|", count: run.spans.count + 1) + "\n"
+        for x in d.spanSplits {
+            o += "| \(x.name) | \(x.role.rawValue) | \(run.checkpoints[x.checkpoint]) | " + x.perSpan.map { Fmt.signed($0) }.joined(separator: " | ") + " | \(Fmt.signed(x.total)) |\n"
+        }
+        o += "\n### Logit difference and its components (mean [95% CI])\n\n| component | " + keys.map { run.checkpoints[$0] }.joined(separator: " | ") + " |\n|---|"
+        o += String(repeating: "---:|", count: 3) + "\n"
+        for x in d.components {
+            o += "| \(x.trajectory.label) | " + keys.map { "\(Fmt.signed(x.trajectory.values[$0])) \(Fmt.interval(x.bands[$0]))" }.joined(separator: " | ") + " |\n"
+        }
         return o
     }
 }

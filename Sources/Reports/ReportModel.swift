@@ -25,6 +25,8 @@ struct ReportModel {
     let options: ReportOptions
     let measures: RunMeasures
     let headline: Headline
+    /// Direct logit attribution (schema-version-2 runs), the headline's.
+    var dla: LogitAttributionAnalysis? { headline.dla }
     /// Per measure, the 95% bootstrap interval of the mean over probes at each checkpoint.
     let bands: [Measure: [Interval]]
     /// x positions of checkpoints: steps when they increase strictly, else indices.
@@ -62,9 +64,7 @@ struct ReportModel {
 
         var bands: [Measure: [Interval]] = [:]
         for m in Measure.allCases {
-            bands[m] = try (0..<C).map { c in
-                try bootstrap.estimate(measures.values(m, checkpoint: c).filter(\.isFinite)).interval
-            }
+            bands[m] = try bootstrap.bands(measures.perProbe[m] ?? [], checkpoints: C, probes: P)
         }
         self.bands = bands
         let increasing = run.steps.allSatisfy { $0 >= 0 } && zip(run.steps, run.steps.dropFirst()).allSatisfy { $0 < $1 }

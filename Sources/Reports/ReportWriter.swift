@@ -31,6 +31,9 @@ public enum ReportWriter {
     /// The chart and table element ids of index.html.
     public static var chartIDs: [String] { HTMLReport.chartIDs }
     public static var tableIDs: [String] { HTMLReport.tableIDs }
+    /// The ids added for a run with direct logit attribution (schema version 2).
+    public static var dlaChartIDs: [String] { DLAReport.chartIDs }
+    public static var dlaTableIDs: [String] { DLAReport.tableIDs }
 
     static func makeDirectory(_ dir: URL) throws {
         var isDir: ObjCBool = false

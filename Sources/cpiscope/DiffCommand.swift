@@ -33,6 +33,17 @@ struct DiffCommand: ParsableCommand {
         flat by the net change first → final. Also Spearman's rho across checkpoints between each \
         layer's context attention and counterfactual accuracy. Definitions: docs/analysis.md.
 
+        Direct logit attribution (runs of schema version 2; shown by default, --no-dla leaves it \
+        out; version-1 runs simply have no such section): each head's direct contribution to \
+        logit[context answer] − logit[memory answer] at the answer position. At each compared \
+        checkpoint it lists the context heads (largest positive mean DLA over probes) and the memory \
+        heads (most negative), --dla-top of each, with 95% bootstrap intervals of the mean; then the \
+        trajectory of the top 3 context and memory heads at the counterfactual-accuracy peak (first, \
+        peak, final, drop and verdict), and the logit difference split into Σ heads, Σ MLP layers, \
+        embedding, biases and remainder per checkpoint. CSV sections: dla_head (with role and rank), \
+        dla_trajectory and dla_component (mean and 95% band per checkpoint); JSON: dla_rankings and \
+        headline.dla.
+
         --against OTHER.h5 compares two runs (two templates, full finetuning vs LoRA) that share \
         probe ids and complete checkpoints: B − A per measure and checkpoint, paired by probe id. \
         Runs that do not match, files that are not cpiscope runs, and other schema versions are \
@@ -43,6 +54,7 @@ struct DiffCommand: ParsableCommand {
           cpiscope diff run.h5 --from checkpoint-500 --to 1500 --top 20
           cpiscope diff run.h5 --each --span subject --format csv > subject.csv
           cpiscope diff plain.h5 --against alpaca.h5 --format json --seed 7
+          cpiscope diff run.h5 --each --dla-top 3 --format csv | grep ^dla_head
         """)
 
     @Argument(help: ArgumentHelp("A run file written by `cpiscope probe`.", valueName: "run.h5"))
@@ -75,15 +87,23 @@ struct DiffCommand: ParsableCommand {
     @Option(help: "A second run to compare with (same probes and checkpoints).")
     var against: String?
 
+    @Option(help: "Context heads and memory heads listed per compared checkpoint (direct logit attribution).")
+    var dlaTop: Int = 5
+
+    @Flag(help: "Leave out direct logit attribution (schema-version-2 runs).")
+    var noDla = false
+
     func validate() throws {
         if each && to != nil { throw ValidationError("--each compares every checkpoint with --from; drop --to.") }
         if let top, top < 1 { throw ValidationError("--top must be at least 1.") }
+        if dlaTop < 1 { throw ValidationError("--dla-top must be at least 1.") }
         if !(1...1_000_000).contains(resamples) { throw ValidationError("--resamples must be in 1...1000000.") }
     }
 
     func run() throws {
         var o = DiffOptions()
         o.span = span; o.from = from; o.to = to; o.each = each; o.seed = seed; o.resamples = resamples
+        o.dla = !noDla; o.dlaTop = dlaTop
         let result = try DiffAnalysis.run(URL(fileURLWithPath: runFile), options: o,
                                           against: against.map { URL(fileURLWithPath: $0) })
         switch format {

@@ -19,6 +19,12 @@ struct ReportCommand: ParsableCommand {
                       - logit-lens curves for both answers
                       - the verdicts, and a per-probe table (prompt,
                         generation, correctness per checkpoint, top heads)
+                      - for runs with direct logit attribution (schema 2):
+                        the context and memory heads' DLA trajectory with
+                        95% bands, layer × head DLA heatmaps at the first,
+                        peak and final checkpoints, heads that changed
+                        role, DLA by source span, and the logit difference
+                        split into attention, MLP and the rest
           report.md   the same headline numbers, for terminals and PRs
           *.csv       the table behind each chart
         Existing files of those names are replaced. Numbers and verdicts are those of `cpiscope diff` \

@@ -100,7 +100,7 @@ struct ChromiumTests {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("run.h5")
-        try smoothRun(checkpoints: 24, probes: 12, layers: 12, heads: 12).write(to: url)
+        try smoothRun(checkpoints: 24, probes: 12, layers: 12, heads: 12).withDLA().write(to: url)  // with the DLA section
         var o = ReportOptions(); o.resamples = 500
         let out = dir.appendingPathComponent("report")
         try ReportWriter.write(run: url, to: out, options: o)
@@ -108,10 +108,10 @@ struct ChromiumTests {
 
         let dom = try browse(page, ["--dump-dom"])
         #expect(dom.status == 0)
-        for id in ReportWriter.chartIDs {
+        for id in ReportWriter.chartIDs + ReportWriter.dlaChartIDs {
             #expect(dom.stdout.contains("<svg id=\"\(id)\""), "chart \(id) missing from Chromium's DOM")
         }
-        for id in ReportWriter.tableIDs { #expect(dom.stdout.contains("id=\"\(id)\""), "table \(id) missing") }
+        for id in ReportWriter.tableIDs + ReportWriter.dlaTableIDs { #expect(dom.stdout.contains("id=\"\(id)\""), "table \(id) missing") }
         #expect(dom.consoleLines.isEmpty, "console: \(dom.consoleLines)")
 
         let png = dir.appendingPathComponent("report.png")

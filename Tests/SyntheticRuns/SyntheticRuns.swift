@@ -1,6 +1,7 @@
 // Test support shared by AnalysisTests and ReportsTests (a library target under Tests/, not a test
-// target): a synthetic probe-run writer (the schema-version-1 layout of
-// ProbeRun/RunFile.swift, written with HDF5Store), a raw reader of the written arrays, and
+// target): a synthetic probe-run writer (the layout of ProbeRun/RunFile.swift, written with
+// HDF5Store: schema version 1 by default, version 2 with direct logit attribution and planted
+// context / memory heads via `SyntheticRun.withDLA()`), a raw reader of the written arrays, and
 // naive re-implementations of every statistic used to check the library independently.
 import Analysis
 import Foundation
@@ -54,6 +55,51 @@ public struct SyntheticRun {
         return Float(0.2 + 0.1 * Double(ll) + 0.3 * noise(c, p, ll))
     }
 
+    /// Direct logit attribution, written when `schemaVersion` is 2 (see `withDLA`). `[c, p, l, h]`;
+    /// NaN for a probe whose answers have no first token.
+    public var headDLA: (Int, Int, Int, Int) -> Float = { c, p, l, h in
+        if p == 5 { return .nan }                                                       // no answer token
+        let acc = [0.125, 0.5, 0.875, 0.875, 0.5, 0.25][c % 6]
+        switch (l, h) {
+        case (2, 1): return Float(4 * acc + 0.3 * noise(c, p, 11))                    // context head, follows accuracy
+        case (1, 3): return Float(-1 - 0.3 * Double(c) + 0.2 * noise(c, p, 13))       // memory head, growing
+        case (0, 2): return Float(1.5 - 0.6 * Double(c) + 0.1 * noise(c, p, 17))      // context → memory
+        default: return Float(0.1 * (noise(c, p, l, h, 19) - 0.5))
+        }
+    }
+    /// `[c, p, l]`.
+    public var mlpDLA: (Int, Int, Int) -> Float = { c, p, l in p == 5 ? .nan : Float(0.5 - 0.2 * Double(l) + 0.1 * noise(c, p, l, 23)) }
+    /// Share of a head's DLA that comes from span s (before NaN-ing spans not found): L2H1 mostly
+    /// from the context, L1H3 mostly from the subject, the rest evenly.
+    public var dlaSpanShare: (Int, Int, Int) -> Double = { s, l, h in
+        let S = 7.0
+        if l == 2 && h == 1 { return s == 0 ? 0.8 : 0.2 / (S - 1) }
+        if l == 1 && h == 3 { return s == 1 ? 0.7 : 0.3 / (S - 1) }
+        return 1 / S
+    }
+
+    /// This run as schema version 2 with direct logit attribution.
+    public func withDLA() -> SyntheticRun {
+        var s = self
+        s.schemaVersion = 2
+        return s
+    }
+
+    /// Components of probe p at checkpoint c: embed, attention bias, norm bias, remainder.
+    public func otherDLA(_ c: Int, _ p: Int) -> [Float] {
+        p == 5 ? [.nan, .nan, .nan, .nan] : [Float(0.2 * noise(c, p, 29)), 0.05, 0, Float(1e-4 * noise(c, p, 31))]
+    }
+
+    /// logit_diff: the sum of every component (in Double, then rounded).
+    public func logitDiff(_ c: Int, _ p: Int) -> Float {
+        var t = otherDLA(c, p).reduce(0.0) { $0 + Double($1) }
+        for l in 0..<layers {
+            t += Double(mlpDLA(c, p, l))
+            for h in 0..<heads { t += Double(headDLA(c, p, l, h)) }
+        }
+        return Float(t)
+    }
+
     /// Variables not written (to test a malformed file), and one written with the wrong dims.
     public var omit: Set<String> = []
     public var misshapen: String? = nil
@@ -105,6 +151,16 @@ public struct SyntheticRun {
         try define("parametric_correct", .uint8, ["checkpoint", "probe"])
         try define("generated", .string, ["checkpoint", "probe"])
         try define("checkpoint_complete", .uint8, ["checkpoint"])
+        let dla = (schemaVersion ?? 1) >= 2
+        let others = ["embed_dla", "bias_dla", "norm_bias_dla", "dla_remainder"]
+        if dla {
+            try define("logit_diff", .float32, ["checkpoint", "probe"])
+            try define("head_dla", .float32, ["checkpoint", "probe", "layer", "head"])
+            try define("head_dla_by_span", .float32, ["checkpoint", "probe", "span", "layer", "head"])
+            try define("mlp_dla", .float32, ["checkpoint", "probe", "layer"])
+            for name in others { try define(name, .float32, ["checkpoint", "probe"]) }
+            try f.setAttribute("dla_definition", .string("synthetic direct logit attribution"))
+        }
         let done = complete ?? [UInt8](repeating: 1, count: C)
         for c in 0..<C where done[c] == 1 {
             var m: [Float] = []
@@ -118,6 +174,18 @@ public struct SyntheticRun {
             try slab("counterfactual_correct") { try f.writeSlab("counterfactual_correct", index: c, uint8: (0..<P).map { correct(c, $0) }) }
             try slab("parametric_correct") { try f.writeSlab("parametric_correct", index: c, uint8: (0..<P).map { 1 - correct(c, $0) * UInt8(($0 % 2)) }) }
             try slab("generated") { try f.writeSlab("generated", index: c, strings: (0..<P).map { "gen \(c) \($0)" }) }
+            if dla {
+                try slab("logit_diff") { try f.writeSlab("logit_diff", index: c, floats: (0..<P).map { logitDiff(c, $0) }) }
+                try slab("head_dla") { try f.writeSlab("head_dla", index: c, floats: (0..<P).flatMap { p in
+                    (0..<L).flatMap { l in (0..<H).map { headDLA(c, p, l, $0) } } }) }
+                try slab("head_dla_by_span") { try f.writeSlab("head_dla_by_span", index: c, floats: (0..<P).flatMap { p in (0..<S).flatMap { s in
+                    (0..<L).flatMap { l in (0..<H).map { h in
+                        spanFound(p, s) == 1 ? Float(Double(headDLA(c, p, l, h)) * dlaSpanShare(s, l, h)) : .nan } } } }) }
+                try slab("mlp_dla") { try f.writeSlab("mlp_dla", index: c, floats: (0..<P).flatMap { p in (0..<L).map { mlpDLA(c, p, $0) } }) }
+                for (k, name) in others.enumerated() {
+                    try slab(name) { try f.writeSlab(name, index: c, floats: (0..<P).map { otherDLA(c, $0)[k] }) }
+                }
+            }
             try slab("checkpoint_complete") { try f.writeSlab("checkpoint_complete", index: c, uint8: [1]) }
         }
         if let v = schemaVersion { try f.setAttribute("cpiscope_schema_version", .int(v)) }
@@ -134,6 +202,8 @@ public struct Raw {
     public let steps: [Int64], names: [String], probes: [String]
     /// `[checkpoint, probe, answer, lens_layer]` and `[checkpoint, probe]`.
     public let logprob: [Float], generated: [String]
+    /// Direct logit attribution as written (empty for version 1): `[c, p, l, h]`, `[c, p, s, l, h]`, `[c, p, l]`, `[c, p]`.
+    public let headDLA: [Float], headDLABySpan: [Float], mlpDLA: [Float], logitDiff: [Float]
 
     public init(_ url: URL) throws {
         let f = try HDF5File.open(at: url, writable: false)
@@ -151,6 +221,21 @@ public struct Raw {
         probes = try f.readStrings("probe").values
         logprob = try f.readFloats("lens_logprob").values
         generated = try f.readStrings("generated").values
+        if (try? f.shape(of: "head_dla")) != nil {
+            headDLA = try f.readFloats("head_dla").values
+            headDLABySpan = try f.readFloats("head_dla_by_span").values
+            mlpDLA = try f.readFloats("mlp_dla").values
+            logitDiff = try f.readFloats("logit_diff").values
+        } else {
+            headDLA = []; headDLABySpan = []; mlpDLA = []; logitDiff = []
+        }
+    }
+
+    /// head_dla[c, p, l, h] (version-2 runs).
+    public func dla(_ c: Int, _ p: Int, _ l: Int, _ h: Int) -> Double { Double(headDLA[((c * P + p) * L + l) * H + h]) }
+    /// head_dla_by_span[c, p, s, l, h].
+    public func dlaSpan(_ c: Int, _ p: Int, _ s: Int, _ l: Int, _ h: Int) -> Double {
+        Double(headDLABySpan[(((c * P + p) * S + s) * L + l) * H + h])
     }
 
     public func m(_ c: Int, _ p: Int, _ s: Int, _ l: Int, _ h: Int) -> Double {

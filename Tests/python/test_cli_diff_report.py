@@ -144,7 +144,14 @@ def test_report_command(runs, tmp_path):
     assert "<script" not in html and "https://" not in html
     md = (out / "report.md").read_text()
     assert "## Verdict" in md
-    assert len(list(out.glob("*.csv"))) == 11
+    # 11 tables, plus 6 of direct logit attribution for a schema-version-2 run (the fixture's).
+    with h5py.File(run, "r") as f:
+        version = int(f.attrs["cpiscope_schema_version"])
+    assert len(list(out.glob("*.csv"))) == (17 if version >= 2 else 11)
+    if version >= 2:
+        for i in ["chart-dla-heads", "chart-dla-components", "heatmap-dla-first", "heatmap-dla-spans", "dla-role-changes"]:
+            assert f'id="{i}"' in html
+        assert "## Direct logit attribution" in md and "context heads at" in text
 
 
 def test_help_teaches():

@@ -97,3 +97,22 @@ def test_notebook_matches_report_heatmap(run, monkeypatch, tmp_path):
         got = float(grid.values[int(r["layer"]), names.index(r["checkpoint"])])
         worst = max(worst, abs(got - float(r["mean_attention"])))
     assert worst <= 1e-9, f"notebook vs report CSV: max |diff| = {worst}"
+
+
+def test_notebook_dla_matches_cpiscope_diff(run, monkeypatch, tmp_path):
+    """The notebook's top context and memory heads at the accuracy peak are `cpiscope diff`'s first
+    ranked heads there (headline.dla.rankings[1], the peak), with the same mean DLA."""
+    ns = execute(run, monkeypatch, tmp_path)
+    out = json.loads(cpiscope("diff", run, "--format", "json", "--resamples", "50").stdout)
+    dla = out["headline"].get("dla")
+    if dla is None:
+        assert ns["top_context_head"] is None
+        return
+    peak = dla["rankings"][1]
+    assert peak["checkpoint"] == dla["peak"]["name"]
+    for key, heads in [("top_context_head", peak["context_heads"]), ("top_memory_head", peak["memory_heads"])]:
+        if not heads:
+            continue
+        layer, head, mean = ns[key]
+        assert (layer, head) == (heads[0]["layer"], heads[0]["head"]), f"{key}: notebook L{layer}H{head} vs {heads[0]}"
+        assert abs(mean - heads[0]["value"]) <= 1e-9
