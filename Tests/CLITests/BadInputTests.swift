@@ -73,6 +73,15 @@ func trajectoryArgs(_ dir: URL, probes: String = goodProbes, _ extra: [String] =
     ["probe", trajectory.path, "--probes", probes, "-o", dir.appendingPathComponent("run.h5").path] + extra
 }
 
+extension Array where Element == String {
+    /// The arguments with the first `old` replaced (the subcommand of a shared argument list).
+    func replacingFirst(_ old: String, with new: String) -> [String] {
+        var a = self
+        if let i = a.firstIndex(of: old) { a[i] = new }
+        return a
+    }
+}
+
 // MARK: the cases
 
 let badInputs: [BadInput] = [
@@ -126,6 +135,18 @@ let badInputs: [BadInput] = [
              expect: ["generation_config.json", "eos_token_id"]) { d in
         let ck = try copyCheckpoint(d); try write("{\"eos_token_id\": \"</s>\"}", ck.appendingPathComponent("generation_config.json"))
         return probeArgs(ck, d)
+    },
+    BadInput(id: "intervene-unknown-component", input: "intervene: --components names a component that does not exist", status: 1,
+             expect: ["--components", "unknown component 'attn.xy'"]) { d in
+        trajectoryArgs(d, ["--transplant-from", "checkpoint-0", "--components", "attn.xy"]).replacingFirst("probe", with: "intervene")
+    },
+    BadInput(id: "intervene-head-out-of-range", input: "intervene: --ablate names a head the model does not have", status: 1,
+             expect: ["--ablate", "head 9 is outside 0..<4"]) { d in
+        trajectoryArgs(d, ["--ablate", "heads:0.9"]).replacingFirst("probe", with: "intervene")
+    },
+    BadInput(id: "intervene-source-other-model", input: "intervene: the transplant source is a checkpoint of another model (GPT-2 into Llama)", status: 1,
+             expect: ["differs from the trajectory's"]) { d in
+        trajectoryArgs(d, ["--transplant-from", Paths.gpt2.path, "--components", "mlp"]).replacingFirst("probe", with: "intervene")
     },
     // Weights (model.safetensors)
     BadInput(id: "safetensors-too-small", input: "model.safetensors shorter than its 8-byte length prefix", status: 1,
