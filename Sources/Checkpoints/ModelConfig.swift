@@ -6,6 +6,7 @@
 //   4.x: rope_theta, rope_scaling {type|rope_type, factor, ...}, rotary_pct, rotary_emb_base
 //   5.x: rope_parameters {rope_type, rope_theta, partial_rotary_factor, factor, ...}
 import Foundation
+import StrictJSON
 
 /// The model families cpiscope implements, keyed by config.json `model_type`.
 public enum ModelArchitecture: String, Sendable, Codable, CaseIterable {
@@ -139,6 +140,8 @@ public enum ConfigError: Error, CustomStringConvertible, Sendable {
 }
 
 extension ModelConfig {
+    /// Largest config.json read, in bytes.
+    public static let maxFileSize = 16 << 20
     /// Hard limits that keep a hostile config from asking for absurd allocations.
     static let maxDimension = 1 << 20
     static let maxLayers = 4096
@@ -148,25 +151,24 @@ extension ModelConfig {
         var isDir: ObjCBool = false
         let file = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) && isDir.boolValue
             ? url.appendingPathComponent("config.json") : url
-        let data: Data
-        do { data = try Data(contentsOf: file) } catch {
+        let bytes: [UInt8]
+        do throws(JSONFileError) { bytes = try JSONFile.contents(path: file.path, limit: maxFileSize) } catch {
+            if case .tooLarge = error { throw ConfigError.badField(file: file.path, field: "(file)", reason: error.reason) }
             throw ConfigError.unreadable(file: file.path, reason: FileManager.default.fileExists(atPath: file.path)
-                                         ? error.localizedDescription : "no such file")
+                                         ? error.reason : "no such file")
         }
-        guard data.count < 16 << 20 else { throw ConfigError.badField(file: file.path, field: "(file)", reason: "is larger than 16 MiB") }
-        return try parse(data, source: file)
+        return try parse(Data(bytes), source: file)
     }
 
     /// Parses config.json bytes. `source` is used in error messages.
     public static func parse(_ data: Data, source: URL) throws -> ModelConfig {
         let name = source.path
         // JSON is UTF-8 (RFC 8259 §8.1); Python's json / transformers refuse anything else too.
-        guard String(validating: data, as: UTF8.self) != nil else {
-            throw ConfigError.badField(file: name, field: "(file)", reason: "is not valid UTF-8")
+        let json: JSONValue
+        do throws(JSONParseError) { json = try JSONValue.parse(data) } catch {
+            throw ConfigError.badField(file: name, field: "(file)", reason: JSONFileError.reason(error))
         }
-        guard let obj = JSONValue.parseOrNil([UInt8](data))?.object else {
-            throw ConfigError.notJSONObject(file: name)
-        }
+        guard let obj = json.dictionary else { throw ConfigError.notJSONObject(file: name) }
         let r = FieldReader(obj: obj, file: name)
         let typeName: String = try r.require("model_type")
         guard let arch = ModelArchitecture(rawValue: typeName) else {
@@ -205,8 +207,8 @@ extension ModelConfig {
         let dHead = heads > 0 ? d / heads : 0
         let rope = try r.ropeParameters()
         // transformers 5: rope_parameters.partial_rotary_factor / rope_theta; 4.x: rotary_pct / rotary_emb_base.
-        let pct: Double = try rope["partial_rotary_factor"]?.number ?? r.double("rotary_pct") ?? 0.25
-        let theta: Double = try rope["rope_theta"]?.number ?? r.double("rotary_emb_base") ?? 10000
+        let pct: Double = try rope["partial_rotary_factor"]?.double ?? r.double("rotary_pct") ?? 0.25
+        let theta: Double = try rope["rope_theta"]?.double ?? r.double("rotary_emb_base") ?? 10000
         let bias: Bool = try r.bool("attention_bias") ?? true
         return ModelConfig(
             architecture: .gptNeoX, layers: try r.require("num_hidden_layers"), heads: heads, kvHeads: heads,
@@ -230,8 +232,8 @@ extension ModelConfig {
         let dHead: Int = try r.int("head_dim") ?? (heads > 0 ? d / heads : 0)
         let layers: Int = try r.require("num_hidden_layers")
         let rope = try r.ropeParameters()
-        let theta: Double = try rope["rope_theta"]?.number ?? r.double("rope_theta") ?? 10000
-        let pct: Double = try rope["partial_rotary_factor"]?.number ?? r.double("partial_rotary_factor") ?? 1.0
+        let theta: Double = try rope["rope_theta"]?.double ?? r.double("rope_theta") ?? 10000
+        let pct: Double = try rope["partial_rotary_factor"]?.double ?? r.double("partial_rotary_factor") ?? 1.0
         var scaling = try r.scaling(rope)
         if case let .llama3(f, lo, hi, orig) = scaling, orig <= 0 {
             scaling = .llama3(factor: f, lowFreqFactor: lo, highFreqFactor: hi,
@@ -339,7 +341,7 @@ struct FieldReader {
         let expected: String
         switch T.self {
         case is Int.Type: out = v.int; expected = "an integer"
-        case is Double.Type: out = v.number; expected = "a number"
+        case is Double.Type: out = v.double; expected = "a number"
         case is Bool.Type: out = v.bool; expected = "true or false"
         case is String.Type: out = v.string; expected = "a string"
         default: out = nil; expected = "\(T.self)"
@@ -367,7 +369,7 @@ struct FieldReader {
         var out: [String: JSONValue] = [:]
         for key in ["rope_scaling", "rope_parameters"] {
             guard let v = obj[key], !v.isNull else { continue }
-            guard let d = v.object else { throw ConfigError.badField(file: file, field: key, reason: "must be an object") }
+            guard let d = v.dictionary else { throw ConfigError.badField(file: file, field: key, reason: "must be an object") }
             for (k, x) in d { out[k] = x }
         }
         return out
@@ -376,7 +378,7 @@ struct FieldReader {
     func scaling(_ rope: [String: JSONValue]) throws -> RopeScaling {
         let type = rope["rope_type"]?.string ?? rope["type"]?.string ?? "default"
         func num(_ k: String) throws -> Double {
-            guard let v = rope[k]?.number else { throw ConfigError.missingField(file: file, field: "rope_parameters.\(k)") }
+            guard let v = rope[k]?.double else { throw ConfigError.missingField(file: file, field: "rope_parameters.\(k)") }
             return v
         }
         switch type {

@@ -7,6 +7,7 @@
 // Each stage is built from its JSON object by a factory keyed on `"type"`; a component that is not
 // implemented is an error naming it, never a silently different encoding.
 import Foundation
+import StrictJSON
 
 public final class Tokenizer: Sendable {
     let normalizer: (any Normalizer)?
@@ -55,14 +56,10 @@ public final class Tokenizer: Sendable {
     }
 
     private static func readFile(_ url: URL) throws(TokenizationError) -> [UInt8] {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
-        if let size = attributes?[.size] as? NSNumber, size.intValue > maxFileBytes {
-            throw .unreadableFile(path: url.path, reason: "\(size.intValue) bytes is more than the limit of \(maxFileBytes)")
-        }
-        do {
-            return [UInt8](try Data(contentsOf: url))
+        do throws(JSONFileError) {
+            return try JSONFile.contents(path: url.path, limit: maxFileBytes)
         } catch {
-            throw .unreadableFile(path: url.path, reason: error.localizedDescription)
+            throw .unreadableFile(path: url.path, reason: "the file \(error.reason)")
         }
     }
 

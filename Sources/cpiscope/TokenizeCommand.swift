@@ -2,6 +2,7 @@
 // decode ids. The same ids and offsets as Python `Tokenizer.from_file(PATH).encode(text)`.
 import ArgumentParser
 import Foundation
+import StrictJSON
 import Tokenization
 
 struct TokenizeCommand: ParsableCommand {
@@ -116,38 +117,18 @@ struct TokenizeCommand: ParsableCommand {
                 var slice = String()
                 if r.lowerBound >= 0 && r.upperBound <= scalars.count { slice.unicodeScalars.append(contentsOf: scalars[r]) }
                 let mark = encoding.isSpecial[i] ? "\t(special)" : ""
-                print("\(i)\t\(encoding.ids[i])\t\(r.lowerBound)..<\(r.upperBound)\t\(Self.jsonString(encoding.tokens[i]))\t\(Self.jsonString(slice))\(mark)")
+                print("\(i)\t\(encoding.ids[i])\t\(r.lowerBound)..<\(r.upperBound)\t\(JSONValue.quoted(encoding.tokens[i]))\t\(JSONValue.quoted(slice))\(mark)")
             }
         }
     }
 
     /// `{"ids":[...],"tokens":[...],"offsets":[[s,e],...]}` on one line.
     static func json(_ e: Encoding) -> String {
-        let ids = e.ids.map(String.init).joined(separator: ",")
-        let tokens = e.tokens.map(jsonString).joined(separator: ",")
-        let offsets = e.offsets.map { "[\($0.lowerBound),\($0.upperBound)]" }.joined(separator: ",")
-        return "{\"ids\":[\(ids)],\"tokens\":[\(tokens)],\"offsets\":[\(offsets)]}"
-    }
-
-    /// A JSON string literal (UTF-8 output; quotes, backslashes and control characters escaped).
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for c in s.unicodeScalars {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if c.value < 0x20 {
-                    let hex = String(c.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(c)
-                }
-            }
-        }
-        return out + "\""
+        let value = JSONValue.object([
+            ("ids", .array(e.ids.map { .number(JSONNumber($0)) })),
+            ("tokens", .array(e.tokens.map { .string($0) })),
+            ("offsets", .array(e.offsets.map { .array([.number(JSONNumber($0.lowerBound)), .number(JSONNumber($0.upperBound))]) })),
+        ])
+        return value.jsonText
     }
 }
