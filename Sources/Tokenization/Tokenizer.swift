@@ -28,6 +28,9 @@ public final class Tokenizer: Sendable {
     /// post-processor puts after the text, else a conventional special token
     /// (`</s>`, `<|end_of_text|>`, `<|endoftext|>`, `<eos>`, `<|im_end|>`).
     public let eosTokenID: Int?
+    /// The file's `padding` and `truncation` sections, which are never applied: a prompt is
+    /// encoded whole (see IgnoredSections.swift). Empty when the file has none.
+    public let ignoredSections: [IgnoredSection]
 
     /// Longest text `encode` accepts, in Unicode scalars.
     public static let maxInputScalars = 1 << 28
@@ -87,6 +90,7 @@ public final class Tokenizer: Sendable {
         postProcessor = try root.optionalChild("post_processor").map { (f) throws(TokenizationError) in try makePostProcessor(f) }
         decoder = try root.optionalChild("decoder").map { (f) throws(TokenizationError) in try makeDecoder(f) }
         added = try AddedVocabulary(try root.optionalChild("added_tokens"), model: model, normalizer: normalizer)
+        ignoredSections = IgnoredSection.find(in: root)
 
         // tokenizer_config.json: bos/eos tokens and add_bos_token/add_eos_token.
         var configBOS: String?

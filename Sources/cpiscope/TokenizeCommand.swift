@@ -12,7 +12,9 @@ struct TokenizeCommand: ParsableCommand {
         discussion: """
         Offsets are character (Unicode scalar) ranges in the original text, as Python `tokenizers` \
         reports them. PATH is a tokenizer.json or a folder containing one (a tokenizer_config.json \
-        beside it supplies bos/eos tokens and add_bos_token).
+        beside it supplies bos/eos tokens and add_bos_token). A tokenizer.json's padding and \
+        truncation sections are never applied (a prompt is encoded whole, as transformers does by \
+        default); a note on stderr, and "ignored_sections" in JSON output, say when a file had them.
 
         Examples:  cpiscope tokenize models/gpt2 --text "Paris is"
                    cpiscope tokenize models/gpt2 --text "Paris is" --format json
@@ -36,7 +38,7 @@ struct TokenizeCommand: ParsableCommand {
     @Flag(name: .customLong("no-special-tokens"), help: "Do not add the post-processor's special tokens (e.g. BOS).")
     var noSpecialTokens = false
 
-    @Option(help: "Output format: text (a table) or json ({\"ids\", \"tokens\", \"offsets\"}).")
+    @Option(help: "Output format: text (a table) or json ({\"ids\", \"tokens\", \"offsets\", \"ignored_sections\"}).")
     var format: Format = .text
 
     @Option(help: "Comma-separated ids to decode into text, instead of encoding.")
@@ -106,9 +108,12 @@ struct TokenizeCommand: ParsableCommand {
         }
         let input = try text ?? readText(textFile ?? "")
         let encoding = try tokenizer.encode(input, addSpecialTokens: !noSpecialTokens)
+        for note in Self.notes(tokenizer.ignoredSections) {
+            FileHandle.standardError.write(Data("note: \(note)\n".utf8))
+        }
         switch format {
         case .json:
-            print(Self.json(encoding))
+            print(Self.json(encoding, ignored: tokenizer.ignoredSections))
         case .text:
             let scalars = Array(input.unicodeScalars)
             print("pos\tid\toffsets\ttoken\ttext")
@@ -122,12 +127,21 @@ struct TokenizeCommand: ParsableCommand {
         }
     }
 
-    /// `{"ids":[...],"tokens":[...],"offsets":[[s,e],...]}` on one line.
-    static func json(_ e: Encoding) -> String {
+    /// The notes printed on stderr for a tokenizer.json's padding and truncation sections.
+    static func notes(_ ignored: [IgnoredSection]) -> [String] {
+        guard !ignored.isEmpty else { return [] }
+        return ignored.map { "tokenizer.json has a \($0.kind.rawValue) section (\($0.summary)); it is ignored" }
+            + [IgnoredSection.reason]
+    }
+
+    /// `{"ids":[...],"tokens":[...],"offsets":[[s,e],...],"ignored_sections":[...]}` on one line;
+    /// each ignored section is `{"section": "padding", "summary": "..."}`.
+    static func json(_ e: Encoding, ignored: [IgnoredSection]) -> String {
         let value = JSONValue.object([
             ("ids", .array(e.ids.map { .number(JSONNumber($0)) })),
             ("tokens", .array(e.tokens.map { .string($0) })),
             ("offsets", .array(e.offsets.map { .array([.number(JSONNumber($0.lowerBound)), .number(JSONNumber($0.upperBound))]) })),
+            ("ignored_sections", .array(ignored.map { .object([("section", .string($0.kind.rawValue)), ("summary", .string($0.summary))]) })),
         ])
         return value.jsonText
     }
