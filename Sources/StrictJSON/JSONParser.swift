@@ -184,7 +184,7 @@ private struct JSONParser {
         if depth > maxDepth { throw JSONParseError(.tooDeep(limit: maxDepth), offset: pos) }
         pos += 1  // {
         var members: [(key: String, value: JSONValue)] = []
-        var keys = Set<ExactString>()  // filled once the object is too large for a linear search
+        var keyOffsets: [Int] = []  // for the error of a duplicate found after the object
         skipWhitespace()
         if peek() == UInt8(ascii: "}") { pos += 1; return .object(members) }
         while true {
@@ -192,9 +192,12 @@ private struct JSONParser {
             guard peek() == UInt8(ascii: "\"") else { throw fail(peek() == nil ? "unexpected end of input inside an object" : "expected a string key") }
             let keyOffset = pos
             let key = try string()
-            if isDuplicate(key, in: members, set: &keys) {
+            // Small objects are searched as they grow; large ones (vocabularies have 10^5 keys)
+            // once complete, with a set of the right size.
+            if members.count < Self.linearSearchLimit, members.contains(where: { $0.key.utf8.elementsEqual(key.utf8) }) {
                 throw JSONParseError(.duplicateKey(key, depth: depth), offset: keyOffset)
             }
+            keyOffsets.append(keyOffset)
             skipWhitespace()
             guard peek() == UInt8(ascii: ":") else { throw fail("expected ':' after a key") }
             pos += 1
@@ -204,26 +207,24 @@ private struct JSONParser {
             skipWhitespace()
             switch peek() {
             case UInt8(ascii: ","): pos += 1
-            case UInt8(ascii: "}"): pos += 1; return .object(members)
+            case UInt8(ascii: "}"):
+                pos += 1
+                if members.count > Self.linearSearchLimit { try checkUniqueKeys(members, keyOffsets, depth: depth) }
+                return .object(members)
             case nil: throw fail("unexpected end of input inside an object")
             default: throw fail("expected ',' or '}' in an object")
             }
         }
     }
 
-    /// Small objects are searched linearly; from 16 members on, keys go into a set (vocabularies
-    /// have 10^5 of them).
-    private func isDuplicate(_ key: String, in members: [(key: String, value: JSONValue)],
-                             set: inout Set<ExactString>) -> Bool {
-        let linear = 16
-        if members.count < linear {
-            return members.contains { $0.key.utf8.elementsEqual(key.utf8) }
+    static let linearSearchLimit = 16
+
+    /// Refuses the first key (in file order) that repeats an earlier one.
+    private func checkUniqueKeys(_ members: [(key: String, value: JSONValue)], _ offsets: [Int], depth: Int) throws(JSONParseError) {
+        var seen = Set<ExactString>(minimumCapacity: members.count)
+        for (i, m) in members.enumerated() where !seen.insert(m.key.exact).inserted {
+            throw JSONParseError(.duplicateKey(m.key, depth: depth), offset: offsets[i])
         }
-        if set.isEmpty {
-            set.reserveCapacity(2 * members.count)
-            for m in members { set.insert(m.key.exact) }
-        }
-        return !set.insert(key.exact).inserted
     }
 
     mutating func array(depth: Int) throws(JSONParseError) -> JSONValue {

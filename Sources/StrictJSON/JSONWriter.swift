@@ -44,26 +44,36 @@ extension JSONValue {
         return out
     }
 
+    /// Copies the runs that need no escape whole; only `"`, `\` and bytes below 0x20 are escaped
+    /// (each is one ASCII byte, so it always starts a Unicode scalar).
     static func appendQuoted(_ s: String, to out: inout String) {
         out += "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
+        let utf8 = s.utf8
+        var runStart = utf8.startIndex
+        for i in utf8.indices {
+            let b = utf8[i]
+            guard b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") else { continue }
+            out.unicodeScalars.append(contentsOf: s.unicodeScalars[runStart..<i])
+            out += escape(b)
+            runStart = utf8.index(after: i)
         }
+        out.unicodeScalars.append(contentsOf: s.unicodeScalars[runStart...])
         out += "\""
+    }
+
+    /// The escape of one byte that JSON does not allow raw in a string.
+    private static func escape(_ b: UInt8) -> String {
+        switch b {
+        case UInt8(ascii: "\""): return "\\\""
+        case UInt8(ascii: "\\"): return "\\\\"
+        case 0x0A: return "\\n"
+        case 0x0D: return "\\r"
+        case 0x09: return "\\t"
+        case 0x08: return "\\b"
+        case 0x0C: return "\\f"
+        default:
+            let hex = String(b, radix: 16)
+            return "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        }
     }
 }
