@@ -65,7 +65,7 @@ public enum TokenizationError: Error, CustomStringConvertible, Sendable, Equatab
         case .unreadableFile:
             return "check the file's permissions and that it is a tokenizer.json of a Hugging Face tokenizer"
         case .malformedJSON:
-            return "the file is truncated or not JSON; re-download it or re-save it with `tokenizer.save(path)` in Python"
+            return "the file is truncated, not JSON, or gives a key twice in one object; re-download it or re-save it with `tokenizer.save(path)` in Python"
         case .missingField, .wrongType, .invalidValue:
             return "compare the file with one written by Python `tokenizers` (`Tokenizer.from_file(p).save(q)` normalizes the schema)"
         case .unsupportedComponent:
