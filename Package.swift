@@ -8,7 +8,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "cpiscope", targets: ["cpiscope"]),
-        .library(name: "CPIScope", targets: ["TensorCore", "Checkpoints", "Tokenization", "Models",
+        .library(name: "CPIScope", targets: ["StrictJSON", "TensorCore", "Checkpoints", "Tokenization", "Models",
                                              "Instrumentation", "ProbeKit", "ProbeRun", "Analysis", "HDF5Store", "Reports"]),
     ],
     dependencies: [
@@ -24,20 +24,21 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("hdf5_hl")]),  // pkg-config hdf5 gives only -lhdf5
 
         // MARK: library modules
+        .target(name: "StrictJSON"),  // the one JSON reader (and string escaper) for untrusted files; a leaf
         .target(name: "TensorCore", dependencies: ["CBLAS"]),
         .target(name: "SHA256Kernel", path: "Sources/SHA256Kernel"),  // SHA extensions, with a runtime check
-        .target(name: "Checkpoints", dependencies: ["TensorCore", "SHA256Kernel"]),
-        .target(name: "Tokenization"),
+        .target(name: "Checkpoints", dependencies: ["StrictJSON", "TensorCore", "SHA256Kernel"]),
+        .target(name: "Tokenization", dependencies: ["StrictJSON"]),
         .target(name: "Instrumentation", dependencies: ["TensorCore"]),
         .target(name: "Models", dependencies: ["TensorCore", "Checkpoints", "Instrumentation"]),
-        .target(name: "ProbeKit", dependencies: ["Tokenization"]),
+        .target(name: "ProbeKit", dependencies: ["StrictJSON", "Tokenization"]),
         .target(name: "HDF5Store", dependencies: ["HDF5Shim"]),
         .target(name: "Analysis", dependencies: ["HDF5Store"]),
         .target(name: "Reports", dependencies: ["Analysis"]),
         .target(name: "ProbeRun", dependencies: ["Checkpoints", "Models", "Instrumentation", "ProbeKit",
                                                  "Tokenization", "HDF5Store", "TensorCore"]),
         .executableTarget(name: "cpiscope", dependencies: [
-            "TensorCore", "Checkpoints", "Tokenization", "Models", "Instrumentation",
+            "StrictJSON", "TensorCore", "Checkpoints", "Tokenization", "Models", "Instrumentation",
             "ProbeKit", "HDF5Store", "Analysis", "Reports", "ProbeRun",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -46,12 +47,13 @@ let package = Package(
                           path: "Sources/FuzzHarness"),
 
         // MARK: tests (one target per module; fixtures live beside them)
+        .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"]),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
-        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TensorCore", "SHA256Kernel"]),
-        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "StrictJSON", "TensorCore", "SHA256Kernel"]),
+        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "StrictJSON"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoints", "TensorCore", "Instrumentation"]),
         .testTarget(name: "HDF5StoreTests", dependencies: ["HDF5Store"]),
-        .testTarget(name: "ProbeKitTests", dependencies: ["ProbeKit", "Tokenization"]),
+        .testTarget(name: "ProbeKitTests", dependencies: ["ProbeKit", "Tokenization", "StrictJSON"]),
         .testTarget(name: "ProbeRunTests", dependencies: ["ProbeRun", "Models", "Checkpoints", "ProbeKit",
                                                           "Tokenization", "Instrumentation", "HDF5Store", "TensorCore"]),
         .target(name: "SyntheticRuns", dependencies: ["Analysis", "HDF5Store"], path: "Tests/SyntheticRuns"),  // test support

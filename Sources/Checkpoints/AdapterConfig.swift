@@ -20,6 +20,7 @@
 // reads the same syntax for everything PEFT configs use in practice (classes, groups, alternation, \d, \.,
 // lazy quantifiers, (?P<name>…)).
 import Foundation
+import StrictJSON
 
 /// A parsed, validated PEFT LoRA adapter_config.json.
 public struct AdapterConfig: Sendable {
@@ -92,22 +93,18 @@ public struct AdapterConfig: Sendable {
         guard FileManager.default.fileExists(atPath: file.path) else {
             throw .missingAdapterConfig(directory: directory.path)
         }
-        switch readWholeFile(path: file.path, limit: maxFileSize) {
-        case .failure(let p): throw .badAdapterConfig(file: file.path, field: "(file)", reason: p.reason)
-        case .success(let bytes): return try parse(bytes, file: file.path)
+        let bytes: [UInt8]
+        do throws(JSONFileError) { bytes = try JSONFile.contents(path: file.path, limit: maxFileSize) } catch {
+            throw .badAdapterConfig(file: file.path, field: "(file)", reason: error.reason)
         }
+        return try parse(bytes, file: file.path)
     }
 
     /// Parses adapter_config.json bytes; `file` names the source in errors.
     public static func parse(_ bytes: [UInt8], file: String) throws(CheckpointError) -> AdapterConfig {
-        let parsed: Result<JSONValue, JSONFileProblem> = bytes.withUnsafeBytes { raw in
-            if let bad = firstInvalidUTF8Offset(raw) { return .failure(.notUTF8(offset: bad)) }
-            do throws(JSONParseError) { return .success(try StrictJSONParser.parse(raw)) } catch { return .failure(.json(error)) }
-        }
         let json: JSONValue
-        switch parsed {
-        case .success(let v): json = v
-        case .failure(let p): throw .badAdapterConfig(file: file, field: "(file)", reason: "the file " + p.reason)
+        do throws(JSONParseError) { json = try JSONValue.parse(bytes) } catch {
+            throw .badAdapterConfig(file: file, field: "(file)", reason: "the file " + JSONFileError.reason(error))
         }
         guard case .object = json else {
             throw .badAdapterConfig(file: file, field: "(top level)", reason: "is a \(json.kindName), expected an object")
@@ -139,7 +136,7 @@ public struct AdapterConfig: Sendable {
             return i
         }
         let alphaPattern = try r.patterns("alpha_pattern") { v throws(CheckpointError) -> Double? in
-            guard let d = v.number, d.isFinite else { return nil }
+            guard let d = v.double, d.isFinite else { return nil }
             return d
         }
 
@@ -323,7 +320,7 @@ public struct AdapterConfig: Sendable {
 
         func number(_ key: String) throws(CheckpointError) -> Double? {
             guard let v = value(key) else { return nil }
-            guard let d = v.number else { throw bad(key, v, "a number") }
+            guard let d = v.double else { throw bad(key, v, "a number") }
             return d
         }
 

@@ -8,6 +8,7 @@
 //   4.x: rope_theta, rope_scaling {type|rope_type, factor, ...}, rotary_pct, rotary_emb_base
 //   5.x: rope_parameters {rope_type, rope_theta, partial_rotary_factor, factor, ...}
 import Foundation
+import StrictJSON
 
 /// MLP activation functions (transformers' ACT2FN names).
 public enum Activation: String, Sendable, Codable {
@@ -160,6 +161,8 @@ public enum ConfigError: Error, CustomStringConvertible, Sendable {
 }
 
 extension ModelConfig {
+    /// Largest config.json read, in bytes.
+    public static let maxFileSize = 16 << 20
     /// Hard limits that keep a hostile config from asking for absurd allocations.
     public static let maxDimension = 1 << 20
     public static let maxLayers = 4096
@@ -171,27 +174,26 @@ extension ModelConfig {
             ? url.appendingPathComponent("config.json") : url
     }
 
-    /// Reads a config file's bytes (at most 16 MiB).
+    /// Reads a config file's bytes (at most `maxFileSize`, checked before anything is allocated).
     public static func readFile(_ file: URL) throws -> Data {
-        let data: Data
-        do { data = try Data(contentsOf: file) } catch {
+        let bytes: [UInt8]
+        do throws(JSONFileError) { bytes = try JSONFile.contents(path: file.path, limit: maxFileSize) } catch {
+            if case .tooLarge = error { throw ConfigError.badField(file: file.path, field: "(file)", reason: error.reason) }
             throw ConfigError.unreadable(file: file.path, reason: FileManager.default.fileExists(atPath: file.path)
-                                         ? error.localizedDescription : "no such file")
+                                         ? error.reason : "no such file")
         }
-        guard data.count < 16 << 20 else { throw ConfigError.badField(file: file.path, field: "(file)", reason: "is larger than 16 MiB") }
-        return data
+        return Data(bytes)
     }
 
     /// Parses config.json bytes into typed fields and its `model_type`; a family then reads the fields.
     public static func fields(_ data: Data, source: URL) throws -> (reader: FieldReader, modelType: String, raw: String) {
         let name = source.path
         // JSON is UTF-8 (RFC 8259 §8.1); Python's json / transformers refuse anything else too.
-        guard String(validating: data, as: UTF8.self) != nil else {
-            throw ConfigError.badField(file: name, field: "(file)", reason: "is not valid UTF-8")
+        let json: JSONValue
+        do throws(JSONParseError) { json = try JSONValue.parse(data) } catch {
+            throw ConfigError.badField(file: name, field: "(file)", reason: JSONFileError.reason(error))
         }
-        guard let obj = JSONValue.parseOrNil([UInt8](data))?.object else {
-            throw ConfigError.notJSONObject(file: name)
-        }
+        guard let obj = json.dictionary else { throw ConfigError.notJSONObject(file: name) }
         let r = FieldReader(obj: obj, file: name)
         let modelType: String = try r.require("model_type")
         return (r, modelType, String(decoding: data, as: UTF8.self))
@@ -202,13 +204,11 @@ extension ModelConfig {
     /// there than in config.json (an end-of-turn id beside the end-of-text one).
     public static func generationEOSTokenIDs(_ file: URL) throws -> [Int] {
         guard FileManager.default.fileExists(atPath: file.path) else { return [] }
-        guard let data = try? Data(contentsOf: file) else {
-            throw ConfigError.unreadable(file: file.path, reason: "cannot be read")
+        let json: JSONValue
+        do throws(JSONFileError) { json = try JSONFile.parse(path: file.path, limit: 1 << 20) } catch {
+            throw ConfigError.badField(file: file.path, field: "(file)", reason: error.reason)
         }
-        guard data.count < 1 << 20 else { throw ConfigError.badField(file: file.path, field: "(file)", reason: "is larger than 1 MiB") }
-        guard String(validating: data, as: UTF8.self) != nil, let obj = JSONValue.parseOrNil([UInt8](data))?.object else {
-            throw ConfigError.notJSONObject(file: file.path)
-        }
+        guard let obj = json.dictionary else { throw ConfigError.notJSONObject(file: file.path) }
         let ids = try FieldReader(obj: obj, file: file.path).intOrList("eos_token_id")
         if let bad = ids.first(where: { $0 < 0 }) {
             throw ConfigError.badField(file: file.path, field: "eos_token_id", reason: "holds \(bad); token ids are ≥ 0")
@@ -301,7 +301,7 @@ public struct FieldReader {
         let expected: String
         switch T.self {
         case is Int.Type: out = v.int; expected = "an integer"
-        case is Double.Type: out = v.number; expected = "a number"
+        case is Double.Type: out = v.double; expected = "a number"
         case is Bool.Type: out = v.bool; expected = "true or false"
         case is String.Type: out = v.string; expected = "a string"
         default: out = nil; expected = "\(T.self)"
@@ -329,7 +329,7 @@ public struct FieldReader {
         var out: [String: JSONValue] = [:]
         for key in ["rope_scaling", "rope_parameters"] {
             guard let v = obj[key], !v.isNull else { continue }
-            guard let d = v.object else { throw ConfigError.badField(file: file, field: key, reason: "must be an object") }
+            guard let d = v.dictionary else { throw ConfigError.badField(file: file, field: key, reason: "must be an object") }
             for (k, x) in d { out[k] = x }
         }
         return out
@@ -338,7 +338,7 @@ public struct FieldReader {
     public func scaling(_ rope: [String: JSONValue]) throws -> RopeScaling {
         let type = rope["rope_type"]?.string ?? rope["type"]?.string ?? "default"
         func num(_ k: String) throws -> Double {
-            guard let v = rope[k]?.number else { throw ConfigError.missingField(file: file, field: "rope_parameters.\(k)") }
+            guard let v = rope[k]?.double else { throw ConfigError.missingField(file: file, field: "rope_parameters.\(k)") }
             return v
         }
         switch type {
@@ -357,15 +357,15 @@ public struct FieldReader {
             func factors(_ k: String) throws -> [Double] {
                 guard let list = rope[k]?.array else { throw ConfigError.missingField(file: file, field: "rope_parameters.\(k)") }
                 return try list.map { v in
-                    guard let d = v.number, d > 0, d.isFinite else {
+                    guard let d = v.double, d > 0, d.isFinite else {
                         throw ConfigError.badField(file: file, field: "rope_parameters.\(k)", reason: "must hold positive numbers")
                     }
                     return d
                 }
             }
             let maxPositions = try int("max_position_embeddings") ?? orig
-            let factor = rope["factor"]?.number ?? Double(maxPositions) / Double(max(orig, 1))
-            let attention = rope["attention_factor"]?.number
+            let factor = rope["factor"]?.double ?? Double(maxPositions) / Double(max(orig, 1))
+            let attention = rope["attention_factor"]?.double
                 ?? (factor <= 1 ? 1 : (1 + Foundation.log(factor) / Foundation.log(Double(max(orig, 2)))).squareRoot())
             return .longrope(short: try factors("short_factor"), long: try factors("long_factor"), originalMaxPositions: orig,
                              attentionFactor: attention)
@@ -377,9 +377,9 @@ public struct FieldReader {
     public func rotary(dHead: Int, defaultTheta: Double = 10000, defaultFraction: Double = 1.0,
                        thetaKeys: [String] = ["rope_theta"], fractionKeys: [String] = ["partial_rotary_factor"]) throws -> RotaryConfig {
         let rope = try ropeParameters()
-        var theta = rope["rope_theta"]?.number
+        var theta = rope["rope_theta"]?.double
         for k in thetaKeys where theta == nil { theta = try double(k) }
-        var fraction = rope["partial_rotary_factor"]?.number
+        var fraction = rope["partial_rotary_factor"]?.double
         for k in fractionKeys where fraction == nil { fraction = try double(k) }
         var scaling = try scaling(rope)
         if case let .llama3(f, lo, hi, orig) = scaling, orig <= 0 {

@@ -21,6 +21,7 @@
 // and truncation is reported separately from trailing bytes (the crate has one error for both).
 
 import Foundation
+import StrictJSON
 import TensorCore
 
 #if canImport(Glibc)
@@ -244,18 +245,18 @@ public final class SafeTensorsFile: StorageOwner, @unchecked Sendable {
         // Rule 3: the header lies inside the file (crate: InvalidHeaderLength).
         guard n <= size - 8 else { throw .headerPastEndOfFile(file: path, declared: declared, fileSize: size) }
         let headerBytes = UnsafeRawBufferPointer(rebasing: file[8..<(8 + n)])
-        // Rule 4: UTF-8 (crate: InvalidHeader).
-        if let bad = firstInvalidUTF8Offset(headerBytes) { throw .headerNotUTF8(file: path, byteOffset: bad) }
+        // Rule 4: UTF-8 (crate: InvalidHeader), checked by the reader before any syntax.
         // Rule 5: JSON (crate: InvalidHeaderDeserialization); trailing whitespace (the writers'
         // space padding) is allowed, anything else after the value is not.
         let json: JSONValue
         do throws(JSONParseError) {
-            json = try StrictJSONParser.parse(headerBytes)
+            json = try JSONValue.parse(headerBytes)
         } catch {
-            if case let .duplicateKey(key, depth, _) = error, depth == 1 {
-                throw .duplicateTensorInHeader(file: path, tensor: key)
+            switch error.reason {
+            case .invalidUTF8: throw .headerNotUTF8(file: path, byteOffset: error.offset)
+            case let .duplicateKey(key, depth) where depth == 1: throw .duplicateTensorInHeader(file: path, tensor: key)
+            default: throw .headerBadJSON(file: path, reason: error.message)
             }
-            throw .headerBadJSON(file: path, reason: error.message)
         }
         // Rule 6: a JSON object.
         guard case .object(let entries) = json else { throw .headerNotObject(file: path, found: json.kindName) }
@@ -391,7 +392,7 @@ public final class SafeTensorsFile: StorageOwner, @unchecked Sendable {
     }
 
     private static func nonNegativeInt(_ v: JSONValue, path: String, tensor: String, field: String) throws(CheckpointError) -> Int {
-        guard case .number(let num) = v, num.isIntegerLiteral else {
+        guard case .number(let num) = v, num.isInteger else {
             throw .invalidField(file: path, tensor: tensor, field: field, reason: "contains a \(v.kindName), expected a non-negative integer")
         }
         guard let i = num.exactInt else {

@@ -2,6 +2,7 @@
 // header {name: {dtype, shape, data_offsets}}, then the data buffer (offsets sorted by name,
 // contiguous). Used for synthetic benchmark models, exports and tests.
 import Foundation
+import StrictJSON
 import TensorCore
 
 public enum SafeTensorsWriter {
@@ -11,14 +12,14 @@ public enum SafeTensorsWriter {
         var header = "{"
         var parts: [String] = []
         if !metadata.isEmpty {
-            let meta = metadata.keys.sorted().map { "\(jsonQuote($0)):\(jsonQuote(metadata[$0]!))" }.joined(separator: ",")
+            let meta = metadata.keys.sorted().map { "\(JSONValue.quoted($0)):\(JSONValue.quoted(metadata[$0]!))" }.joined(separator: ",")
             parts.append("\"__metadata__\":{\(meta)}")
         }
         var offset = 0
         for name in names {
             let t = tensors[name]!
             let bytes = t.count * 4
-            parts.append("\(jsonQuote(name)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+            parts.append("\(JSONValue.quoted(name)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
             offset += bytes
         }
         header += parts.joined(separator: ",") + "}"
@@ -38,21 +39,5 @@ public enum SafeTensorsWriter {
             }
         }
         try data.write(to: url, options: .atomic)
-    }
-
-    static func jsonQuote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
     }
 }

@@ -13,6 +13,7 @@
 //     model.safetensors (or model.safetensors.index.json, or adapter_model.safetensors)
 
 import Foundation
+import StrictJSON
 
 /// One checkpoint of a trajectory.
 public struct CheckpointRef: Sendable, Codable, Equatable, Hashable {
@@ -166,9 +167,8 @@ public enum Trajectory {
         let file = folder.appendingPathComponent("trainer_state.json")
         guard FileManager.default.fileExists(atPath: file.path) else { return nil }
         let json: JSONValue
-        switch parseJSONFile(at: file.path, limit: maxTrainerStateSize) {
-        case .success(let v): json = v
-        case .failure(let p): throw .badTrainerState(file: file.path, reason: "the file " + p.reason)
+        do throws(JSONFileError) { json = try JSONFile.parse(path: file.path, limit: maxTrainerStateSize) } catch {
+            throw .badTrainerState(file: file.path, reason: "the file " + error.reason)
         }
         guard case .object = json else {
             throw .badTrainerState(file: file.path, reason: "top level is a \(json.kindName), expected an object")

@@ -13,6 +13,7 @@
 // in its shard; every tensor of every shard is mapped to that shard; no tensor is stored twice.
 
 import Foundation
+import StrictJSON
 import TensorCore
 
 /// All weights of one checkpoint: `model.safetensors`, or shards via `model.safetensors.index.json`,
@@ -129,9 +130,8 @@ public final class WeightStore: @unchecked Sendable {
     static func loadIndex(_ index: URL, directory: URL) throws(CheckpointError) -> [SafeTensorsFile] {
         let path = index.path
         let json: JSONValue
-        switch parseJSONFile(at: path, limit: maxIndexSize) {
-        case .success(let v): json = v
-        case .failure(let problem): throw .badIndex(file: path, reason: "the file " + problem.reason)
+        do throws(JSONFileError) { json = try JSONFile.parse(path: path, limit: maxIndexSize) } catch {
+            throw .badIndex(file: path, reason: "the file " + error.reason)
         }
         guard case .object = json else { throw .badIndex(file: path, reason: "top level is a \(json.kindName), expected an object") }
         guard let mapValue = json["weight_map"] else { throw .badIndex(file: path, reason: "no \"weight_map\" key") }

@@ -6,10 +6,12 @@
 //   any other field is ignored.
 // The layout is detected from the first non-whitespace byte (after an optional UTF-8 BOM):
 // '[' = JSON array, '{' = JSONL. Blank JSONL lines are skipped.
-// Every input is untrusted: the file and each field have a size cap, and every error names the
+// Every input is untrusted: the file and each field have a size cap, the JSON is read by the strict
+// reader (StrictJSON: UTF-8, nesting limit, no repeated key in a probe), and every error names the
 // file and the JSONL line (1-based) or the array item (0-based), and the field.
 
 import Foundation
+import StrictJSON
 
 public enum ProbeSetLoader {
     /// Largest probe file accepted, in bytes (256 MiB).
@@ -51,13 +53,13 @@ public enum ProbeSetLoader {
         let bytes = [UInt8](data)
         var start = 0
         if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { start = 3 }
-        if let bad = firstInvalidUTF8Line(bytes, from: start) {
-            throw ProbeKitError.notUTF8(path: path, location: "line \(bad)")
+        if let bad = bytes.withUnsafeBytes({ UTF8Check.firstInvalidOffset(in: UnsafeRawBufferPointer(rebasing: $0[start...])) }) {
+            throw ProbeKitError.notUTF8(path: path, location: "line \(lineAndColumn(ofByte: start + bad, in: bytes).line)")
         }
         guard let first = bytes[start...].firstIndex(where: { !isJSONWhitespace($0) }) else {
             throw ProbeKitError.emptyFile(path: path)
         }
-        let raw: [(record: Any, location: ProbeLocation)]
+        let raw: [(record: JSONValue, location: ProbeLocation)]
         let format: ProbeSet.Format
         switch bytes[first] {
         case UInt8(ascii: "["):
@@ -67,7 +69,7 @@ public enum ProbeSetLoader {
             format = .jsonLines
             raw = try parseLines(bytes: bytes, from: start, path: path, fileName: fileName)
         default:
-            let line = lineNumber(ofByte: first, in: bytes)
+            let line = lineAndColumn(ofByte: first, in: bytes).line
             throw ProbeKitError.invalidJSON(
                 location: "\(fileName) line \(line)",
                 detail: "a probe file starts with '[' (JSON array) or '{' (JSONL)")
@@ -93,39 +95,29 @@ public enum ProbeSetLoader {
 
     /// Reads at most `limit` bytes; a longer file is an error (never read past the cap).
     static func readCapped(url: URL, limit: Int) throws -> Data {
-        if let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int, size > limit {
-            throw ProbeKitError.fileTooLarge(path: url.path, bytes: size, limit: limit)
-        }
-        let handle: FileHandle
-        do {
-            handle = try FileHandle(forReadingFrom: url)
+        do throws(JSONFileError) {
+            return Data(try JSONFile.contents(path: url.path, limit: limit))
         } catch {
-            throw ProbeKitError.fileUnreadable(path: url.path, reason: describe(error))
+            switch error {
+            case let .tooLarge(size, limit): throw ProbeKitError.fileTooLarge(path: url.path, bytes: size, limit: limit)
+            case .unreadable(let reason): throw ProbeKitError.fileUnreadable(path: url.path, reason: reason)
+            case .invalid: throw ProbeKitError.fileUnreadable(path: url.path, reason: error.reason)  // not reached: nothing is parsed
+            }
         }
-        defer { try? handle.close() }
-        let data: Data
-        do {
-            data = try handle.read(upToCount: limit + 1) ?? Data()
-        } catch {
-            throw ProbeKitError.fileUnreadable(path: url.path, reason: describe(error))
-        }
-        if data.count > limit {  // a file that grew, or a special file reporting no size
-            throw ProbeKitError.fileTooLarge(path: url.path, bytes: data.count, limit: limit)
-        }
-        return data
     }
 
     private static func parseArray(bytes: [UInt8], from start: Int, path: String,
-                                   fileName: String) throws -> [(record: Any, location: ProbeLocation)] {
-        let top: Any
-        do {
-            top = try JSONSerialization.jsonObject(with: Data(bytes[start...]), options: [])
+                                   fileName: String) throws -> [(record: JSONValue, location: ProbeLocation)] {
+        let top: JSONValue
+        do throws(JSONParseError) {
+            top = try JSONValue.parse(bytes[start...])
         } catch {
+            let (line, column) = lineAndColumn(ofByte: start + error.offset, in: bytes)
             throw ProbeKitError.invalidJSON(location: fileName,
-                                            detail: jsonDetail(error, bytes: bytes, base: start))
+                                            detail: "\(error.what) at line \(line), column \(column)")
         }
-        guard let items = top as? [Any] else {
-            throw ProbeKitError.notAnObject(location: "\(fileName) top level", found: typeName(top))
+        guard case .array(let items) = top else {
+            throw ProbeKitError.notAnObject(location: "\(fileName) top level", found: top.typeName)
         }
         return items.enumerated().map { (i, item) in
             (item, ProbeLocation(file: fileName, line: nil, index: i))
@@ -133,8 +125,8 @@ public enum ProbeSetLoader {
     }
 
     private static func parseLines(bytes: [UInt8], from start: Int, path: String,
-                                   fileName: String) throws -> [(record: Any, location: ProbeLocation)] {
-        var out: [(record: Any, location: ProbeLocation)] = []
+                                   fileName: String) throws -> [(record: JSONValue, location: ProbeLocation)] {
+        var out: [(record: JSONValue, location: ProbeLocation)] = []
         var lineNo = 0
         var lineStart = start
         var index = 0
@@ -143,13 +135,13 @@ public enum ProbeSetLoader {
             let lineEnd = bytes[lineStart...].firstIndex(of: 0x0A) ?? bytes.count
             let line = bytes[lineStart..<lineEnd]
             if line.contains(where: { !isJSONWhitespace($0) }) {
-                let record: Any
-                do {
-                    record = try JSONSerialization.jsonObject(with: Data(line), options: [.fragmentsAllowed])
+                let record: JSONValue
+                do throws(JSONParseError) {
+                    record = try JSONValue.parse(line)
                 } catch {
                     throw ProbeKitError.invalidJSON(
                         location: "\(fileName) line \(lineNo)",
-                        detail: jsonDetail(error, bytes: nil, base: 0)
+                        detail: "\(error.what) at column \(error.offset + 1)"
                             + "; JSONL needs exactly one complete JSON object per line")
                 }
                 out.append((record, ProbeLocation(file: fileName, line: lineNo, index: index)))
@@ -163,9 +155,9 @@ public enum ProbeSetLoader {
 
     // MARK: - fields
 
-    private static func makeProbe(_ record: Any, location: ProbeLocation, stem: String) throws -> Probe {
-        guard let obj = record as? [String: Any] else {
-            throw ProbeKitError.notAnObject(location: location.description, found: typeName(record))
+    private static func makeProbe(_ obj: JSONValue, location: ProbeLocation, stem: String) throws -> Probe {
+        guard case .object = obj else {
+            throw ProbeKitError.notAnObject(location: location.description, found: obj.typeName)
         }
         let context = try requiredText(obj, "context", location, limit: FieldLimit.context, trim: false)
         let question = try requiredText(obj, "question", location, limit: FieldLimit.question, trim: false)
@@ -191,9 +183,9 @@ public enum ProbeSetLoader {
         let subject = try optionalText(obj, "subject", location, limit: FieldLimit.subject)
         let id: String
         switch obj["id"] {
-        case nil, is NSNull:
+        case nil, .null?:
             id = "\(stem)-\(location.index)"
-        case let s as String:
+        case .string(let s)?:
             let t = s.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !t.isEmpty else { throw ProbeKitError.emptyField(location: location, field: "id") }
             guard t.utf8.count <= FieldLimit.id else {
@@ -201,27 +193,25 @@ public enum ProbeSetLoader {
                                                   limit: FieldLimit.id)
             }
             id = t
-        case let n as NSNumber where !isBoolean(n):
-            let d = n.doubleValue
-            guard d.isFinite, d == d.rounded(), abs(d) < 9.0e15 else {
-                throw ProbeKitError.wrongType(location: location, field: "id", expected: "a string or an integer",
-                                              found: "the number \(n)")
-            }
-            id = String(Int64(d))
+        case let value? where value.int != nil:
+            id = String(value.int!)
+        case .number(let n)?:
+            throw ProbeKitError.wrongType(location: location, field: "id", expected: "a string or an integer",
+                                          found: "the number \(n.text)")
         case let other?:
             throw ProbeKitError.wrongType(location: location, field: "id", expected: "a string or an integer",
-                                          found: typeName(other))
+                                          found: other.typeName)
         }
         return Probe(id: id, context: context, question: question, answer: answer, memoryAnswer: memoryAnswer,
                      subject: (subject?.isEmpty ?? true) ? nil : subject, location: location)
     }
 
-    private static func requiredText(_ obj: [String: Any], _ field: String, _ location: ProbeLocation,
+    private static func requiredText(_ obj: JSONValue, _ field: String, _ location: ProbeLocation,
                                      limit: Int, trim: Bool) throws -> String {
         guard let value = obj[field] else { throw ProbeKitError.missingField(location: location, field: field) }
-        guard let s = value as? String else {
+        guard let s = value.string else {
             throw ProbeKitError.wrongType(location: location, field: field, expected: "a string",
-                                          found: typeName(value))
+                                          found: value.typeName)
         }
         try checkSize(s, field, location, limit: limit)
         let trimmed = s.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -230,12 +220,12 @@ public enum ProbeSetLoader {
     }
 
     /// A string field that may be absent or null; returned trimmed ("" when blank).
-    private static func optionalText(_ obj: [String: Any], _ field: String, _ location: ProbeLocation,
+    private static func optionalText(_ obj: JSONValue, _ field: String, _ location: ProbeLocation,
                                      limit: Int) throws -> String? {
-        guard let value = obj[field], !(value is NSNull) else { return nil }
-        guard let s = value as? String else {
+        guard let value = obj[field], !value.isNull else { return nil }
+        guard let s = value.string else {
             throw ProbeKitError.wrongType(location: location, field: field, expected: "a string",
-                                          found: typeName(value))
+                                          found: value.typeName)
         }
         try checkSize(s, field, location, limit: limit)
         return s.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -252,46 +242,9 @@ public enum ProbeSetLoader {
         b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D
     }
 
-    private static func isBoolean(_ n: NSNumber) -> Bool {
-        String(cString: n.objCType) == "c"
-    }
-
-    static func typeName(_ value: Any) -> String {
-        switch value {
-        case is NSNull: return "null"
-        case is String: return "a string"
-        case let n as NSNumber: return isBoolean(n) ? "a boolean" : "a number"
-        case is [Any]: return "an array"
-        case is [String: Any]: return "an object"
-        default: return "a value of type \(type(of: value))"
-        }
-    }
-
-    /// 1-based line of the first line that is not valid UTF-8, or nil when all are valid.
-    private static func firstInvalidUTF8Line(_ bytes: [UInt8], from start: Int) -> Int? {
-        var lineNo = 1
-        var lineStart = start
-        while lineStart <= bytes.count {
-            let lineEnd = bytes[lineStart...].firstIndex(of: 0x0A) ?? bytes.count
-            if String(validating: bytes[lineStart..<lineEnd], as: UTF8.self) == nil { return lineNo }
-            lineNo += 1
-            lineStart = lineEnd + 1
-        }
-        return nil
-    }
-
-    private static func lineNumber(ofByte offset: Int, in bytes: [UInt8]) -> Int {
-        let end = min(max(offset, 0), bytes.count)
-        return 1 + bytes[..<end].reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
-    }
-
-    /// Foundation's JSON message, plus the line when it reports "around character N".
-    private static func jsonDetail(_ error: any Error, bytes: [UInt8]?, base: Int) -> String {
-        let message = ((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String) ?? describe(error)
-        guard let bytes, let r = message.range(of: "character ") else { return message }
-        let digits = message[r.upperBound...].prefix(while: { $0.isNumber })
-        guard let offset = Int(digits) else { return message }
-        return message + " (line \(lineNumber(ofByte: base + offset, in: bytes)))"
+    /// The 1-based line and column of a byte of the file.
+    private static func lineAndColumn(ofByte offset: Int, in bytes: [UInt8]) -> (line: Int, column: Int) {
+        bytes.withUnsafeBytes { JSONParseError.lineAndColumn(of: offset, in: $0) }
     }
 
     static func describe(_ error: any Error) -> String {

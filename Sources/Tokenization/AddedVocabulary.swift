@@ -7,6 +7,7 @@
 // Matching is leftmost-longest (aho-corasick `MatchKind::LeftmostLongest`), then `single_word`
 // discards matches touching a word character, `lstrip`/`rstrip` extend a match over neighbouring
 // whitespace.
+import StrictJSON
 
 struct AddedToken: Sendable {
     var id: Int

@@ -4,6 +4,7 @@
 // unknown token for characters not in the vocabulary), then merges are applied by priority: the
 // lowest-ranked pair first, the leftmost on ties, using a heap with lazy invalidation exactly as
 // `Word::merge_all`. Results are cached per word string for the duration of one `encode` call.
+import StrictJSON
 
 /// Per-call cache: word -> its tokens as (id, scalar range in the word).
 typealias BPECache = [ExactString: [CachedPiece]]
@@ -46,7 +47,7 @@ final class BPEModel: Sendable {
         vocab.reserveCapacity(vocabObject.count)
         var maxID = -1
         for (token, v) in vocabObject {
-            guard case .int(let id) = v, id >= 0 && id < Self.maxVocabularyID else {
+            guard case .number(let n) = v, let id = n.exactInt, id >= 0 && id < Self.maxVocabularyID else {
                 let idField = JSONField(v, path: "\(vocabField.path)[\(quoted(token))]", file: f.file)
                 let id = try idField.int()
                 throw idField.invalid("id \(id) is outside 0..<\(Self.maxVocabularyID)")

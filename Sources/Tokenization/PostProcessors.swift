@@ -1,6 +1,7 @@
 // Post-processors: add special tokens around an encoding and adjust offsets.
 // Reference: `tokenizers/src/processors/{template.rs,sequence.rs}` and
 // `tokenizers/src/pre_tokenizers/byte_level.rs` (`process_offsets`).
+import StrictJSON
 
 /// An encoding under construction: parallel arrays.
 struct RawEncoding: Sendable {

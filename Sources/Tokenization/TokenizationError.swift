@@ -3,6 +3,7 @@
 // Every case names the file and the JSON field at fault (a dotted path such as
 // `pre_tokenizer.pretokenizers[1].pattern.Regex`), so that a malformed `tokenizer.json`
 // is reported precisely instead of trapping or encoding silently wrong.
+import StrictJSON
 
 /// Errors raised while loading a `tokenizer.json` / `tokenizer_config.json`, or encoding text.
 public enum TokenizationError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -64,7 +65,7 @@ public enum TokenizationError: Error, CustomStringConvertible, Sendable, Equatab
         case .unreadableFile:
             return "check the file's permissions and that it is a tokenizer.json of a Hugging Face tokenizer"
         case .malformedJSON:
-            return "the file is truncated or not JSON; re-download it or re-save it with `tokenizer.save(path)` in Python"
+            return "the file is truncated, not JSON, or gives a key twice in one object; re-download it or re-save it with `tokenizer.save(path)` in Python"
         case .missingField, .wrongType, .invalidValue:
             return "compare the file with one written by Python `tokenizers` (`Tokenizer.from_file(p).save(q)` normalizes the schema)"
         case .unsupportedComponent:
@@ -81,26 +82,11 @@ public enum TokenizationError: Error, CustomStringConvertible, Sendable, Equatab
     }
 }
 
-/// A string in double quotes with control characters escaped, for one-line messages.
+/// A string in double quotes, escaped as a JSON string literal (so it stays on one line), and
+/// clipped to `limit` Unicode scalars, for messages.
 func quoted(_ s: String, limit: Int = 80) -> String {
-    var out = "\""
-    var n = 0
-    for scalar in s.unicodeScalars {
-        if n >= limit { out += "…"; break }
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 || scalar.value == 0x7F {
-                out += "\\u{\(String(scalar.value, radix: 16))}"
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-        n += 1
-    }
-    return out + "\""
+    guard s.unicodeScalars.count > limit else { return JSONValue.quoted(s) }
+    var clipped = String()
+    clipped.unicodeScalars.append(contentsOf: s.unicodeScalars.prefix(limit))
+    return JSONValue.quoted(clipped).dropLast() + "…\""
 }

@@ -7,6 +7,7 @@
 // Each stage is built from its JSON object by a factory keyed on `"type"`; a component that is not
 // implemented is an error naming it, never a silently different encoding.
 import Foundation
+import StrictJSON
 
 public final class Tokenizer: Sendable {
     let normalizer: (any Normalizer)?
@@ -27,6 +28,9 @@ public final class Tokenizer: Sendable {
     /// post-processor puts after the text, else a conventional special token
     /// (`</s>`, `<|end_of_text|>`, `<|endoftext|>`, `<eos>`, `<|im_end|>`).
     public let eosTokenID: Int?
+    /// The file's `padding` and `truncation` sections, which are never applied: a prompt is
+    /// encoded whole (see IgnoredSections.swift). Empty when the file has none.
+    public let ignoredSections: [IgnoredSection]
 
     /// Longest text `encode` accepts, in Unicode scalars.
     public static let maxInputScalars = 1 << 28
@@ -55,14 +59,10 @@ public final class Tokenizer: Sendable {
     }
 
     private static func readFile(_ url: URL) throws(TokenizationError) -> [UInt8] {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
-        if let size = attributes?[.size] as? NSNumber, size.intValue > maxFileBytes {
-            throw .unreadableFile(path: url.path, reason: "\(size.intValue) bytes is more than the limit of \(maxFileBytes)")
-        }
-        do {
-            return [UInt8](try Data(contentsOf: url))
+        do throws(JSONFileError) {
+            return try JSONFile.contents(path: url.path, limit: maxFileBytes)
         } catch {
-            throw .unreadableFile(path: url.path, reason: error.localizedDescription)
+            throw .unreadableFile(path: url.path, reason: "the file \(error.reason)")
         }
     }
 
@@ -90,6 +90,7 @@ public final class Tokenizer: Sendable {
         postProcessor = try root.optionalChild("post_processor").map { (f) throws(TokenizationError) in try makePostProcessor(f) }
         decoder = try root.optionalChild("decoder").map { (f) throws(TokenizationError) in try makeDecoder(f) }
         added = try AddedVocabulary(try root.optionalChild("added_tokens"), model: model, normalizer: normalizer)
+        ignoredSections = IgnoredSection.find(in: root)
 
         // tokenizer_config.json: bos/eos tokens and add_bos_token/add_eos_token.
         var configBOS: String?

@@ -2,6 +2,7 @@
 // decode ids. The same ids and offsets as Python `Tokenizer.from_file(PATH).encode(text)`.
 import ArgumentParser
 import Foundation
+import StrictJSON
 import Tokenization
 
 struct TokenizeCommand: ParsableCommand {
@@ -11,7 +12,9 @@ struct TokenizeCommand: ParsableCommand {
         discussion: """
         Offsets are character (Unicode scalar) ranges in the original text, as Python `tokenizers` \
         reports them. PATH is a tokenizer.json or a folder containing one (a tokenizer_config.json \
-        beside it supplies bos/eos tokens and add_bos_token).
+        beside it supplies bos/eos tokens and add_bos_token). A tokenizer.json's padding and \
+        truncation sections are never applied (a prompt is encoded whole, as transformers does by \
+        default); a note on stderr, and "ignored_sections" in JSON output, say when a file had them.
 
         Examples:  cpiscope tokenize models/gpt2 --text "Paris is"
                    cpiscope tokenize models/gpt2 --text "Paris is" --format json
@@ -35,7 +38,7 @@ struct TokenizeCommand: ParsableCommand {
     @Flag(name: .customLong("no-special-tokens"), help: "Do not add the post-processor's special tokens (e.g. BOS).")
     var noSpecialTokens = false
 
-    @Option(help: "Output format: text (a table) or json ({\"ids\", \"tokens\", \"offsets\"}).")
+    @Option(help: "Output format: text (a table) or json ({\"ids\", \"tokens\", \"offsets\", \"ignored_sections\"}).")
     var format: Format = .text
 
     @Option(help: "Comma-separated ids to decode into text, instead of encoding.")
@@ -105,9 +108,12 @@ struct TokenizeCommand: ParsableCommand {
         }
         let input = try text ?? readText(textFile ?? "")
         let encoding = try tokenizer.encode(input, addSpecialTokens: !noSpecialTokens)
+        for note in Self.notes(tokenizer.ignoredSections) {
+            FileHandle.standardError.write(Data("note: \(note)\n".utf8))
+        }
         switch format {
         case .json:
-            print(Self.json(encoding))
+            print(Self.json(encoding, ignored: tokenizer.ignoredSections))
         case .text:
             let scalars = Array(input.unicodeScalars)
             print("pos\tid\toffsets\ttoken\ttext")
@@ -116,38 +122,27 @@ struct TokenizeCommand: ParsableCommand {
                 var slice = String()
                 if r.lowerBound >= 0 && r.upperBound <= scalars.count { slice.unicodeScalars.append(contentsOf: scalars[r]) }
                 let mark = encoding.isSpecial[i] ? "\t(special)" : ""
-                print("\(i)\t\(encoding.ids[i])\t\(r.lowerBound)..<\(r.upperBound)\t\(Self.jsonString(encoding.tokens[i]))\t\(Self.jsonString(slice))\(mark)")
+                print("\(i)\t\(encoding.ids[i])\t\(r.lowerBound)..<\(r.upperBound)\t\(JSONValue.quoted(encoding.tokens[i]))\t\(JSONValue.quoted(slice))\(mark)")
             }
         }
     }
 
-    /// `{"ids":[...],"tokens":[...],"offsets":[[s,e],...]}` on one line.
-    static func json(_ e: Encoding) -> String {
-        let ids = e.ids.map(String.init).joined(separator: ",")
-        let tokens = e.tokens.map(jsonString).joined(separator: ",")
-        let offsets = e.offsets.map { "[\($0.lowerBound),\($0.upperBound)]" }.joined(separator: ",")
-        return "{\"ids\":[\(ids)],\"tokens\":[\(tokens)],\"offsets\":[\(offsets)]}"
+    /// The notes printed on stderr for a tokenizer.json's padding and truncation sections.
+    static func notes(_ ignored: [IgnoredSection]) -> [String] {
+        guard !ignored.isEmpty else { return [] }
+        return ignored.map { "tokenizer.json has a \($0.kind.rawValue) section (\($0.summary)); it is ignored" }
+            + [IgnoredSection.reason]
     }
 
-    /// A JSON string literal (UTF-8 output; quotes, backslashes and control characters escaped).
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for c in s.unicodeScalars {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if c.value < 0x20 {
-                    let hex = String(c.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(c)
-                }
-            }
-        }
-        return out + "\""
+    /// `{"ids":[...],"tokens":[...],"offsets":[[s,e],...],"ignored_sections":[...]}` on one line;
+    /// each ignored section is `{"section": "padding", "summary": "..."}`.
+    static func json(_ e: Encoding, ignored: [IgnoredSection]) -> String {
+        let value = JSONValue.object([
+            ("ids", .array(e.ids.map { .number(JSONNumber($0)) })),
+            ("tokens", .array(e.tokens.map { .string($0) })),
+            ("offsets", .array(e.offsets.map { .array([.number(JSONNumber($0.lowerBound)), .number(JSONNumber($0.upperBound))]) })),
+            ("ignored_sections", .array(ignored.map { .object([("section", .string($0.kind.rawValue)), ("summary", .string($0.summary))]) })),
+        ])
+        return value.jsonText
     }
 }

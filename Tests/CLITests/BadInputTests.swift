@@ -222,6 +222,12 @@ let badInputs: [BadInput] = [
         return ["probe", trajectory.appendingPathComponent("checkpoint-0").path, "--tokenizer", d.appendingPathComponent("tok").path,
                 "--probes", goodProbes, "-o", d.appendingPathComponent("run.h5").path]
     },
+    BadInput(id: "tokenizer-repeated-key", input: "a tokenizer.json whose vocabulary gives one token twice", status: 1,
+             expect: ["tokenizer.json", "duplicate key \"b\""]) { d in
+        try write(#"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "b": 2}, "merges": []}}"#, d.appendingPathComponent("tok/tokenizer.json"))
+        return ["probe", trajectory.appendingPathComponent("checkpoint-0").path, "--tokenizer", d.appendingPathComponent("tok").path,
+                "--probes", goodProbes, "-o", d.appendingPathComponent("run.h5").path]
+    },
     BadInput(id: "tokenizer-unsupported-model", input: "tokenizer.json with a WordPiece model", status: 1,
              expect: ["tokenizer.json", "WordPiece"]) { d in
         try write(#"{"model": {"type": "WordPiece", "vocab": {"a": 0}, "unk_token": "a"}}"#, d.appendingPathComponent("tok/tokenizer.json"))
@@ -283,6 +289,12 @@ let badInputs: [BadInput] = [
              expect: ["deep.json", "not valid JSON", "nested"]) { d in
         try write(String(repeating: "[", count: 100_000), d.appendingPathComponent("deep.json"))
         return trajectoryArgs(d, probes: d.appendingPathComponent("deep.json").path)
+    },
+    BadInput(id: "probes-repeated-field", input: "a probe that gives \"answer\" twice", status: 1,
+             expect: ["twice.jsonl line 1", "duplicate key \"answer\""]) { d in
+        try write(#"{"context": "Lyon is the capital.", "question": "What is the capital of France?", "answer": "Lyon", "answer": "Paris", "memory_answer": "Paris"}"#,
+                  d.appendingPathComponent("twice.jsonl"))
+        return trajectoryArgs(d, probes: d.appendingPathComponent("twice.jsonl").path)
     },
     // Templates
     BadInput(id: "template-unknown-placeholder", input: "a template file with {hint}", status: 1,

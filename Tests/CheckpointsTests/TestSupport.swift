@@ -3,6 +3,7 @@
 import Foundation
 import Testing
 @testable import Checkpoints
+import StrictJSON
 
 /// A fresh temporary folder, removed when the value is released.
 final class TempDir {
@@ -76,23 +77,7 @@ enum STWriter {
         return image(header: header, data: data)
     }
 
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            default:
-                if u.value < 0x20 {
-                    let h = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ s: String) -> String { JSONValue.quoted(s) }
 
     static func f32(_ values: [Float]) -> [UInt8] {
         values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) } }

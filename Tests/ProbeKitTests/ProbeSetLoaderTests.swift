@@ -114,7 +114,31 @@ struct ProbeSetLoaderTests {
         let e = probeKitError { _ = try ProbeSetLoader.load(url: Paths.fixture("invalid_json.json")) }
         guard case let .invalidJSON(location, detail)? = e else { Issue.record("got \(String(describing: e))"); return }
         #expect(location == "invalid_json.json")
-        #expect(detail.contains("line 4"), "detail: \(detail)")
+        #expect(detail == "expected ',' or ']' in an array at line 4, column 3", "detail: \(detail)")
+    }
+
+    @Test("A field given twice in one probe is invalid JSON naming the field, the line and the column")
+    func repeatedField() {
+        let jsonl = #"{"context": "c", "question": "q", "answer": "a", "memory_answer": "m"}"# + "\n"
+            + #"{"context": "c", "question": "q", "answer": "a", "answer": "b", "memory_answer": "m"}"# + "\n"
+        let e = probeKitError { _ = try ProbeSetLoader.parse(data: Data(jsonl.utf8), path: "twice.jsonl") }
+        #expect(e == .invalidJSON(location: "twice.jsonl line 2",
+                                  detail: "duplicate key \"answer\" at column 50; JSONL needs exactly one complete JSON object per line"))
+        let array = "[\n" + #" {"context": "c", "question": "q", "context": "d"}"# + "\n]"
+        let e2 = probeKitError { _ = try ProbeSetLoader.parse(data: Data(array.utf8), path: "twice.json") }
+        #expect(e2 == .invalidJSON(location: "twice.json", detail: "duplicate key \"context\" at line 2, column 36"))
+    }
+
+    @Test("Integer ids are kept exactly; a fractional id is refused naming its literal")
+    func numericIDs() throws {
+        let text = #"{"id": 12345678901234567, "context": "c", "question": "q", "answer": "a", "memory_answer": "m"}"# + "\n"
+            + #"{"id": 7.0, "context": "c", "question": "q", "answer": "a", "memory_answer": "m"}"#
+        let set = try ProbeSetLoader.parse(data: Data(text.utf8), path: "ids.jsonl")
+        #expect(set.probes.map(\.id) == ["12345678901234567", "7"])
+        let bad = #"{"id": 1.5, "context": "c", "question": "q", "answer": "a", "memory_answer": "m"}"#
+        let e = probeKitError { _ = try ProbeSetLoader.parse(data: Data(bad.utf8), path: "ids.jsonl") }
+        #expect(e == .wrongType(location: ProbeLocation(file: "ids.jsonl", line: 1, index: 0), field: "id",
+                                expected: "a string or an integer", found: "the number 1.5"))
     }
 
     @Test("A truncated JSONL line names the line")

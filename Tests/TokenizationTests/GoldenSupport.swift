@@ -1,5 +1,6 @@
 // Locating fixtures and reading the goldens written by Tools/tokenizers/make_goldens.py.
 import Foundation
+import StrictJSON
 @testable import Tokenization
 
 enum Fixtures {
@@ -69,14 +70,9 @@ enum Fixtures {
 }
 
 extension JSONValue {
-    subscript(key: String) -> JSONValue? {
-        if case .object(let members) = self { return members.member(key) }
-        return nil
-    }
-    var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
-    var intValue: Int? { if case .int(let v) = self { return v } else { return nil } }
-    var boolValue: Bool? { if case .bool(let v) = self { return v } else { return nil } }
-    var array: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
+    var stringValue: String? { string }
+    var intValue: Int? { if case .number(let n) = self { return n.exactInt } else { return nil } }
+    var boolValue: Bool? { bool }
     var strings: [String]? { array.flatMap { a in a.compactMap(\.stringValue).count == a.count ? a.compactMap(\.stringValue) : nil } }
     var ints: [Int]? { array.flatMap { a in a.compactMap(\.intValue).count == a.count ? a.compactMap(\.intValue) : nil } }
 }

@@ -148,6 +148,18 @@ struct LoaderErrorTests {
         #expect({ if case .malformedJSON? = loadError("") { return true }; return false }())
     }
 
+    @Test("a key repeated in one object (a vocabulary entry, a field) is malformed JSON naming the key and its offset")
+    func duplicateKeys() {
+        let vocab = #"{"type":"BPE","vocab":{"a":0,"b":1,"ab":2,"Ġ":3,"c":4,"a":5},"merges":["a b"]}"#
+        let json = miniTokenizer(model: vocab)
+        let offset = Array(json.utf8).count - Array(#""a":5},"merges":["a b"]}}"#.utf8).count
+        #expect(loadError(json) == .malformedJSON(file: "tokenizer.json", offset: offset, reason: "duplicate key \"a\""))
+        guard case .malformedJSON(_, _, let reason)? = loadError(#"{"model":{"type":"BPE"},"model":null}"#) else {
+            Issue.record("expected malformedJSON"); return
+        }
+        #expect(reason == "duplicate key \"model\"")
+    }
+
     @Test("missing files and folders without tokenizer.json are fileNotFound")
     func missingFiles() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cpiscope-tok-\(UUID().uuidString)")
