@@ -34,20 +34,14 @@ enum Gemma2: ModelFamily {
     }
 
     static func load(config c: ModelConfig, store: WeightStore, checkpoint: String, context: LoadContext?) throws -> DecoderModel {
-        var t = WeightTable(store: store, checkpoint: checkpoint, context: context)
-        let d = c.dModel, eps = c.normEps
-        let embed = try t.matrix("model.embed_tokens.weight", shape: [c.vocab, d])
-        func norm(_ name: String) throws -> Norm { try t.norm(name, d: d, kind: .rmsNorm, eps: eps, offset: 1) }
-        var blocks: [BlockWeights] = []
-        for l in 0..<c.layers {
-            let b = "model.layers.\(l)."
+        try Llama.build(c, store: store, checkpoint: checkpoint, context: context, normOffset: 1) { t, b in
             let (qkv, attnOut) = try Llama.attention(&t, b, c)
-            blocks.append(BlockWeights(
-                attnNorm: try norm(b + "input_layernorm"), mlpNorm: try norm(b + "pre_feedforward_layernorm"),
+            func norm(_ name: String) throws -> Norm { try t.norm(b + name, d: c.dModel, kind: .rmsNorm, eps: c.normEps, offset: 1) }
+            return BlockWeights(
+                attnNorm: try norm("input_layernorm"), mlpNorm: try norm("pre_feedforward_layernorm"),
                 qkv: qkv, attnOut: attnOut, mlp: try Llama.gatedMLP(&t, b, c),
-                attnPostNorm: try norm(b + "post_attention_layernorm"), mlpPostNorm: try norm(b + "post_feedforward_layernorm")))
+                attnPostNorm: try norm("post_attention_layernorm"), mlpPostNorm: try norm("post_feedforward_layernorm"))
         }
-        return try Llama.finish(&t, c, prefix: "model.", embed: embed, blocks: blocks, normOffset: 1)
     }
 
     static func features(_ c: ModelConfig) -> [String] {

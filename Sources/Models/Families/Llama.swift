@@ -48,20 +48,12 @@ enum Llama: ModelFamily {
     }
 
     static func load(config c: ModelConfig, store: WeightStore, checkpoint: String, context: LoadContext? = nil) throws -> DecoderModel {
-        var t = WeightTable(store: store, checkpoint: checkpoint, context: context)
-        let d = c.dModel, eps = c.normEps
-        let p = t.has("model.embed_tokens.weight") ? "model." : ""
-        let embed = try t.matrix(p + "embed_tokens.weight", shape: [c.vocab, d])
-        var blocks: [BlockWeights] = []
-        for l in 0..<c.layers {
-            let b = "\(p)layers.\(l)."
+        try build(c, store: store, checkpoint: checkpoint, context: context) { t, b in
             let (qkv, attnOut) = try attention(&t, b, c)
-            blocks.append(BlockWeights(
-                attnNorm: try t.norm(b + "input_layernorm", d: d, kind: .rmsNorm, eps: eps),
-                mlpNorm: try t.norm(b + "post_attention_layernorm", d: d, kind: .rmsNorm, eps: eps),
-                qkv: qkv, attnOut: attnOut, mlp: try gatedMLP(&t, b, c)))
+            return BlockWeights(attnNorm: try t.norm(b + "input_layernorm", d: c.dModel, kind: .rmsNorm, eps: c.normEps),
+                                mlpNorm: try t.norm(b + "post_attention_layernorm", d: c.dModel, kind: .rmsNorm, eps: c.normEps),
+                                qkv: qkv, attnOut: attnOut, mlp: try gatedMLP(&t, b, c))
         }
-        return try finish(&t, c, prefix: p, embed: embed, blocks: blocks)
     }
 
     static func features(_ c: ModelConfig) -> [String] {
@@ -114,9 +106,16 @@ enum Llama: ModelFamily {
                       activation: c.activation)
     }
 
-    /// The final norm, the unembedding (or the tied embedding), the unused-tensor check and the model.
-    static func finish(_ t: inout WeightTable, _ c: ModelConfig, prefix p: String, embed: WeightMatrix, blocks: [BlockWeights],
-                       normOffset: Float = 0) throws -> DecoderModel {
+    /// The whole weight table of a Llama-layout model: the embedding, `block(table, "…layers.{l}.")` for
+    /// every layer, the final norm (`normOffset` 1 for (1 + w) norms), the unembedding (or the tied
+    /// embedding), and the check that no tensor was left unused.
+    static func build(_ c: ModelConfig, store: WeightStore, checkpoint: String, context: LoadContext?, normOffset: Float = 0,
+                      block: (inout WeightTable, String) throws -> BlockWeights) throws -> DecoderModel {
+        var t = WeightTable(store: store, checkpoint: checkpoint, context: context)
+        let p = t.has("model.embed_tokens.weight") ? "model." : ""
+        let embed = try t.matrix(p + "embed_tokens.weight", shape: [c.vocab, c.dModel])
+        var blocks: [BlockWeights] = []
+        for l in 0..<c.layers { blocks.append(try block(&t, "\(p)layers.\(l).")) }
         let norm = try t.norm(p + "norm", d: c.dModel, kind: .rmsNorm, eps: c.normEps, offset: normOffset)
         let unembed = c.tiedEmbeddings ? embed : try t.matrix("lm_head.weight", shape: [c.vocab, c.dModel])
         try t.checkAllUsed()

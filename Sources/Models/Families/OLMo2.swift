@@ -21,21 +21,15 @@ enum OLMo2: ModelFamily {
     }
 
     static func load(config c: ModelConfig, store: WeightStore, checkpoint: String, context: LoadContext?) throws -> DecoderModel {
-        var t = WeightTable(store: store, checkpoint: checkpoint, context: context)
-        let d = c.dModel, eps = c.normEps
-        let embed = try t.matrix("model.embed_tokens.weight", shape: [c.vocab, d])
-        var blocks: [BlockWeights] = []
-        for l in 0..<c.layers {
-            let b = "model.layers.\(l)."
+        try Llama.build(c, store: store, checkpoint: checkpoint, context: context) { t, b in
             let (qkv, attnOut) = try Llama.attention(&t, b, c)
-            blocks.append(BlockWeights(
+            func norm(_ name: String, _ d: Int) throws -> Norm { try t.norm(b + name, d: d, kind: .rmsNorm, eps: c.normEps) }
+            return BlockWeights(
                 attnNorm: nil, mlpNorm: nil, qkv: qkv, attnOut: attnOut, mlp: try Llama.gatedMLP(&t, b, c),
-                attnPostNorm: try t.norm(b + "post_attention_layernorm", d: d, kind: .rmsNorm, eps: eps),
-                mlpPostNorm: try t.norm(b + "post_feedforward_layernorm", d: d, kind: .rmsNorm, eps: eps),
-                qNorm: QKNorm(norm: try t.norm(b + "self_attn.q_norm", d: c.heads * c.dHead, kind: .rmsNorm, eps: eps), perHead: false),
-                kNorm: QKNorm(norm: try t.norm(b + "self_attn.k_norm", d: c.kvHeads * c.dHead, kind: .rmsNorm, eps: eps), perHead: false)))
+                attnPostNorm: try norm("post_attention_layernorm", c.dModel), mlpPostNorm: try norm("post_feedforward_layernorm", c.dModel),
+                qNorm: QKNorm(norm: try norm("self_attn.q_norm", c.heads * c.dHead), perHead: false),
+                kNorm: QKNorm(norm: try norm("self_attn.k_norm", c.kvHeads * c.dHead), perHead: false))
         }
-        return try Llama.finish(&t, c, prefix: "model.", embed: embed, blocks: blocks)
     }
 
     static func features(_ c: ModelConfig) -> [String] {

@@ -24,23 +24,18 @@ enum Phi3: ModelFamily {
     }
 
     static func load(config c: ModelConfig, store: WeightStore, checkpoint: String, context: LoadContext?) throws -> DecoderModel {
-        var t = WeightTable(store: store, checkpoint: checkpoint, context: context)
-        let d = c.dModel, eps = c.normEps
-        let embed = try t.matrix("model.embed_tokens.weight", shape: [c.vocab, d])
-        var blocks: [BlockWeights] = []
-        for l in 0..<c.layers {
-            let b = "model.layers.\(l)."
+        try Llama.build(c, store: store, checkpoint: checkpoint, context: context) { t, b in
+            let d = c.dModel
             let qkv = try t.linear(b + "self_attn.qkv_proj", in: d, out: (c.heads + 2 * c.kvHeads) * c.dHead, bias: c.qkvBias)
-            blocks.append(BlockWeights(
-                attnNorm: try t.norm(b + "input_layernorm", d: d, kind: .rmsNorm, eps: eps),
-                mlpNorm: try t.norm(b + "post_attention_layernorm", d: d, kind: .rmsNorm, eps: eps),
+            return BlockWeights(
+                attnNorm: try t.norm(b + "input_layernorm", d: d, kind: .rmsNorm, eps: c.normEps),
+                mlpNorm: try t.norm(b + "post_attention_layernorm", d: d, kind: .rmsNorm, eps: c.normEps),
                 qkv: .fusedBlocks(qkv),
                 attnOut: try t.linear(b + "self_attn.o_proj", in: c.heads * c.dHead, out: d, bias: c.attnOutBias),
                 mlp: .gatedFused(gateUp: try t.linear(b + "mlp.gate_up_proj", in: d, out: 2 * c.dMLP, bias: c.mlpBias),
                                  down: try t.linear(b + "mlp.down_proj", in: c.dMLP, out: d, bias: c.mlpBias),
-                                 activation: c.activation)))
+                                 activation: c.activation))
         }
-        return try Llama.finish(&t, c, prefix: "model.", embed: embed, blocks: blocks)
     }
 
     static func features(_ c: ModelConfig) -> [String] {
