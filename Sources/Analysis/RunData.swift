@@ -78,7 +78,10 @@ public final class RunData: Sendable {
             throw AnalysisError.cannotOpen(path: path, reason: e.description)
         }
         guard let version = try? file.attribute("cpiscope_schema_version") else {
-            throw AnalysisError.notARun(path: path, detail: "no cpiscope_schema_version attribute")
+            let intervention = (try? file.attribute("cpiscope_intervention_schema_version")) != nil
+            throw AnalysisError.notARun(path: path, detail: intervention
+                ? "it is an intervention file (`cpiscope intervene`), which `diff` and `report` read on their own, not with a probe run"
+                : "no cpiscope_schema_version attribute")
         }
         guard case .int(let v) = version else {
             throw AnalysisError.notARun(path: path, detail: "cpiscope_schema_version is \(version), not an integer")
