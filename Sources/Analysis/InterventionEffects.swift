@@ -282,7 +282,8 @@ public enum InterventionEffects {
         let est = restoration(best)
         let layer = best.layer < 0 ? "every layer" : "layer \(best.layer)"
         let sure = est.interval.excludesZero ? "" : " (its 95% interval includes 0)"
-        let verb = est.value > 0 ? "restores the most context reliance" : "lowers context reliance the least"
+        let verb = est.value > 0 ? "restores the most context reliance"
+            : "comes closest to restoring context reliance (no transplant raises \(what))"
         return "At \(at), transplanting \(best.component) of \(layer) from \(best.source) \(verb): \(what) changes by "
             + "\(Fmt.signed(est.value)) \(Fmt.interval(est.interval)) and M_C by \(Fmt.signed(best.mcChange.value)) "
             + "\(Fmt.interval(best.mcChange.interval))\(sure) — the largest of \(transplants.count) transplants."
@@ -294,6 +295,7 @@ public enum InterventionEffects {
             let measure: EffectMeasure = kind == "patch" ? .recovery : .logitDiff
             guard let top = ranked(effects, checkpoint: checkpoint, by: measure, kind: kind).first else { return nil }
             let e = measure.estimate(top)
+            guard e.value.isFinite else { return "\(kind): no finite \(measure.label) at \(checkpoint)" }
             return "\(kind): strongest at \(checkpoint) is \(top.name), \(measure.label) \(Fmt.signed(e.value)) \(Fmt.interval(e.interval)) (n = \(e.n))"
         }
     }
