@@ -121,24 +121,14 @@ public struct InterventionRun: Sendable {
         generated = generateAttribute || (try? file.shape(of: "intervened_counterfactual_correct")) != nil
         cleanCounterfactual = generated ? select(try r.uint8("clean_counterfactual_correct", [C, P]), per: P) : []
         counterfactual = generated ? select(try r.uint8("intervened_counterfactual_correct", [C, I, P]), per: I * P) : []
-        var info: [String: String] = [:]
-        for key in ["template_name", "model_type", "tool_version", "created", "probe_file", "command_line"] {
-            switch try? file.attribute(key) {
-            case .string(let s)?: info[key] = s
-            case .int(let i)?: info[key] = String(i)
-            default: break
-            }
-        }
-        self.info = info
+        info = r.info(["template_name", "model_type", "tool_version", "created", "probe_file", "command_line"])
         self.probes = probes
         self.names = names
     }
 
     /// Index of a complete checkpoint named by its name or step. - Throws: `unknownCheckpoint`.
     public func checkpointIndex(_ key: String) throws -> Int {
-        if let i = checkpoints.firstIndex(of: key) { return i }
-        if let s = Int64(key), let i = steps.firstIndex(of: s) { return i }
-        throw AnalysisError.unknownCheckpoint(path: path, name: key, available: checkpoints)
+        try Analysis.checkpointIndex(key, checkpoints: checkpoints, steps: steps, path: path)
     }
 }
 

@@ -44,14 +44,9 @@ enum HTMLReport {
         let run = m.run, h = m.headline
         let C = run.checkpoints.count
         var o = documentStart(file: run.path)
-        o += "<header><h1>cpiscope report</h1><p class=\"meta\">Run <code>\(esc(run.path))</code>"
-        if let model = run.info["model_type"] { o += " · model \(esc(model))" }
-        if let t = run.info["template_name"] { o += " · template \(esc(t))" }
-        o += " · \(C) checkpoints (steps \(run.steps.first ?? 0)–\(run.steps.last ?? 0)) · \(run.probes.count) probes · \(run.layers) layers × \(run.heads) heads"
-        o += " · bootstrap seed \(m.options.seed), \(m.options.resamples) resamples, 95% percentile intervals</p>"
-        if !run.incompleteCheckpoints.isEmpty {
-            o += "<p class=\"meta\">Left out (not complete): \(esc(run.incompleteCheckpoints.joined(separator: ", ")))</p>"
-        }
+        o += header(title: "cpiscope report", fileLabel: "Run", path: run.path, info: run.info,
+                    facts: "\(C) checkpoints (steps \(run.steps.first ?? 0)–\(run.steps.last ?? 0)) · \(run.probes.count) probes · \(run.layers) layers × \(run.heads) heads",
+                    options: m.options, incomplete: run.incompleteCheckpoints)
         o += "<nav><a href=\"#verdict\">Verdict</a><a href=\"#trajectories\">Trajectories</a><a href=\"#layers\">Layers</a><a href=\"#heads\">Heads</a>\(m.dla == nil ? "" : "<a href=\"#dla\">Logit attribution</a>")<a href=\"#lens\">Logit lens</a><a href=\"#probes\">Probes</a></nav></header><main>"
 
         // Verdict.
@@ -180,6 +175,18 @@ enum HTMLReport {
         o += "</tbody></table></div></section></main>"
 
         o += documentEnd(files: files, toolVersion: run.info["tool_version"] ?? "", definitions: "docs/analysis.md")
+        return o
+    }
+
+    /// The page header up to the navigation: title, the file, model and template, `facts`, the
+    /// bootstrap settings and the checkpoints left out.
+    static func header(title: String, fileLabel: String, path: String, info: [String: String], facts: String,
+                       options: ReportOptions, incomplete: [String]) -> String {
+        var o = "<header><h1>\(esc(title))</h1><p class=\"meta\">\(fileLabel) <code>\(esc(path))</code>"
+        if let model = info["model_type"] { o += " · model \(esc(model))" }
+        if let t = info["template_name"] { o += " · template \(esc(t))" }
+        o += " · \(facts) · bootstrap seed \(options.seed), \(options.resamples) resamples, 95% percentile intervals</p>"
+        if !incomplete.isEmpty { o += "<p class=\"meta\">Left out (not complete): \(esc(incomplete.joined(separator: ", ")))</p>" }
         return o
     }
 

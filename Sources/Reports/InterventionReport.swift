@@ -175,14 +175,9 @@ enum InterventionReport {
     static func page(_ m: InterventionModel, files: [String]) -> String {
         let run = m.run
         var o = HTMLReport.documentStart(file: run.path)
-        o += "<header><h1>cpiscope report: interventions</h1><p class=\"meta\">File <code>\(esc(run.path))</code>"
-        if let model = run.info["model_type"] { o += " · model \(esc(model))" }
-        if let t = run.info["template_name"] { o += " · template \(esc(t))" }
-        o += " · \(run.checkpoints.count) checkpoints · \(run.probes.count) probes · \(run.names.count) interventions"
-        o += " · bootstrap seed \(m.options.seed), \(m.options.resamples) resamples, 95% paired percentile intervals</p>"
-        if !run.incompleteCheckpoints.isEmpty {
-            o += "<p class=\"meta\">Left out (not complete): \(esc(run.incompleteCheckpoints.joined(separator: ", ")))</p>"
-        }
+        o += HTMLReport.header(title: "cpiscope report: interventions", fileLabel: "File", path: run.path, info: run.info,
+                               facts: "\(run.checkpoints.count) checkpoints · \(run.probes.count) probes · \(run.names.count) interventions",
+                               options: m.options, incomplete: run.incompleteCheckpoints)
         let titles = ["ablate": "Ablation", "transplant": "Transplant", "knockout": "Knockout", "patch": "Patching"]
         o += "<nav><a href=\"#iv-headline\">Headline</a>" + m.kinds.map { "<a href=\"#\(sectionOfKind[$0] ?? "")\">\(titles[$0] ?? $0)</a>" }.joined()
         o += "<a href=\"#iv-ranking\">Ranking</a></nav></header><main>"
