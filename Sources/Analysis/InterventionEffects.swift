@@ -1,9 +1,136 @@
 // The effect of each intervention in a `cpiscope intervene` file (docs/interventions.md): per checkpoint
 // and intervention, the mean change from the clean model over probes, with a paired bootstrap interval
 // (Statistics.swift), of the logit difference, M_C and (with --generate) counterfactual accuracy, and
-// the mean patch recovery. NaN values (a span missing in a probe) are left out, probe by probe.
+// the mean patch recovery with its bootstrap interval. NaN values (a span missing in a probe, an
+// undefined recovery) are left out, probe by probe. `InterventionRun` reads and validates the file
+// (untrusted: every coordinate and variable shape is checked, and only complete checkpoints are used);
+// `InterventionEffects` computes, ranks and words the effects for `diff`, `report` and `demo`.
 import Foundation
 import HDF5Store
+
+/// An opened, validated intervention file. Checkpoint indices count complete checkpoints only.
+public struct InterventionRun: Sendable {
+    /// The schema version this build reads (`cpiscope_intervention_schema_version`).
+    public static let schemaVersion: Int64 = 1
+    /// The kinds `intervention_kind` may hold.
+    public static let kinds = ["ablate", "knockout", "transplant", "patch"]
+    /// Upper bound on interventions (far above a full head sweep of any real model).
+    public static let maxInterventions = 1_000_000
+
+    public let path: String
+    /// Complete checkpoints (`checkpoint_complete` = 1): names and training steps.
+    public let checkpoints: [String]
+    public let steps: [Int64]
+    public let incompleteCheckpoints: [String]
+    public let probes: [String]
+    /// Per intervention (the `intervention` coordinate and its variables).
+    public let names: [String]
+    public let kinds: [String]
+    public let layers: [Int]
+    public let heads: [Int]
+    public let components: [String]
+    public let sources: [String]
+    /// Whether the file holds generations (`--generate`).
+    public let generated: Bool
+    /// `[checkpoint, probe]` (complete checkpoints).
+    public let cleanLogitDiff: [Float]
+    public let cleanMC: [Float]
+    /// `[checkpoint, intervention, probe]`.
+    public let logitDiff: [Float]
+    public let mc: [Float]
+    public let recovery: [Float]
+    /// With generations: `[checkpoint, probe]` and `[checkpoint, intervention, probe]`; empty otherwise.
+    public let cleanCounterfactual: [UInt8]
+    public let counterfactual: [UInt8]
+    /// Free-text attributes shown in reports (model_type, template_name, tool_version, ...).
+    public let info: [String: String]
+
+    /// Whether `url` is an HDF5 file carrying `cpiscope_intervention_schema_version` (any value).
+    public static func isInterventionFile(_ url: URL) -> Bool {
+        guard let file = try? HDF5File.open(at: url, writable: false) else { return false }
+        defer { try? file.close() }
+        return (try? file.attribute("cpiscope_intervention_schema_version")) != nil
+    }
+
+    /// Opens and validates an intervention file.
+    /// - Throws: `cannotOpen`, `notARun` (no schema attribute), `schemaVersion`, `malformedRun` naming the field.
+    public init(url: URL) throws {
+        let path = url.path
+        self.path = path
+        let file: HDF5File
+        do { file = try HDF5File.open(at: url, writable: false) } catch let e as HDF5Error {
+            if case .notHDF5 = e { throw AnalysisError.notARun(path: path, detail: "not an HDF5 file") }
+            throw AnalysisError.cannotOpen(path: path, reason: e.description)
+        }
+        defer { try? file.close() }
+        guard let version = try? file.attribute("cpiscope_intervention_schema_version") else {
+            throw AnalysisError.notARun(path: path, detail: "no cpiscope_intervention_schema_version attribute (not a `cpiscope intervene` file)")
+        }
+        guard case .int(let v) = version else {
+            throw AnalysisError.malformedRun(path: path, field: "cpiscope_intervention_schema_version", detail: "\(version), not an integer")
+        }
+        guard v == Self.schemaVersion else {
+            throw AnalysisError.schemaVersion(path: path, found: v, supported: Self.schemaVersion)
+        }
+        let r = FieldReader(file: file, path: path)
+        let allCheckpoints = try r.strings("checkpoint"), probes = try r.strings("probe"), names = try r.strings("intervention")
+        let C = allCheckpoints.count, P = probes.count, I = names.count
+        guard (1...RunData.maxCheckpoints).contains(C) else {
+            throw AnalysisError.malformedRun(path: path, field: "checkpoint", detail: "\(C) checkpoints (1...\(RunData.maxCheckpoints) allowed)")
+        }
+        guard (1...RunData.maxProbes).contains(P) else {
+            throw AnalysisError.malformedRun(path: path, field: "probe", detail: "\(P) probes (1...\(RunData.maxProbes) allowed)")
+        }
+        guard (1...Self.maxInterventions).contains(I) else {
+            throw AnalysisError.malformedRun(path: path, field: "intervention", detail: "\(I) interventions (1...\(Self.maxInterventions) allowed)")
+        }
+        let (perCheckpoint, overflowIP) = I.multipliedReportingOverflow(by: P)
+        let (cells, overflow) = C.multipliedReportingOverflow(by: perCheckpoint)
+        guard !overflowIP, !overflow, cells <= 1 << 31 else {
+            throw AnalysisError.malformedRun(path: path, field: "intervened_logit_diff", detail: "\(C) × \(I) × \(P) values is too large")
+        }
+        let allSteps = try r.int64("step", [C])
+        kinds = try r.strings("intervention_kind", [I])
+        if let bad = kinds.first(where: { !Self.kinds.contains($0) }) {
+            throw AnalysisError.malformedRun(path: path, field: "intervention_kind", detail: "unknown kind '\(bad)' (expected \(Self.kinds.joined(separator: ", ")))")
+        }
+        components = try r.strings("intervention_component", [I])
+        sources = try r.strings("intervention_source", [I])
+        func index(_ field: String) throws -> [Int] {
+            let values = try r.wrap(field) { try file.readInts32(field) }
+            try r.check(field, values.shape, [I])
+            if let bad = values.values.first(where: { $0 < -1 || Int($0) >= RunData.maxLayers * RunData.maxHeads }) {
+                throw AnalysisError.malformedRun(path: path, field: field, detail: "value \(bad) out of range (−1 = not applicable)")
+            }
+            return values.values.map(Int.init)
+        }
+        layers = try index("intervention_layer")
+        heads = try index("intervention_head")
+        let complete = try r.uint8("checkpoint_complete", [C])
+        let keep = (0..<C).filter { complete[$0] == 1 }
+        checkpoints = keep.map { allCheckpoints[$0] }
+        steps = keep.map { allSteps[$0] }
+        incompleteCheckpoints = (0..<C).filter { complete[$0] != 1 }.map { allCheckpoints[$0] }
+        func select<T>(_ values: [T], per: Int) -> [T] { keep.flatMap { values[($0 * per)..<(($0 + 1) * per)] } }
+        cleanLogitDiff = select(try r.floats("clean_logit_diff", [C, P]), per: P)
+        cleanMC = select(try r.floats("clean_mc", [C, P]), per: P)
+        logitDiff = select(try r.floats("intervened_logit_diff", [C, I, P]), per: I * P)
+        mc = select(try r.floats("intervened_mc", [C, I, P]), per: I * P)
+        recovery = select(try r.floats("patch_recovery", [C, I, P]), per: I * P)
+        let generateAttribute = (try? file.attribute("generate")) == .int(1)
+        generated = generateAttribute || (try? file.shape(of: "intervened_counterfactual_correct")) != nil
+        cleanCounterfactual = generated ? select(try r.uint8("clean_counterfactual_correct", [C, P]), per: P) : []
+        counterfactual = generated ? select(try r.uint8("intervened_counterfactual_correct", [C, I, P]), per: I * P) : []
+        info = r.info(["template_name", "model_type", "tool_version", "created", "probe_file", "command_line"])
+        self.probes = probes
+        self.names = names
+    }
+
+    /// Index of a complete checkpoint named by its name or step. - Throws: `unknownCheckpoint`.
+    public func checkpointIndex(_ key: String) throws -> Int {
+        try Analysis.checkpointIndex(key, checkpoints: checkpoints, steps: steps, path: path)
+    }
+}
 
 /// One intervention at one checkpoint.
 public struct InterventionEffect: Sendable {
@@ -19,67 +146,148 @@ public struct InterventionEffect: Sendable {
     public let mcChange: Estimate
     /// nil without --generate.
     public let counterfactualChange: Estimate?
-    /// Mean patch recovery (NaN for other kinds).
-    public let recovery: Double
+    /// Mean patch recovery over the probes where it is finite, with its bootstrap interval (undefined for other kinds).
+    public let recovery: Estimate
+
+    public init(checkpoint: String, name: String, kind: String, layer: Int, head: Int, component: String, source: String,
+                logitDiffChange: Estimate, mcChange: Estimate, counterfactualChange: Estimate?, recovery: Estimate) {
+        self.checkpoint = checkpoint; self.name = name; self.kind = kind; self.layer = layer; self.head = head
+        self.component = component; self.source = source; self.logitDiffChange = logitDiffChange; self.mcChange = mcChange
+        self.counterfactualChange = counterfactualChange; self.recovery = recovery
+    }
+
+    /// Layers a knockout acts on, read from its name ("knockout context L0-3", "… L1,L4"); [layer]
+    /// when the name has no layer list; empty when neither is known.
+    public var knockoutLayers: [Int] {
+        var out: [Int] = []
+        for part in (name.split(separator: " ").last ?? "").split(separator: ",") {
+            guard part.first == "L" else { return layer >= 0 ? [layer] : [] }
+            let bounds = part.dropFirst().split(separator: "-", omittingEmptySubsequences: false)
+            guard (1...2).contains(bounds.count), let a = Int(bounds[0]), let b = Int(bounds[bounds.count - 1]), a <= b, b - a < 1 << 16 else {
+                return layer >= 0 ? [layer] : []
+            }
+            out += Array(a...b)
+        }
+        return out
+    }
+
+    /// A patch's positions ("answer" or "all"): the word before "from" in its name ("" when absent).
+    public var patchPositions: String {
+        let words = name.split(separator: " ")
+        guard let k = words.lastIndex(of: "from"), k > 0 else { return "" }
+        return String(words[k - 1])
+    }
+
+    /// An ablation's mode ("zero" or "mean"): the last word of its name.
+    public var ablationMode: String { String(name.split(separator: " ").last ?? "") }
+}
+
+/// What `diff` ranks interventions by.
+public enum EffectMeasure: String, Sendable, CaseIterable {
+    case logitDiff = "logit-diff"
+    case mc
+    case counterfactual = "cf"
+    case recovery
+
+    public var label: String {
+        switch self {
+        case .logitDiff: return "Δ logit diff"
+        case .mc: return "Δ M_C"
+        case .counterfactual: return "Δ counterfactual accuracy"
+        case .recovery: return "patch recovery"
+        }
+    }
+
+    /// The estimate of `e` for this measure (undefined without generations or for non-patches).
+    public func estimate(_ e: InterventionEffect) -> Estimate {
+        switch self {
+        case .logitDiff: return e.logitDiffChange
+        case .mc: return e.mcChange
+        case .counterfactual: return e.counterfactualChange ?? .undefined
+        case .recovery: return e.recovery
+        }
+    }
 }
 
 public enum InterventionEffects {
     /// Reads an intervention file and computes every effect. - Throws: `notARun` for another kind of file.
     public static func analyze(_ url: URL, seed: UInt64 = 0, resamples: Int = 2000) throws -> [InterventionEffect] {
-        let file: HDF5File
-        do { file = try HDF5File.open(at: url, writable: false) } catch {
-            throw AnalysisError.cannotOpen(path: url.path, reason: "\(error)")
-        }
-        defer { try? file.close() }
-        guard case .int(1)? = try? file.attribute("cpiscope_intervention_schema_version") else {
-            throw AnalysisError.notARun(path: url.path, detail: "no cpiscope_intervention_schema_version attribute (not a `cpiscope intervene` file)")
-        }
-        let r = FieldReader(file: file, path: url.path)
-        let checkpoints = try r.strings("checkpoint"), probes = try r.strings("probe"), names = try r.strings("intervention")
-        let C = checkpoints.count, P = probes.count, I = names.count
-        let kinds = try r.strings("intervention_kind", [I]), components = try r.strings("intervention_component", [I])
-        let sources = try r.strings("intervention_source", [I])
-        let layers = try r.wrap("intervention_layer") { try file.readInts32("intervention_layer").values }
-        let heads = try r.wrap("intervention_head") { try file.readInts32("intervention_head").values }
-        let complete = try r.uint8("checkpoint_complete", [C])
-        let clean = try r.floats("clean_logit_diff", [C, P]), cleanMC = try r.floats("clean_mc", [C, P])
-        let diff = try r.floats("intervened_logit_diff", [C, I, P]), mc = try r.floats("intervened_mc", [C, I, P])
-        let recovery = try r.floats("patch_recovery", [C, I, P])
-        let generated = (try? file.shape(of: "intervened_counterfactual_correct")) != nil
-        let cleanCF = generated ? try r.uint8("clean_counterfactual_correct", [C, P]) : []
-        let cf = generated ? try r.uint8("intervened_counterfactual_correct", [C, I, P]) : []
-        let bootstrap = try Bootstrap(seed: seed, resamples: resamples)
+        try analyze(try InterventionRun(url: url), bootstrap: try Bootstrap(seed: seed, resamples: resamples))
+    }
+
+    /// Every effect of an opened file, checkpoint by checkpoint (complete ones, or only checkpoint
+    /// `only`), interventions in file order. An effect does not depend on which others are computed.
+    public static func analyze(_ run: InterventionRun, bootstrap: Bootstrap, only: Int? = nil) throws -> [InterventionEffect] {
+        let P = run.probes.count, I = run.names.count
         var out: [InterventionEffect] = []
-        for c in 0..<C where complete[c] == 1 {
+        out.reserveCapacity(run.checkpoints.count * I)
+        for c in run.checkpoints.indices where only == nil || only == c {
+            let clean = (0..<P).map { Double(run.cleanLogitDiff[c * P + $0]) }, cleanMC = (0..<P).map { Double(run.cleanMC[c * P + $0]) }
+            let cleanCF = run.generated ? (0..<P).map { Double(run.cleanCounterfactual[c * P + $0]) } : []
+            let zeros = [Double](repeating: 0, count: P)
             for i in 0..<I {
-                func paired(_ a: (Int) -> Double, _ b: (Int) -> Double) throws -> Estimate {
-                    try bootstrap.paired(from: (0..<P).map(a), to: (0..<P).map(b))
-                }
                 let base = (c * I + i) * P
-                let rec = Stats.nanMean((0..<P).map { Double(recovery[base + $0]) }).mean
+                func values<T: BinaryFloatingPoint>(_ x: [T]) -> [Double] { (0..<P).map { Double(x[base + $0]) } }
                 out.append(InterventionEffect(
-                    checkpoint: checkpoints[c], name: names[i], kind: kinds[i], layer: Int(layers[i]), head: Int(heads[i]),
-                    component: components[i], source: sources[i],
-                    logitDiffChange: try paired({ Double(clean[c * P + $0]) }, { Double(diff[base + $0]) }),
-                    mcChange: try paired({ Double(cleanMC[c * P + $0]) }, { Double(mc[base + $0]) }),
-                    counterfactualChange: generated ? try paired({ Double(cleanCF[c * P + $0]) }, { Double(cf[base + $0]) }) : nil,
-                    recovery: rec))
+                    checkpoint: run.checkpoints[c], name: run.names[i], kind: run.kinds[i], layer: run.layers[i], head: run.heads[i],
+                    component: run.components[i], source: run.sources[i],
+                    logitDiffChange: try bootstrap.paired(from: clean, to: values(run.logitDiff)),
+                    mcChange: try bootstrap.paired(from: cleanMC, to: values(run.mc)),
+                    counterfactualChange: run.generated
+                        ? try bootstrap.paired(from: cleanCF, to: (0..<P).map { Double(run.counterfactual[base + $0]) }) : nil,
+                    recovery: run.kinds[i] == "patch" ? try bootstrap.paired(from: zeros, to: values(run.recovery)) : .undefined))
             }
         }
         return out
     }
 
-    /// The transplant that restores the most context reliance: the largest mean increase in counterfactual
-    /// accuracy (M_C when the file has no generations), in words.
-    public static func transplantHeadline(_ effects: [InterventionEffect]) -> String? {
-        let transplants = effects.filter { $0.kind == "transplant" }
-        func score(_ e: InterventionEffect) -> Double { e.counterfactualChange?.value ?? e.mcChange.value }
-        guard let best = transplants.filter({ score($0).isFinite }).max(by: { score($0) < score($1) }) else { return nil }
+    /// The effects at one checkpoint ranked by |measure| (largest first; undefined ones last, file
+    /// order among ties), optionally of one kind.
+    public static func ranked(_ effects: [InterventionEffect], checkpoint: String, by measure: EffectMeasure = .logitDiff,
+                              kind: String? = nil) -> [InterventionEffect] {
+        let at = effects.enumerated().filter { $0.element.checkpoint == checkpoint && (kind == nil || $0.element.kind == kind) }
+        func key(_ e: InterventionEffect) -> Double {
+            let v = abs(measure.estimate(e).value)
+            return v.isFinite ? v : -1
+        }
+        return at.sorted { a, b in
+            let ka = key(a.element), kb = key(b.element)
+            return ka != kb ? ka > kb : a.offset < b.offset
+        }.map(\.element)
+    }
+
+    /// What restores context reliance: the counterfactual-accuracy change, or M_C's without generations.
+    static func restoration(_ e: InterventionEffect) -> Estimate { e.counterfactualChange ?? e.mcChange }
+
+    /// The transplant that restores the most context reliance at `checkpoint` (default the last
+    /// checkpoint that has transplants): the largest mean increase in counterfactual accuracy (M_C
+    /// when the file has no generations; ties go to the larger M_C change), in words.
+    public static func transplantHeadline(_ effects: [InterventionEffect], checkpoint: String? = nil) -> String? {
+        let all = effects.filter { $0.kind == "transplant" }
+        guard let at = checkpoint ?? all.last?.checkpoint else { return nil }
+        let transplants = all.filter { $0.checkpoint == at }
+        func score(_ e: InterventionEffect) -> (Double, Double) { (restoration(e).value, e.mcChange.value) }
+        guard let best = transplants.filter({ score($0).0.isFinite }).max(by: { score($0) < score($1) }) else { return nil }
         let what = best.counterfactualChange != nil ? "counterfactual accuracy" : "M_C"
-        let est = best.counterfactualChange ?? best.mcChange
-        return "Transplanting \(best.component) (layer \(best.layer < 0 ? "all" : String(best.layer))) from \(best.source) into \(best.checkpoint) "
-            + "changes \(what) by \(Fmt.number(est.value)) \(Fmt.interval(est.interval)) and M_C by \(Fmt.number(best.mcChange.value)) "
-            + "\(Fmt.interval(best.mcChange.interval)) — the largest restoration of context reliance among \(transplants.count) transplants."
+        let est = restoration(best)
+        let layer = best.layer < 0 ? "every layer" : "layer \(best.layer)"
+        let sure = est.interval.excludesZero ? "" : " (its 95% interval includes 0)"
+        let verb = est.value > 0 ? "restores the most context reliance"
+            : "comes closest to restoring context reliance (no transplant raises \(what))"
+        return "At \(at), transplanting \(best.component) of \(layer) from \(best.source) \(verb): \(what) changes by "
+            + "\(Fmt.signed(est.value)) \(Fmt.interval(est.interval)) and M_C by \(Fmt.signed(best.mcChange.value)) "
+            + "\(Fmt.interval(best.mcChange.interval))\(sure) — the largest of \(transplants.count) transplants."
+    }
+
+    /// The strongest effect of each kind at `checkpoint`, in words (by |Δ logit diff|; patches by recovery).
+    public static func kindHeadlines(_ effects: [InterventionEffect], checkpoint: String) -> [String] {
+        InterventionRun.kinds.compactMap { kind in
+            let measure: EffectMeasure = kind == "patch" ? .recovery : .logitDiff
+            guard let top = ranked(effects, checkpoint: checkpoint, by: measure, kind: kind).first else { return nil }
+            let e = measure.estimate(top)
+            guard e.value.isFinite else { return "\(kind): no finite \(measure.label) at \(checkpoint)" }
+            return "\(kind): strongest at \(checkpoint) is \(top.name), \(measure.label) \(Fmt.signed(e.value)) \(Fmt.interval(e.interval)) (n = \(e.n))"
+        }
     }
 
     /// A plain-text table of effects, largest |change in logit difference| first.
@@ -88,7 +296,7 @@ public enum InterventionEffects {
             [e.checkpoint, e.name, "\(Fmt.number(e.logitDiffChange.value)) \(Fmt.interval(e.logitDiffChange.interval))",
              "\(Fmt.number(e.mcChange.value)) \(Fmt.interval(e.mcChange.interval))",
              e.counterfactualChange.map { "\(Fmt.number($0.value)) \(Fmt.interval($0.interval))" } ?? "-",
-             e.recovery.isFinite ? Fmt.number(e.recovery) : "-"]
+             e.recovery.value.isFinite ? Fmt.number(e.recovery.value) : "-"]
         }
         let header = ["checkpoint", "intervention", "Δ logit diff [95% CI]", "Δ M_C [95% CI]", "Δ cf_acc [95% CI]", "recovery"]
         let widths = header.indices.map { c in ([header] + rows).map { $0[c].count }.max() ?? 0 }
@@ -96,5 +304,48 @@ public enum InterventionEffects {
             cells.enumerated().map { c, s in s + String(repeating: " ", count: widths[c] - s.count) }.joined(separator: "  ")
         }
         return ([line(header)] + rows.map(line)).joined(separator: "\n")
+    }
+}
+
+/// `cpiscope diff` on an intervention file: the interventions at one checkpoint ranked by one measure.
+public struct InterventionRanking: Sendable {
+    public let run: InterventionRun
+    public let checkpoint: String
+    public let step: Int64
+    public let measure: EffectMeasure
+    /// The kind shown (nil = every kind).
+    public let kind: String?
+    /// Every intervention (of `kind`) at `checkpoint`, largest |measure| first.
+    public let ranked: [InterventionEffect]
+    public let seed: UInt64
+    public let resamples: Int
+    /// The transplant sentence (when the file has transplants) and the strongest effect of each kind.
+    public let headline: [String]
+
+    /// - Parameters: `checkpoint` by name or step (nil = the last complete one); `kind` one of the file's kinds.
+    /// - Throws: `incompleteRun`, `unknownCheckpoint`, `invalidOption` (a kind the file lacks, or
+    ///   `cf` without generations), bootstrap option errors.
+    public init(run: InterventionRun, checkpoint: String? = nil, by measure: EffectMeasure = .logitDiff, kind: String? = nil,
+                seed: UInt64 = 0, resamples: Int = 2000) throws {
+        guard !run.checkpoints.isEmpty else { throw AnalysisError.incompleteRun(path: run.path, complete: 0, needed: 1) }
+        let c = try checkpoint.map(run.checkpointIndex) ?? run.checkpoints.count - 1
+        if let kind, !run.kinds.contains(kind) {
+            let present = InterventionRun.kinds.filter { run.kinds.contains($0) }
+            throw AnalysisError.invalidOption(option: "--kind", detail: "the file has no '\(kind)' interventions (it has \(present.joined(separator: ", ")))")
+        }
+        if measure == .counterfactual && !run.generated {
+            throw AnalysisError.invalidOption(option: "--by", detail: "cf needs generations; the file was written without --generate")
+        }
+        let effects = try InterventionEffects.analyze(run, bootstrap: try Bootstrap(seed: seed, resamples: resamples), only: c)
+        self.run = run
+        self.checkpoint = run.checkpoints[c]
+        step = run.steps[c]
+        self.measure = measure
+        self.kind = kind
+        self.seed = seed
+        self.resamples = resamples
+        ranked = InterventionEffects.ranked(effects, checkpoint: run.checkpoints[c], by: measure, kind: kind)
+        headline = [InterventionEffects.transplantHeadline(effects, checkpoint: run.checkpoints[c])].compactMap { $0 }
+            + InterventionEffects.kindHeadlines(effects, checkpoint: run.checkpoints[c])
     }
 }

@@ -136,6 +136,26 @@ public enum AnalysisJSON {
         return o
     }
 
+    /// One intervention's effect: its coordinates and every estimate (null where undefined).
+    public static func effect(_ e: InterventionEffect) -> [String: Any] {
+        ["intervention": e.name, "kind": e.kind, "layer": e.layer, "head": e.head, "component": e.component, "source": e.source,
+         "logit_diff_change": estimate(e.logitDiffChange), "mc_change": estimate(e.mcChange),
+         "counterfactual_change": e.counterfactualChange.map(estimate) ?? NSNull(), "recovery": estimate(e.recovery)]
+    }
+
+    /// `diff --format json` of an intervention file; `top` limits the ranked list (nil = all).
+    public static func interventions(_ r: InterventionRanking, top: Int? = nil) -> [String: Any] {
+        let shown = top.map { Array(r.ranked.prefix($0)) } ?? r.ranked
+        return [
+            "file": r.run.path, "kind": "interventions", "checkpoint": ["name": r.checkpoint, "step": r.step],
+            "checkpoints": r.run.checkpoints, "incomplete_checkpoints": r.run.incompleteCheckpoints, "probes": r.run.probes.count,
+            "ranked_by": r.measure.rawValue, "filter_kind": r.kind ?? NSNull(), "bootstrap": ["seed": r.seed, "resamples": r.resamples, "level": 0.95],
+            "total": r.ranked.count,
+            "interventions": shown.enumerated().map { k, e -> [String: Any] in var o = effect(e); o["rank"] = k + 1; return o },
+            "headline": r.headline,
+        ]
+    }
+
     /// Deterministic text (sorted keys).
     public static func string(_ object: Any) -> String {
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted])

@@ -78,7 +78,10 @@ public final class RunData: Sendable {
             throw AnalysisError.cannotOpen(path: path, reason: e.description)
         }
         guard let version = try? file.attribute("cpiscope_schema_version") else {
-            throw AnalysisError.notARun(path: path, detail: "no cpiscope_schema_version attribute")
+            let intervention = (try? file.attribute("cpiscope_intervention_schema_version")) != nil
+            throw AnalysisError.notARun(path: path, detail: intervention
+                ? "it is an intervention file (`cpiscope intervene`), which `diff` and `report` read on their own, not with a probe run"
+                : "no cpiscope_schema_version attribute")
         }
         guard case .int(let v) = version else {
             throw AnalysisError.notARun(path: path, detail: "cpiscope_schema_version is \(version), not an integer")
@@ -156,15 +159,7 @@ public final class RunData: Sendable {
         }
 
         runComplete = (try? file.attribute("complete")) == .int(1)
-        var info: [String: String] = [:]
-        for key in ["template_name", "template_text", "model_type", "tool_version", "created", "probe_file", "command_line"] {
-            switch try? file.attribute(key) {
-            case .string(let s)?: info[key] = s
-            case .int(let i)?: info[key] = String(i)
-            default: break
-            }
-        }
-        self.info = info
+        info = r.info(["template_name", "template_text", "model_type", "tool_version", "created", "probe_file", "command_line"])
     }
 
     /// Index of the span named `name`. - Throws: `unknownSpan`.
@@ -177,9 +172,7 @@ public final class RunData: Sendable {
 
     /// Index of a complete checkpoint named by its name or its step. - Throws: `unknownCheckpoint`.
     public func checkpointIndex(_ key: String) throws -> Int {
-        if let i = checkpoints.firstIndex(of: key) { return i }
-        if let s = Int64(key), let i = steps.firstIndex(of: s) { return i }
-        throw AnalysisError.unknownCheckpoint(path: path, name: key, available: checkpoints)
+        try Analysis.checkpointIndex(key, checkpoints: checkpoints, steps: steps, path: path)
     }
 
     /// Throws `incompleteRun` unless at least `n` checkpoints are complete.
@@ -247,6 +240,13 @@ public struct LogitAttributionData: Sendable {
     public let definition: String?
 }
 
+/// Index of the complete checkpoint named `key` (a name, else a step). - Throws: `unknownCheckpoint`.
+func checkpointIndex(_ key: String, checkpoints: [String], steps: [Int64], path: String) throws -> Int {
+    if let i = checkpoints.firstIndex(of: key) { return i }
+    if let s = Int64(key), let i = steps.firstIndex(of: s) { return i }
+    throw AnalysisError.unknownCheckpoint(path: path, name: key, available: checkpoints)
+}
+
 /// Reads and shape-checks one field at a time, turning HDF5 errors into `malformedRun`.
 struct FieldReader {
     let file: HDF5File
@@ -296,6 +296,19 @@ struct FieldReader {
         let r = try wrap(field) { try file.readUInt8(field) }
         try check(field, r.shape, expected)
         return r.values
+    }
+
+    /// The string and integer attributes among `keys`, as text (others are left out).
+    func info(_ keys: [String]) -> [String: String] {
+        var info: [String: String] = [:]
+        for key in keys {
+            switch try? file.attribute(key) {
+            case .string(let s)?: info[key] = s
+            case .int(let i)?: info[key] = String(i)
+            default: break
+            }
+        }
+        return info
     }
 
     func floats(_ field: String, _ expected: [Int]) throws -> [Float] {

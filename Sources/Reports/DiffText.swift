@@ -158,3 +158,32 @@ public enum DiffText {
         }.joined(separator: "\n") + "\n"
     }
 }
+
+extension DiffText {
+    /// `diff` of an intervention file: the interventions at one checkpoint ranked by |measure|, each
+    /// with every measure's mean change and 95% interval; `top` limits the rows.
+    public static func table(_ r: InterventionRanking, top: Int) -> String {
+        var o = "intervention file \(r.run.path): \(r.run.checkpoints.count) complete checkpoints, \(r.run.probes.count) probes, \(r.run.names.count) interventions\n"
+        o += "bootstrap: seed \(r.seed), \(r.resamples) resamples; intervals are 95% percentile intervals of paired per-probe differences (intervened − clean)\n"
+        if !r.run.incompleteCheckpoints.isEmpty { o += "left out (incomplete): \(r.run.incompleteCheckpoints.joined(separator: ", "))\n" }
+        o += "\n== interventions at \(r.checkpoint) (step \(r.step))\(r.kind.map { ", kind \($0)" } ?? ""), ranked by |\(r.measure.label)|: "
+        o += "top \(min(top, r.ranked.count)) of \(r.ranked.count) ==\n"
+        var rows = [["intervention", "rank", "Δ logit diff", "95% CI", "Δ M_C", "95% CI"] + (r.run.generated ? ["Δ cf acc", "95% CI"] : [])
+                    + ["recovery", "95% CI", "n"]]
+        for (k, e) in r.ranked.prefix(top).enumerated() {
+            var row = [e.name, String(k + 1)]
+            for x in [e.logitDiffChange, e.mcChange] + (r.run.generated ? [e.counterfactualChange ?? .undefined] : []) + [e.recovery] {
+                row += [Fmt.signed(x.value), Fmt.interval(x.interval)]
+            }
+            rows.append(row + [String(e.logitDiffChange.n)])
+        }
+        o += align(rows)
+        o += "\n" + r.headline.map { "headline: \($0)\n" }.joined()
+        return o
+    }
+
+    /// One CSV row per ranked intervention (`top` limits them; nil = all), the columns of the report's CSVs plus the rank.
+    public static func csv(_ r: InterventionRanking, top: Int?) -> String {
+        InterventionReport.effectsCSV(top.map { Array(r.ranked.prefix($0)) } ?? r.ranked, run: r.run, ranks: true)
+    }
+}

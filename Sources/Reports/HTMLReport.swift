@@ -43,17 +43,10 @@ enum HTMLReport {
     static func page(_ m: ReportModel, files: [String]) -> String {
         let run = m.run, h = m.headline
         let C = run.checkpoints.count
-        var o = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        o += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        o += "<title>cpiscope report: \(esc(URL(fileURLWithPath: run.path).lastPathComponent))</title><style>\(style)</style></head><body>"
-        o += "<header><h1>cpiscope report</h1><p class=\"meta\">Run <code>\(esc(run.path))</code>"
-        if let model = run.info["model_type"] { o += " · model \(esc(model))" }
-        if let t = run.info["template_name"] { o += " · template \(esc(t))" }
-        o += " · \(C) checkpoints (steps \(run.steps.first ?? 0)–\(run.steps.last ?? 0)) · \(run.probes.count) probes · \(run.layers) layers × \(run.heads) heads"
-        o += " · bootstrap seed \(m.options.seed), \(m.options.resamples) resamples, 95% percentile intervals</p>"
-        if !run.incompleteCheckpoints.isEmpty {
-            o += "<p class=\"meta\">Left out (not complete): \(esc(run.incompleteCheckpoints.joined(separator: ", ")))</p>"
-        }
+        var o = documentStart(file: run.path)
+        o += header(title: "cpiscope report", fileLabel: "Run", path: run.path, info: run.info,
+                    facts: "\(C) checkpoints (steps \(run.steps.first ?? 0)–\(run.steps.last ?? 0)) · \(run.probes.count) probes · \(run.layers) layers × \(run.heads) heads",
+                    options: m.options, incomplete: run.incompleteCheckpoints)
         o += "<nav><a href=\"#verdict\">Verdict</a><a href=\"#trajectories\">Trajectories</a><a href=\"#layers\">Layers</a><a href=\"#heads\">Heads</a>\(m.dla == nil ? "" : "<a href=\"#dla\">Logit attribution</a>")<a href=\"#lens\">Logit lens</a><a href=\"#probes\">Probes</a></nav></header><main>"
 
         // Verdict.
@@ -181,11 +174,35 @@ enum HTMLReport {
         }
         o += "</tbody></table></div></section></main>"
 
-        o += "<footer><p>Files beside this page (the tables behind each chart): "
-        o += files.filter { $0.hasSuffix(".csv") || $0.hasSuffix(".md") }.map { "<a href=\"\(esc($0))\">\(esc($0))</a>" }.joined(separator: " · ")
-        o += "</p><p>Made by cpiscope \(esc(run.info["tool_version"] ?? "")) from the HDF5 run file without rerunning the model. Definitions: docs/analysis.md.</p></footer>"
-        o += "</body></html>\n"
+        o += documentEnd(files: files, toolVersion: run.info["tool_version"] ?? "", definitions: "docs/analysis.md")
         return o
+    }
+
+    /// The page header up to the navigation: title, the file, model and template, `facts`, the
+    /// bootstrap settings and the checkpoints left out.
+    static func header(title: String, fileLabel: String, path: String, info: [String: String], facts: String,
+                       options: ReportOptions, incomplete: [String]) -> String {
+        var o = "<header><h1>\(esc(title))</h1><p class=\"meta\">\(fileLabel) <code>\(esc(path))</code>"
+        if let model = info["model_type"] { o += " · model \(esc(model))" }
+        if let t = info["template_name"] { o += " · template \(esc(t))" }
+        o += " · \(facts) · bootstrap seed \(options.seed), \(options.resamples) resamples, 95% percentile intervals</p>"
+        if !incomplete.isEmpty { o += "<p class=\"meta\">Left out (not complete): \(esc(incomplete.joined(separator: ", ")))</p>" }
+        return o
+    }
+
+    /// The footer (links to the CSV and Markdown files beside the page) and the end of the document.
+    static func documentEnd(files: [String], toolVersion: String, definitions: String) -> String {
+        var o = "<footer><p>Files beside this page (the tables behind each chart): "
+        o += files.filter { $0.hasSuffix(".csv") || $0.hasSuffix(".md") }.map { "<a href=\"\(esc($0))\">\(esc($0))</a>" }.joined(separator: " · ")
+        o += "</p><p>Made by cpiscope \(esc(toolVersion)) from the HDF5 file without rerunning the model. Definitions: \(esc(definitions)).</p></footer>"
+        return o + "</body></html>\n"
+    }
+
+    /// The page up to `<body>`: the title names the analysed file; the style is inline.
+    static func documentStart(file path: String) -> String {
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            + "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            + "<title>cpiscope report: \(esc(URL(fileURLWithPath: path).lastPathComponent))</title><style>\(style)</style></head><body>"
     }
 
     static func figure(_ svg: String, _ caption: String) -> String {

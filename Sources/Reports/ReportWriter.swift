@@ -1,4 +1,5 @@
-// ReportWriter: `cpiscope report RUN.h5 -o DIR` writes DIR/index.html (self-contained: inline CSS
+// ReportWriter: `cpiscope report RUN.h5 -o DIR` (a probe run, or an intervention file:
+// InterventionReport.swift) writes DIR/index.html (self-contained: inline CSS
 // and SVG, no scripts, no network), DIR/report.md (the headline numbers) and DIR/*.csv (the table
 // behind each chart). Existing files of those names are replaced; nothing else in DIR is touched.
 import Analysis
@@ -27,6 +28,19 @@ public enum ReportWriter {
         for (name, text) in csvs { try save(text, dir.appendingPathComponent(name)) }
         return ReportOutput(directory: dir, files: files, headline: model.headline)
     }
+
+    /// Writes the report of a probe run or of an intervention file (told apart by the
+    /// `cpiscope_intervention_schema_version` attribute) into `dir`.
+    /// - Throws: `AnalysisError` for the file and options, `ReportError` for the output.
+    @discardableResult
+    public static func write(file url: URL, to dir: URL, options: ReportOptions = ReportOptions()) throws -> ReportSummary {
+        if InterventionRun.isInterventionFile(url) { return try InterventionReport.write(run: url, to: dir, options: options) }
+        let out = try write(run: url, to: dir, options: options)
+        return ReportSummary(directory: out.directory, files: out.files, lines: out.headline.lines())
+    }
+
+    /// The section ids of an intervention report: the headline, then one per kind present, then the ranking.
+    public static var interventionSectionIDs: [String] { InterventionReport.sectionIDs }
 
     /// The chart and table element ids of index.html.
     public static var chartIDs: [String] { HTMLReport.chartIDs }

@@ -1,4 +1,5 @@
-// `cpiscope diff`: what changed between checkpoints of a probe run, and how sure we are.
+// `cpiscope diff`: what changed between checkpoints of a probe run, and how sure we are; for an
+// intervention file, which interventions matter most at one checkpoint.
 import Analysis
 import ArgumentParser
 import Foundation
@@ -49,15 +50,30 @@ struct DiffCommand: ParsableCommand {
         Runs that do not match, files that are not cpiscope runs, and other schema versions are \
         refused. The same --seed gives the same intervals.
 
+        Intervention files (written by `cpiscope intervene`, told apart by their \
+        cpiscope_intervention_schema_version attribute): the interventions at one checkpoint \
+        (--checkpoint, name or step; default the last complete one) ranked by the size of their \
+        effect, largest first (--by: logit-diff, the default, mc, cf or recovery; --kind keeps one \
+        of ablate, knockout, transplant, patch). Each row gives the mean change from the clean \
+        model over probes (intervened − clean) of the logit difference, M_C and, with generations, \
+        counterfactual accuracy, and the mean patch recovery, each with a paired bootstrap 95% \
+        interval (--seed, --resamples) and n. --top rows are shown (default 20 in tables, all in \
+        json/csv). Then a headline: which transplant restores the most context reliance there, and \
+        the strongest intervention of each kind. CSV: one row per intervention with its rank; JSON: \
+        interventions and headline. --from, --to, --each, --span, --against and the DLA options \
+        apply to probe runs only. Definitions: docs/interventions.md.
+
         Examples:
           cpiscope diff Notebooks-out/run.h5
           cpiscope diff run.h5 --from checkpoint-500 --to 1500 --top 20
           cpiscope diff run.h5 --each --span subject --format csv > subject.csv
           cpiscope diff plain.h5 --against alpaca.h5 --format json --seed 7
           cpiscope diff run.h5 --each --dla-top 3 --format csv | grep ^dla_head
+          cpiscope diff transplant.h5 --checkpoint checkpoint-500 --by cf --top 10
+          cpiscope diff ablate.h5 --kind ablate --format csv > heads.csv
         """)
 
-    @Argument(help: ArgumentHelp("A run file written by `cpiscope probe`.", valueName: "run.h5"))
+    @Argument(help: ArgumentHelp("A run file written by `cpiscope probe`, or an intervention file written by `cpiscope intervene`.", valueName: "run.h5"))
     var runFile: String
 
     @Option(help: "First checkpoint (name or step; default the first complete one).")
@@ -93,6 +109,15 @@ struct DiffCommand: ParsableCommand {
     @Flag(help: "Leave out direct logit attribution (schema-version-2 runs).")
     var noDla = false
 
+    @Option(help: "Intervention files: the checkpoint (name or step) whose interventions are ranked (default the last complete one).")
+    var checkpoint: String?
+
+    @Option(help: "Intervention files: rank by logit-diff, mc, cf (counterfactual accuracy; needs --generate) or recovery.")
+    var by: EffectMeasure = .logitDiff
+
+    @Option(help: "Intervention files: show only ablate, knockout, transplant or patch.")
+    var kind: String?
+
     func validate() throws {
         if each && to != nil { throw ValidationError("--each compares every checkpoint with --from; drop --to.") }
         if let top, top < 1 { throw ValidationError("--top must be at least 1.") }
@@ -101,6 +126,11 @@ struct DiffCommand: ParsableCommand {
     }
 
     func run() throws {
+        let url = URL(fileURLWithPath: runFile)
+        if InterventionRun.isInterventionFile(url) { return try interventions(url) }
+        if checkpoint != nil || kind != nil || by != .logitDiff {
+            throw ValidationError("--checkpoint, --by and --kind apply to intervention files; \(runFile) is a probe run (use --from / --to).")
+        }
         var o = DiffOptions()
         o.span = span; o.from = from; o.to = to; o.each = each; o.seed = seed; o.resamples = resamples
         o.dla = !noDla; o.dlaTop = dlaTop
@@ -112,4 +142,21 @@ struct DiffCommand: ParsableCommand {
         case .csv: print(DiffText.csv(result, top: top), terminator: "")
         }
     }
+
+    /// `diff` of an intervention file: interventions ranked at one checkpoint.
+    func interventions(_ url: URL) throws {
+        if each || from != nil || to != nil || against != nil || span != "context" || noDla || dlaTop != 5 {
+            throw ValidationError("--from, --to, --each, --span, --against, --dla-top and --no-dla apply to probe runs; \(runFile) is an intervention file (use --checkpoint, --by, --kind).")
+        }
+        let r = try InterventionRanking(run: try InterventionRun(url: url), checkpoint: checkpoint, by: by, kind: kind,
+                                        seed: seed, resamples: resamples)
+        switch format {
+        case .table: print(DiffText.table(r, top: top ?? 20), terminator: "")
+        case .json: print(AnalysisJSON.string(AnalysisJSON.interventions(r, top: top)))
+        case .csv: print(DiffText.csv(r, top: top), terminator: "")
+        }
+    }
 }
+
+/// `--by` of diff on an intervention file (the raw values are the option's words).
+extension EffectMeasure: ExpressibleByArgument {}

@@ -1,4 +1,5 @@
-// `cpiscope report`: a self-contained HTML report (plus Markdown and CSV) of a probe run.
+// `cpiscope report`: a self-contained HTML report (plus Markdown and CSV) of a probe run or an
+// intervention file.
 import Analysis
 import ArgumentParser
 import Foundation
@@ -7,7 +8,7 @@ import Reports
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Write an HTML report (inline SVG charts), report.md and CSV tables for a probe run.",
+        abstract: "Write an HTML report (inline SVG charts), report.md and CSV tables for a probe run or an intervention file.",
         discussion: """
         Reads the HDF5 written by `cpiscope probe` and writes into DIR:
           index.html  one self-contained page (no scripts, no network):
@@ -27,22 +28,41 @@ struct ReportCommand: ParsableCommand {
                         split into attention, MLP and the rest
           report.md   the same headline numbers, for terminals and PRs
           *.csv       the table behind each chart
+        An intervention file (written by `cpiscope intervene`, told apart by its \
+        cpiscope_intervention_schema_version attribute) gets its own report, with a section per \
+        kind of intervention in the file:
+                      - ablation: layer × head heatmaps of the mean change in
+                        logit difference per checkpoint (and layer × site
+                        for attn/mlp ablations)
+                      - transplant: layer × component tables of the change
+                        in M_C and counterfactual accuracy with 95%
+                        intervals, and a heatmap
+                      - knockout: the change in logit difference over the
+                        blocked window's layer, one curve per span
+                      - patching: layer × head heatmaps of the mean
+                        recovery (layer × checkpoint for block outputs)
+                      - the headline: which component's transplant restores
+                        the most context reliance at --checkpoint (default
+                        the final one), and the interventions ranked there
+          with intervention_effects.csv (every intervention at every checkpoint), one CSV per kind
+          and ranking.csv. Definitions: docs/interventions.md.
         Existing files of those names are replaced. Numbers and verdicts are those of `cpiscope diff` \
         with the same --seed and --resamples; definitions in docs/analysis.md.
 
         Examples:
           cpiscope report Notebooks-out/run.h5 -o Notebooks-out/report
           cpiscope report run.h5 -o report --checkpoint 1000 --from 500 --to 2000
+          cpiscope report Notebooks-out/demo/transplant.h5 -o Notebooks-out/transplant-report
           chromium --headless --screenshot=report.png report/index.html
         """)
 
-    @Argument(help: ArgumentHelp("A run file written by `cpiscope probe`.", valueName: "run.h5"))
+    @Argument(help: ArgumentHelp("A run file written by `cpiscope probe`, or an intervention file written by `cpiscope intervene`.", valueName: "run.h5"))
     var runFile: String
 
     @Option(name: .shortAndLong, help: "Output directory (created if missing).")
     var output: String = "Notebooks-out/report"
 
-    @Option(help: "Checkpoint (name or step) of the layer × head heatmap (default the last complete one).")
+    @Option(help: "Checkpoint (name or step) of the layer × head heatmap, or of an intervention file's headline and ranking (default the last complete one).")
     var checkpoint: String?
 
     @Option(help: "Start of the head-change heatmap (default the counterfactual-accuracy peak, or the first checkpoint).")
@@ -71,8 +91,8 @@ struct ReportCommand: ParsableCommand {
         var o = ReportOptions()
         o.seed = seed; o.resamples = resamples; o.checkpoint = checkpoint; o.from = from; o.to = to; o.span = span
         let dir = URL(fileURLWithPath: output)
-        let out = try ReportWriter.write(run: URL(fileURLWithPath: runFile), to: dir, options: o)
-        if !quiet { for line in out.headline.lines() { print(line) } }
+        let out = try ReportWriter.write(file: URL(fileURLWithPath: runFile), to: dir, options: o)
+        if !quiet { for line in out.lines { print(line) } }
         print("wrote \(dir.appendingPathComponent("index.html").path) (+ report.md and \(out.files.count - 2) CSV files)")
     }
 }

@@ -1,0 +1,130 @@
+// InterventionEffects on synthetic intervention files (Tests/SyntheticRuns/SyntheticInterventions.swift)
+// with planted effects: every estimate equals the naive paired bootstrap of the raw arrays (docs/analysis.md;
+// tolerance 1e-12), the planted effects come out on top, and a malformed file is refused with an error
+// that names the field at fault.
+import Analysis
+import Foundation
+import Testing
+
+@Suite("Intervention effects")
+struct InterventionAnalysisTests {
+    func write(_ s: SyntheticInterventions = SyntheticInterventions(), label: String = #function) throws -> (URL, URL) {
+        let dir = try tempDir(label)
+        let url = dir.appendingPathComponent("iv.h5")
+        try s.write(to: url)
+        return (dir, url)
+    }
+
+    @Test("every estimate equals the naive paired bootstrap of the raw arrays (max |Δ| ≤ 1e-12)")
+    func recomputed() throws {
+        let (dir, url) = try write()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let raw = try RawInterventions(url)
+        let effects = try InterventionEffects.analyze(url, seed: 7, resamples: 200)
+        #expect(effects.count == raw.C * raw.I)
+        var worst = 0.0
+        for (k, e) in effects.enumerated() {
+            let c = k / raw.I, i = k % raw.I
+            #expect(e.checkpoint == raw.checkpoints[c] && e.name == raw.names[i] && e.kind == raw.kinds[i])
+            let measures: [(String, Estimate)] = [("logit_diff", e.logitDiffChange), ("mc", e.mcChange), ("cf", try #require(e.counterfactualChange))]
+                + (e.kind == "patch" ? [("recovery", e.recovery)] : [])
+            for (name, got) in measures {
+                let (a, b) = raw.pair(name, c, i)
+                let want = naivePairedBootstrap(from: a, to: b, seed: 7, resamples: 200)
+                worst = max(worst, gap(got.value, want.0), gap(got.interval.low, want.1), gap(got.interval.high, want.2))
+                #expect(got.n == want.3, "\(e.name) \(name) n")
+            }
+            if e.kind != "patch" { #expect(e.recovery.n == 0 && e.recovery.value.isNaN) }
+        }
+        #expect(worst <= 1e-12, "max |Δ| = \(worst)")
+    }
+
+    @Test("the planted effects rank first; the subject knockout leaves out the probe missing the span")
+    func planted() throws {
+        let (dir, url) = try write()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = try InterventionRun(url: url)
+        let r = try InterventionRanking(run: run, seed: 1, resamples: 200)
+        #expect(r.checkpoint == "checkpoint-200" && r.step == 200)
+        #expect(r.ranked.first?.name == "knockout context L1", "largest |Δ logit diff|")
+        #expect(r.ranked.count == run.names.count)
+        let ablate = try InterventionRanking(run: run, checkpoint: "100", kind: "ablate", seed: 1, resamples: 200)
+        #expect(ablate.checkpoint == "checkpoint-100" && ablate.ranked.prefix(2).map(\.name) == ["ablate L2H1 zero", "ablate L1H3 zero"])
+        #expect(ablate.ranked[0].logitDiffChange.interval.high < 0 && ablate.ranked[1].logitDiffChange.interval.low > 0)
+        let patch = try InterventionRanking(run: run, by: .recovery, kind: "patch", seed: 1, resamples: 200)
+        #expect(patch.ranked.prefix(2).map(\.name) == ["patch resid_post L2 answer from checkpoint-50", "patch z L2H1 answer from checkpoint-50"])
+        #expect(patch.ranked[0].recovery.n == run.probes.count - 1, "probe 0's recovery is undefined")
+        let subject = try #require(r.ranked.first { $0.name == "knockout subject L0-2" })
+        #expect(subject.logitDiffChange.n == run.probes.count - 1 && subject.knockoutLayers == [0, 1, 2])
+        let line = try #require(InterventionEffects.transplantHeadline(r.ranked))
+        #expect(line.hasPrefix("At checkpoint-200, transplanting attn.ov of layer 1 from checkpoint-50 restores the most context reliance: counterfactual accuracy changes by +"), "\(line)")
+        #expect(r.headline.first == line && r.headline.contains { $0.hasPrefix("knockout: strongest at checkpoint-200 is knockout context L1") })
+    }
+
+    @Test("names: knockout layers, patch positions and ablation modes are read from the intervention's name")
+    func names() {
+        func effect(_ name: String, layer: Int = -1) -> InterventionEffect {
+            InterventionEffect(checkpoint: "c", name: name, kind: "knockout", layer: layer, head: -1, component: "", source: "",
+                               logitDiffChange: .undefined, mcChange: .undefined, counterfactualChange: nil, recovery: .undefined)
+        }
+        #expect(effect("knockout context L0-3").knockoutLayers == [0, 1, 2, 3])
+        #expect(effect("knockout subject L1,L4").knockoutLayers == [1, 4])
+        #expect(effect("knockout subject L2").knockoutLayers == [2])
+        #expect(effect("knockout odd name", layer: 5).knockoutLayers == [5] && effect("knockout odd name").knockoutLayers.isEmpty)
+        #expect(effect("knockout context L3-1").knockoutLayers.isEmpty, "a reversed range is not a layer list")
+        #expect(effect("patch z L3H5 all from checkpoint-50").patchPositions == "all" && effect("ablate L0H1 mean").ablationMode == "mean")
+    }
+
+    @Test("a malformed intervention file is refused with the field named")
+    func malformed() throws {
+        func refused(_ change: (inout SyntheticInterventions) -> Void, _ field: String) throws {
+            var s = SyntheticInterventions()
+            change(&s)
+            let (dir, url) = try write(s, label: "malformed\(field)")
+            defer { try? FileManager.default.removeItem(at: dir) }
+            do {
+                _ = try InterventionRun(url: url)
+                Issue.record("\(field): accepted")
+            } catch let e as AnalysisError {
+                #expect(e.description.contains(field), "\(field): \(e.description)")
+            }
+        }
+        try refused({ $0.omit = ["intervened_mc"] }, "field 'intervened_mc': missing")
+        try refused({ $0.misshapen = "intervened_logit_diff" }, "field 'intervened_logit_diff'")
+        try refused({ $0.misshapen = "intervention_layer" }, "field 'intervention_layer'")
+        try refused({ $0.badKind = "swap" }, "field 'intervention_kind': unknown kind 'swap'")
+        try refused({ $0.omit = ["intervened_counterfactual_correct"] }, "field 'intervened_counterfactual_correct'")
+        try refused({ $0.omit = ["checkpoint_complete"] }, "field 'checkpoint_complete'")
+        try refused({ $0.schemaVersion = 2 }, "cpiscope_schema_version is 2")
+        try refused({ $0.schemaVersion = nil }, "no cpiscope_intervention_schema_version attribute")
+        // A probe run opened as an intervention file, and the reverse.
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let probe = dir.appendingPathComponent("run.h5"), iv = dir.appendingPathComponent("iv.h5")
+        try SyntheticRun().write(to: probe)
+        try SyntheticInterventions().write(to: iv)
+        #expect(!InterventionRun.isInterventionFile(probe) && InterventionRun.isInterventionFile(iv))
+        #expect(throws: AnalysisError.self) { try InterventionRun(url: probe) }
+        do { _ = try RunData(url: iv); Issue.record("intervention file read as a probe run") } catch let e as AnalysisError {
+            #expect(e.description.contains("it is an intervention file"))
+        }
+    }
+
+    @Test("incomplete checkpoints are left out; options the file cannot answer are refused")
+    func options() throws {
+        var s = SyntheticInterventions()
+        s.complete = [1, 0]
+        s.generate = false
+        s.kinds = ["ablate", "knockout"]
+        let (dir, url) = try write(s)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = try InterventionRun(url: url)
+        #expect(run.checkpoints == ["checkpoint-100"] && run.incompleteCheckpoints == ["checkpoint-200"] && !run.generated)
+        let r = try InterventionRanking(run: run, resamples: 100)
+        #expect(r.checkpoint == "checkpoint-100" && r.ranked.allSatisfy { $0.counterfactualChange == nil })
+        #expect(InterventionEffects.transplantHeadline(r.ranked) == nil)
+        #expect(throws: AnalysisError.self) { try InterventionRanking(run: run, checkpoint: "checkpoint-200") }
+        #expect(throws: AnalysisError.self) { try InterventionRanking(run: run, kind: "transplant") }
+        #expect(throws: AnalysisError.self) { try InterventionRanking(run: run, by: .counterfactual) }
+    }
+}

@@ -1,0 +1,216 @@
+// A synthetic `cpiscope intervene` file (the layout of ProbeRun/InterventionJob.swift and
+// docs/interventions.md, written with HDF5Store) with planted effects, and a raw reader of its arrays
+// for recomputing every number without Analysis code. Planted, on top of small noise:
+//   ablate     L2H1 lowers the logit difference by 2 (a context head), L1H3 raises it by 1 (a memory head)
+//   transplant attn.ov of layer 1 from checkpoint-50 raises counterfactual accuracy most at the final
+//              checkpoint (+0.5) and M_C by 0.3; mlp of layer 2 lowers M_C by 0.2
+//   knockout   blocking the context in layer 1 lowers the logit difference by 3; the subject span is
+//              missing in probe 3 (NaN there)
+//   patch      head L2H1 recovers 0.8 of the logit difference, block output of layer 2 recovers 0.9
+import Foundation
+import HDF5Store
+
+public struct SyntheticInterventions {
+    public init() {}
+
+    public struct Entry: Sendable {
+        public var name: String, kind: String, layer: Int, head: Int, component: String, source: String
+    }
+
+    public var checkpoints = ["checkpoint-100", "checkpoint-200"]
+    public var steps: [Int64] = [100, 200]
+    public var probes = (0..<12).map { "probe-\($0)" }
+    public var layers = 3
+    public var heads = 4
+    /// Kinds written (in this order in the file).
+    public var kinds = ["ablate", "transplant", "knockout", "patch"]
+    public var generate = true
+    public var complete: [UInt8]? = nil
+    public var schemaVersion: Int64? = 1
+    /// Variables not written, one written with the wrong dims, and a value replacing every `intervention_kind`.
+    public var omit: Set<String> = []
+    public var misshapen: String? = nil
+    public var badKind: String? = nil
+
+    /// The interventions, named as Experiments.swift names them.
+    public var entries: [Entry] {
+        var out: [Entry] = []
+        let L = layers, H = heads
+        for kind in kinds {
+            switch kind {
+            case "ablate":
+                for l in 0..<L { for h in 0..<H { out.append(Entry(name: "ablate L\(l)H\(h) zero", kind: kind, layer: l, head: h, component: "z", source: "")) } }
+                for l in 0..<L { out.append(Entry(name: "ablate mlp_out L\(l) zero", kind: kind, layer: l, head: -1, component: "mlp_out", source: "")) }
+            case "transplant":
+                for c in ["attn.qk", "attn.ov", "mlp"] {
+                    for l in 0..<L { out.append(Entry(name: "transplant \(c) L\(l) from checkpoint-50", kind: kind, layer: l, head: -1, component: c, source: "checkpoint-50")) }
+                }
+            case "knockout":
+                for l in 0..<L { out.append(Entry(name: "knockout context L\(l)", kind: kind, layer: l, head: -1, component: "context", source: "")) }
+                out.append(Entry(name: "knockout subject L0-\(L - 1)", kind: kind, layer: -1, head: -1, component: "subject", source: ""))
+            case "patch":
+                for l in 0..<L { for h in 0..<H {
+                    out.append(Entry(name: "patch z L\(l)H\(h) answer from checkpoint-50", kind: kind, layer: l, head: h, component: "z", source: "checkpoint-50"))
+                } }
+                for l in 0..<L { out.append(Entry(name: "patch resid_post L\(l) answer from checkpoint-50", kind: kind, layer: l, head: -1, component: "resid_post", source: "checkpoint-50")) }
+            default: break
+            }
+        }
+        return out
+    }
+
+    public func cleanLogitDiff(_ c: Int, _ p: Int) -> Float { Float(1 + 0.5 * Double(c) + noise(c, p, 1)) }
+    public func cleanMC(_ c: Int, _ p: Int) -> Float { Float(0.4 + 0.2 * noise(c, p, 2)) }
+    public func cleanCF(_ c: Int, _ p: Int) -> UInt8 { noise(c, p, 3) < 0.4 ? 1 : 0 }
+
+    /// The planted change of the logit difference and of M_C, and the probability of a counterfactual-correct answer.
+    func planted(_ e: Entry, _ c: Int) -> (Double, Double, Double) {
+        let final = c == checkpoints.count - 1
+        switch (e.kind, e.component, e.layer, e.head) {
+        case ("ablate", "z", 2, 1): return (-2, -0.2, 0.1)
+        case ("ablate", "z", 1, 3): return (1, 0.1, 0.5)
+        case ("transplant", "attn.ov", 1, _): return (1.5, 0.3, final ? 0.9 : 0.6)
+        case ("transplant", "mlp", 2, _): return (-0.5, -0.2, 0.3)
+        case ("knockout", "context", 1, _): return (-3, -0.3, 0.05)
+        default: return (0, 0, 0.4)
+        }
+    }
+
+    public func recovery(_ e: Entry, _ c: Int, _ p: Int) -> Float {
+        guard e.kind == "patch" else { return .nan }
+        if p == 0 { return .nan }                                            // source and target tie for probe 0
+        switch (e.component, e.layer, e.head) {
+        case ("z", 2, 1): return Float(0.8 + 0.1 * (noise(c, p, 5) - 0.5))
+        case ("resid_post", 2, _): return Float(0.9 + 0.1 * (noise(c, p, 6) - 0.5))
+        default: return Float(0.05 * (noise(c, p, e.layer, e.head, 7) - 0.5))
+        }
+    }
+
+    /// `[i]` intervened values of probe p at checkpoint c; NaN for the subject knockout of probe 3.
+    public func logitDiff(_ i: Int, _ c: Int, _ p: Int) -> Float {
+        let e = entries[i]
+        if e.kind == "knockout" && e.component == "subject" && p == 3 { return .nan }
+        return Float(Double(cleanLogitDiff(c, p)) + planted(e, c).0 + 0.4 * (noise(i, c, p, 8) - 0.5))
+    }
+
+    public func mc(_ i: Int, _ c: Int, _ p: Int) -> Float {
+        let e = entries[i]
+        if e.kind == "knockout" && e.component == "subject" && p == 3 { return .nan }
+        return Float(min(1, max(0, Double(cleanMC(c, p)) + planted(e, c).1 + 0.05 * (noise(i, c, p, 9) - 0.5))))
+    }
+
+    public func cf(_ i: Int, _ c: Int, _ p: Int) -> UInt8 { noise(i, c, p, 10) < planted(entries[i], c).2 ? 1 : 0 }
+
+    /// Writes the file as InterventionJob writes it.
+    public func write(to url: URL) throws {
+        let f = try HDF5File.create(at: url, overwrite: true)
+        let list = entries, C = checkpoints.count, P = probes.count, I = list.count
+        try f.createDimension("checkpoint", strings: checkpoints)
+        try f.createCoordinate("step", along: "checkpoint", ints: steps)
+        try f.createDimension("probe", strings: probes)
+        try f.createDimension("intervention", strings: list.map(\.name))
+        try f.createDimension("answer", strings: ["context", "memory"])
+        func define(_ name: String, _ type: HDF5ElementType, _ dims: [String]) throws -> Bool {
+            guard !omit.contains(name) else { return false }
+            try f.createVariable(name, type: type, dims: misshapen == name ? Array(dims.dropFirst()) : dims)
+            return misshapen != name
+        }
+        for (name, values) in [("intervention_kind", list.map { badKind ?? $0.kind }), ("intervention_component", list.map(\.component)),
+                               ("intervention_source", list.map(\.source))] {
+            if try define(name, .string, ["intervention"]) { try f.write(name, strings: values) }
+        }
+        for (name, values) in [("intervention_layer", list.map { Int32($0.layer) }), ("intervention_head", list.map { Int32($0.head) })] {
+            if try define(name, .int32, ["intervention"]) { try f.write(name, ints32: values) }
+        }
+        var slabs: [String: (Int) -> [Float]] = [
+            "clean_logit_diff": { c in (0..<P).map { cleanLogitDiff(c, $0) } },
+            "clean_mc": { c in (0..<P).map { cleanMC(c, $0) } },
+            "intervened_logit_diff": { c in (0..<I).flatMap { i in (0..<P).map { logitDiff(i, c, $0) } } },
+            "intervened_mc": { c in (0..<I).flatMap { i in (0..<P).map { mc(i, c, $0) } } },
+            "patch_recovery": { c in (0..<I).flatMap { i in (0..<P).map { recovery(list[i], c, $0) } } },
+        ]
+        slabs["clean_answer_loglik"] = { c in (0..<P).flatMap { p in [Float(-1 - noise(c, p, 11)), Float(-2 - noise(c, p, 12))] } }
+        slabs["intervened_answer_loglik"] = { c in (0..<(I * P)).flatMap { k in [Float(-1 - noise(c, k, 13)), Float(-2 - noise(c, k, 14))] } }
+        let dims: [String: [String]] = [
+            "clean_logit_diff": ["checkpoint", "probe"], "clean_mc": ["checkpoint", "probe"], "clean_answer_loglik": ["checkpoint", "probe", "answer"],
+            "intervened_logit_diff": ["checkpoint", "intervention", "probe"], "intervened_mc": ["checkpoint", "intervention", "probe"],
+            "intervened_answer_loglik": ["checkpoint", "intervention", "probe", "answer"], "patch_recovery": ["checkpoint", "intervention", "probe"],
+        ]
+        var written: Set<String> = []
+        for name in dims.keys.sorted() {
+            if try define(name, .float32, dims[name] ?? []) { written.insert(name) }
+        }
+        var generations: [String: (Int) -> [UInt8]] = [:]
+        if generate {
+            generations["clean_counterfactual_correct"] = { c in (0..<P).map { cleanCF(c, $0) } }
+            generations["intervened_counterfactual_correct"] = { c in (0..<I).flatMap { i in (0..<P).map { cf(i, c, $0) } } }
+            generations["clean_parametric_correct"] = { c in (0..<P).map { 1 - cleanCF(c, $0) } }
+            generations["intervened_parametric_correct"] = { c in (0..<I).flatMap { i in (0..<P).map { 1 - cf(i, c, $0) } } }
+            for name in generations.keys.sorted() {
+                if try define(name, .uint8, name.hasPrefix("clean") ? ["checkpoint", "probe"] : ["checkpoint", "intervention", "probe"]) { written.insert(name) }
+            }
+            for (name, d) in [("clean_generated", ["checkpoint", "probe"]), ("intervened_generated", ["checkpoint", "intervention", "probe"])] {
+                if try define(name, .string, d) { written.insert(name) }
+            }
+        }
+        let completeWritten = try define("checkpoint_complete", .uint8, ["checkpoint"])
+        let done = complete ?? [UInt8](repeating: 1, count: C)
+        for c in 0..<C where done[c] == 1 {
+            for (name, values) in slabs where written.contains(name) { try f.writeSlab(name, index: c, floats: values(c)) }
+            for (name, values) in generations where written.contains(name) { try f.writeSlab(name, index: c, uint8: values(c)) }
+            if written.contains("clean_generated") { try f.writeSlab("clean_generated", index: c, strings: (0..<P).map { "gen \(c) \($0)" }) }
+            if written.contains("intervened_generated") {
+                try f.writeSlab("intervened_generated", index: c, strings: (0..<(I * P)).map { "gen \(c) \($0)" })
+            }
+            if completeWritten { try f.writeSlab("checkpoint_complete", index: c, uint8: [1]) }
+        }
+        if let v = schemaVersion { try f.setAttribute("cpiscope_intervention_schema_version", .int(v)) }
+        try f.setAttribute("generate", .int(generate ? 1 : 0))
+        try f.setAttribute("complete", .int(done.allSatisfy { $0 == 1 } ? 1 : 0))
+        try f.setAttribute("template_name", .string("plain"))
+        try f.setAttribute("model_type", .string("gpt2"))
+        try f.close()
+    }
+}
+
+/// An intervention file's arrays as written, read back with HDF5Store only (no Analysis code).
+public struct RawInterventions {
+    public let C: Int, P: Int, I: Int
+    public let checkpoints: [String], names: [String], kinds: [String]
+    public let clean: [Float], cleanMC: [Float], diff: [Float], mc: [Float], recovery: [Float]
+    /// Empty without generations.
+    public let cleanCF: [UInt8], cf: [UInt8]
+
+    public init(_ url: URL) throws {
+        let f = try HDF5File.open(at: url, writable: false)
+        defer { try? f.close() }
+        checkpoints = try f.readStrings("checkpoint").values
+        names = try f.readStrings("intervention").values
+        kinds = try f.readStrings("intervention_kind").values
+        let d = try f.readFloats("intervened_logit_diff")
+        (C, I, P) = (d.shape[0], d.shape[1], d.shape[2])
+        diff = d.values
+        clean = try f.readFloats("clean_logit_diff").values
+        cleanMC = try f.readFloats("clean_mc").values
+        mc = try f.readFloats("intervened_mc").values
+        recovery = try f.readFloats("patch_recovery").values
+        if (try? f.shape(of: "intervened_counterfactual_correct")) != nil {
+            cleanCF = try f.readUInt8("clean_counterfactual_correct").values
+            cf = try f.readUInt8("intervened_counterfactual_correct").values
+        } else {
+            cleanCF = []; cf = []
+        }
+    }
+
+    /// Per probe, (clean, intervened) of intervention i at checkpoint c for a measure: logit_diff, mc, cf or recovery (clean = 0).
+    public func pair(_ measure: String, _ c: Int, _ i: Int) -> ([Double], [Double]) {
+        let base = (c * I + i) * P
+        let row = (0..<P)
+        switch measure {
+        case "mc": return (row.map { Double(cleanMC[c * P + $0]) }, row.map { Double(mc[base + $0]) })
+        case "cf": return (row.map { Double(cleanCF[c * P + $0]) }, row.map { Double(cf[base + $0]) })
+        case "recovery": return (row.map { _ in 0 }, row.map { Double(recovery[base + $0]) })
+        default: return (row.map { Double(clean[c * P + $0]) }, row.map { Double(diff[base + $0]) })
+        }
+    }
+}
