@@ -92,6 +92,10 @@ struct ProbeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Memory for one group's KV caches, in MiB (default: a tenth of the model's float32 size, at least 32).", valueName: "MiB"))
     var batchMemory: Int?
 
+    @Option(help: ArgumentHelp("Also score a tuned lens beside the logit lens: tuned:PATH, a tuned-lens folder (config.json + params.pt).",
+                               discussion: "Records tuned_lens_logprob, tuned_lens_rank and tuned_mc_ratio (docs/hdf5-schema.md).", valueName: "tuned:PATH"))
+    var lens: String?
+
     func validate() throws {
         if force && resume { throw ValidationError("--force and --resume exclude each other") }
         if templateFile != nil && template != "plain" { throw ValidationError("give either --template or --template-file") }
@@ -103,6 +107,9 @@ struct ProbeCommand: ParsableCommand {
         if let m = batchMemory, m < 1 { throw ValidationError("--batch-memory must be ≥ 1 (MiB)") }
         if let m = maxTokens, m < 1 { throw ValidationError("--max-tokens must be ≥ 1") }
         if let d = dump, (try? parseIDs(d)) == nil { throw ValidationError("--dump takes a comma list of layers, e.g. --dump 0,3") }
+        if let l = lens, !l.hasPrefix("tuned:") || l.count == "tuned:".count {
+            throw ValidationError("--lens takes tuned:PATH (a tuned-lens folder), got '\(l)'")
+        }
     }
 
     func run() throws {
@@ -146,6 +153,7 @@ struct ProbeCommand: ParsableCommand {
         if let d = dump { spec.options.dumpLayers = try parseIDs(d) }
         spec.dumpProbes = dumpProbes.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
         spec.commandLine = CommandLine.arguments.joined(separator: " ")
+        spec.tunedLens = lens.map { URL(fileURLWithPath: String($0.dropFirst("tuned:".count))) }
         spec.toolVersion = CPIScopeVersion.string
         return spec
     }
