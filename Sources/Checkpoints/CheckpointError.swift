@@ -237,7 +237,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Sendable {
         case .duplicateTensor:
             return "Each tensor must live in exactly one file; remove the stale file or re-save the checkpoint."
         case .noWeights:
-            return "Save the model with `save_pretrained(..., safe_serialization=True)` to get model.safetensors; .bin/.pt pickles are not read. For a PEFT adapter, the folder needs adapter_model.safetensors."
+            return "Save the model with `save_pretrained(...)` to get model.safetensors; PyTorch weights are read only as pytorch_model.bin (or its shard index), see docs/torch-bin.md. For a PEFT adapter, the folder needs adapter_model.safetensors."
         case .notCheckpointFolder:
             return "Point at a folder holding model.safetensors (or model.safetensors.index.json, or adapter_model.safetensors), or at a training output folder holding checkpoint-N subfolders."
         case .badTrainerState:

@@ -39,6 +39,7 @@ struct TunedLensTests {
                 for v in 0..<V { worst = max(worst, abs(logits[v] - reference.pointer[(l * n + p) * V + v])) }
             }
         }
+        print("tuned lens vs tuned_lens.TunedLens: max |Δ| = \(worst)")
         #expect(worst <= 1e-4, "max |Δ| = \(worst)")
     }
 
