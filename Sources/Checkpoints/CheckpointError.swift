@@ -104,6 +104,10 @@ public enum CheckpointError: Error, CustomStringConvertible, Sendable {
     /// The base model of an adapter cannot be found (`reference` is base_model_name_or_path, if any).
     case adapterBaseNotFound(file: String, reference: String?, reason: String)
 
+    // MARK: PyTorch checkpoints (docs/torch-bin.md)
+    /// A `pytorch_model.bin` / `*.pt` file the safe reader refuses (container, pickle or storages).
+    case torchFile(TorchFileError)
+
     /// One line naming the file and, where involved, the tensor. Control characters coming from
     /// untrusted names are escaped and very long text is clipped, so the line stays one line.
     public var description: String { Self.oneLine(rawDescription) }
@@ -197,6 +201,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Sendable {
         case let .adapterBaseNotFound(file, reference, reason):
             let ref = reference.map { "base_model_name_or_path '\($0)'" } ?? "no base model"
             return "\(file): \(ref): \(reason)"
+        case let .torchFile(e):
+            return e.rawDescription
         }
     }
 
@@ -231,7 +237,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Sendable {
         case .duplicateTensor:
             return "Each tensor must live in exactly one file; remove the stale file or re-save the checkpoint."
         case .noWeights:
-            return "Save the model with `save_pretrained(..., safe_serialization=True)` to get model.safetensors; .bin/.pt pickles are not read. For a PEFT adapter, the folder needs adapter_model.safetensors."
+            return "Save the model with `save_pretrained(...)` to get model.safetensors; PyTorch weights are read only as pytorch_model.bin (or its shard index), see docs/torch-bin.md. For a PEFT adapter, the folder needs adapter_model.safetensors."
         case .notCheckpointFolder:
             return "Point at a folder holding model.safetensors (or model.safetensors.index.json, or adapter_model.safetensors), or at a training output folder holding checkpoint-N subfolders."
         case .badTrainerState:
@@ -256,6 +262,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Sendable {
             return "Pass the base model the adapter was trained on with --base PATH."
         case .adapterBaseNotFound:
             return "Pass the base model folder with --base PATH (hub ids are not downloaded; a relative base_model_name_or_path is resolved against the adapter folder, then the current directory)."
+        case let .torchFile(e):
+            return e.hint
         }
     }
 

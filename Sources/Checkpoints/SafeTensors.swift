@@ -167,42 +167,7 @@ public final class SafeTensorsFile: StorageOwner, @unchecked Sendable {
 
     /// `floatTensor(_:)` for an entry of `tensors`.
     public func floatTensor(_ info: SafeTensorInfo) throws(CheckpointError) -> Tensor {
-        guard info.dtype.isReadableAsFloat else {
-            throw .unsupportedDType(file: url.path, tensor: info.name, dtype: info.dtype)
-        }
-        let n = info.elementCount
-        if n == 0 { return Tensor(zeros: info.shape) }
-        let bytes = rawBytes(info)
-        guard let src = bytes.baseAddress else { return Tensor(zeros: info.shape) }
-        switch info.dtype {
-        case .F32:
-            #if _endian(little)
-            if Int(bitPattern: src) % MemoryLayout<Float>.alignment == 0 {
-                let p = UnsafeMutablePointer(mutating: src.assumingMemoryBound(to: Float.self))
-                return Tensor(shape: info.shape, storage: TensorStorage(borrowing: p, count: n, owner: self))
-            }
-            #endif
-            let t = Tensor(zeros: info.shape)
-            decodeF32(src, count: n, into: t.pointer)
-            return t
-        case .F16:
-            let t = Tensor(zeros: info.shape)
-            decodeF16(src, count: n, into: t.pointer)
-            return t
-        case .BF16:
-            let t = Tensor(zeros: info.shape)
-            decodeBF16(src, count: n, into: t.pointer)
-            return t
-        case .F64:
-            let t = Tensor(zeros: info.shape)
-            for i in 0..<n {
-                let bits = src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self).littleEndian
-                t.pointer[i] = Float(Double(bitPattern: bits))
-            }
-            return t
-        default:
-            throw .unsupportedDType(file: url.path, tensor: info.name, dtype: info.dtype)
-        }
+        try decodeFloatTensor(info, bytes: rawBytes(info), owner: self, file: url.path)
     }
 
     /// True when the tensor would be returned without a copy by `floatTensor`.

@@ -33,7 +33,8 @@ public struct CheckpointRef: Sendable, Codable, Equatable, Hashable {
 
 public enum Trajectory {
     /// Files whose presence makes a folder a checkpoint.
-    public static let weightFiles = ["model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors"]
+    public static let weightFiles = ["model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors",
+                                     "pytorch_model.bin", "pytorch_model.bin.index.json"]
     /// trainer_state.json files larger than this are refused (log_history of long runs stays far below).
     static let maxTrainerStateSize = 256 << 20
 
@@ -212,7 +213,7 @@ public enum Trajectory {
         if entries.isEmpty { return "the folder is empty" }
         let pickles = entries.filter { $0.hasSuffix(".bin") || $0.hasSuffix(".pt") || $0.hasSuffix(".pth") }
         if !pickles.isEmpty {
-            return "found only pickle weights (\(CheckpointError.shortList(pickles))), which are not read; re-save with safe_serialization=True"
+            return "found only PyTorch weights named otherwise (\(CheckpointError.shortList(pickles))); name the file pytorch_model.bin (read without executing it, docs/torch-bin.md) or convert it to model.safetensors"
         }
         let other = entries.filter { $0.hasSuffix(".safetensors") }
         if !other.isEmpty {

@@ -1,5 +1,7 @@
 // WeightStore: all weights of one checkpoint, from one safetensors file or from shards listed in
-// a Hugging Face shard index (`model.safetensors.index.json`).
+// a Hugging Face shard index (`model.safetensors.index.json`); or, in a folder without safetensors
+// weights, the same from PyTorch zip checkpoints (`pytorch_model.bin`, `pytorch_model.bin.index.json`;
+// TorchCheckpoint.swift, docs/torch-bin.md).
 //
 // Shard index layout (written by transformers `save_pretrained` / huggingface_hub
 // `split_torch_state_dict_into_shards`):
@@ -17,40 +19,46 @@ import StrictJSON
 import TensorCore
 
 /// All weights of one checkpoint: `model.safetensors`, or shards via `model.safetensors.index.json`,
-/// or (for PEFT) `adapter_model.safetensors` when asked through `weightsFile`.
+/// or (for PEFT) `adapter_model.safetensors` when asked through `weightsFile`; failing the default
+/// safetensors names, `pytorch_model.bin` or its shard index.
 public final class WeightStore: @unchecked Sendable {
     /// Index files larger than this are refused (real ones are a few hundred KB).
     public static let maxIndexSize = 64 << 20
 
-    public let files: [SafeTensorsFile]
+    public let files: [any WeightFile]
+    /// Weight file names tried, in order, when `WeightStore(directory:)` is given no other name.
+    public static let defaultWeightFiles = ["model.safetensors", "pytorch_model.bin"]
     /// Where tensors were looked up (folder or file), for error messages.
     public let source: String
     private let location: [String: Int]   // tensor name -> index into files
     public let names: [String]            // sorted
 
     /// Opens the weights in `directory`: `weightsFile` if present, else its shard index
-    /// `<weightsFile without .safetensors>.safetensors.index.json`. Throws `noWeights` when neither exists.
-    public init(directory: URL, weightsFile: String = "model.safetensors") throws(CheckpointError) {
+    /// `<weightsFile>.index.json`; with the default name, then `pytorch_model.bin` and its index.
+    /// Throws `noWeights` when none exists.
+    public init(directory: URL, weightsFile: String? = nil) throws(CheckpointError) {
         let fm = FileManager.default
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: directory.path, isDirectory: &isDir), isDir.boolValue else {
             throw .notCheckpointFolder(path: directory.path, reason: "no such folder")
         }
-        let single = directory.appendingPathComponent(weightsFile)
-        let index = directory.appendingPathComponent(weightsFile + ".index.json")
-        if fm.fileExists(atPath: single.path) {
-            let file = try SafeTensorsFile(url: single)
-            (files, location, names) = try Self.merge([file])
-            source = single.path
-        } else if fm.fileExists(atPath: index.path) {
-            let shards = try Self.loadIndex(index, directory: directory)
-            (files, location, names) = try Self.merge(shards)
-            source = index.path
-        } else {
-            let found = ((try? fm.contentsOfDirectory(atPath: directory.path)) ?? []).sorted()
-            throw .noWeights(directory: directory.path, expected: "\(weightsFile) or \(weightsFile).index.json",
-                             found: found)
+        let candidates = weightsFile.map { [$0] } ?? Self.defaultWeightFiles
+        for name in candidates {
+            let single = directory.appendingPathComponent(name)
+            let index = directory.appendingPathComponent(name + ".index.json")
+            if fm.fileExists(atPath: single.path) {
+                (files, location, names) = try Self.merge([try openWeightFile(single)])
+                source = single.path
+                return
+            } else if fm.fileExists(atPath: index.path) {
+                (files, location, names) = try Self.merge(try Self.loadIndex(index, directory: directory))
+                source = index.path
+                return
+            }
         }
+        let found = ((try? fm.contentsOfDirectory(atPath: directory.path)) ?? []).sorted()
+        throw .noWeights(directory: directory.path, expected: candidates.map { "\($0) or \($0).index.json" }.joined(separator: " or "),
+                         found: found)
     }
 
     /// Opens the given safetensors files as one store. A tensor present in two files is an error.
@@ -58,8 +66,8 @@ public final class WeightStore: @unchecked Sendable {
         guard let first = urls.first else {
             throw .noWeights(directory: "(no files given)", expected: "at least one .safetensors file", found: [])
         }
-        var opened: [SafeTensorsFile] = []
-        for u in urls { opened.append(try SafeTensorsFile(url: u)) }
+        var opened: [any WeightFile] = []
+        for u in urls { opened.append(try openWeightFile(u)) }
         (files, location, names) = try Self.merge(opened)
         source = urls.count == 1 ? first.path : first.deletingLastPathComponent().path
     }
@@ -72,7 +80,15 @@ public final class WeightStore: @unchecked Sendable {
     public func contains(_ name: String) -> Bool { location[name] != nil }
 
     /// The file holding `name`.
-    public func file(of name: String) -> SafeTensorsFile? { location[name].map { files[$0] } }
+    public func file(of name: String) -> (any WeightFile)? { location[name].map { files[$0] } }
+
+    /// Other names of the same bytes as `name` (tied weights a torch checkpoint saved twice).
+    public func aliases(of name: String) -> [String] { file(of: name)?.aliases(of: name) ?? [] }
+
+    /// The formats of the files, without repeats, in file order.
+    public var formats: [WeightFileFormat] {
+        files.reduce(into: []) { acc, f in if !acc.contains(f.format) { acc.append(f.format) } }
+    }
 
     /// The tensor as Float32 (see `SafeTensorsFile.floatTensor`: zero-copy for aligned F32).
     public func tensor(_ name: String) throws(CheckpointError) -> Tensor {
@@ -111,8 +127,8 @@ public final class WeightStore: @unchecked Sendable {
 
     // MARK: loading
 
-    private static func merge(_ files: [SafeTensorsFile]) throws(CheckpointError)
-        -> ([SafeTensorsFile], [String: Int], [String])
+    private static func merge(_ files: [any WeightFile]) throws(CheckpointError)
+        -> ([any WeightFile], [String: Int], [String])
     {
         var location: [String: Int] = [:]
         for (i, f) in files.enumerated() {
@@ -127,7 +143,7 @@ public final class WeightStore: @unchecked Sendable {
     }
 
     /// Reads and checks a shard index, returning its shards in first-mention order.
-    static func loadIndex(_ index: URL, directory: URL) throws(CheckpointError) -> [SafeTensorsFile] {
+    static func loadIndex(_ index: URL, directory: URL) throws(CheckpointError) -> [any WeightFile] {
         let path = index.path
         let json: JSONValue
         do throws(JSONFileError) { json = try JSONFile.parse(path: path, limit: maxIndexSize) } catch {
@@ -157,7 +173,7 @@ public final class WeightStore: @unchecked Sendable {
             mapped[shard, default: []].append(tensor)
         }
 
-        var shards: [SafeTensorsFile] = []
+        var shards: [any WeightFile] = []
         let fm = FileManager.default
         for shard in shardOrder {
             let url = directory.appendingPathComponent(shard)
@@ -165,7 +181,7 @@ public final class WeightStore: @unchecked Sendable {
             guard fm.fileExists(atPath: url.path) else {
                 throw .missingShard(index: path, shard: shard, tensor: tensorsHere.first ?? "")
             }
-            let file = try SafeTensorsFile(url: url)
+            let file = try openWeightFile(url)
             for t in tensorsHere where file.tensors[t] == nil {
                 throw .tensorAbsentFromShard(index: path, shard: shard, tensor: t)
             }

@@ -33,6 +33,9 @@ enum FuzzTarget: String, CaseIterable, Sendable {
     case template
     /// `adapter_config.json` of a PEFT LoRA checkpoint.
     case adapter
+    /// `pytorch_model.bin` / `*.pt`: the zip directory, the restricted unpickler, storages and views;
+    /// then every float tensor is decoded (TorchCheckpoint.swift).
+    case torchZip = "torch-zip"
 
     /// False while the parser is not in this build (see `adapter`).
     var isAvailable: Bool {
@@ -70,6 +73,7 @@ enum FuzzRunner {
         do {
             switch target {
             case .safetensors: try safetensors(bytes)
+            case .torchZip: try torchZip(bytes)
             case .config: _ = try ModelConfig.parse(Data(bytes), source: URL(fileURLWithPath: "config.json"))
             case .tokenizer: try tokenizer(bytes)
             case .encoder: try encoder(bytes)
@@ -92,27 +96,51 @@ enum FuzzRunner {
 
     /// The reader maps a file, so the bytes go through a scratch file (on tmpfs when there is one).
     static func safetensors(_ bytes: [UInt8]) throws {
-        let url = scratchFile
-        let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { invariantFailed(.safetensors, "cannot write the scratch file \(url.path)") }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
-            if n <= 0 { close(fd); invariantFailed(.safetensors, "short write to \(url.path)") }
-            written += n
-        }
-        close(fd)
-        let file = try SafeTensorsFile(url: url)
-        var checksum: Float = 0
+        let file = try SafeTensorsFile(url: writeScratch(bytes, .safetensors))
         for name in file.namesInFileOrder {
             guard let info = file.tensors[name] else { invariantFailed(.safetensors, "name \(name) without info") }
             if info.byteRange.upperBound > file.dataLength { invariantFailed(.safetensors, "\(name) ends past the data") }
-            guard info.dtype.isReadableAsFloat else { continue }
+        }
+        try decodeAll(file, .safetensors)
+    }
+
+    /// The torch reader maps its file too; every tensor's bytes are read through `floatTensor` or summed.
+    static func torchZip(_ bytes: [UInt8]) throws {
+        let file = try TorchZipFile(url: writeScratch(bytes, .torchZip))
+        for name in file.namesInFileOrder {
+            guard let info = file.tensors[name] else { invariantFailed(.torchZip, "name \(name) without info") }
+            if file.rawBytes(info).count != info.elementCount * info.dtype.byteSize { invariantFailed(.torchZip, "\(name): byte count") }
+            if info.dtype.isReadableAsFloat { continue }
+            blackHole(file.rawBytes(info).reduce(0) { $0 &+ Int($1) })
+        }
+        try decodeAll(file, .torchZip)
+    }
+
+    /// Decodes every float tensor of a weight file, checking its element count.
+    static func decodeAll(_ file: any WeightFile, _ target: FuzzTarget) throws {
+        var checksum: Float = 0
+        for name in file.namesInFileOrder {
+            guard let info = file.tensors[name], info.dtype.isReadableAsFloat else { continue }
             let t = try file.floatTensor(info)
-            if t.count != info.elementCount { invariantFailed(.safetensors, "\(name): \(t.count) elements, header says \(info.elementCount)") }
+            if t.count != info.elementCount { invariantFailed(target, "\(name): \(t.count) elements, header says \(info.elementCount)") }
             if t.count > 0 { checksum += t.pointer[0] + t.pointer[t.count - 1] }
         }
         blackHole(checksum)
+    }
+
+    /// Writes the input to the scratch file and returns its URL.
+    static func writeScratch(_ bytes: [UInt8], _ target: FuzzTarget) -> URL {
+        let url = scratchFile
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { invariantFailed(target, "cannot write the scratch file \(url.path)") }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+            if n <= 0 { close(fd); invariantFailed(target, "short write to \(url.path)") }
+            written += n
+        }
+        close(fd)
+        return url
     }
 
     static let scratchFile: URL = {

@@ -152,7 +152,7 @@ public final class CheckpointLoader {
     public static func isAdapterFolder(_ url: URL) -> Bool {
         let fm = FileManager.default
         if fm.fileExists(atPath: url.appendingPathComponent("adapter_model.safetensors").path) { return true }
-        let full = ["model.safetensors", "model.safetensors.index.json"].contains {
+        let full = ["model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"].contains {
             fm.fileExists(atPath: url.appendingPathComponent($0).path)
         }
         return !full && fm.fileExists(atPath: url.appendingPathComponent("adapter_config.json").path)

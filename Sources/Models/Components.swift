@@ -408,8 +408,10 @@ struct WeightTable {
                 throw ModelError.wrongShape(checkpoint: checkpoint, tensor: w.tensor, expected: w.expected, found: w.found)
             }
         }
+        // A tensor that is another name of used bytes (tied weights a torch checkpoint saved twice) counts as used.
         let unused = store.names.filter { name in
             !used.contains(name) && !WeightTable.ignoredSuffixes.contains(where: { name.hasSuffix($0) })
+                && !store.aliases(of: name).contains(where: used.contains)
         }
         if !unused.isEmpty { throw ModelError.unusedTensors(checkpoint: checkpoint, tensors: unused) }
     }

@@ -74,6 +74,14 @@ public struct PlannedIntervention: Sendable, Equatable {
         }
     }
 
+    /// Every layer acted on.
+    public var layers: [Int] {
+        switch action {
+        case let .ablate(site, _), let .patch(site, _, _): return [site.layer]
+        case let .knockout(_, layers), let .transplant(_, layers, _): return layers
+        }
+    }
+
     /// The head acted on (−1 when not a head).
     public var head: Int {
         switch action {
@@ -213,8 +221,9 @@ public struct ExperimentRequest: Sendable {
             }
             if let k = knockoutWindow {
                 guard k >= 1, k <= L else { throw ExperimentError(option: "--knockout-window", detail: "\(k) is outside 1...\(L)") }
+                // Centred on each layer; windows at the edges are cut short, so each centre has its own.
                 for center in 0..<L {
-                    let lo = max(0, center - (k - 1) / 2), hi = min(L - 1, lo + k - 1)
+                    let lo = max(0, center - (k - 1) / 2), hi = min(L - 1, center + k / 2)
                     out.append(PlannedIntervention(.knockout(span, layers: Array(lo...hi))))
                 }
             } else {

@@ -344,7 +344,8 @@ final class InterventionFile {
             try file.createDimension("intervention", strings: names)
             try file.createDimension("answer", strings: RunSchema.answers)
             for (name, values) in [("intervention_kind", plan.map(\.kind)), ("intervention_component", plan.map(\.component)),
-                                   ("intervention_source", plan.map(\.source))] {
+                                   ("intervention_source", plan.map(\.source)),
+                                   ("intervention_layers", plan.map { $0.layers.map(String.init).joined(separator: ",") })] {
                 try file.createVariable(name, type: .string, dims: ["intervention"])
                 try file.write(name, strings: values)
             }
@@ -370,6 +371,7 @@ final class InterventionFile {
             var attrs = ProbeJob.runAttributes(s, config: job.config, tokenizerFile: job.tokenizerFile, tokenizerHash: job.tokenizerHash,
                                                probeHash: (try? ContentHash.sha256(file: s.probeFile)) ?? "", options: options)
             attrs["cpiscope_intervention_schema_version"] = .int(Self.schemaVersion)
+            attrs["checkpoint_weight_formats"] = .strings(job.weightFormats)
             attrs["complete"] = .int(0)
             attrs["generate"] = .int(generate ? 1 : 0)
             attrs["patch_recovery_definition"] = .string("(patched − target) / (source − target) of logit[context answer] − logit[memory answer]")

@@ -33,6 +33,8 @@ public struct ProbeJobSpec: Sendable {
     /// exceed this many bytes; nil: a tenth of the model's float32 size, at least 32 MiB.
     public var batchCacheBytes: Int? = nil
     public var commandLine: String = ""
+    /// A tuned-lens folder (config.json + params.pt) scored beside the logit lens (--lens tuned:PATH).
+    public var tunedLens: URL? = nil
     public var toolVersion: String = ""
 
     public init(checkpoints: [CheckpointRef], trajectoryRoot: URL?, probeFile: URL, template: PromptTemplate, output: URL) {
@@ -98,6 +100,8 @@ public enum ProbeJob {
         public let built: [BuiltPrompt]
         public let tokenized: [TokenizedProbe]
         public let options: MeasureOptions
+        /// Each checkpoint's weight file format(s), e.g. "safetensors", "pytorch_model.bin".
+        public let weightFormats: [String]
     }
 
     /// Validates the checkpoints, tokenizer and probes of `spec` (in that order) before any output exists.
@@ -116,7 +120,16 @@ public enum ProbeJob {
         }
         // Every weight file's header (mapped and validated, nothing decoded): a corrupt or truncated
         // checkpoint stops the run before the output file exists, not after hours on the earlier ones.
-        for ref in spec.checkpoints where !Trajectory.isAdapter(ref.path) { _ = try WeightStore(directory: ref.path) }
+        // Which format each checkpoint's weights are in (a trajectory may mix safetensors and pytorch_model.bin).
+        let weightFormats = try spec.checkpoints.map { ref in
+            Trajectory.isAdapter(ref.path) ? "safetensors (PEFT adapter)"
+                : try WeightStore(directory: ref.path).formats.map(\.rawValue).joined(separator: "+")
+        }
+        let tunedLens = try spec.tunedLens.map { url in
+            let lens = try TunedLens.load(from: url)
+            try lens.check(modelLayers: first.layers, modelDModel: first.dModel, model: spec.checkpoints[0].path.path)
+            return lens
+        }
         var tokenizerFile: URL? = nil
         var tokenizerHash = ""
         for ref in spec.checkpoints {
@@ -147,13 +160,15 @@ public enum ProbeJob {
         }
 
         var options = spec.options
+        options.tunedLens = tunedLens
         // EOS: config.json's, generation_config.json's (what `generate` uses; instruct models often list
         // several there, e.g. an end-of-turn id) and the tokenizer's.
         options.stopTokens.formUnion(first.eosTokenIDs)
         if let eos = tokenizer.eosTokenID { options.stopTokens.insert(eos) }
         if spec.automaticMaxNewTokens { options.maxNewTokens = automaticMaxNewTokens(tokenized) }
         return PreparedJob(loader: loader, config: first, tokenizer: tokenizer, tokenizerFile: tokenizerFile!,
-                           tokenizerHash: tokenizerHash, probeSet: set, built: built, tokenized: tokenized, options: options)
+                           tokenizerHash: tokenizerHash, probeSet: set, built: built, tokenized: tokenized, options: options,
+                           weightFormats: weightFormats)
     }
 
     /// Runs the job. Returns one summary per checkpoint (skipped ones when resuming are re-read).
@@ -165,6 +180,7 @@ public enum ProbeJob {
         let (loader, first, tokenizer, set, built, tokenized) = (job.loader, job.config, job.tokenizer, job.probeSet, job.built, job.tokenized)
         let (tokenizerFile, tokenizerHash) = (job.tokenizerFile, job.tokenizerHash)
         var options = job.options
+        let (weightFormats, tunedLens) = (job.weightFormats, job.options.tunedLens)
         var baseHashes: [String: BackgroundHash] = [:]
         let dumpIDs = options.dumpLayers.isEmpty ? [] : (spec.dumpProbes ?? set.probes.map(\.id))
         let dumpIndex = Set(dumpIDs.compactMap { id in set.probes.firstIndex { $0.id == id } })
@@ -172,7 +188,7 @@ public enum ProbeJob {
             checkpoints: spec.checkpoints.map(\.name), steps: spec.checkpoints.map { Int64($0.step ?? -1) },
             probes: set.probes.map(\.id), layers: first.layers, heads: first.heads, dModel: first.dModel,
             dumpProbes: dumpIDs, dumpLayers: options.dumpLayers,
-            dumpPositions: dumpIndex.map { tokenized[$0].promptIDs.count }.max() ?? 0)
+            dumpPositions: dumpIndex.map { tokenized[$0].promptIDs.count }.max() ?? 0, tunedLens: tunedLens != nil)
 
         // 4. The file.
         let writer: RunWriter
@@ -182,8 +198,13 @@ public enum ProbeJob {
             done = try writer.completed()
         } else {
             let records = zip(built, tokenized).map { record($0, $1) }
-            let attributes = runAttributes(spec, config: first, tokenizerFile: tokenizerFile, tokenizerHash: tokenizerHash,
+            var attributes = runAttributes(spec, config: first, tokenizerFile: tokenizerFile, tokenizerHash: tokenizerHash,
                                            probeHash: (try? ContentHash.sha256(file: spec.probeFile)) ?? "", options: options)
+            attributes["checkpoint_weight_formats"] = .strings(weightFormats)
+            if let tunedLens {
+                attributes["tuned_lens_path"] = .string(tunedLens.folder.path)
+                attributes["tuned_lens_definition"] = .string(TunedLens.definition)
+            }
             writer = try RunWriter(creating: spec.output, layout: layout, records: records, attributes: attributes,
                                    overwrite: spec.force)
         }

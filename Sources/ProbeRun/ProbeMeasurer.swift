@@ -23,6 +23,8 @@ public struct MeasureOptions: Sendable {
     public var dumpLayers: [Int] = []
     /// Threads for every pass (--threads).
     public var compute: ComputeContext = .allCores
+    /// A tuned lens scored beside the logit lens (--lens tuned:PATH; TunedLens.swift).
+    public var tunedLens: TunedLens? = nil
 
     public init() {}
 }
@@ -50,6 +52,10 @@ public struct ProbeMeasurement: Sendable {
     public var dumpedPatterns: [Float]
     /// [lens_layer, pos, d_model] residual streams at every position (only with dumps).
     public var dumpedResiduals: [Float]
+    /// The tuned lens's `lensLogprob`, `lensRank` and `mcRatio` (empty without `MeasureOptions.tunedLens`).
+    public var tunedLensLogprob: [Float] = []
+    public var tunedLensRank: [Int32] = []
+    public var tunedMCRatio: [Float] = []
 }
 
 public enum ProbeMeasurer {
@@ -89,10 +95,11 @@ public enum ProbeMeasurer {
             logits: passes.map(\.lastLogits))
         clock.lap(.attribution)
 
-        // Logit lens over embeddings + every block, for the first token of each answer.
+        // Logit lens over embeddings + every block, for the first token of each answer (and the tuned lens, if any).
+        let firstTokens = probes.map { [$0.0.answerIDs.first ?? -1, $0.0.memoryAnswerIDs.first ?? -1] }
         let lens = LogitLens.scoresBatch(model: model, residuals: passes.map(\.residuals), lensLayers: c.layers + 1,
-                                         targets: probes.map { [$0.0.answerIDs.first ?? -1, $0.0.memoryAnswerIDs.first ?? -1] },
-                                         compute: options.compute)
+                                         targets: firstTokens, compute: options.compute)
+        let tuned = options.tunedLens?.scores(model: model, residuals: passes.map(\.residuals), targets: firstTokens, compute: options.compute)
         clock.lap(.logitLens)
 
         let loglik = try answerLogLikelihoods(probes.map(\.0), caches: passes.map(\.cache), lastLogits: passes.map(\.lastLogits),
@@ -104,7 +111,8 @@ public enum ProbeMeasurer {
                 attentionMass: passes[k].attentionMass, lensLogprob: lens[k].logprob, lensRank: lens[k].rank,
                 mcRatio: lens[k].mcRatio, answerLoglik: loglik[k], generated: "", generatedIDs: [],
                 counterfactualCorrect: false, parametricCorrect: false, attribution: attribution[k],
-                dumpedPatterns: passes[k].dumpedPatterns, dumpedResiduals: passes[k].dumpedResiduals)
+                dumpedPatterns: passes[k].dumpedPatterns, dumpedResiduals: passes[k].dumpedResiduals,
+                tunedLensLogprob: tuned?[k].logprob ?? [], tunedLensRank: tuned?[k].rank ?? [], tunedMCRatio: tuned?[k].mcRatio ?? [])
         }
 
         let generated = try generations(probes, caches: passes.map(\.cache), lastLogits: passes.map(\.lastLogits), model: model,

@@ -25,6 +25,8 @@ public struct RunLayout: Sendable, Equatable {
     public var dumpLayers: [Int] = []
     /// Longest prompt among dumped probes (query_pos / key_pos length).
     public var dumpPositions: Int = 0
+    /// Whether the run records a tuned lens (tuned_lens_logprob, tuned_lens_rank, tuned_mc_ratio).
+    public var tunedLens = false
 }
 
 /// Per-probe facts that do not depend on the checkpoint.
@@ -77,6 +79,9 @@ public final class RunWriter {
         if existing.checkpoints != layout.checkpoints { try? file.close(); throw mismatch("its checkpoints differ (\(existing.checkpoints.count) in the file, \(layout.checkpoints.count) now)") }
         if existing.probes != layout.probes { try? file.close(); throw mismatch("its probes differ") }
         if existing.layers != layout.layers || existing.heads != layout.heads { try? file.close(); throw mismatch("its model shape differs") }
+        if file.exists("tuned_lens_logprob") != layout.tunedLens {
+            try? file.close(); throw mismatch(layout.tunedLens ? "it has no tuned lens, and --lens asks for one" : "it records a tuned lens; pass the same --lens")
+        }
         if case .string(let t)? = try? file.attribute("template_text"), t != templateText {
             try? file.close(); throw mismatch("its prompt template differs")
         }
@@ -134,6 +139,12 @@ public final class RunWriter {
         for name in ["embed_dla", "bias_dla", "norm_bias_dla", "dla_remainder"] {
             try file.createVariable(name, type: .float32, dims: ["checkpoint", "probe"])
         }
+        if L.tunedLens {
+            // The tuned lens beside the logit lens (ProbeRun/TunedLens.swift).
+            try file.createVariable("tuned_lens_logprob", type: .float32, dims: ["checkpoint", "probe", "answer", "lens_layer"])
+            try file.createVariable("tuned_lens_rank", type: .int32, dims: ["checkpoint", "probe", "answer", "lens_layer"])
+            try file.createVariable("tuned_mc_ratio", type: .float32, dims: ["checkpoint", "probe", "lens_layer"])
+        }
         try file.createVariable("weights_sha256", type: .string, dims: ["checkpoint"])
         try file.createVariable("adapter", type: .string, dims: ["checkpoint"])
         try file.createVariable("checkpoint_complete", type: .uint8, dims: ["checkpoint"])
@@ -175,6 +186,11 @@ public final class RunWriter {
         try file.writeSlab("bias_dla", index: i, floats: m.map(\.attribution.attnBias))
         try file.writeSlab("norm_bias_dla", index: i, floats: m.map(\.attribution.normBias))
         try file.writeSlab("dla_remainder", index: i, floats: m.map(\.attribution.remainder))
+        if layout.tunedLens {
+            try file.writeSlab("tuned_lens_logprob", index: i, floats: m.flatMap(\.tunedLensLogprob))
+            try file.writeSlab("tuned_lens_rank", index: i, ints32: m.flatMap(\.tunedLensRank))
+            try file.writeSlab("tuned_mc_ratio", index: i, floats: m.flatMap(\.tunedMCRatio))
+        }
         try file.writeSlab("weights_sha256", index: i, strings: [weightsHash])
         try file.writeSlab("adapter", index: i, strings: [adapter])
         if !layout.dumpProbes.isEmpty { try writeDumps(checkpoint: i, measurements: m) }

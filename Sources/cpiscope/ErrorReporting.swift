@@ -21,6 +21,7 @@ extension ConfigError: HintedError {}
 extension CheckpointError: HintedError {}
 extension ModelError: HintedError {}
 extension ProbeRunError: HintedError {}
+extension TunedLensError: HintedError {}
 extension ProbeKitError: HintedError {}
 extension HDF5Error: HintedError {}
 extension TokenizationError: HintedError {}

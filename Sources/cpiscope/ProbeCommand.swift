@@ -37,14 +37,22 @@ struct ProbeCommand: ParsableCommand {
     @Option(help: "With --dump: only these probe ids (comma list; default all).")
     var dumpProbes: String?
 
+    @Option(help: ArgumentHelp("Also score a tuned lens beside the logit lens: tuned:PATH, a tuned-lens folder (config.json + params.pt).",
+                               discussion: "Records tuned_lens_logprob, tuned_lens_rank and tuned_mc_ratio (docs/hdf5-schema.md).", valueName: "tuned:PATH"))
+    var lens: String?
+
     func validate() throws {
         if let d = dump, (try? parseIDs(d)) == nil { throw ValidationError("--dump takes a comma list of layers, e.g. --dump 0,3") }
+        if let l = lens, !l.hasPrefix("tuned:") || l.count == "tuned:".count {
+            throw ValidationError("--lens takes tuned:PATH (a tuned-lens folder), got '\(l)'")
+        }
     }
 
     func run() throws {
         var spec = try job.makeSpec()
         if let d = dump { spec.options.dumpLayers = try parseIDs(d) }
         spec.dumpProbes = dumpProbes.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+        spec.tunedLens = lens.map { URL(fileURLWithPath: String($0.dropFirst("tuned:".count))) }
         let progress = ProgressLine(quiet: job.quiet)
         let summaries = try ProbeJob.run(spec, progress: progress)
         if ProcessInfo.processInfo.environment["CPISCOPE_TIMING"] == "1" {

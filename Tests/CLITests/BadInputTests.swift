@@ -44,6 +44,15 @@ func copyCheckpoint(_ dir: URL, name: String = "ckpt") throws -> URL {
     return ck
 }
 
+/// A checkpoint copy whose weights are Tests/Fixtures/torch-bin/bad/<file> as pytorch_model.bin (no model.safetensors).
+func torchBinCheckpoint(_ dir: URL, _ file: String) throws -> [String] {
+    let ck = try copyCheckpoint(dir)
+    try FileManager.default.removeItem(at: ck.appendingPathComponent("model.safetensors"))
+    try FileManager.default.copyItem(at: Paths.fixtures.appendingPathComponent("torch-bin/bad/" + file),
+                                     to: ck.appendingPathComponent("pytorch_model.bin"))
+    return probeArgs(ck, dir)
+}
+
 /// Rewrites the JSON header of a safetensors file (the data bytes are kept; offsets are relative to them).
 func rewriteHeader(_ file: URL, _ change: (inout [String: Any]) -> Void) throws {
     let bytes = [UInt8](try Data(contentsOf: file))
@@ -330,6 +339,25 @@ let badInputs: [BadInput] = [
     },
     BadInput(id: "checkpoints-select-nothing", input: "--checkpoints selects no checkpoint", status: 1,
              expect: ["steps:1000-2000"]) { d in trajectoryArgs(d, ["--checkpoints", "steps:1000-2000"]) },
+    // PyTorch checkpoints (pytorch_model.bin) and tuned lenses; inputs from Tests/Fixtures/torch-bin (docs/torch-bin.md)
+    BadInput(id: "torch-bin-posix-system", input: "pytorch_model.bin whose pickle imports posix.system", status: 1,
+             expect: ["pytorch_model.bin", "'posix.system' is not allowed"]) { d in try torchBinCheckpoint(d, "posix-system.bin") },
+    BadInput(id: "torch-bin-forbidden-opcode", input: "pytorch_model.bin whose pickle uses the INST opcode", status: 1,
+             expect: ["pytorch_model.bin", "INST"]) { d in try torchBinCheckpoint(d, "opcode-inst.bin") },
+    BadInput(id: "torch-bin-storage-short", input: "pytorch_model.bin with a tensor longer than its storage", status: 1,
+             expect: ["pytorch_model.bin", "tensor 'w'", "storage '0'"]) { d in try torchBinCheckpoint(d, "storage-short.bin") },
+    BadInput(id: "torch-bin-compressed", input: "pytorch_model.bin with a deflated storage (a zip bomb)", status: 1,
+             expect: ["pytorch_model.bin", "archive/data/0", "compressed"]) { d in try torchBinCheckpoint(d, "zip-bomb.bin") },
+    BadInput(id: "torch-bin-path-traversal", input: "pytorch_model.bin with an entry named ../../../tmp/evil", status: 1,
+             expect: ["pytorch_model.bin", "../../../tmp/evil"]) { d in try torchBinCheckpoint(d, "path-traversal.bin") },
+    BadInput(id: "torch-bin-legacy", input: "pytorch_model.bin in the legacy (pre-1.6) format", status: 1,
+             expect: ["pytorch_model.bin", "legacy PyTorch format"]) { d in try torchBinCheckpoint(d, "legacy.bin") },
+    BadInput(id: "tuned-lens-wrong-depth", input: "--lens tuned: a lens made for a 3-layer model", status: 1,
+             expect: ["tuned-lens-3-layers", "num_hidden_layers = 3", "has 2"]) { d in
+        trajectoryArgs(d, ["--lens", "tuned:" + Paths.fixtures.appendingPathComponent("torch-bin/tuned-lens-3-layers").path])
+    },
+    BadInput(id: "lens-bad-syntax", input: "--lens without the tuned: prefix", status: 64,
+             expect: ["--lens takes tuned:PATH"]) { d in trajectoryArgs(d, ["--lens", "some/folder"]) },
     // Output
     BadInput(id: "output-folder-missing", input: "the -o folder does not exist", status: 1, expect: ["output folder does not exist"]) { d in
         ["probe", trajectory.path, "--probes", goodProbes, "-o", d.appendingPathComponent("no/such/run.h5").path]

@@ -76,17 +76,17 @@ struct TrajectoryTests {
     func notCheckpoint() throws {
         let dir = try TempDir()
         try dir.write("notes/readme.txt", text: "x")
-        try dir.write("pytorch_model.bin", [0])
+        try dir.write("model.pt", [0])   // PyTorch weights under a name no checkpoint uses
         let e = try #require(expectCheckpointError { _ = try Trajectory.discover(at: dir.url) })
         guard case let .notCheckpointFolder(path, reason) = e else { Issue.record("got \(e)"); return }
-        #expect(path == dir.url.standardizedFileURL.path && reason.contains("pytorch_model.bin"))
+        #expect(path == dir.url.standardizedFileURL.path && reason.contains("model.pt") && reason.contains("pytorch_model.bin"))
         #expect(e.hint.contains("checkpoint-N"))
 
         let empty = try TempDir()
         let e2 = try #require(expectCheckpointError { _ = try Trajectory.discover(at: empty.url) })
         #expect(e2.description.contains("empty"))
 
-        let e3 = try #require(expectCheckpointError { _ = try Trajectory.discover(at: dir.url.appendingPathComponent("pytorch_model.bin")) })
+        let e3 = try #require(expectCheckpointError { _ = try Trajectory.discover(at: dir.url.appendingPathComponent("model.pt")) })
         guard case .notCheckpointFolder = e3 else { Issue.record("got \(e3)"); return }
         let e4 = try #require(expectCheckpointError { _ = try Trajectory.discover(at: dir.url.appendingPathComponent("missing")) })
         guard case .notCheckpointFolder = e4 else { Issue.record("got \(e4)"); return }

@@ -165,13 +165,13 @@ struct WeightStoreTests {
     @Test("a folder without weights → .noWeights listing what it holds; a missing folder → .notCheckpointFolder")
     func noWeights() throws {
         let dir = try TempDir()
-        try dir.write("pytorch_model.bin", [0])
+        try dir.write("model.pt", [0])
         try dir.write("config.json", text: "{}")
         let e = try #require(expectCheckpointError { _ = try WeightStore(directory: dir.url) })
         guard case let .noWeights(directory, expected, found) = e else { Issue.record("got \(e)"); return }
-        #expect(directory == dir.url.path && expected.contains("model.safetensors"))
-        #expect(found == ["config.json", "pytorch_model.bin"])
-        #expect(e.description.contains("pytorch_model.bin") && e.hint.contains("safe_serialization"))
+        #expect(directory == dir.url.path && expected.contains("model.safetensors") && expected.contains("pytorch_model.bin"))
+        #expect(found == ["config.json", "model.pt"])
+        #expect(e.description.contains("model.pt") && e.hint.contains("pytorch_model.bin"))
 
         let missing = dir.url.appendingPathComponent("nope")
         let e2 = try #require(expectCheckpointError { _ = try WeightStore(directory: missing) })
