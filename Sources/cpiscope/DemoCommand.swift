@@ -26,6 +26,7 @@ struct DemoCommand: ParsableCommand {
         restores the most context reliance. Outputs (replaced on each run) go to --output:
           full-ft.h5, lora.h5     the probe runs (docs/hdf5-schema.md)
           transplant.h5           the transplant experiment (docs/interventions.md)
+          transplant-report/      its report (index.html, report.md, CSVs)
           report/index.html       the report (plus report.md and CSVs)
 
         Run it from the repository root:  cpiscope demo
@@ -125,12 +126,16 @@ struct DemoCommand: ParsableCommand {
             print("== transplant from the peak (\(peak)) into the final checkpoint (\(final.name)) ==")
             print(InterventionEffects.table(effects))
             if let line = InterventionEffects.transplantHeadline(effects) { print(line) }
+            _ = try ReportWriter.write(file: file, to: out.appendingPathComponent("transplant-report"), options: reportOptions)
             transplantFile = file
         }
         print("")
         print("outputs in \(out.path):")
         for (name, file) in runs { print("  \(file.lastPathComponent)  (\(name) probe run; xarray.open_dataset(path, engine=\"h5netcdf\"))") }
-        if let t = transplantFile { print("  \(t.lastPathComponent)  (transplant experiment; docs/interventions.md)") }
+        if let t = transplantFile {
+            print("  \(t.lastPathComponent)  (transplant experiment; docs/interventions.md)")
+            print("  transplant-report/index.html  (its report: layer × component effects with 95% intervals)")
+        }
         print("  report/index.html  (open in a browser), report/report.md, report/*.csv")
         print(String(format: "demo finished in %.1f s", Date().timeIntervalSince(started)))
     }
