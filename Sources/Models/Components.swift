@@ -309,7 +309,10 @@ struct WeightTable {
 
     /// Buffers that Hugging Face checkpoints may carry but that hold no parameters:
     /// GPT-2 `attn.bias` / `attn.masked_bias` (causal-mask buffers), `rotary_emb.inv_freq` (recomputed from config).
-    static let ignoredSuffixes = [".attn.bias", ".attn.masked_bias", "rotary_emb.inv_freq"]
+    static let ignoredSuffixes = [".attn.bias", ".attn.masked_bias", ".attention.bias", ".attention.masked_bias", "rotary_emb.inv_freq"]
+
+    /// True for a checkpoint tensor that holds no parameters (a buffer the weight table ignores).
+    static func isBuffer(_ name: String) -> Bool { ignoredSuffixes.contains { name.hasSuffix($0) } }
 
     /// Keep BF16/F16 weights in their stored form (decoded per block in each product) instead of float32 copies.
     var keepHalf: Bool { context?.keepHalfWeights ?? true }
@@ -410,7 +413,7 @@ struct WeightTable {
         }
         // A tensor that is another name of used bytes (tied weights a torch checkpoint saved twice) counts as used.
         let unused = store.names.filter { name in
-            !used.contains(name) && !WeightTable.ignoredSuffixes.contains(where: { name.hasSuffix($0) })
+            !used.contains(name) && !WeightTable.isBuffer(name)
                 && !store.aliases(of: name).contains(where: used.contains)
         }
         if !unused.isEmpty { throw ModelError.unusedTensors(checkpoint: checkpoint, tensors: unused) }

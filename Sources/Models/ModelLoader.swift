@@ -10,6 +10,10 @@ extension DecoderModel {
         return try load(config: config, store: store, checkpoint: directory.path)
     }
 
+    /// True for a checkpoint tensor that holds no parameters: GPT-2's `attn.bias` / `attn.masked_bias` and
+    /// GPT-NeoX's `attention.bias` / `attention.masked_bias` causal-mask buffers, `rotary_emb.inv_freq`.
+    public static func isNonParameterBuffer(_ tensorName: String) -> Bool { WeightTable.isBuffer(tensorName) }
+
     /// Checks a full checkpoint's weight files against its config exactly as `load` does (every tensor the
     /// config implies present with its shape, none left over) while reading only the headers: nothing is
     /// decoded. Unlike `load`, a missing tensor does not stop the check; the error names all of them.

@@ -59,7 +59,7 @@ struct InspectCommand: ParsableCommand {
             }
         }
         let parameters = store.names.compactMap { store.info($0) }
-            .filter { info in !["attn.bias", "attn.masked_bias", "inv_freq"].contains(where: { info.name.hasSuffix($0) }) }
+            .filter { !DecoderModel.isNonParameterBuffer($0.name) }
             .reduce(0) { $0 + $1.elementCount }
         let dtypes = store.dtypeCounts.map { "\($0.key.rawValue)" }.sorted()
         let fileSizes = store.files.map { ($0.url.lastPathComponent, $0.fileSize) }
