@@ -180,6 +180,46 @@ struct InterventionTests {
         #expect(checked >= P * (3 * L + 3), "\(name): only \(checked) golden comparisons")
     }
 
+    @Test("a knockout of a span a probe lacks is recorded as missing (NaN) for that probe, never guessed; --resume skips done checkpoints")
+    func missingSpanAndResume() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let refs = try Trajectory.discover(at: trajectoryDir)
+        var probe = ProbeJobSpec(checkpoints: refs, trajectoryRoot: trajectoryDir, probeFile: trajectoryDir.appendingPathComponent("probes.jsonl"),
+                                 template: .plain, output: dir.appendingPathComponent("km.h5"))
+        var request = ExperimentRequest()
+        request.knockout = ["memory_mention"]
+        try InterventionJob.run(InterventionJobSpec(probe: probe, experiments: request))
+        let tokenizer = try Tokenizer.load(from: trajectoryDir)
+        let set = try ProbeSetLoader.load(url: probe.probeFile)
+        let found = try set.probes.map { p -> Bool in
+            let t = try TokenizedProbe(PromptBuilder.build(p, template: .plain), encoder: TokenizerEncoder(tokenizer))
+            return (t.spanStatus[.memoryMention]?.isFound ?? false) && !(t.spanPositions[.memoryMention] ?? []).isEmpty
+        }
+        #expect(found.contains(true) && found.contains(false), "the fixture must have probes with and without the span")
+        let f = try HDF5File.open(at: probe.output, writable: false)
+        let values = try f.readFloats("intervened_logit_diff").values  // [checkpoint, 1, probe]
+        try f.close()
+        let P = set.probes.count
+        for c in 0..<refs.count {
+            for p in 0..<P {
+                let v = values[c * P + p]
+                #expect(found[p] ? v.isFinite : v.isNaN, "checkpoint \(c) probe \(p): \(v) (span found: \(found[p]))")
+            }
+        }
+        // Resume: a complete file is left as it is (every checkpoint done), and the same request is accepted.
+        let before = try Data(contentsOf: probe.output)
+        probe.resume = true
+        try InterventionJob.run(InterventionJobSpec(probe: probe, experiments: request))
+        let g = try HDF5File.open(at: probe.output, writable: false)
+        #expect(try g.readFloats("intervened_logit_diff").values.elementsEqual(values) { $0 == $1 || ($0.isNaN && $1.isNaN) })
+        try g.close()
+        #expect(before.count > 0)
+        // …but another request is refused.
+        request.knockout = ["subject"]
+        #expect(throws: InterventionJobError.self) { try InterventionJob.run(InterventionJobSpec(probe: probe, experiments: request)) }
+    }
+
     @Test("bad experiments are refused before any file is written")
     func badExperiments() throws {
         let dir = try tempDir()
