@@ -57,6 +57,8 @@ public final class RunData: Sendable {
     public let mcRatio: [Float]
     /// `[checkpoint, probe, answer, lens_layer]`: log-prob (nats) of each answer's first token.
     public let lensLogprob: [Float]
+    /// `[checkpoint, probe, lens_layer]`: M_C under the tuned lens, when the run has one (`--lens tuned:PATH`).
+    public let tunedMcRatio: [Float]?
 
     /// Direct logit attribution at the answer position (schema version 2), nil for version 1.
     public let dla: LogitAttributionData?
@@ -143,6 +145,7 @@ public final class RunData: Sendable {
         generated = select(try r.strings("generated", [C, P]), per: P)
         mcRatio = select(try r.floats("mc_ratio", [C, P, LL]), per: P * LL)
         lensLogprob = select(try r.floats("lens_logprob", [C, P, 2, LL]), per: P * 2 * LL)
+        tunedMcRatio = file.exists("tuned_mc_ratio") ? select(try r.floats("tuned_mc_ratio", [C, P, LL]), per: P * LL) : nil
         if v >= 2 {
             try r.expectShape("head_dla_by_span", [C, P, S, L, H])
             let perProbe = { (name: String) in select(try r.floats(name, [C, P]), per: P) }

@@ -2,7 +2,8 @@
 // Chart element ids (tests and users rely on them):
 //   chart-accuracy, chart-attention, chart-mc, heatmap-context-layers, heatmap-subject-layers,
 //   heatmap-heads, heatmap-heads-change, chart-lens-context, chart-lens-memory, heatmap-mc-lens,
-//   and the tables verdicts, spearman, top-heads, probe-table; runs with direct logit attribution
+//   heatmap-mc-tuned-lens (runs with a tuned lens), and the tables verdicts, spearman, top-heads,
+//   probe-table; runs with direct logit attribution
 //   (schema version 2) add DLAReport's charts and tables (DLAReport.swift).
 import Analysis
 import Foundation
@@ -153,6 +154,12 @@ enum HTMLReport {
                             columnLabels: m.columnLabels, rowAxis: "lens layer", columnAxis: m.xLabel, values: m.mcLens,
                             scale: .viridis(0, 1), unit: "M_C = p_ctx / (p_ctx + p_mem)").svg(),
                     "Mean over probes of M_C at each lens layer (rows) and checkpoint (columns).")
+        if let tuned = m.mcTunedLens {
+            o += figure(Heatmap(id: "heatmap-mc-tuned-lens", title: "M_C per lens layer and checkpoint, tuned lens", rowLabels: (0..<run.lensLayers).map(String.init),
+                                columnLabels: m.columnLabels, rowAxis: "lens layer", columnAxis: m.xLabel, values: tuned,
+                                scale: .viridis(0, 1), unit: "M_C = p_ctx / (p_ctx + p_mem)").svg(),
+                        "The same under the run's tuned lens (a learned affine translator per layer before the final norm; docs/torch-bin.md). The last row is the model's output, as for the logit lens.")
+        }
         o += "</section>"
 
         // Probes.

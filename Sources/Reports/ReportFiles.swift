@@ -59,11 +59,13 @@ enum ReportFiles {
         } } }
         out.append(("logit_lens.csv", lens.text))
 
-        var mc = CSVTable(["checkpoint", "step", "lens_layer", "mean_mc"])
-        for c in 0..<C { for ll in 0..<LL {
-            mc.add([.text(run.checkpoints[c]), .int(Int(run.steps[c])), .int(ll), .number(m.mcLens[ll * C + c])])
-        } }
-        out.append(("mc_by_lens_layer.csv", mc.text))
+        func mcByLensLayer(_ values: [Double]) -> String {
+            var t = CSVTable(["checkpoint", "step", "lens_layer", "mean_mc"])
+            for c in 0..<C { for ll in 0..<LL { t.add([.text(run.checkpoints[c]), .int(Int(run.steps[c])), .int(ll), .number(values[ll * C + c])]) } }
+            return t.text
+        }
+        out.append(("mc_by_lens_layer.csv", mcByLensLayer(m.mcLens)))
+        if let tuned = m.mcTunedLens { out.append(("mc_by_tuned_lens_layer.csv", mcByLensLayer(tuned))) }
 
         var sp = CSVTable(["layer", "rho", "n"])
         for c in m.headline.trajectories.correlations {

@@ -44,6 +44,8 @@ struct ReportModel {
     let change: CheckpointDiff
     /// `[lens_layer, checkpoint]` mean M_C.
     let mcLens: [Double]
+    /// `[lens_layer, checkpoint]` mean M_C under the tuned lens, when the run has one.
+    let mcTunedLens: [Double]?
     /// `[checkpoint, answer, lens_layer]` mean log-prob.
     let lens: [Double]
     /// Checkpoints drawn in the logit-lens charts.
@@ -86,11 +88,16 @@ struct ReportModel {
         change = (from == headline.diff.from && to == headline.diff.to && options.span == headline.diff.span) ? headline.diff
             : try CheckpointDiff(run: run, measures: measures, span: options.span, from: from, to: to, bootstrap: bootstrap)
 
-        var mc = [Double](repeating: .nan, count: LL * C)
+        func meanByLensLayer(_ values: [Float]) -> [Double] {
+            var out = [Double](repeating: .nan, count: LL * C)
+            for c in 0..<C { for ll in 0..<LL { out[ll * C + c] = Stats.nanMean((0..<P).map { Double(values[(c * P + $0) * LL + ll]) }).mean } }
+            return out
+        }
+        let mc = meanByLensLayer(run.mcRatio)
+        mcTunedLens = run.tunedMcRatio.map(meanByLensLayer)
         var lens = [Double](repeating: .nan, count: C * 2 * LL)
         for c in 0..<C {
             for ll in 0..<LL {
-                mc[ll * C + c] = Stats.nanMean((0..<P).map { Double(run.mcRatio[(c * P + $0) * LL + ll]) }).mean
                 for a in 0..<2 {
                     lens[(c * 2 + a) * LL + ll] = Stats.nanMean((0..<P).map { Double(run.lensLogprob[((c * P + $0) * 2 + a) * LL + ll]) }).mean
                 }
