@@ -37,6 +37,11 @@ public enum RunMerge {
     /// Attributes that may differ between shards (when and how each process started; its part of the job).
     static let perProcess: Set<String> = ["created", "command_line", "complete"]
 
+    /// Fields checked first, so that an error names the cause rather than a path that follows from it.
+    static let checkedFirst = ["tool_version", "cpiscope_schema_version", "shard_by", "shard_count", "probe_file_sha256",
+                               "template_text", "model_config", "precision", "probe_group_size", "probe_group_cache_bytes",
+                               "threads", "shard_job_checkpoints", "shard_job_probes"]
+
     /// What a merge wrote: the items no complete shard held (empty for a complete merge).
     public struct Outcome: Sendable { public var missing: [String] }
 
@@ -54,7 +59,8 @@ public enum RunMerge {
         }
         let ref = attrs[0]
         for (f, a) in zip(files, attrs).dropFirst() {
-            for key in Set(ref.keys).union(a.keys).subtracting(perProcess).subtracting(["shard"]).sorted() where ref[key] != a[key] {
+            let keys = Set(ref.keys).union(a.keys).subtracting(perProcess).subtracting(["shard"])
+            for key in checkedFirst.filter(keys.contains) + keys.subtracting(checkedFirst).sorted() where ref[key] != a[key] {
                 throw RunMergeError.mismatch(path: f.path, field: key,
                                              detail: "\(a[key].map { "\($0)".prefix(80) } ?? "absent") vs \(ref[key].map { "\($0)".prefix(80) } ?? "absent")")
             }
