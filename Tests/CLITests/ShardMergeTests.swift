@@ -27,6 +27,12 @@ private func shards(_ dir: URL, _ n: Int, by axis: String = "checkpoints", indic
     }
 }
 
+/// A temporary folder holding shards 1/2 and 2/2 of the fixture job, and where a merge would go.
+private func twoShards(_ tag: String) throws -> (dir: URL, out: URL, parts: [URL]) {
+    let dir = try makeTempDir(tag)
+    return (dir, dir.appendingPathComponent("merged.h5"), try shards(dir, 2))
+}
+
 /// h5_digest.py `same`: whether two files hold the same data, and what differs.
 private func same(_ a: URL, _ b: URL) throws -> (Bool, String) {
     let r = try Exec.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", Paths.digestScript.path, "same", a.path, b.path], timeout: 300)
@@ -83,10 +89,8 @@ struct ShardMergeTests {
 
     @Test("refused, naming file and field: another probe file, template, model config, tool version, precision, group size, thread count; not a shard")
     func refusesOtherJobs() throws {
-        let dir = try makeTempDir("shard-refuse")
+        let (dir, out, parts) = try twoShards("shard-refuse")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let out = dir.appendingPathComponent("merged.h5")
-        let parts = try shards(dir, 2)
         func other(_ tag: String, probes: URL? = nil, trajectory: URL = Paths.trajectory, extra: [String] = []) throws -> URL {
             let sub = dir.appendingPathComponent(tag)
             try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
@@ -136,10 +140,8 @@ struct ShardMergeTests {
 
     @Test("refused: overlapping shards, a missing shard, shards of another split, an incomplete shard")
     func refusesIncompleteSets() throws {
-        let dir = try makeTempDir("shard-gaps")
+        let (dir, out, parts) = try twoShards("shard-gaps")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let out = dir.appendingPathComponent("merged.h5")
-        let parts = try shards(dir, 2)
         var error = try refusal([parts[0], parts[0]], out)
         #expect(error.contains("checkpoint-0") && error.contains("earlier shard"), "\(error)")
         error = try refusal([parts[0]], out)
