@@ -269,7 +269,7 @@ public enum ProbeJob {
                 if !dumpIndex.contains(batch[0]) { o.dumpLayers = [] }
                 results += try ProbeMeasurer.measureBatch(batch.map { (tokenized[$0], built[$0]) }, model: loaded.model,
                                                           options: o, decode: { tokenizer.decode($0, skipSpecialTokens: true) })
-                for pi in batch { progress?.probeFinished(pi, of: tokenized.count) }
+                for i in (results.count - batch.count)..<results.count { progress?.probeFinished(i, of: probeIndices.count) }
             }
             do {
                 var adapter = loaded.adapter
