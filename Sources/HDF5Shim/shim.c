@@ -350,6 +350,20 @@ int64_t cps_h5_group_name(int64_t loc, const char *path, int64_t index, char *bu
     return n < 0 ? -1 : (int64_t)n;
 }
 
+int64_t cps_h5_attr_count(int64_t loc, const char *objpath) {
+    quiet();
+    H5O_info_t info;  // HDF5 1.10 (Debian 12); 1.12 renames it H5O_info1_t and adds _by_name3
+    if (H5Oget_info_by_name2(loc, objpath, &info, H5O_INFO_NUM_ATTRS, H5P_DEFAULT) < 0) return -1;
+    return (int64_t)info.num_attrs;
+}
+
+int64_t cps_h5_attr_name(int64_t loc, const char *objpath, int64_t index, char *buf, size_t cap) {
+    quiet();
+    if (index < 0) return -1;
+    ssize_t n = H5Aget_name_by_idx(loc, objpath, H5_INDEX_NAME, H5_ITER_INC, (hsize_t)index, buf, cap, H5P_DEFAULT);
+    return n < 0 ? -1 : (int64_t)n;
+}
+
 int64_t cps_h5_dataset_open(int64_t loc, const char *path) {
     quiet();
     return H5Dopen2(loc, path, H5P_DEFAULT);

@@ -197,21 +197,35 @@ public final class HDF5File: @unchecked Sendable {
         guard cps_h5_kind(id, shimPath) == Int32(CPS_H5_GROUP) else {
             throw HDF5Error.missingObject(file: path, object: norm, expected: "group")
         }
-        let count = cps_h5_group_count(id, shimPath)
+        return try names(norm, count: cps_h5_group_count(id, shimPath)) { i, buf, cap in cps_h5_group_name(id, shimPath, i, buf, cap) }
+    }
+
+    /// `count` names read one at a time by `read(index, buffer, capacity)` (returns the full length, or < 0).
+    private func names(_ norm: String, count: Int64,
+                       _ read: (Int64, UnsafeMutablePointer<CChar>?, Int) -> Int64) throws -> [String] {
         guard count >= 0 else { throw readError(norm) }
         var names: [String] = []
         var buf = [CChar](repeating: 0, count: 1024)
         for i in 0..<count {
-            var n = buf.withUnsafeMutableBufferPointer { cps_h5_group_name(id, shimPath, i, $0.baseAddress, $0.count) }
+            var n = buf.withUnsafeMutableBufferPointer { read(i, $0.baseAddress, $0.count) }
             if n >= Int64(buf.count) {
                 guard n < (1 << 20) else { throw readError(norm) }
                 buf = [CChar](repeating: 0, count: Int(n) + 1)
-                n = buf.withUnsafeMutableBufferPointer { cps_h5_group_name(id, shimPath, i, $0.baseAddress, $0.count) }
+                n = buf.withUnsafeMutableBufferPointer { read(i, $0.baseAddress, $0.count) }
             }
             guard n >= 0, n < Int64(buf.count) else { throw readError(norm) }
             names.append(String(decoding: buf.prefix(Int(n)).map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
         return names
+    }
+
+    /// Names of the attributes of the object at `object` ("/" = the root group), in name order.
+    public func attributeNames(on object: String = "/") throws -> [String] {
+        let norm = try normalized(object)
+        let shimPath = ObjectPath.shim(norm)
+        return try locked { id in
+            try names(norm, count: cps_h5_attr_count(id, shimPath)) { i, buf, cap in cps_h5_attr_name(id, shimPath, i, buf, cap) }
+        }
     }
 
     // MARK: attributes

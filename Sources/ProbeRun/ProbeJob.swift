@@ -36,6 +36,8 @@ public struct ProbeJobSpec: Sendable {
     /// A tuned-lens folder (config.json + params.pt) scored beside the logit lens (--lens tuned:PATH).
     public var tunedLens: URL? = nil
     public var toolVersion: String = ""
+    /// The part of the job this process runs (`--shard`); nil: all of it. `output` is the shard's own file.
+    public var shard: ProbeShard? = nil
 
     public init(checkpoints: [CheckpointRef], trajectoryRoot: URL?, probeFile: URL, template: PromptTemplate, output: URL) {
         self.checkpoints = checkpoints
@@ -184,26 +186,59 @@ public enum ProbeJob {
         var baseHashes: [String: BackgroundHash] = [:]
         let dumpIDs = options.dumpLayers.isEmpty ? [] : (spec.dumpProbes ?? set.probes.map(\.id))
         let dumpIndex = Set(dumpIDs.compactMap { id in set.probes.firstIndex { $0.id == id } })
+        if spec.shard?.axis == .probes && !dumpIndex.isEmpty { throw ProbeRunError.shardWithDump }
+        // The probe groups of the whole job (the same in every shard): the default cache budget needs a
+        // loaded model, so a probe shard loads the first checkpoint once to find it (pass --batch-memory to skip).
+        var groups: [[Int]]? = nil
+        func probeGroups(_ model: DecoderModel) -> [[Int]] {
+            if let groups { return groups }
+            let budget = spec.batchCacheBytes ?? max(32 << 20, model.parameterCount * 4 / 10)
+            let g = Self.probeGroups(count: tokenized.count, dumped: dumpIndex, groupSize: spec.probeGroupSize, cacheBudget: budget) {
+                Self.cacheBytes(tokenized[$0], config: model.config, maxNewTokens: options.maxNewTokens)
+            }
+            groups = g
+            return g
+        }
+        // This process's checkpoints and probes (indices into the whole job's).
+        var checkpointIndices = Array(spec.checkpoints.indices)
+        var probeIndices = Array(tokenized.indices)
+        if let shard = spec.shard {
+            switch shard.axis {
+            case .checkpoints: checkpointIndices = Array(shard.range(of: spec.checkpoints.count))
+            case .probes:
+                let all = probeGroups(try loader.load(spec.checkpoints[0].path).model)
+                probeIndices = shard.range(of: all.count).flatMap { all[$0] }
+            }
+            if checkpointIndices.isEmpty || probeIndices.isEmpty { throw ProbeRunError.emptyShard(shard: shard.description) }
+        }
+        let refs = checkpointIndices.map { spec.checkpoints[$0] }
+        let measured = Set(probeIndices)
         let layout = RunLayout(
-            checkpoints: spec.checkpoints.map(\.name), steps: spec.checkpoints.map { Int64($0.step ?? -1) },
-            probes: set.probes.map(\.id), layers: first.layers, heads: first.heads, dModel: first.dModel,
+            checkpoints: refs.map(\.name), steps: refs.map { Int64($0.step ?? -1) },
+            probes: probeIndices.map { set.probes[$0].id }, layers: first.layers, heads: first.heads, dModel: first.dModel,
             dumpProbes: dumpIDs, dumpLayers: options.dumpLayers,
             dumpPositions: dumpIndex.map { tokenized[$0].promptIDs.count }.max() ?? 0, tunedLens: tunedLens != nil)
 
         // 4. The file.
         let writer: RunWriter
-        var done = [Bool](repeating: false, count: spec.checkpoints.count)
+        var done = [Bool](repeating: false, count: refs.count)
         if spec.resume, FileManager.default.fileExists(atPath: spec.output.path) {
             writer = try RunWriter(resuming: spec.output, layout: layout, templateText: spec.template.text)
             done = try writer.completed()
         } else {
-            let records = zip(built, tokenized).map { record($0, $1) }
+            let records = probeIndices.map { record(built[$0], tokenized[$0]) }
             var attributes = runAttributes(spec, config: first, tokenizerFile: tokenizerFile, tokenizerHash: tokenizerHash,
                                            probeHash: (try? ContentHash.sha256(file: spec.probeFile)) ?? "", options: options)
             attributes["checkpoint_weight_formats"] = .strings(weightFormats)
             if let tunedLens {
                 attributes["tuned_lens_path"] = .string(tunedLens.folder.path)
                 attributes["tuned_lens_definition"] = .string(TunedLens.definition)
+            }
+            if let shard = spec.shard {
+                attributes["shard"] = .string(shard.description)
+                attributes["shard_by"] = .string(shard.axis.rawValue)
+                attributes["shard_job_checkpoints"] = .strings(spec.checkpoints.map(\.name))
+                attributes["shard_job_probes"] = .strings(set.probes.map(\.id))
             }
             writer = try RunWriter(creating: spec.output, layout: layout, records: records, attributes: attributes,
                                    overwrite: spec.force)
@@ -212,8 +247,8 @@ public enum ProbeJob {
 
         // 5. Checkpoint by checkpoint.
         var summaries: [CheckpointSummary] = []
-        for (ci, ref) in spec.checkpoints.enumerated() {
-            progress?.checkpointStarted(ci, of: spec.checkpoints.count, name: ref.name)
+        for (ci, ref) in refs.enumerated() {
+            progress?.checkpointStarted(ci, of: refs.count, name: ref.name)
             if done[ci] {
                 summaries.append(CheckpointSummary(name: ref.name, step: ref.step, counterfactualAccuracy: .nan,
                                                    parametricAccuracy: .nan, meanContextAttention: .nan,
@@ -227,38 +262,15 @@ public enum ProbeJob {
                 baseHashes[a.basePath] ?? { let h = BackgroundHash(files: loaded.baseContentFiles); baseHashes[a.basePath] = h; return h }()
             }
             var results: [ProbeMeasurement] = []
-            results.reserveCapacity(tokenized.count)
+            results.reserveCapacity(probeIndices.count)
             // Probes in groups: each has its own instrumented pass; lens, answers and generation run batched.
-            var batch: [Int] = []
-            func flush() throws {
-                guard !batch.isEmpty else { return }
+            for batch in probeGroups(loaded.model) where measured.contains(batch[0]) {
                 var o = options
                 if !dumpIndex.contains(batch[0]) { o.dumpLayers = [] }
-                let measured = try ProbeMeasurer.measureBatch(batch.map { (tokenized[$0], built[$0]) }, model: loaded.model,
-                                                              options: o, decode: { tokenizer.decode($0, skipSpecialTokens: true) })
-                results.append(contentsOf: measured)
-                for pi in batch { progress?.probeFinished(pi, of: tokenized.count) }
-                batch.removeAll()
+                results += try ProbeMeasurer.measureBatch(batch.map { (tokenized[$0], built[$0]) }, model: loaded.model,
+                                                          options: o, decode: { tokenizer.decode($0, skipSpecialTokens: true) })
+                for i in (results.count - batch.count)..<results.count { progress?.probeFinished(i, of: probeIndices.count) }
             }
-            let cfg = loaded.model.config
-            let cacheBudget = spec.batchCacheBytes ?? max(32 << 20, loaded.model.parameterCount * 4 / 10)
-            func cacheBytes(_ pi: Int) -> Int {
-                let p = tokenized[pi]
-                let positions = p.promptIDs.count + max(p.answerIDs.count, p.memoryAnswerIDs.count, options.maxNewTokens) + 1
-                return 2 * cfg.layers * cfg.kvHeads * cfg.dHead * positions * MemoryLayout<Float>.stride
-            }
-            var batchBytes = 0
-            for pi in tokenized.indices {
-                // Dumped probes go alone (their options differ); the rest in groups of at most
-                // `probeGroupSize` probes whose caches fit the budget.
-                if dumpIndex.contains(pi) { try flush(); batch = [pi]; try flush(); batchBytes = 0; continue }
-                let bytes = cacheBytes(pi)
-                if !batch.isEmpty && batchBytes + bytes > cacheBudget { try flush(); batchBytes = 0 }
-                batch.append(pi)
-                batchBytes += bytes
-                if batch.count == spec.probeGroupSize { try flush(); batchBytes = 0 }
-            }
-            try flush()
             do {
                 var adapter = loaded.adapter
                 if let baseHashing { adapter?.baseContentHash = try baseHashing.wait() }
@@ -356,6 +368,10 @@ public enum ProbeJob {
             "mc_ratio_definition": .string("p_ctx / (p_ctx + p_mem) for the first token of each answer (Goyal, Baek et al., Theorem 1)"),
             "dla_definition": .string("direct logit attribution at the answer position towards logit[context answer] − logit[memory answer] (first tokens), final norm frozen at the real residual's scale (TransformerLens apply_ln_to_stack + logit_attrs); components sum to logit_diff with dla_remainder"),
             "correctness_rule": .string("case-insensitive whole-word containment of the answer in the generated text"),
+            // What the numbers depend on besides the inputs: the probe groups and the thread count.
+            "probe_group_size": .int(Int64(spec.probeGroupSize)),
+            "probe_group_cache_bytes": .int(Int64(spec.batchCacheBytes ?? 0)),
+            "threads": .int(Int64(options.compute.threads)),
         ]
         if let base = spec.base { a["base_model_path"] = .string(base.path) }
         let bases = Set(spec.checkpoints.filter { Trajectory.isAdapter($0.path) }.compactMap { try? CheckpointLoader(base: spec.base).baseFolder(for: $0.path).path })

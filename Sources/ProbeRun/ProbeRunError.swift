@@ -13,6 +13,8 @@ public enum ProbeRunError: Error, CustomStringConvertible, Sendable {
     case writeFailed(path: String, detail: String)
     case emptyProbeSet(path: String)
     case badDumpLayer(layer: Int, layers: Int)
+    case shardWithDump
+    case emptyShard(shard: String)
 
     public var description: String {
         switch self {
@@ -29,6 +31,8 @@ public enum ProbeRunError: Error, CustomStringConvertible, Sendable {
         case let .writeFailed(p, d): return "\(p): write failed: \(d)"
         case let .emptyProbeSet(p): return "\(p): the probe set holds no probes"
         case let .badDumpLayer(l, n): return "--dump layer \(l) is outside 0..<\(n)"
+        case .shardWithDump: return "--shard-by probes cannot be combined with --dump"
+        case let .emptyShard(s): return "shard \(s) holds no checkpoints or probes"
         }
     }
 
@@ -48,6 +52,8 @@ public enum ProbeRunError: Error, CustomStringConvertible, Sendable {
         case .writeFailed: return "Check free disk space and permissions; completed checkpoints are kept and --resume continues."
         case .emptyProbeSet: return "Add probes to the file (see Probes/README.md)."
         case .badDumpLayer: return "Choose layers from 0 to the model's layer count − 1."
+        case .shardWithDump: return "Shard dumping runs by checkpoint (the default --shard-by), or dump in a separate run."
+        case .emptyShard: return "Use fewer shards than checkpoints (or probe groups)."
         }
     }
 }

@@ -81,6 +81,7 @@ struct InterveneCommand: ParsableCommand {
         if components != nil && transplantFrom == nil { throw ValidationError("--components needs --transplant-from") }
         if !patch.isEmpty && patchFrom == nil { throw ValidationError("--patch needs --patch-from") }
         if knockoutWindow != nil && knockout.isEmpty { throw ValidationError("--knockout-window needs --knockout") }
+        if job.shard != nil { throw ValidationError("--shard is for `cpiscope probe`; intervention runs do not shard yet") }
     }
 
     func run() throws {

@@ -65,6 +65,13 @@ struct ProbeRunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Memory for one group's KV caches, in MiB (default: a tenth of the model's float32 size, at least 32).", valueName: "MiB"))
     var batchMemory: Int?
 
+    @Option(help: ArgumentHelp("Run part I of N of the job into OUT.shard-I-of-N.h5 (`cpiscope merge` joins them).", valueName: "I/N"))
+    var shard: String?
+
+    @Option(help: ArgumentHelp("What --shard splits: checkpoints (contiguous, balanced) or probes (at probe-group boundaries).",
+                               valueName: "checkpoints|probes"))
+    var shardBy: ProbeShard.Axis = .checkpoints
+
     func validate() throws {
         if force && resume { throw ValidationError("--force and --resume exclude each other") }
         if templateFile != nil && template != "plain" { throw ValidationError("give either --template or --template-file") }
@@ -75,6 +82,7 @@ struct ProbeRunOptions: ParsableArguments {
         if batch < 1 { throw ValidationError("--batch must be ≥ 1") }
         if let m = batchMemory, m < 1 { throw ValidationError("--batch-memory must be ≥ 1 (MiB)") }
         if let m = maxTokens, m < 1 { throw ValidationError("--max-tokens must be ≥ 1") }
+        if let s = shard, ProbeShard(s) == nil { throw ValidationError("--shard takes I/N with 1 ≤ I ≤ N, e.g. 2/4") }
     }
 
     /// The job's settings, from the options.
@@ -108,6 +116,12 @@ struct ProbeRunOptions: ParsableArguments {
         spec.options.maxPromptTokens = maxTokens
         spec.commandLine = CommandLine.arguments.joined(separator: " ")
         spec.toolVersion = CPIScopeVersion.string
+        if let s = shard.flatMap({ ProbeShard($0, axis: shardBy) }) {
+            spec.shard = s
+            spec.output = s.output(for: spec.output)
+        }
         return spec
     }
 }
+
+extension ProbeShard.Axis: ExpressibleByArgument {}

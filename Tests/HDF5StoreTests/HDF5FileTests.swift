@@ -6,6 +6,25 @@ import Testing
 
 @Suite("HDF5File round trips")
 struct HDF5FileTests {
+    @Test("attributeNames lists every attribute of the root and of a dataset, in name order (what merge copies)")
+    func attributeNames() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = try HDF5File.create(at: dir.appendingPathComponent("a.h5"), overwrite: false)
+        defer { try? f.close() }
+        #expect(try f.attributeNames() == [])
+        let long = String(repeating: "n", count: 1500)  // longer than the first name buffer
+        for (name, value) in [("zeta", AttributeValue.int(1)), ("alpha", .string("é")), (long, .strings(["a", "b"]))] {
+            try f.setAttribute(name, value)
+        }
+        #expect(try f.attributeNames() == ["alpha", long, "zeta"])
+        try f.createDimension("probe", strings: ["p"])
+        try f.createVariable("v", type: .float32, dims: ["probe"])
+        try f.setAttribute("units", .string("logit"), on: "v")
+        #expect(try f.attributeNames(on: "v").contains("units"))
+        #expect(throws: HDF5Error.self) { try f.attributeNames(on: "missing") }
+    }
+
     @Test("The demo file reads back: dims, coordinate, every element type, fills, groups, attributes")
     func demoRoundTrip() throws {
         let dir = try makeTempDir()

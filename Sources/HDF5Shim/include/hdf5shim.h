@@ -93,6 +93,12 @@ int64_t cps_h5_group_count(int64_t loc, const char *path);
 /// full name length (may exceed cap-1: then the name was truncated), negative on error.
 int64_t cps_h5_group_name(int64_t loc, const char *path, int64_t index, char *buf, size_t cap);
 
+/// Number of attributes of object `objpath`; negative on error.
+int64_t cps_h5_attr_count(int64_t loc, const char *objpath);
+
+/// Name of attribute `index` (name order) of object `objpath` into `buf`, as cps_h5_group_name.
+int64_t cps_h5_attr_name(int64_t loc, const char *objpath, int64_t index, char *buf, size_t cap);
+
 /// Opens a dataset. Returns the dataset id.
 int64_t cps_h5_dataset_open(int64_t loc, const char *path);
 

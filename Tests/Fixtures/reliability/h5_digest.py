@@ -4,6 +4,10 @@
     h5_digest.py digest RUN.h5        JSON: {"complete": [...], "run_complete": 0|1,
                                              "attrs": {name: repr}, "vars": {name: {"shape", "dtype",
                                              "slices": [sha256 per checkpoint] | "whole": sha256}}}
+    h5_digest.py same A.h5 B.h5       JSON: {"same": true|false, "differences": [...]}: the digests
+                                      compared with `created` and `command_line` left out (the
+                                      attributes that record when and how a file was made); exit 0
+                                      when the same, 1 when not.
     h5_digest.py diff A.h5 B.h5       JSON: {name: max |a - b|} for every floating-point variable
                                       (NaN in both counts as equal; NaN in one only gives "inf"),
                                       and {name: count of differing elements} for the others.
@@ -58,6 +62,28 @@ def digest(path):
         return out
 
 
+# Attributes that record when and how a file was made; the only ones `same` ignores.
+PER_PROCESS = ("created", "command_line")
+
+
+def same(a_path, b_path):
+    a, b = digest(a_path), digest(b_path)
+    for d in (a, b):
+        for k in PER_PROCESS:
+            d["attrs"].pop(k, None)
+    out = []
+    for key in ("complete", "run_complete"):
+        if a[key] != b[key]:
+            out.append(key)
+    for k in sorted(set(a["attrs"]) | set(b["attrs"])):
+        if a["attrs"].get(k) != b["attrs"].get(k):
+            out.append("attr " + k)
+    for k in sorted(set(a["vars"]) | set(b["vars"])):
+        if a["vars"].get(k) != b["vars"].get(k):
+            out.append("var " + k)
+    return {"same": not out, "differences": out}
+
+
 def diff(a_path, b_path):
     out = {}
     with h5py.File(a_path, "r") as a, h5py.File(b_path, "r") as b:
@@ -83,6 +109,10 @@ def diff(a_path, b_path):
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "digest":
         print(json.dumps(digest(sys.argv[2])))
+    elif len(sys.argv) == 4 and sys.argv[1] == "same":
+        result = same(sys.argv[2], sys.argv[3])
+        print(json.dumps(result))
+        sys.exit(0 if result["same"] else 1)
     elif len(sys.argv) == 4 and sys.argv[1] == "diff":
         print(json.dumps(diff(sys.argv[2], sys.argv[3])))
     else:

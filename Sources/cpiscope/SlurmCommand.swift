@@ -1,0 +1,164 @@
+// `cpiscope slurm`: a sharded probe run as Slurm jobs — an sbatch array (one task per shard, each
+// `cpiscope probe … --shard I/N --resume`) and a merge job that runs after the whole array succeeded.
+// The scripts are plain sbatch files a user can read, edit and resubmit; no scheduler of our own.
+import ArgumentParser
+import Foundation
+import ProbeRun
+
+struct SlurmCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "slurm",
+        abstract: "Write (and with --submit, submit) Slurm jobs for a sharded probe run and its merge.",
+        discussion: """
+        Takes the arguments of `cpiscope probe` plus the Slurm settings below, and writes into \
+        --script-dir (default OUT.slurm/ beside -o): array.sbatch (task I of N runs `cpiscope probe … \
+        --shard I/N --resume --threads $SLURM_CPUS_PER_TASK`, writing OUT.shard-I-of-N.h5), merge.sbatch \
+        (`cpiscope merge` of every shard into OUT) and submit.sh (submits the array, then the merge with \
+        --dependency=afterok on it). A failed or preempted task is resubmitted with the same script \
+        (`sbatch --array=I array.sbatch`) and resumes from its last complete checkpoint; then submit \
+        merge.sbatch. Results depend on the thread count: compare a merged file only with runs of the \
+        same --cpus-per-task (recorded as `threads`).
+
+        Example:
+          cpiscope slurm runs/ift --probes Probes/paper.jsonl -o runs/ift.h5 --tasks 20 \\
+              --partition cpu --time 12:00:00 --mem 64G --cpus-per-task 32 --submit
+        """)
+
+    @OptionGroup var job: ProbeRunOptions
+
+    @Option(help: "Array tasks = shards (default: one per checkpoint; required with --shard-by probes).")
+    var tasks: Int?
+
+    @Option(help: "Slurm partition (sbatch --partition).")
+    var partition: String?
+
+    @Option(help: "Time limit per task (sbatch --time, e.g. 04:00:00).")
+    var time: String?
+
+    @Option(help: "Memory per task (sbatch --mem, e.g. 32G).")
+    var mem: String?
+
+    @Option(help: "CPUs per task (sbatch --cpus-per-task); passed to --threads.")
+    var cpusPerTask: Int = 1
+
+    @Option(help: "Account to charge (sbatch --account).")
+    var account: String?
+
+    @Option(help: "Folder for the scripts and task logs (default: OUT.slurm beside -o).")
+    var scriptDir: String?
+
+    @Flag(help: "Submit the array and the merge job with sbatch, and print their job ids.")
+    var submit = false
+
+    /// Options of this command that are not `probe`'s, with whether each takes a value.
+    static let ownOptions: [String: Bool] = ["--tasks": true, "--partition": true, "--time": true, "--mem": true,
+                                             "--cpus-per-task": true, "--account": true, "--script-dir": true, "--submit": false,
+                                             "--threads": true, "--force": false, "--resume": false, "--quiet": false]
+
+    func validate() throws {
+        if job.shard != nil { throw ValidationError("cpiscope slurm chooses the shards: give --tasks N, not --shard") }
+        if let t = tasks, t < 1 { throw ValidationError("--tasks must be ≥ 1") }
+        if tasks == nil && job.shardBy == .probes { throw ValidationError("--shard-by probes needs --tasks N") }
+        if cpusPerTask < 1 { throw ValidationError("--cpus-per-task must be ≥ 1") }
+    }
+
+    func run() throws {
+        let spec = try job.makeSpec()
+        let n = tasks ?? spec.checkpoints.count
+        let output = URL(fileURLWithPath: job.output).standardizedFileURL
+        let dir = URL(fileURLWithPath: scriptDir ?? output.deletingPathExtension().path + ".slurm").standardizedFileURL
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("logs"), withIntermediateDirectories: true)
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let cwd = FileManager.default.currentDirectoryPath
+        let probeArgs = Self.passThrough(Array(CommandLine.arguments.drop { $0 != "slurm" }.dropFirst()))
+        let shards = (1...n).map { ProbeShard(index: $0, count: n).output(for: output).path }
+        let name = "cpiscope-" + output.deletingPathExtension().lastPathComponent
+
+        var header = ["#!/bin/bash", "#SBATCH --job-name=\(name)", "#SBATCH --cpus-per-task=\(cpusPerTask)"]
+        for (flag, value) in [("partition", partition), ("time", time), ("mem", mem), ("account", account)] {
+            if let value { header.append("#SBATCH --\(flag)=\(value)") }
+        }
+        let array = (header + [
+            "#SBATCH --array=1-\(n)",
+            "#SBATCH --output=\(dir.path)/logs/%x-%A_%a.out",
+            "# Task I of \(n) runs shard I/\(n) of the probe job into \(output.deletingPathExtension().path).shard-I-of-\(n).h5.",
+            "# It resumes from its last complete checkpoint: resubmit a failed task with `sbatch --array=I \(dir.path)/array.sbatch`.",
+            "set -euo pipefail",
+            "cd \(Self.quote(cwd))",
+            "exec \(Self.quote(exe)) probe \(probeArgs.map(Self.quote).joined(separator: " ")) \\",
+            "    --shard \"$SLURM_ARRAY_TASK_ID/\(n)\" --threads \"${SLURM_CPUS_PER_TASK:-\(cpusPerTask)}\" --resume --quiet",
+        ]).joined(separator: "\n") + "\n"
+        let merge = ([header[0], "#SBATCH --job-name=\(name)-merge", "#SBATCH --cpus-per-task=1"]
+                     + header.dropFirst(3).filter { !$0.hasPrefix("#SBATCH --mem") } + [
+            "#SBATCH --output=\(dir.path)/logs/%x-%j.out",
+            "# Runs after every array task succeeded (submitted with --dependency=afterok:ARRAY_JOB_ID).",
+            "set -euo pipefail",
+            "cd \(Self.quote(cwd))",
+            "exec \(Self.quote(exe)) merge \\",
+        ] + shards.map { "    \(Self.quote($0)) \\" } + ["    -o \(Self.quote(output.path)) --force"]).joined(separator: "\n") + "\n"
+        let submitScript = """
+            #!/bin/bash
+            # Submits the probe array, then the merge job once every task has succeeded.
+            set -euo pipefail
+            array=$(sbatch --parsable \(Self.quote(dir.path))/array.sbatch)
+            merge=$(sbatch --parsable --dependency=afterok:${array%%;*} \(Self.quote(dir.path))/merge.sbatch)
+            echo "array job ${array%%;*} (\(n) tasks), merge job ${merge%%;*}"
+
+            """
+        for (file, text) in [("array.sbatch", array), ("merge.sbatch", merge), ("submit.sh", submitScript)] {
+            let url = dir.appendingPathComponent(file)
+            try Data(text.utf8).write(to: url)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: url.path)
+        }
+        print("# \(dir.path)/array.sbatch\n\(array)\n# \(dir.path)/merge.sbatch\n\(merge)")
+        guard submit else {
+            print("submit with: \(dir.path)/submit.sh")
+            return
+        }
+        let arrayID = try Self.sbatch([dir.appendingPathComponent("array.sbatch").path])
+        let mergeID = try Self.sbatch(["--dependency=afterok:\(arrayID)", dir.appendingPathComponent("merge.sbatch").path])
+        print("submitted array job \(arrayID) (\(n) tasks) and merge job \(mergeID)")
+        print("watch with: squeue -j \(arrayID),\(mergeID)   (logs: \(dir.path)/logs/)")
+        print("result: \(output.path) once job \(mergeID) has finished")
+    }
+
+    /// The user's `probe` arguments without this command's own options (and their values).
+    static func passThrough(_ arguments: [String]) -> [String] {
+        var out: [String] = []
+        var skip = false
+        for a in arguments {
+            if skip { skip = false; continue }
+            let flag = String(a.split(separator: "=", maxSplits: 1).first ?? "")
+            if let takesValue = ownOptions[flag] { skip = takesValue && !a.contains("="); continue }
+            out.append(a)
+        }
+        return out
+    }
+
+    /// Runs `sbatch --parsable ARGS`; returns the job id.
+    static func sbatch(_ arguments: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["sbatch", "--parsable"] + arguments
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        do { try p.run() } catch {
+            throw CLIError(description: "cannot run sbatch: \(error)", hint: "Run on a Slurm login node, or submit the scripts yourself.")
+        }
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        guard p.terminationStatus == 0, let id = text.split(separator: "\n").first?.split(separator: ";").first else {
+            throw CLIError(description: "sbatch \(arguments.joined(separator: " ")) failed: \(errText.trimmingCharacters(in: .whitespacesAndNewlines))",
+                           hint: "Check the partition, account and limits with `sinfo` and `sacctmgr show assoc`.")
+        }
+        return String(id)
+    }
+
+    /// A word for bash, single-quoted unless it is plainly safe.
+    static func quote(_ s: String) -> String {
+        if !s.isEmpty, s.allSatisfy({ $0.isLetter || $0.isNumber || "-_./:=,+@%".contains($0) }) { return s }
+        return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+}
