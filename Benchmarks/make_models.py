@@ -4,6 +4,7 @@
   gpt2-small     GPT-2 124M shape: d_model 768, 12 layers, 12 heads, vocab 50257, 1024 positions
   llama-160m     Llama-style ~160M with GQA: d_model 768, 12 layers, 12 heads / 4 kv heads, d_mlp 2048, vocab 32000
   llama-160m-bf16  the same weights stored as BF16
+  llama-160m-f16   the same weights stored as F16 (issue 15: the F16 precision default is measured on it)
 Also an 8-checkpoint trajectory of gpt2-small (checkpoint-0..7, weights perturbed per step) for the
 whole-job benchmark, under Benchmarks/models/gpt2-small-trajectory/.
 
@@ -116,6 +117,7 @@ def main():
     llama = T.LlamaForCausalLM(llama_cfg)
     save(llama, "llama-160m")
     save(llama, "llama-160m-bf16", dtype=torch.bfloat16)
+    save(llama, "llama-160m-f16", dtype=torch.float16)
     if a.trajectory:
         root = os.path.join(OUT, "gpt2-small-trajectory")
         for step in range(8):
