@@ -40,6 +40,9 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var precision: PrecisionOption
 
+    @Option(help: "Also time one decoding step of this many sequences (one new token each over 8 cached positions) against reading every weight byte once (0: skip).")
+    var decodeRows: Int = 0
+
     func run() throws {
         let compute = (threads > 0 ? ComputeContext(threads: threads) : .allCores)
             .with(try precision.resolve(for: URL(fileURLWithPath: path)))
@@ -106,7 +109,46 @@ struct BenchCommand: ParsableCommand {
             print(String(format: "       at %d tokens: capture overhead %+.1f%%; capture + logit lens %+.1f%%; ceiling median %.1f GFLOP/s over the rounds", n,
                          (medians[1] / medians[0] - 1) * 100, (medians[2] / medians[0] - 1) * 100, ceiling))
         }
+        if decodeRows > 0 { try measureDecode(model, rows: decodeRows, store: try WeightStore(directory: URL(fileURLWithPath: path)), compute: compute) }
         print(String(format: "peak RSS: %.0f MiB; weight files: %.0f MiB", peakRSSMiB(), Double(weightBytes) / 1048576))
+    }
+
+    /// One decoding step of `rows` sequences (one new token each, after 8 cached positions), median of
+    /// `runs`, against the time to read every byte of the weight files once on `compute`'s threads.
+    func measureDecode(_ model: DecoderModel, rows: Int, store: WeightStore, compute: ComputeContext) throws {
+        let c = model.config
+        let caches = (0..<rows).map { _ in KVCache(layers: c.layers, kvHeads: c.kvHeads, dHead: c.dHead, capacity: 8 + runs + 1) }
+        let prompt = (0..<8).map { ($0 * 31 + 7) % c.vocab }
+        _ = try model.forward(caches.map { SequenceInput(ids: prompt, cache: $0) }, compute: compute)
+        var steps: [Double] = [], streams: [Double] = []
+        for r in 0...max(1, runs) {
+            let t0 = DispatchTime.now()
+            _ = try model.forward(caches.map { SequenceInput(ids: [(r * 17 + 3) % c.vocab], cache: $0) }, compute: compute)
+            let t1 = DispatchTime.now()
+            // One partial sum per chunk (chunks are equal, so lowerBound·threads/words tells them apart).
+            let sums = UnsafeMutablePointer<UInt64>.allocate(capacity: compute.threads + 1)
+            defer { sums.deallocate() }
+            sums.initialize(repeating: 0, count: compute.threads + 1)
+            let shared = UncheckedSendable(sums)
+            for name in store.names {
+                let (_, raw) = try store.rawBytes(name)
+                let words = raw.count / 8, base = UncheckedSendable(raw.baseAddress!)
+                compute.parallelRanges(words, align: 512, work: words, minimumPerThread: 1 << 16) { range in
+                    var s: UInt64 = 0
+                    for i in range { s &+= base.value.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) }
+                    shared.value[range.lowerBound * compute.threads / max(words, 1)] &+= s
+                }
+            }
+            if r > 0 {
+                steps.append(Double(t1.uptimeNanoseconds - t0.uptimeNanoseconds) / 1e6)
+                streams.append(elapsedMs(since: t1))
+            }
+            if (0...compute.threads).reduce(0, { $0 &+ sums[$1] }) == 42 { print("") }   // keeps the reads
+        }
+        steps.sort(); streams.sort()
+        let step = steps[steps.count / 2], stream = streams[streams.count / 2]
+        print(String(format: "decoding step, %d sequences × 1 token: median %.1f ms; reading every weight byte once: %.1f ms (%.1f GB/s); step / read = %.2f",
+                     rows, step, stream, Double(store.totalBytes) / stream / 1e6, step / stream))
     }
 
     /// The ceiling of `compute`'s precision, in GFLOP/s.

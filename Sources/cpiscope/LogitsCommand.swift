@@ -44,9 +44,9 @@ struct LogitsCommand: ParsableCommand {
 
     func run() throws {
         let tokenIDs = try parseIDs(ids)
-        let loader = CheckpointLoader(base: base.map { URL(fileURLWithPath: $0) }, hashContents: false)
-        let model = try loader.load(URL(fileURLWithPath: path)).model
-        let compute = ComputeContext.allCores.with(try precision.resolve(for: URL(fileURLWithPath: path), base: base.map { URL(fileURLWithPath: $0) }))
+        let checkpoint = URL(fileURLWithPath: path), baseURL = base.map { URL(fileURLWithPath: $0) }
+        let model = try CheckpointLoader(base: baseURL, hashContents: false).load(checkpoint).model
+        let compute = ComputeContext.allCores.with(try precision.resolve(for: checkpoint, base: baseURL))
         let logits = try model.forward(tokenIDs, logits: .last, compute: compute)
         let logprobs = [Float](unsafeUninitializedCapacity: model.vocab) { buf, n in
             logSoftmax(logits.pointer, count: model.vocab, into: buf.baseAddress!)
