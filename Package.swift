@@ -18,6 +18,8 @@ let package = Package(
         // MARK: C shims (not public API; see each README)
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // oneDNN (bf16 matrix products): Debian's libdnnl-dev ships no pkg-config file; the module map links it.
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
         .target(name: "HDF5Shim", dependencies: ["CHDF5"], path: "Sources/HDF5Shim",
@@ -25,7 +27,7 @@ let package = Package(
 
         // MARK: library modules
         .target(name: "StrictJSON"),  // the one JSON reader (and string escaper) for untrusted files; a leaf
-        .target(name: "TensorCore", dependencies: ["CBLAS"]),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "CDNNL"]),
         .target(name: "SHA256Kernel", path: "Sources/SHA256Kernel"),  // SHA extensions, with a runtime check
         .target(name: "Checkpoints", dependencies: ["StrictJSON", "TensorCore", "SHA256Kernel"]),
         .target(name: "Tokenization", dependencies: ["StrictJSON"]),

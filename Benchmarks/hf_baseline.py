@@ -14,6 +14,9 @@ output_hidden_states=True, logit lens at every layer with the model's final norm
       tokens, teacher-forced log-likelihood of both answers, greedy generation with a KV cache; results
       written to HDF5 with h5py. Time it from outside (`/usr/bin/time -v`) to include process start.
 
+--dtype bfloat16 (issue 15) loads the weights in bf16 and runs the same work in bf16 (torch's oneDNN
+kernels); the default is float32. A job's TRAJECTORY may also be a single checkpoint folder.
+
 Versions: Tools/requirements-goldens.txt (torch 2.13.0 CPU, transformers 5.24.0).
 """
 import argparse
@@ -42,9 +45,9 @@ def lens_scores(model, stream, targets):
 
 def prefill(a):
     torch.set_num_threads(os.cpu_count())
-    model = T.AutoModelForCausalLM.from_pretrained(a.model, attn_implementation="eager", dtype=torch.float32).eval()
+    model = T.AutoModelForCausalLM.from_pretrained(a.model, attn_implementation="eager", dtype=getattr(torch, a.dtype)).eval()
     V = model.config.vocab_size
-    print(f"model {a.model}: threads {torch.get_num_threads()}")
+    print(f"model {a.model}: threads {torch.get_num_threads()}, dtype {a.dtype}")
     for n in [int(x) for x in a.tokens.split(",")]:
         ids = torch.randint(0, V, (1, n))
         times = []
@@ -68,11 +71,11 @@ def job(a):
     torch.set_num_threads(a.threads or os.cpu_count())
     tok = T.PreTrainedTokenizerFast(tokenizer_file=a.tokenizer)
     probes = [json.loads(l) for l in open(a.probes) if l.strip()] if a.probes.endswith(".jsonl") else json.load(open(a.probes))
-    ckpts = sorted(glob.glob(os.path.join(a.trajectory, "checkpoint-*")), key=lambda p: int(p.rsplit("-", 1)[1]))
+    ckpts = sorted(glob.glob(os.path.join(a.trajectory, "checkpoint-*")), key=lambda p: int(p.rsplit("-", 1)[1])) or [a.trajectory]
     L = None
     results = []
     for ck in ckpts:
-        model = T.AutoModelForCausalLM.from_pretrained(ck, attn_implementation="eager", dtype=torch.float32).eval()
+        model = T.AutoModelForCausalLM.from_pretrained(ck, attn_implementation="eager", dtype=getattr(torch, a.dtype)).eval()
         L = model.config.num_hidden_layers if hasattr(model.config, "num_hidden_layers") else model.config.n_layer
         eos = model.config.eos_token_id
         rows = []
@@ -91,6 +94,7 @@ def job(a):
                 mass = torch.stack([torch.stack([att[0, :, -1, s].sum(-1) for s in spans]) for att in out.attentions])
                 stream = torch.stack([h[0, -1] for h in out.hidden_states[:-1]] + [out.hidden_states[-1][0, -1]])
                 lp, ranks, mc = lens_scores(model, stream, [answers[0][0], answers[1][0]])
+                lp, mc = lp.float(), mc.float()
                 lls = []
                 for ans in answers:
                     full = torch.tensor([ids + ans])
@@ -99,7 +103,7 @@ def job(a):
                 gen = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
                                      max_new_tokens=a.max_new_tokens, do_sample=False, eos_token_id=eos, pad_token_id=eos)
                 text = tok.decode(gen[0, len(ids):], skip_special_tokens=True).split("\n")[0]
-            rows.append((mass.numpy(), lp.numpy(), mc.numpy(), lls, text,
+            rows.append((mass.float().numpy(), lp.numpy(), mc.numpy(), lls, text,
                          p["answer"].lower() in text.lower(), mem.lower() in text.lower()))
         results.append(rows)
     with h5py.File(a.out, "w") as f:
@@ -120,6 +124,8 @@ def main():
     j = sub.add_parser("job"); j.add_argument("trajectory"); j.add_argument("--probes", required=True); j.add_argument("--tokenizer", required=True)
     j.add_argument("--out", required=True); j.add_argument("--max-new-tokens", type=int, default=12)
     j.add_argument("--threads", type=int, default=0, help="torch threads (default: cores)")
+    for q in (p, j):
+        q.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="weights and compute dtype")
     a = ap.parse_args()
     prefill(a) if a.mode == "prefill" else job(a)
 

@@ -13,6 +13,9 @@ public struct HalfMatrix: @unchecked Sendable {
     /// Keeps the mapping alive.
     let owner: AnyObject
 
+    /// The weight as a bf16 product reads it: in place when stored bf16.
+    var bf16Operand: BF16Operand { format == .bf16 ? .bf16(bytes) : .f16(bytes) }
+
     /// Decodes row `r` into `out` (cols floats).
     @inline(__always)
     func decodeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
@@ -34,10 +37,14 @@ public struct WeightMatrix: Sendable {
         if let f = float { out.update(from: f.pointer + r * cols, count: cols) } else { half!.decodeRow(r, into: out) }
     }
 
-    /// y[rows, n] = h[rows, k] · Mᵀ for M stored [n, k], split over `compute`'s threads by columns of y.
+    /// y[rows, n] = h[rows, k] · Mᵀ for M stored [n, k], split over `compute`'s threads by columns of y,
+    /// in `compute`'s precision.
     func multiplyTransposed(_ h: UnsafePointer<Float>, rows: Int, n: Int, k: Int, into y: UnsafeMutablePointer<Float>,
                             compute: ComputeContext) {
-        if let f = float {
+        if compute.precision == .bf16 {
+            linearBF16(h, rows: rows, inFeatures: k, weight: half?.bf16Operand ?? .f32(float!.pointer), layout: .outIn,
+                       outFeatures: n, bias: nil, into: y, compute: compute)
+        } else if let f = float {
             linear(h, rows: rows, inFeatures: k, weight: f.pointer, layout: .outIn, outFeatures: n, bias: nil, into: y, compute: compute)
         } else {
             let half = half!
@@ -61,11 +68,17 @@ public struct Linear: Sendable {
     public var half: HalfMatrix? = nil
 
     /// y[rows, out] = x[rows, in] · W (+ b) (+ scale·(x·Aᵀ)·Bᵀ); rows of y are `yStride` apart (default: dense).
-    /// The product's output columns are split over `compute`'s threads.
+    /// The product's output columns are split over `compute`'s threads; it runs in `compute`'s precision
+    /// (the LoRA update stays float32).
     @inline(__always)
     public func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, yStride: Int? = nil,
                       accumulate: Bool = false, compute: ComputeContext = .serial) {
-        if let half {
+        if compute.precision == .bf16 {
+            precondition(!accumulate, "accumulate is not supported for bf16 products")
+            linearBF16(x, rows: rows, inFeatures: inFeatures, weight: half?.bf16Operand ?? .f32(weight.pointer), layout: layout,
+                       outFeatures: outFeatures, bias: bias.map { UnsafePointer($0.pointer) }, into: y, yStride: yStride,
+                       compute: compute)
+        } else if let half {
             precondition(!accumulate, "accumulate is not supported for 16-bit weights")
             linearHalf(x, rows: rows, inFeatures: inFeatures, weight: half.bytes, format: half.format, layout: layout,
                        outFeatures: outFeatures, bias: bias.map { UnsafePointer($0.pointer) }, into: y, yStride: yStride,

@@ -7,6 +7,7 @@ import Foundation
 import HDF5Store
 import Models
 import ProbeKit
+import TensorCore
 import Tokenization
 
 /// Everything a probe run needs to know.
@@ -22,6 +23,9 @@ public struct ProbeJobSpec: Sendable {
     public var force = false
     public var resume = false
     public var options = MeasureOptions()
+    /// The precision of the weight products (`--precision`); nil: the first checkpoint's default
+    /// (`Precision.default(for:)`: bf16 for BF16 weights, else fp32). Replaces `options.compute.precision`.
+    public var precision: Precision? = nil
     /// When true, `options.maxNewTokens` is replaced by `ProbeJob.automaticMaxNewTokens` for the probe set
     /// (the CLI's default when --max-new-tokens is not given).
     public var automaticMaxNewTokens = false
@@ -163,6 +167,7 @@ public enum ProbeJob {
 
         var options = spec.options
         options.tunedLens = tunedLens
+        options.compute.precision = try spec.precision ?? loader.defaultPrecision(for: spec.checkpoints[0].path)
         // EOS: config.json's, generation_config.json's (what `generate` uses; instruct models often list
         // several there, e.g. an end-of-turn id) and the tokenizer's.
         options.stopTokens.formUnion(first.eosTokenIDs)
@@ -361,6 +366,10 @@ public enum ProbeJob {
             "probe_file": .string(spec.probeFile.path), "probe_file_sha256": .string(probeHash),
             "max_new_tokens": .int(Int64(options.maxNewTokens)), "stop_strings": .strings(options.stopStrings),
             "stop_rule": .string(StopConditions.stopStringRule),
+            "precision": .string(options.compute.precision.rawValue),
+            "precision_meaning": .string(options.compute.precision == .bf16
+                ? "bf16: activations rounded to bfloat16 (nearest even) and bf16 weights in the linear layers and the unembedding, float32 accumulation; norms, softmax, attention scores and mixing, residual stream and LoRA factors in float32"
+                : "fp32: every product in float32 (16-bit weights decoded exactly)"),
             "stop_token_ids": .ints(options.stopTokens.sorted().map(Int64.init)),
             "span_rule": .string("a token belongs to a span when its character range overlaps the span's"),
             "attention_query": .string("the last prompt token (the position that predicts the answer)"),

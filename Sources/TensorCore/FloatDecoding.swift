@@ -56,3 +56,14 @@ public func decodeF32(_ src: UnsafeRawPointer, count: Int, into dst: UnsafeMutab
         dst[i] = Float(bitPattern: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian)
     }
 }
+
+/// Converts `count` float32 values into bfloat16 bit patterns, rounding to nearest even (what
+/// `torch.Tensor.to(torch.bfloat16)` does); a NaN stays a (quiet) NaN.
+public func encodeBF16(_ src: UnsafePointer<Float>, count: Int, into dst: UnsafeMutablePointer<UInt16>) {
+    let bits = UnsafeRawPointer(src).assumingMemoryBound(to: UInt32.self)
+    for i in 0..<count {
+        let b = bits[i]
+        let rounded = UInt16(truncatingIfNeeded: (b &+ 0x7FFF &+ ((b >> 16) & 1)) >> 16)
+        dst[i] = (b & 0x7FFF_FFFF) > 0x7F80_0000 ? UInt16(truncatingIfNeeded: b >> 16) | 0x40 : rounded
+    }
+}

@@ -1,7 +1,8 @@
-// Threads: cpiscope runs its own data-parallel loops, sized by a `ComputeContext` that travels with
-// each call. There is no process-global compute state: OpenBLAS is single-threaded in every call
-// (set once, never toggled; MatMul.swift), and two passes with different contexts can run at the same
-// time in one process (two models of a patching experiment, say).
+// Threads and precision: cpiscope runs its own data-parallel loops, sized by a `ComputeContext` that
+// travels with each call, together with the precision of the matrix products. There is no
+// process-global compute state: OpenBLAS and oneDNN are single-threaded in every call (MatMul.swift,
+// BF16MatMul.swift), and two passes with different contexts can run at the same time in one process
+// (two models of a patching experiment, say).
 import Dispatch
 import Foundation
 
@@ -11,20 +12,39 @@ public struct UncheckedSendable<T>: @unchecked Sendable {
     public init(_ value: T) { self.value = value }
 }
 
-/// How many threads a pass may use. Passed to every parallel operation; never stored globally.
+/// The inputs of a pass's weight products (linear layers and the unembedding).
+public enum Precision: String, Sendable, CaseIterable {
+    /// float32 activations and weights (16-bit weights decoded exactly), OpenBLAS sgemm.
+    case fp32
+    /// Activations rounded to bfloat16 (nearest even) and bf16 weights, float32 accumulation and output
+    /// (oneDNN matmul; F32/F16 weights are rounded to bf16 block by block). Norms, softmax, attention
+    /// scores and mixing, the residual stream and LoRA factors stay float32.
+    case bf16
+}
+
+/// How many threads a pass may use, and the precision of its weight products. Passed to every
+/// parallel operation; never stored globally.
 public struct ComputeContext: Sendable, Equatable, CustomStringConvertible {
     /// Threads for the pass's parallel loops (matrix products split by output columns, attention
     /// heads, activations); at least 1.
     public let threads: Int
+    /// The precision of the weight products.
+    public var precision: Precision
 
-    public init(threads: Int) { self.threads = max(1, threads) }
+    public init(threads: Int, precision: Precision = .fp32) {
+        self.threads = max(1, threads)
+        self.precision = precision
+    }
+
+    /// The same threads with another precision.
+    public func with(_ precision: Precision) -> ComputeContext { ComputeContext(threads: threads, precision: precision) }
 
     /// One thread per core of this machine.
     public static var allCores: ComputeContext { ComputeContext(threads: ProcessInfo.processInfo.activeProcessorCount) }
     /// One thread: strictly sequential.
     public static let serial = ComputeContext(threads: 1)
 
-    public var description: String { "\(threads) thread\(threads == 1 ? "" : "s")" }
+    public var description: String { "\(threads) thread\(threads == 1 ? "" : "s"), \(precision.rawValue)" }
 
     /// Runs `body(i)` for i in 0..<n on up to `threads` threads and waits. `body` must only touch
     /// disjoint memory per i.

@@ -10,11 +10,13 @@ import TensorCore
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure forward-pass throughput against the machine's OpenBLAS sgemm ceiling.",
+        abstract: "Measure forward-pass throughput against the machine's matrix-product ceiling (OpenBLAS sgemm or oneDNN bf16).",
         discussion: """
         Runs prefill passes of random token ids at each --tokens length, --runs times, and prints the \
         median, min and max time, tokens/s and achieved GFLOP/s (matrix products + attention), next to \
-        OpenBLAS sgemm GFLOP/s measured in the same run on a [512 × 768] · [768 × 3072] product.
+        the ceiling of the pass's precision measured in the same run: OpenBLAS sgemm on a \
+        [512 × 768] · [768 × 3072] product (fp32), or oneDNN's bf16 matmul on [128 × 4096] · [4096 × 11008] \
+        (bf16), with the pass's threads.
 
         Example:
           python3 Benchmarks/make_models.py          # random-weight GPT-2-small / Llama-160M
@@ -33,11 +35,17 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Logits for: all positions, or only the last (what the probe job needs).")
     var logits: String = "last"
 
-    @Option(help: "Threads for the pass (default: all cores; 1 = sequential). The sgemm ceiling uses as many OpenBLAS threads.")
+    @Option(help: "Threads for the pass (default: all cores; 1 = sequential). The ceiling uses as many threads.")
     var threads: Int = 0
 
+    @OptionGroup var precision: PrecisionOption
+
+    @Option(help: "Also time one decoding step of this many sequences (one new token each over 8 cached positions) against reading every weight byte once (0: skip).")
+    var decodeRows: Int = 0
+
     func run() throws {
-        let compute = threads > 0 ? ComputeContext(threads: threads) : .allCores
+        let compute = (threads > 0 ? ComputeContext(threads: threads) : .allCores)
+            .with(try precision.resolve(for: URL(fileURLWithPath: path)))
         let lengths = try parseIDs(tokens)
         let loadStart = DispatchTime.now()
         let model = try DecoderModel.load(from: URL(fileURLWithPath: path))
@@ -45,12 +53,16 @@ struct BenchCommand: ParsableCommand {
         let weightBytes = try WeightStore(directory: URL(fileURLWithPath: path)).files.map(\.fileSize).reduce(0, +)
         let c = model.config
         let request: LogitsRequest = logits == "all" ? .all : .last
-        let sgemm = measureSGEMM(threads: compute.threads)
+        let ceilingName = compute.precision == .bf16
+            ? "oneDNN bf16 matmul [128x4096]·[4096x11008] (\(bf16Implementation ?? "?"), split over \(compute.threads) threads)"
+            : "OpenBLAS sgemm [512x768]·[768x3072] on \(compute.threads) OpenBLAS threads"
+        let firstCeiling = measureCeiling(compute)
         print("model: \(c.modelType), \(c.layers) layers, d_model \(c.dModel), \(c.heads) heads/\(c.kvHeads) kv, vocab \(c.vocab); load \(String(format: "%.0f", loadMs)) ms")
-        print("threads: \(compute.threads) (cpiscope's own; OpenBLAS single-threaded inside them); logits: \(logits); OpenBLAS sgemm [512x768]·[768x3072] on \(compute.threads) OpenBLAS threads: \(String(format: "%.1f", sgemm)) GFLOP/s")
+        print("threads: \(compute.threads) (cpiscope's own; OpenBLAS/oneDNN single-threaded inside them); precision: \(compute.precision.rawValue); logits: \(logits)")
+        print("ceiling: \(ceilingName): \(String(format: "%.1f", firstCeiling)) GFLOP/s")
         print("none = plain prefill; capture = + span-attention mass at the last position (7 spans) and the residual")
         print("at every layer; lens = + logit-lens scores for two answers at every lens layer (the probe job's pass)")
-        print("tokens | pass    | median ms |  min ms |  max ms | tokens/s | GFLOP/s | % of sgemm")
+        print("tokens | pass    | median ms |  min ms |  max ms | tokens/s | GFLOP/s | % of ceiling")
         var rng = SystemRandomNumberGenerator()
         for n in lengths {
             let ids = (0..<n).map { _ in Int.random(in: 0..<c.vocab, using: &rng) }
@@ -62,7 +74,8 @@ struct BenchCommand: ParsableCommand {
                         let resid = ResidualRecorder(position: n - 1, layers: c.layers, dModel: c.dModel)
                         _ = try model.forward(ids, logits: request, observer: ObserverGroup([span, resid]), compute: compute)
                         if variant == 2 {
-                            _ = LogitLens.scores(model: model, residuals: resid.residuals, lensLayers: c.layers + 1, targets: [1, 2])
+                            _ = LogitLens.scores(model: model, residuals: resid.residuals, lensLayers: c.layers + 1, targets: [1, 2],
+                                                 compute: compute)
                         }
                     } else {
                         _ = try model.forward(ids, logits: request, compute: compute)
@@ -70,7 +83,7 @@ struct BenchCommand: ParsableCommand {
                 }
             }
             // One warm-up each, then the three variants round-robin, so that a slower or faster spell of a
-            // shared machine falls on all of them alike; the sgemm ceiling is re-measured between rounds.
+            // shared machine falls on all of them alike; the ceiling is re-measured between rounds.
             for pass in passes { try pass() }
             var times = [[Double]](repeating: [], count: 3)
             var ceilings: [Double] = []
@@ -80,7 +93,7 @@ struct BenchCommand: ParsableCommand {
                     try pass()
                     times[variant].append(elapsedMs(since: t0))
                 }
-                ceilings.append(measureSGEMM(threads: compute.threads))
+                ceilings.append(measureCeiling(compute))
             }
             ceilings.sort()
             let ceiling = ceilings[ceilings.count / 2]
@@ -90,13 +103,77 @@ struct BenchCommand: ParsableCommand {
                 let median = t[t.count / 2]
                 medians.append(median)
                 let gflop = forwardFLOPs(model, tokens: n, logitRows: request == .all ? n : 1) / 1e9
-                print(String(format: "%6d | %-7@ | %9.1f | %7.1f | %7.1f | %8.0f | %7.1f | %5.0f%%", n, ["none", "capture", "lens"][variant] as NSString, median,
+                print(String(format: "%6d | %-7@ | %9.1f | %7.1f | %7.1f | %8.0f | %7.1f | %7.0f%%", n, ["none", "capture", "lens"][variant] as NSString, median,
                              t.first!, t.last!, Double(n) / median * 1000, gflop / median * 1000, gflop / median * 1000 / ceiling * 100))
             }
-            print(String(format: "       at %d tokens: capture overhead %+.1f%%; capture + logit lens %+.1f%%; sgemm median %.1f GFLOP/s over the rounds", n,
+            print(String(format: "       at %d tokens: capture overhead %+.1f%%; capture + logit lens %+.1f%%; ceiling median %.1f GFLOP/s over the rounds", n,
                          (medians[1] / medians[0] - 1) * 100, (medians[2] / medians[0] - 1) * 100, ceiling))
         }
+        if decodeRows > 0 { try measureDecode(model, rows: decodeRows, store: try WeightStore(directory: URL(fileURLWithPath: path)), compute: compute) }
         print(String(format: "peak RSS: %.0f MiB; weight files: %.0f MiB", peakRSSMiB(), Double(weightBytes) / 1048576))
+    }
+
+    /// One decoding step of `rows` sequences (one new token each, after 8 cached positions), median of
+    /// `runs`, against the time to read every byte of the weight files once on `compute`'s threads.
+    func measureDecode(_ model: DecoderModel, rows: Int, store: WeightStore, compute: ComputeContext) throws {
+        let c = model.config
+        let caches = (0..<rows).map { _ in KVCache(layers: c.layers, kvHeads: c.kvHeads, dHead: c.dHead, capacity: 8 + runs + 1) }
+        let prompt = (0..<8).map { ($0 * 31 + 7) % c.vocab }
+        _ = try model.forward(caches.map { SequenceInput(ids: prompt, cache: $0) }, compute: compute)
+        var steps: [Double] = [], streams: [Double] = []
+        for r in 0...max(1, runs) {
+            let t0 = DispatchTime.now()
+            _ = try model.forward(caches.map { SequenceInput(ids: [(r * 17 + 3) % c.vocab], cache: $0) }, compute: compute)
+            let t1 = DispatchTime.now()
+            // One partial sum per chunk (chunks are equal, so lowerBound·threads/words tells them apart).
+            let sums = UnsafeMutablePointer<UInt64>.allocate(capacity: compute.threads + 1)
+            defer { sums.deallocate() }
+            sums.initialize(repeating: 0, count: compute.threads + 1)
+            let shared = UncheckedSendable(sums)
+            for name in store.names {
+                let (_, raw) = try store.rawBytes(name)
+                let words = raw.count / 8, base = UncheckedSendable(raw.baseAddress!)
+                compute.parallelRanges(words, align: 512, work: words, minimumPerThread: 1 << 16) { range in
+                    var s: UInt64 = 0
+                    for i in range { s &+= base.value.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) }
+                    shared.value[range.lowerBound * compute.threads / max(words, 1)] &+= s
+                }
+            }
+            if r > 0 {
+                steps.append(Double(t1.uptimeNanoseconds - t0.uptimeNanoseconds) / 1e6)
+                streams.append(elapsedMs(since: t1))
+            }
+            if (0...compute.threads).reduce(0, { $0 &+ sums[$1] }) == 42 { print("") }   // keeps the reads
+        }
+        steps.sort(); streams.sort()
+        let step = steps[steps.count / 2], stream = streams[streams.count / 2]
+        print(String(format: "decoding step, %d sequences × 1 token: median %.1f ms; reading every weight byte once: %.1f ms (%.1f GB/s); step / read = %.2f",
+                     rows, step, stream, Double(store.totalBytes) / stream / 1e6, step / stream))
+    }
+
+    /// The ceiling of `compute`'s precision, in GFLOP/s.
+    func measureCeiling(_ compute: ComputeContext) -> Double {
+        compute.precision == .bf16 ? measureBF16(compute) : measureSGEMM(threads: compute.threads)
+    }
+
+    /// oneDNN bf16 matmul GFLOP/s on a 7B MLP-shaped product [128 × 4096] · [4096 × 11008] (weights
+    /// [out, in], as in a checkpoint), split over `compute`'s threads as the pass splits it; median of 5.
+    func measureBF16(_ compute: ComputeContext) -> Double {
+        let m = 128, k = 4096, n = 11008
+        let x = Tensor(zeros: [m, k]), out = Tensor(zeros: [m, n])
+        for i in 0..<x.count { x.pointer[i] = Float(i % 7) * 0.01 }
+        let w = UnsafeMutablePointer<UInt16>.allocate(capacity: n * k)
+        defer { w.deallocate() }
+        for i in 0..<(n * k) { w[i] = 0x3C00 | UInt16(i % 5) }   // small bf16 values near 0.0078
+        var times: [Double] = []
+        for r in 0..<6 {
+            let t0 = DispatchTime.now()
+            linearBF16(x.pointer, rows: m, inFeatures: k, weight: .bf16(w), layout: .outIn, outFeatures: n, bias: nil,
+                       into: out.pointer, compute: compute)
+            if r > 0 { times.append(elapsedMs(since: t0)) }
+        }
+        times.sort()
+        return 2.0 * Double(m * n * k) / (times[times.count / 2] / 1000) / 1e9
     }
 
     /// sgemm GFLOP/s on a representative product with OpenBLAS's own `threads` threads, median of 7.

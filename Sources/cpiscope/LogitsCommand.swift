@@ -10,7 +10,7 @@ struct LogitsCommand: ParsableCommand {
         commandName: "logits",
         abstract: "Run the forward pass on token ids and print the top next-token log-probabilities.",
         discussion: """
-        The pass runs in fp32 on the CPU and matches Hugging Face transformers (eager attention) to \
+        The pass runs on the CPU; in fp32 it matches Hugging Face transformers (eager attention) to \
         within 1e-4 in log-probability. Use it to check a checkpoint loads and computes what you expect.
 
         Examples:
@@ -33,6 +33,8 @@ struct LogitsCommand: ParsableCommand {
     @Option(help: "Output format: text or json. JSON is {\"ids\":[...],\"top\":[{\"id\":N,\"logprob\":X},...]}.")
     var format: OutputFormat = .text
 
+    @OptionGroup var precision: PrecisionOption
+
     func validate() throws {
         guard top > 0 else { throw ValidationError("--top must be at least 1") }
         guard (try? parseIDs(ids)) != nil else {
@@ -42,9 +44,10 @@ struct LogitsCommand: ParsableCommand {
 
     func run() throws {
         let tokenIDs = try parseIDs(ids)
-        let loader = CheckpointLoader(base: base.map { URL(fileURLWithPath: $0) }, hashContents: false)
-        let model = try loader.load(URL(fileURLWithPath: path)).model
-        let logits = try model.forward(tokenIDs, logits: .last)
+        let checkpoint = URL(fileURLWithPath: path), baseURL = base.map { URL(fileURLWithPath: $0) }
+        let model = try CheckpointLoader(base: baseURL, hashContents: false).load(checkpoint).model
+        let compute = ComputeContext.allCores.with(try precision.resolve(for: checkpoint, base: baseURL))
+        let logits = try model.forward(tokenIDs, logits: .last, compute: compute)
         let logprobs = [Float](unsafeUninitializedCapacity: model.vocab) { buf, n in
             logSoftmax(logits.pointer, count: model.vocab, into: buf.baseAddress!)
             n = model.vocab

@@ -58,6 +58,8 @@ struct ProbeRunOptions: ParsableArguments {
     @Option(help: "Threads for matrix products and attention heads (default: all cores).")
     var threads: Int = 0
 
+    @OptionGroup var precision: PrecisionOption
+
     @Option(help: ArgumentHelp("Probes measured together (default 32): their logit lens, answer scoring and generation share each read of the weights.",
                                discussion: "A group also closes before its KV caches would pass --batch-memory. Larger groups are faster and use more memory; results do not depend on it."))
     var batch: Int = 32
@@ -110,6 +112,7 @@ struct ProbeRunOptions: ParsableArguments {
         spec.resume = resume
         if let maxNewTokens { spec.options.maxNewTokens = maxNewTokens } else { spec.automaticMaxNewTokens = true }
         if threads > 0 { spec.options.compute = ComputeContext(threads: threads) }
+        spec.precision = precision.precision
         spec.probeGroupSize = batch
         spec.batchCacheBytes = batchMemory.map { $0 << 20 }
         if !stop.isEmpty { spec.options.stopStrings = stop }

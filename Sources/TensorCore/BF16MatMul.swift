@@ -1,0 +1,201 @@
+// bf16 matrix products on oneDNN (Debian libdnnl-dev 2.6: the matmul primitive with bf16 source and
+// weights and a float32 destination). The only file in cpiscope that imports CDNNL.
+//
+// Like OpenBLAS in MatMul.swift, oneDNN runs single-threaded inside each call: a product's output
+// columns are split over the `ComputeContext`'s threads, and each thread runs one primitive on its
+// slice. 16-bit weights stored as bf16 are read where they lie in the checkpoint's memory map (a column
+// slice of W is a pointer offset with strides); F32 and F16 weights are rounded to bf16 one block of
+// `halfBlockRows` output columns at a time. oneDNN picks its kernel for the CPU at hand (AVX-512-BF16
+// `brg:avx512_core_bf16`, else an emulation or its reference implementation): the result is the same
+// up to the order of the float32 accumulation.
+import CDNNL
+import Foundation
+
+/// A weight read by a bf16 product, in its stored form.
+public enum BF16Operand {
+    /// bfloat16 values (used in place).
+    case bf16(UnsafeRawPointer)
+    /// IEEE binary16 values (rounded to bf16 per block).
+    case f16(UnsafeRawPointer)
+    /// float32 values (rounded to bf16 per block).
+    case f32(UnsafePointer<Float>)
+
+    /// bf16 bit patterns of elements `offset..<offset+count`; `floats` holds `count` floats of scratch.
+    @inline(__always)
+    func rounded(_ offset: Int, count: Int, floats: UnsafeMutablePointer<Float>, into dst: UnsafeMutablePointer<UInt16>) {
+        switch self {
+        case .bf16(let p): dst.update(from: (p + 2 * offset).assumingMemoryBound(to: UInt16.self), count: count)
+        case .f16(let p):
+            decodeF16(p + 2 * offset, count: count, into: floats)
+            encodeBF16(floats, count: count, into: dst)
+        case .f32(let p): encodeBF16(p + offset, count: count, into: dst)
+        }
+    }
+}
+
+/// y[rows, out] = bf16(x)[rows, in] · bf16(W) (+ bias), accumulated and returned in float32, for a weight
+/// in either layout, with the output columns split over `compute`'s threads (its precision is not
+/// consulted: this is the bf16 product). `x` rows are `xStride` apart and `y` rows `yStride` apart.
+public func linearBF16(_ x: UnsafePointer<Float>, rows: Int, inFeatures k: Int, xStride: Int? = nil,
+                       weight: BF16Operand, layout: WeightLayout, outFeatures: Int,
+                       bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, yStride: Int? = nil,
+                       compute: ComputeContext = .serial) {
+    guard rows > 0, outFeatures > 0 else { return }
+    let ldy = yStride ?? outFeatures, ldx = xStride ?? k
+    guard k > 0 else {
+        for r in 0..<rows { (y + r * ldy).update(repeating: 0, count: outFeatures) }
+        if let bias { addBias(bias, 0..<outFeatures, rows: rows, into: y, ldy: ldy) }
+        return
+    }
+    guard let dnnl = OneDNN.shared else { preconditionFailure("oneDNN has no CPU engine: check bf16Available before choosing bf16") }
+    // bf16(x) [rows, in], dense.
+    let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: rows * k)
+    defer { xb.deallocate() }
+    compute.parallelRanges(rows, work: rows * k, minimumPerThread: 1 << 16) { r in
+        for row in r { encodeBF16(x + row * ldx, count: k, into: xb + row * k) }
+    }
+    compute.parallelRanges(outFeatures, align: halfBlockRows, work: rows * k * outFeatures) { cols in
+        // Weight element (i, o) of the [in, out] operand lies at i·kStride + o·nStride.
+        if case .bf16(let w) = weight {
+            switch layout {
+            case .outIn:
+                dnnl.multiply(xb, rows: rows, k: k, weights: w + 2 * cols.lowerBound * k, kStride: 1, nStride: k,
+                              n: cols.count, into: y + cols.lowerBound, ldc: ldy)
+            case .inOut:
+                dnnl.multiply(xb, rows: rows, k: k, weights: w + 2 * cols.lowerBound, kStride: outFeatures, nStride: 1,
+                              n: cols.count, into: y + cols.lowerBound, ldc: ldy)
+            }
+        } else {
+            let block = UnsafeMutablePointer<UInt16>.allocate(capacity: halfBlockRows * k)
+            let floats = UnsafeMutablePointer<Float>.allocate(capacity: halfBlockRows * k)
+            defer { block.deallocate(); floats.deallocate() }
+            var o0 = cols.lowerBound
+            while o0 < cols.upperBound {
+                let o1 = min(cols.upperBound, o0 + halfBlockRows), nb = o1 - o0
+                switch layout {
+                case .outIn:   // W [out, in]: rows o0..<o1 are contiguous → block [nb, in]
+                    weight.rounded(o0 * k, count: nb * k, floats: floats, into: block)
+                    dnnl.multiply(xb, rows: rows, k: k, weights: UnsafeRawPointer(block), kStride: 1, nStride: k,
+                                  n: nb, into: y + o0, ldc: ldy)
+                case .inOut:   // W [in, out]: columns o0..<o1 of every row → block [in, nb]
+                    for i in 0..<k { weight.rounded(i * outFeatures + o0, count: nb, floats: floats, into: block + i * nb) }
+                    dnnl.multiply(xb, rows: rows, k: k, weights: UnsafeRawPointer(block), kStride: nb, nStride: 1,
+                                  n: nb, into: y + o0, ldc: ldy)
+                }
+                o0 = o1
+            }
+        }
+        if let bias { addBias(bias, cols, rows: rows, into: y, ldy: ldy) }
+    }
+}
+
+/// Whether bf16 products can run here (oneDNN made a CPU engine and a bf16 matmul primitive).
+public var bf16Available: Bool { bf16Implementation != nil }
+
+/// The oneDNN implementation chosen for a bf16 [128 × 4096] · [4096 × 11008] product on this CPU
+/// (e.g. "brg:avx512_core_bf16"), or nil when none could be made.
+public var bf16Implementation: String? {
+    OneDNN.shared?.primitive(MatmulKey(m: 128, n: 11008, k: 4096, kStride: 1, nStride: 4096, ldc: 11008))?.implementation
+}
+
+/// The shape of one primitive: src bf16 [m, k] dense, weights bf16 [k, n] with element strides, dst f32
+/// [m, n] with rows `ldc` apart.
+struct MatmulKey: Hashable {
+    let m, n, k, kStride, nStride, ldc: Int
+}
+
+/// A matmul primitive made for one shape, with its memory descriptors. Immutable once made, and run with
+/// a scratchpad of the caller's (`dnnl_scratchpad_mode_user`), so several threads may execute it at once.
+final class MatmulPrimitive: @unchecked Sendable {
+    let primitive: dnnl_primitive_t
+    var src = dnnl_memory_desc_t(), weights = dnnl_memory_desc_t(), dst = dnnl_memory_desc_t()
+    let scratchpad: dnnl_memory_desc_t
+    let scratchpadBytes: Int
+    let implementation: String
+
+    init?(_ key: MatmulKey, engine: dnnl_engine_t) {
+        guard cpiscope_dnnl_md_2d(&src, Int64(key.m), Int64(key.k), Int64(key.k), 1, dnnl_bf16) == dnnl_success,
+              cpiscope_dnnl_md_2d(&weights, Int64(key.k), Int64(key.n), Int64(key.kStride), Int64(key.nStride), dnnl_bf16) == dnnl_success,
+              cpiscope_dnnl_md_2d(&dst, Int64(key.m), Int64(key.n), Int64(key.ldc), 1, dnnl_f32) == dnnl_success
+        else { return nil }
+        var desc = dnnl_matmul_desc_t()
+        guard dnnl_matmul_desc_init(&desc, &src, &weights, nil, &dst) == dnnl_success else { return nil }
+        var attr: dnnl_primitive_attr_t?
+        guard dnnl_primitive_attr_create(&attr) == dnnl_success else { return nil }
+        defer { dnnl_primitive_attr_destroy(attr) }
+        guard dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) == dnnl_success else { return nil }
+        // oneDNN sizes its work split by the calling thread's OpenMP thread count: one, as when run.
+        omp_set_num_threads(1)
+        var pd: dnnl_primitive_desc_t?
+        guard dnnl_primitive_desc_create(&pd, &desc, attr, engine, nil) == dnnl_success, let pd else { return nil }
+        defer { dnnl_primitive_desc_destroy(pd) }
+        var name: UnsafePointer<CChar>?
+        implementation = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) == dnnl_success && name != nil
+            ? String(cString: name!) : "?"
+        guard let sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0) else { return nil }
+        scratchpad = sp.pointee
+        scratchpadBytes = dnnl_memory_desc_get_size(sp)
+        var p: dnnl_primitive_t?
+        guard dnnl_primitive_create(&p, pd) == dnnl_success, let p else { return nil }
+        primitive = p
+    }
+
+    deinit { dnnl_primitive_destroy(primitive) }
+}
+
+/// The CPU engine and the primitives made so far, one per shape (at most `capacity`; beyond that the
+/// cache starts afresh, and primitives still running stay alive until their calls return).
+final class OneDNN: @unchecked Sendable {
+    static let shared: OneDNN? = OneDNN()
+    static let capacity = 1024
+
+    let engine: dnnl_engine_t
+    private let lock = NSLock()
+    private var primitives: [MatmulKey: MatmulPrimitive] = [:]
+
+    private init?() {
+        var e: dnnl_engine_t?
+        guard dnnl_engine_create(&e, dnnl_cpu, 0) == dnnl_success, let e else { return nil }
+        engine = e
+    }
+
+    func primitive(_ key: MatmulKey) -> MatmulPrimitive? {
+        lock.lock()
+        defer { lock.unlock() }
+        if let p = primitives[key] { return p }
+        guard let p = MatmulPrimitive(key, engine: engine) else { return nil }
+        if primitives.count >= OneDNN.capacity { primitives.removeAll() }
+        primitives[key] = p
+        return p
+    }
+
+    /// c[m, n] (rows `ldc` apart) = a[m, k] · B[k, n], with a dense bf16 and B bf16 at `weights` with
+    /// element (i, j) at i·kStride + j·nStride. On the calling thread only.
+    func multiply(_ a: UnsafePointer<UInt16>, rows m: Int, k: Int, weights: UnsafeRawPointer, kStride: Int, nStride: Int,
+                  n: Int, into c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let key = MatmulKey(m: m, n: n, k: k, kStride: kStride, nStride: nStride, ldc: ldc)
+        guard let p = primitive(key) else { preconditionFailure("oneDNN could not make a bf16 matmul for \(key)") }
+        omp_set_num_threads(1)
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: max(p.scratchpadBytes, 1), alignment: 64)
+        defer { scratch.deallocate() }
+        var stream: dnnl_stream_t?
+        var mems: [dnnl_memory_t?] = [nil, nil, nil, nil]
+        defer {
+            for mem in mems where mem != nil { dnnl_memory_destroy(mem) }
+            if stream != nil { dnnl_stream_destroy(stream) }
+        }
+        var status = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue)
+        // oneDNN takes non-const handles; it only reads the source and the weights.
+        let handles: [UnsafeMutableRawPointer] = [UnsafeMutableRawPointer(mutating: a), UnsafeMutableRawPointer(mutating: weights),
+                                                  UnsafeMutableRawPointer(c), scratch]
+        var descs = [p.src, p.weights, p.dst, p.scratchpad]
+        for i in 0..<4 where status == dnnl_success { status = dnnl_memory_create(&mems[i], &descs[i], engine, handles[i]) }
+        var args = [dnnl_exec_arg_t(arg: cpiscope_dnnl_arg_src, memory: mems[0]),
+                    dnnl_exec_arg_t(arg: cpiscope_dnnl_arg_weights, memory: mems[1]),
+                    dnnl_exec_arg_t(arg: cpiscope_dnnl_arg_dst, memory: mems[2]),
+                    dnnl_exec_arg_t(arg: cpiscope_dnnl_arg_scratchpad, memory: mems[3])]
+        if status == dnnl_success { status = dnnl_primitive_execute(p.primitive, stream, Int32(args.count), &args) }
+        if status == dnnl_success { status = dnnl_stream_wait(stream) }
+        precondition(status == dnnl_success, "oneDNN bf16 matmul \(key) failed with status \(status.rawValue)")
+    }
+}

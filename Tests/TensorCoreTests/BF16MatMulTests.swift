@@ -1,0 +1,101 @@
+// bf16 products on oneDNN against double-precision loops over the bf16-rounded operands.
+import Testing
+import TensorCore
+import Foundation
+
+/// Round-to-nearest-even to bfloat16, written independently of `encodeBF16`: pick the nearer of the two
+/// truncated neighbours (ties: the one with an even last bit). Finite values only.
+func referenceBF16(_ v: Float) -> Float {
+    let down = Float(bitPattern: v.bitPattern & 0xFFFF_0000)
+    let up = Float(bitPattern: (v.bitPattern & 0xFFFF_0000) &+ 0x1_0000)
+    let dDown = abs(Double(v) - Double(down)), dUp = abs(Double(up) - Double(v))
+    if dDown != dUp { return dDown < dUp ? down : up }
+    return (down.bitPattern >> 16) & 1 == 0 ? down : up
+}
+
+@Suite("bf16 products (oneDNN)")
+struct BF16MatMulTests {
+    @Test("encodeBF16 rounds to nearest even like the reference; NaN stays NaN")
+    func rounding() {
+        var samples = randomFloats(2000, seed: 11).map { $0 * 1000 }
+        samples += [1, 1 + 1 / 256, 1 + 3 / 256, -1 - 1 / 256, 0, -0, .leastNonzeroMagnitude, 3.0e38]
+        var out = [UInt16](repeating: 0, count: samples.count)
+        encodeBF16(samples, count: samples.count, into: &out)
+        for (v, b) in zip(samples, out) {
+            let mine = Float(bitPattern: UInt32(b) << 16), ref = referenceBF16(v)
+            #expect(mine.bitPattern == ref.bitPattern, "\(v): \(mine) vs \(ref)")
+        }
+        var nan: UInt16 = 0
+        encodeBF16([Float.nan], count: 1, into: &nan)
+        #expect(Float(bitPattern: UInt32(nan) << 16).isNaN)
+    }
+
+    enum Stored: String, CaseIterable { case bf16, f16, f32 }
+
+    @Test("linearBF16 (both layouts, bf16/f16/f32 weights, serial and 3 threads) equals a double loop over bf16(x)·bf16(W); max |Δ| ≤ 5e-5",
+          arguments: Stored.allCases)
+    func linearMatchesRoundedLoop(stored: Stored) throws {
+        try #require(bf16Available, "oneDNN bf16 matmul unavailable")
+        let rows = 5, inF = 300, outF = 260   // 260 columns: blocks of 128 + 128 + 4
+        let x = randomFloats(rows * inF, seed: 12), b = randomFloats(outF, seed: 13)
+        let w = randomFloats(outF * inF, seed: 14).map { stored == .f16 ? Float(Float16($0)) : $0 }  // [out, in]
+        var wT = [Float](repeating: 0, count: w.count)
+        for o in 0..<outF { for i in 0..<inF { wT[i * outF + o] = w[o * inF + i] } }
+        func bits(_ m: [Float]) -> [UInt16] {
+            switch stored {
+            case .bf16: return m.map { UInt16(referenceBF16($0).bitPattern >> 16) }
+            case .f16: return m.map { Float16($0).bitPattern }
+            case .f32: return []
+            }
+        }
+        let wb = bits(w), wTb = bits(wT)
+        func run(_ layout: WeightLayout, _ compute: ComputeContext) -> [Float] {
+            var y = [Float](repeating: .nan, count: rows * outF)
+            let (m, mb) = layout == .outIn ? (w, wb) : (wT, wTb)
+            m.withUnsafeBufferPointer { f in
+                mb.withUnsafeBytes { raw in
+                    let operand: BF16Operand = switch stored {
+                    case .bf16: .bf16(raw.baseAddress!)
+                    case .f16: .f16(raw.baseAddress!)
+                    case .f32: .f32(f.baseAddress!)
+                    }
+                    linearBF16(x, rows: rows, inFeatures: inF, weight: operand, layout: layout, outFeatures: outF,
+                               bias: b, into: &y, compute: compute)
+                }
+            }
+            return y
+        }
+        var worst: Double = 0
+        for compute in [ComputeContext.serial, ComputeContext(threads: 3)] {
+            for layout in [WeightLayout.outIn, .inOut] {
+                let y = run(layout, compute)
+                for r in 0..<rows { for o in 0..<outF {
+                    var ref = Double(b[o])
+                    for i in 0..<inF { ref += Double(referenceBF16(x[r * inF + i])) * Double(referenceBF16(w[o * inF + i])) }
+                    worst = max(worst, abs(Double(y[r * outF + o]) - ref))
+                } }
+            }
+        }
+        // Products of bf16 values are exact in float32; only the accumulation order of ~300 terms of
+        // |y| ~ 10 differs from the double loop.
+        #expect(worst <= 5e-5, "\(stored): max |Δ| = \(worst)")
+    }
+
+    @Test("strided output rows: y rows yStride apart, the gaps untouched")
+    func stridedOutput() throws {
+        try #require(bf16Available, "oneDNN bf16 matmul unavailable")
+        let rows = 3, inF = 64, outF = 70, ld = 100
+        let x = randomFloats(rows * inF, seed: 15), w = randomFloats(outF * inF, seed: 16)
+        var dense = [Float](repeating: 0, count: rows * outF), strided = [Float](repeating: 7, count: rows * ld)
+        w.withUnsafeBufferPointer { wp in
+            linearBF16(x, rows: rows, inFeatures: inF, weight: .f32(wp.baseAddress!), layout: .outIn, outFeatures: outF,
+                       bias: nil, into: &dense)
+            linearBF16(x, rows: rows, inFeatures: inF, weight: .f32(wp.baseAddress!), layout: .outIn, outFeatures: outF,
+                       bias: nil, into: &strided, yStride: ld)
+        }
+        for r in 0..<rows {
+            #expect(Array(strided[(r * ld)..<(r * ld + outF)]) == Array(dense[(r * outF)..<((r + 1) * outF)]))
+            #expect(strided[(r * ld + outF)..<((r + 1) * ld)].allSatisfy { $0 == 7 })
+        }
+    }
+}
