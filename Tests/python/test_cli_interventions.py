@@ -15,24 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from cli import BINARY, FIXTURE, ROOT, cpiscope, needs_binary, ok
+
 np = pytest.importorskip("numpy")
 h5py = pytest.importorskip("h5py")
 
-ROOT = Path(__file__).resolve().parents[2]
-BINARY = ROOT / ".build" / "debug" / "cpiscope"
-FIXTURE = ROOT / "Tests" / "Fixtures" / "probe-trajectory"
 
-pytestmark = pytest.mark.skipif(not BINARY.exists(), reason="build cpiscope first: swift build")
+pytestmark = needs_binary
 
 
-def cpiscope(*args):
-    return subprocess.run([str(BINARY), *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=600)
-
-
-def ok(*args):
-    r = cpiscope(*args)
-    assert r.returncode == 0, f"cpiscope {args} failed:\n{r.stdout}\n{r.stderr}"
-    return r.stdout
 
 
 @pytest.fixture(scope="module")

@@ -13,21 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from cli import BINARY, FIXTURE, ROOT, cpiscope, needs_binary, ok
+
 np = pytest.importorskip("numpy")
 h5py = pytest.importorskip("h5py")
 
-ROOT = Path(__file__).resolve().parents[2]
-BINARY = ROOT / ".build" / "debug" / "cpiscope"
-FIXTURE = ROOT / "Tests" / "Fixtures" / "probe-trajectory"
 LENS = ROOT / "Tests" / "Fixtures" / "torch-bin" / "tuned-lens"
 
-pytestmark = pytest.mark.skipif(not BINARY.exists(), reason="build cpiscope first: swift build")
+pytestmark = needs_binary
 
-
-def ok(*args):
-    r = subprocess.run([str(BINARY), *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, f"cpiscope {args} failed:\n{r.stdout}\n{r.stderr}"
-    return r.stdout
 
 
 def test_report_shows_both_lenses(tmp_path):
