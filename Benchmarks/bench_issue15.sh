@@ -6,7 +6,9 @@
 #      default), cpiscope fp32, transformers bf16; wall time and peak RSS from /usr/bin/time, then the
 #      deviations between the three run files (Tools/precision/compare_runs.py).
 #   3. GPT-2-124M F32, 2 checkpoints × 16 world_facts probes: cpiscope (fp32, the default) vs transformers fp32.
+#      cpiscope also with OPENBLAS_CORETYPE=SkylakeX (OpenBLAS 0.3.21 picks Prescott kernels on some VMs).
 #   4. F16 (llama-160m-f16): cpiscope bench in fp32 and bf16 (the F16 default, docs/precision.md).
+#   5. 7B decoding step of 16 and 8 sequences against reading every weight byte once (bench --decode-rows).
 # Needs: swift build -c release; python3 Benchmarks/make_models.py --trajectory --llama7b-bf16;
 # ../shared/datasets/context-parametric-inversion/world_facts.json; ../shared/tokenizers/gpt2/tokenizer.json.
 #   Benchmarks/bench_issue15.sh [RUNS] 2>&1 | tee Benchmarks/results/issue15-$(date -u +%Y-%m-%dT%H%M).txt
@@ -42,8 +44,11 @@ python3 Tools/precision/compare_runs.py "transformers bf16=$W/7b-hf-bf16.h5" "cp
 echo "== 3. whole job, gpt2-small F32, 2 × 16"
 for r in $(seq $RUNS); do
   echo "-- run $r: cpiscope (fp32)"; t $B probe $W/gpt2-2ck --probes $W/world_facts_16.jsonl --tokenizer $SHARED/tokenizers/gpt2/tokenizer.json --max-new-tokens 12 --force --quiet -o $W/gpt2-cp.h5 >/dev/null
+  echo "-- run $r: cpiscope (fp32, OPENBLAS_CORETYPE=SkylakeX)"; OPENBLAS_CORETYPE=SkylakeX t $B probe $W/gpt2-2ck --probes $W/world_facts_16.jsonl --tokenizer $SHARED/tokenizers/gpt2/tokenizer.json --max-new-tokens 12 --force --quiet -o $W/gpt2-cp.h5 >/dev/null
   echo "-- run $r: transformers fp32"; t python3 Benchmarks/hf_baseline.py job $W/gpt2-2ck --probes $W/world_facts_16.jsonl --tokenizer $SHARED/tokenizers/gpt2/tokenizer.json --out $W/gpt2-hf.h5 >/dev/null
 done
 echo "== 4. F16 precision, llama-160m-f16"
 for p in fp32 bf16; do t $B bench $M/llama-160m-f16 --tokens 128,512 --runs $RUNS --precision $p; done
+echo "== 5. decoding step, llama-7b-bf16"
+for rows in 16 8; do $B bench $M/llama-7b-bf16 --tokens 8 --runs $RUNS --decode-rows $rows | grep -E "decoding|ceiling"; done
 echo "== $(date -u) $(uptime)"

@@ -59,7 +59,10 @@ struct BenchCommand: ParsableCommand {
         let firstCeiling = measureCeiling(compute)
         print("model: \(c.modelType), \(c.layers) layers, d_model \(c.dModel), \(c.heads) heads/\(c.kvHeads) kv, vocab \(c.vocab); load \(String(format: "%.0f", loadMs)) ms")
         print("threads: \(compute.threads) (cpiscope's own; OpenBLAS/oneDNN single-threaded inside them); precision: \(compute.precision.rawValue); logits: \(logits)")
-        print("ceiling: \(ceilingName): \(String(format: "%.1f", firstCeiling)) GFLOP/s")
+        print("ceiling: \(ceilingName): \(String(format: "%.1f", firstCeiling)) GFLOP/s; OpenBLAS kernels: \(blasCoreName)")
+        if blasCoreName == "Prescott" {
+            print("note: OpenBLAS chose its generic Prescott kernels for this CPU; fp32 products run 4-5× below the hardware's rate. Set OPENBLAS_CORETYPE (e.g. SkylakeX, Haswell, Zen) to the CPU's family.")
+        }
         print("none = plain prefill; capture = + span-attention mass at the last position (7 spans) and the residual")
         print("at every layer; lens = + logit-lens scores for two answers at every lens layer (the probe job's pass)")
         print("tokens | pass    | median ms |  min ms |  max ms | tokens/s | GFLOP/s | % of ceiling")
