@@ -380,7 +380,11 @@ public struct FieldReader {
         var theta = rope["rope_theta"]?.double
         for k in thetaKeys where theta == nil { theta = try double(k) }
         var fraction = rope["partial_rotary_factor"]?.double
-        for k in fractionKeys where fraction == nil { fraction = try double(k) }
+        var fractionField = "rope_parameters.partial_rotary_factor"
+        for k in fractionKeys where fraction == nil { fraction = try double(k); fractionField = k }
+        if let f = fraction, !(f >= 0 && f <= 1) {
+            throw ConfigError.badField(file: file, field: fractionField, reason: "must be a number in 0...1 (got \(f))")
+        }
         var scaling = try scaling(rope)
         if case let .llama3(f, lo, hi, orig) = scaling, orig <= 0 {
             scaling = .llama3(factor: f, lowFreqFactor: lo, highFreqFactor: hi,
