@@ -8,9 +8,11 @@ struct CPIScope: ParsableCommand {
         commandName: "cpiscope",
         abstract: "Look inside a model across an instruction-finetuning trajectory.",
         discussion: """
-        cpiscope loads Hugging Face checkpoints (GPT-2, GPT-NeoX/Pythia, Llama, Mistral, Qwen2), \
-        runs knowledge-conflict probes through an instrumented CPU forward pass, and writes \
-        attention mass, logit-lens scores and generations to HDF5 for analysis.
+        cpiscope loads Hugging Face checkpoints (GPT-2, GPT-NeoX/Pythia, Llama, Mistral, Qwen2, OLMo-2, \
+        Qwen3, Gemma-2, Phi-3; safetensors or pytorch_model.bin; PEFT LoRA adapters), runs \
+        knowledge-conflict probes through an instrumented CPU forward pass, and writes attention mass, \
+        direct logit attribution, logit-lens scores and generations to HDF5 for analysis; \
+        `intervene` runs causal experiments (ablation, knockout, transplant, patching) across checkpoints.
 
         Start with:   cpiscope inspect PATH      (what is in a checkpoint or trajectory)
                       cpiscope logits PATH --ids 1,2,3

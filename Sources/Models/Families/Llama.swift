@@ -35,7 +35,7 @@ enum Llama: ModelFamily {
         // use_sliding_window, to layers whose layer_types entry is "sliding_attention" (else i >= max_window_layers).
         switch modelType {
         case "mistral":
-            c.slidingWindow = try r.int("sliding_window").map { w in [Int?](repeating: w, count: min(c.layers, ModelConfig.maxLayers)) } ?? []
+            c.slidingWindow = try r.int("sliding_window").map { w in [Int?](repeating: w, count: max(0, min(c.layers, ModelConfig.maxLayers))) } ?? []
         case "qwen2":
             let maxWindowLayers: Int = try r.int("max_window_layers") ?? 28
             c.slidingWindow = try r.slidingWindows(layers: c.layers, enabled: try r.bool("use_sliding_window") ?? false,

@@ -19,7 +19,7 @@ enum Phi3: ModelFamily {
 
     static func config(_ r: FieldReader, modelType: String, raw: String, source: URL) throws -> ModelConfig {
         var c = try Llama.commonConfig(r, modelType: modelType, raw: raw, source: source, defaultEps: 1e-5)
-        c.slidingWindow = try r.int("sliding_window").map { w in [Int?](repeating: w, count: min(c.layers, ModelConfig.maxLayers)) } ?? []
+        c.slidingWindow = try r.int("sliding_window").map { w in [Int?](repeating: w, count: max(0, min(c.layers, ModelConfig.maxLayers))) } ?? []
         return c
     }
 
