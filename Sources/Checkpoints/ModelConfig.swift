@@ -390,7 +390,9 @@ public struct FieldReader {
             scaling = .llama3(factor: f, lowFreqFactor: lo, highFreqFactor: hi,
                               originalMaxPositions: try int("max_position_embeddings") ?? 2048)
         }
-        return RotaryConfig(dims: Int(Double(dHead) * (fraction ?? defaultFraction)), theta: theta ?? defaultTheta, scaling: scaling)
+        // An implausible head_dim is refused by `validate` (which names it); no rotary dims are derived from it here.
+        let dims = (1...ModelConfig.maxDimension).contains(dHead) ? Int(Double(dHead) * (fraction ?? defaultFraction)) : 0
+        return RotaryConfig(dims: dims, theta: theta ?? defaultTheta, scaling: scaling)
     }
 
     /// Per-layer sliding windows from `sliding_window` and `layer_types` ("sliding_attention" layers get
