@@ -170,10 +170,7 @@ struct AttributionTests {
         options.maxNewTokens = golden.max_new_tokens
         options.stopStrings = []
         options.stopTokens = [golden.eos]
-        let pairs = try set.probes.map { p -> (TokenizedProbe, BuiltPrompt) in
-            let b = try PromptBuilder.build(p, template: .plain)
-            return (try TokenizedProbe(b, encoder: TokenizerEncoder(tokenizer)), b)
-        }
+        let pairs = try built(set.probes, template: .plain, tokenizer: tokenizer)
         let decode: ([Int]) -> String = { tokenizer.decode($0, skipSpecialTokens: true) }
         let clean = try ProbeMeasurer.measureBatch(pairs, model: model, options: options, decode: decode)
         let intervened = try ProbeMeasurer.measureBatch(pairs, model: zeroed, options: options, decode: decode)
@@ -225,10 +222,7 @@ struct AttributionTests {
     func concurrentModels() throws {
         let tokenizer = try Tokenizer.load(from: trajectoryDir)
         let set = try ProbeSetLoader.load(url: trajectoryDir.appendingPathComponent("probes.jsonl"))
-        let pairs = try set.probes.map { p -> (TokenizedProbe, BuiltPrompt) in
-            let b = try PromptBuilder.build(p, template: .plain)
-            return (try TokenizedProbe(b, encoder: TokenizerEncoder(tokenizer)), b)
-        }
+        let pairs = try built(set.probes, template: .plain, tokenizer: tokenizer)
         let models = try ["checkpoint-0", "checkpoint-20"].map { try DecoderModel.load(from: trajectoryDir.appendingPathComponent($0)) }
         let decode: @Sendable ([Int]) -> String = { tokenizer.decode($0, skipSpecialTokens: true) }
         var options = MeasureOptions()

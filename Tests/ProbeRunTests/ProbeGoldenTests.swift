@@ -34,6 +34,14 @@ func loadGoldens(_ dir: URL) throws -> GoldenFile {
     try JSONDecoder().decode(GoldenFile.self, from: Data(contentsOf: dir.appendingPathComponent("goldens.json")))
 }
 
+/// Each probe's prompt built with `template` and tokenized, as the probe job does.
+func built(_ probes: [Probe], template: PromptTemplate, tokenizer: Tokenizer) throws -> [(TokenizedProbe, BuiltPrompt)] {
+    try probes.map { p in
+        let b = try PromptBuilder.build(p, template: template)
+        return (try TokenizedProbe(b, encoder: TokenizerEncoder(tokenizer)), b)
+    }
+}
+
 func tempDir() throws -> URL {
     let u = FileManager.default.temporaryDirectory.appendingPathComponent("cpiscope-probe-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
@@ -100,10 +108,7 @@ struct ProbeGoldenTests {
         options.maxNewTokens = golden.max_new_tokens
         options.stopStrings = []
         options.stopTokens = [golden.eos]
-        let pairs = try set.probes.map { p -> (TokenizedProbe, BuiltPrompt) in
-            let b = try PromptBuilder.build(p, template: .plain)
-            return (try TokenizedProbe(b, encoder: TokenizerEncoder(tokenizer)), b)
-        }
+        let pairs = try built(set.probes, template: .plain, tokenizer: tokenizer)
         #expect(Set(pairs.map { $0.0.promptIDs.count }).count > 1, "the batch should mix prompt lengths")
         let batched = try ProbeMeasurer.measureBatch(pairs, model: model, options: options,
                                                      decode: { tokenizer.decode($0, skipSpecialTokens: true) })

@@ -61,10 +61,7 @@ struct StopRuleTests {
         options.maxNewTokens = golden.max_new_tokens
         options.stopTokens = Set(try ModelConfig.load(from: newlineDir.appendingPathComponent("checkpoint-0")).eosTokenIDs)
         let tmpl = try #require(PromptTemplate.builtin(template))
-        let pairs = try set.probes.map { p -> (TokenizedProbe, BuiltPrompt) in
-            let b = try PromptBuilder.build(p, template: tmpl)
-            return (try TokenizedProbe(b, encoder: TokenizerEncoder(tokenizer)), b)
-        }
+        let pairs = try built(set.probes, template: tmpl, tokenizer: tokenizer)
         let measured = try ProbeMeasurer.measureBatch(pairs, model: model, options: options,
                                                       decode: { tokenizer.decode($0, skipSpecialTokens: true) })
         for (k, ref) in rows.enumerated() {
