@@ -9,7 +9,7 @@ let package = Package(
     products: [
         .executable(name: "cpiscope", targets: ["cpiscope"]),
         .library(name: "CPIScope", targets: ["StrictJSON", "TensorCore", "Checkpoints", "Tokenization", "Models",
-                                             "Instrumentation", "ProbeKit", "ProbeRun", "Analysis", "HDF5Store", "Reports"]),
+                                             "Instrumentation", "ProbeKit", "ProbeRun", "Analysis", "HDF5Store", "Reports", "Criticality"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -39,9 +39,10 @@ let package = Package(
         .target(name: "Reports", dependencies: ["Analysis"]),
         .target(name: "ProbeRun", dependencies: ["Checkpoints", "Models", "Instrumentation", "ProbeKit",
                                                  "Tokenization", "HDF5Store", "TensorCore"]),
+        .target(name: "Criticality", dependencies: ["StrictJSON", "Checkpoints", "Models", "Tokenization", "HDF5Store", "Analysis", "TensorCore"]),
         .executableTarget(name: "cpiscope", dependencies: [
             "StrictJSON", "TensorCore", "Checkpoints", "Tokenization", "Models", "Instrumentation",
-            "ProbeKit", "HDF5Store", "Analysis", "Reports", "ProbeRun",
+            "ProbeKit", "HDF5Store", "Analysis", "Reports", "ProbeRun", "Criticality",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Fuzz harness over the parsers of untrusted files (.ci/fuzz.sh builds it with libFuzzer).
@@ -61,6 +62,7 @@ let package = Package(
         .target(name: "SyntheticRuns", dependencies: ["Analysis", "HDF5Store"], path: "Tests/SyntheticRuns"),  // test support
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "HDF5Store", "SyntheticRuns"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analysis", "HDF5Store", "SyntheticRuns"]),
+        .testTarget(name: "CriticalityTests", dependencies: ["Criticality", "Analysis", "Models", "Checkpoints", "Tokenization", "HDF5Store", "StrictJSON"]),
         .testTarget(name: "CLITests", dependencies: []),
     ],
     swiftLanguageModes: [.v6]

@@ -67,3 +67,39 @@ extension DecoderModel {
         return totals.map { Float($0) }
     }
 }
+
+/// One sequence to score teacher-forced: `ids` is the whole text (prompt, response, EOS), of which the last
+/// `scored` tokens are predicted and scored.
+public struct ScoredSequence: Sendable, Equatable {
+    public var ids: [Int]
+    public var scored: Int
+    public init(ids: [Int], scored: Int) {
+        precondition(scored >= 1 && scored < ids.count, "score 1..<ids.count tokens (the first token has no prediction)")
+        self.ids = ids
+        self.scored = scored
+    }
+}
+
+extension DecoderModel {
+    /// Negative log-likelihood (natural log, summed over its scored tokens) of each sequence, all in one pass
+    /// that reads the weights once: every sequence but its last token is fed on a cache that lives only for
+    /// the pass, and only the rows that predict scored tokens are unembedded. log-softmax of the float32
+    /// logits (`logSumExp`), summed in float64. This is the training loss of instruction finetuning with the prompt's labels masked
+    /// (Stanford Alpaca's `train.py`: labels = -100 on the source tokens), summed instead of averaged.
+    public func negativeLogLikelihood(_ sequences: [ScoredSequence], compute: ComputeContext = .allCores) throws -> [Double] {
+        guard !sequences.isEmpty else { return [] }
+        let inputs = sequences.map { SequenceInput(ids: Array($0.ids.dropLast()), cache: KVCache.passOnly(for: config, capacity: $0.ids.count)) }
+        let logits = try forward(inputs, logits: .trailing(sequences.map(\.scored)), compute: compute)
+        let V = config.vocab
+        var row = 0
+        return sequences.map { s in
+            var total = 0.0
+            for target in s.ids.suffix(s.scored) {
+                let r = logits.pointer + row * V
+                total -= Double(r[target] - logSumExp(r, count: V))
+                row += 1
+            }
+            return total
+        }
+    }
+}

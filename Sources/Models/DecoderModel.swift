@@ -35,10 +35,13 @@ import Instrumentation
 import TensorCore
 
 /// Which positions the caller wants logits for. The probe job only needs the last one.
-public enum LogitsRequest: Sendable {
+public enum LogitsRequest: Sendable, Equatable {
     case all
     case last
     case none
+    /// The last `counts[i]` positions of sequence i (0 for none), in sequence order: the rows a
+    /// teacher-forced score needs, without unembedding every prompt position.
+    case trailing([Int])
 }
 
 /// Keys and values of past positions, for incremental (generation) steps.
@@ -92,6 +95,12 @@ public final class KVCache {
     /// A one-layer cache that every layer of a single pass reuses (nothing outlives the pass).
     static func scratch(kvHeads: Int, dHead: Int, capacity: Int) -> KVCache {
         KVCache(layers: 1, kvHeads: kvHeads, dHead: dHead, capacity: capacity, sharedAcrossLayers: true)
+    }
+
+    /// A cache for sequences that are scored in one pass and then dropped (`DecoderModel.forward(_ sequences:)`
+    /// with several of them): one layer's keys and values, reused by every block, as a lone pass does.
+    public static func passOnly(for config: ModelConfig, capacity: Int) -> KVCache {
+        scratch(kvHeads: config.kvHeads, dHead: config.dHead, capacity: capacity)
     }
 
     /// The buffers layer `l` uses.
@@ -271,6 +280,13 @@ public final class DecoderModel: @unchecked Sendable {
         case .all: rowsOut = Array(0..<n)
         case .last: rowsOut = seqs.indices.map { layout.firstRows[$0] + layout.counts[$0] - 1 }
         case .none: rowsOut = []
+        case .trailing(let counts):
+            precondition(counts.count == seqs.count, "one trailing count per sequence")
+            rowsOut = seqs.indices.flatMap { i -> Range<Int> in
+                let k = min(max(0, counts[i]), layout.counts[i])
+                let end = layout.firstRows[i] + layout.counts[i]
+                return (end - k)..<end
+            }
         }
         let out = Tensor(zeros: [rowsOut.count, config.vocab])
         guard !rowsOut.isEmpty else { return out }

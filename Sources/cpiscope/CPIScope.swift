@@ -12,14 +12,15 @@ struct CPIScope: ParsableCommand {
         Qwen3, Gemma-2, Phi-3; safetensors or pytorch_model.bin; PEFT LoRA adapters), runs \
         knowledge-conflict probes through an instrumented CPU forward pass, and writes attention mass, \
         direct logit attribution, logit-lens scores and generations to HDF5 for analysis; \
-        `intervene` runs causal experiments (ablation, knockout, transplant, patching) across checkpoints.
+        `intervene` runs causal experiments (ablation, knockout, transplant, patching) across checkpoints; \
+        `criticality` scores instruction data by how much each response needs its context (the paper's §3.4 filter).
 
         Start with:   cpiscope inspect PATH      (what is in a checkpoint or trajectory)
                       cpiscope logits PATH --ids 1,2,3
                       cpiscope tokenize PATH --text "Paris is"
         """,
         version: CPIScopeVersion.string,
-        subcommands: [DemoCommand.self, ProbeCommand.self, InterveneCommand.self, DiffCommand.self, ReportCommand.self, InspectCommand.self, MergeCommand.self, SlurmCommand.self, LogitsCommand.self, TokenizeCommand.self, BenchCommand.self]
+        subcommands: [DemoCommand.self, ProbeCommand.self, InterveneCommand.self, CriticalityCommand.self, DiffCommand.self, ReportCommand.self, InspectCommand.self, MergeCommand.self, SlurmCommand.self, LogitsCommand.self, TokenizeCommand.self, BenchCommand.self]
     )
 }
 

@@ -1,0 +1,280 @@
+// The criticality job: an instruction dataset scored by a model, or by every checkpoint of a trajectory,
+// into one HDF5 file; optionally the paper's filtered dataset. Order of work, as for probe runs: read and
+// check everything (data, template, checkpoints, tokenizer, lengths, output paths) before the output
+// exists; tokenize once; then per checkpoint load → score every batch → write → flush.
+import Checkpoints
+import Foundation
+import HDF5Store
+import Models
+import TensorCore
+import Tokenization
+
+public struct CriticalityJobSpec: Sendable {
+    public var checkpoints: [CheckpointRef]
+    /// The trajectory folder (tokenizer fallback), when there is one.
+    public var trajectoryRoot: URL?
+    public var data: URL
+    public var format: InstructionDataFormat? = nil
+    public var fields: InstructionFields? = nil
+    public var template: InstructionTemplate
+    public var tokenizer: URL? = nil
+    public var base: URL? = nil
+    public var output: URL
+    public var force = false
+    public var resume = false
+    /// nil: the first checkpoint's default (bf16 for BF16 weights, else fp32).
+    public var precision: Precision? = nil
+    public var compute: ComputeContext = .allCores
+    /// Examples longer than this (prompt + response + EOS, in tokens) are skipped; nil: the model's limit.
+    public var maxTokens: Int? = nil
+    /// Append the tokenizer's EOS to every response (Alpaca trains on output + eos_token).
+    public var appendEOS = true
+    /// Input tokens per batched pass (`--batch-tokens`).
+    public var batchTokens = 2048
+    /// `--filter-lowest`: the percentage of examples with a context to remove.
+    public var filterPercent: Double? = nil
+    /// The checkpoint whose scores the filter and the groups use (name or step); nil: the first.
+    public var filterCheckpoint: String? = nil
+    /// Where the filtered data file goes (`--write-filtered`).
+    public var writeFiltered: URL? = nil
+    public var commandLine = ""
+    public var toolVersion = ""
+
+    public init(checkpoints: [CheckpointRef], trajectoryRoot: URL?, data: URL, template: InstructionTemplate, output: URL) {
+        self.checkpoints = checkpoints
+        self.trajectoryRoot = trajectoryRoot
+        self.data = data
+        self.template = template
+        self.output = output
+    }
+}
+
+/// One checkpoint's headline numbers.
+public struct CriticalitySummary: Sendable {
+    public var name: String
+    public var step: Int?
+    public var scored: Int
+    public var meanNLLWithContext: Double
+    public var meanNLLWithoutContext: Double
+    public var medianCriticality: Double
+    public var skipped: Bool
+}
+
+public protocol CriticalityProgress: AnyObject {
+    func checkpointStarted(_ index: Int, of total: Int, name: String)
+    func examplesFinished(_ done: Int, of total: Int)
+    func checkpointFinished(_ summary: CriticalitySummary)
+}
+
+/// What the job produced.
+public struct CriticalityResult: Sendable {
+    public var summaries: [CriticalitySummary]
+    public var examples: Int
+    public var skipped: [(index: Int, reason: String)]
+    /// With --write-filtered: the filtered file, its sidecar, and how many examples were removed.
+    public var filtered: (file: URL, sidecar: URL, removed: Int)?
+    /// Tokens fed through the model and seconds spent in the passes, over all checkpoints scored here.
+    public var inputTokens: Int
+    public var scoringSeconds: Double
+}
+
+public enum CriticalityJob {
+    public static func run(_ spec: CriticalityJobSpec, progress: (any CriticalityProgress)? = nil) throws -> CriticalityResult {
+        try checkOutput(spec.output, force: spec.force, resume: spec.resume)
+        if let f = spec.writeFiltered { try checkFolder(of: f) }
+
+        // 1. The data, read and checked before anything else.
+        let dataset = try InstructionDataLoader.load(url: spec.data, format: spec.format, fields: spec.fields,
+                                                     sha256: { (try? ContentHash.sha256(file: $0)) ?? "" })
+
+        // 2. Checkpoints: one model shape, one tokenizer.
+        let loader = CheckpointLoader(base: spec.base, hashContents: true)
+        let configs = try spec.checkpoints.map { ref in
+            try ModelConfig.load(from: Trajectory.isAdapter(ref.path) ? loader.baseFolder(for: ref.path) : ref.path)
+        }
+        let first = configs[0]
+        for (ref, c) in zip(spec.checkpoints, configs).dropFirst()
+        where c.modelType != first.modelType || c.layers != first.layers || c.dModel != first.dModel || c.vocab != first.vocab {
+            throw CriticalityError.mixedModels(checkpoint: ref.path.path, first: spec.checkpoints[0].path.path)
+        }
+        let (tokenizerFile, tokenizerHash) = try findTokenizer(spec, loader: loader)
+        let tokenizer = try Tokenizer.load(from: tokenizerFile)
+        let eos = spec.appendEOS ? (tokenizer.eosTokenID ?? first.eosTokenIDs.sorted().first) : nil
+        let (limit, byModel): (Int, Bool) = {
+            guard let m = spec.maxTokens else { return (first.maxPositions, true) }
+            if first.learnedPositions && m > first.maxPositions { return (first.maxPositions, true) }
+            return (m, false)
+        }()
+        let tokenized = try CriticalityTokens.tokenize(dataset.examples, template: spec.template, tokenizer: tokenizer, eos: eos,
+                                                       limit: limit, limitByModel: byModel)
+        for t in tokenized { for s in t.sequences { for id in s.ids where id >= first.vocab {
+            throw CriticalityError.tokenOutsideVocabulary(tokenizer: tokenizerFile.path, id: id, example: t.index, vocab: first.vocab)
+        } } }
+        let logitRows = max(64, (256 << 20) / (4 * max(1, first.vocab)))
+        let batches = CriticalityTokens.batches(tokenized, tokenBudget: spec.batchTokens, logitRowBudget: logitRows)
+        let precision = try spec.precision ?? loader.defaultPrecision(for: spec.checkpoints[0].path)
+        var compute = spec.compute
+        compute.precision = precision
+        let filterIndex = try spec.filterCheckpoint.map { try checkpointIndex($0, in: spec.checkpoints) } ?? 0
+
+        // 3. The file.
+        let identity: [String: AttributeValue] = [
+            "data_sha256": .string(dataset.sha256), "data_format": .string(dataset.format.rawValue),
+            "template": .string(spec.template.jsonDescription), "eos_appended": .int(eos == nil ? 0 : 1),
+            "max_tokens": .int(Int64(limit)), "precision": .string(precision.rawValue),
+            "tokenizer_sha256": .string(tokenizerHash), "batch_tokens": .int(Int64(spec.batchTokens)),
+        ]
+        let names = spec.checkpoints.map(\.name)
+        let writer: CriticalityWriter
+        var done = [Bool](repeating: false, count: names.count)
+        if spec.resume, FileManager.default.fileExists(atPath: spec.output.path) {
+            writer = try CriticalityWriter(resuming: spec.output, checkpoints: names, exampleCount: tokenized.count, identity: identity)
+            done = try writer.completed()
+        } else {
+            var attributes = identity
+            let iso = ISO8601DateFormatter().string(from: Date())
+            attributes.merge([
+                "tool": .string("cpiscope"), "tool_version": .string(spec.toolVersion), "command_line": .string(spec.commandLine),
+                "created": .string(iso), "data_file": .string(spec.data.path), "data_container": .string(dataset.containerName),
+                "template_name": .string(spec.template.name), "eos_token_id": .int(Int64(eos ?? -1)),
+                "max_tokens_by": .string(byModel ? "model" : "--max-tokens"),
+                "tokenizer_path": .string(tokenizerFile.path), "model_type": .string(first.modelType),
+                "model_config": .string(first.rawJSON), "checkpoint_paths": .strings(spec.checkpoints.map(\.path.path)),
+                "threads": .int(Int64(compute.threads)),
+                "filter_checkpoint": .string(names[filterIndex]),
+            ]) { a, _ in a }
+            if let p = spec.filterPercent { attributes["filter_lowest_percent"] = .double(p) }
+            if let f = spec.writeFiltered { attributes["filtered_output"] = .string(f.path) }
+            if let fields = dataset.fields {
+                attributes["data_fields"] = .strings([fields.instruction, fields.context ?? "", fields.response])
+            }
+            writer = try CriticalityWriter(creating: spec.output, checkpoints: names,
+                                           steps: spec.checkpoints.map { Int64($0.step ?? -1) },
+                                           exampleIDs: dataset.examples.map(\.id), examples: tokenized,
+                                           attributes: attributes, overwrite: spec.force)
+        }
+        defer { writer.close() }
+
+        // 4. Checkpoint by checkpoint.
+        var summaries: [CriticalitySummary] = []
+        var inputTokens = 0
+        var seconds = 0.0
+        let scorable = batches.reduce(0) { $0 + $1.count }
+        for (ci, ref) in spec.checkpoints.enumerated() {
+            progress?.checkpointStarted(ci, of: spec.checkpoints.count, name: ref.name)
+            if done[ci] {
+                summaries.append(CriticalitySummary(name: ref.name, step: ref.step, scored: 0, meanNLLWithContext: .nan,
+                                                    meanNLLWithoutContext: .nan, medianCriticality: .nan, skipped: true))
+                continue
+            }
+            let loaded = try loader.load(ref.path)
+            var scores = CriticalityScores(count: tokenized.count)
+            var finished = 0
+            for batch in batches {
+                let sequences = batch.flatMap { tokenized[$0].sequences }
+                let start = Date()
+                let nll = try loaded.model.negativeLogLikelihood(sequences, compute: compute)
+                seconds += Date().timeIntervalSince(start)
+                inputTokens += sequences.reduce(0) { $0 + $1.ids.count - 1 }
+                var r = 0
+                for k in batch {
+                    let t = tokenized[k]
+                    var withSum: Double? = nil
+                    if t.withContext != nil { withSum = nll[r]; r += 1 }
+                    scores.set(k, withSum: withSum, withTokens: t.withContext?.scored ?? 0,
+                               withoutSum: nll[r], withoutTokens: t.withoutContext!.scored)
+                    r += 1
+                }
+                finished += batch.count
+                progress?.examplesFinished(finished, of: scorable)
+            }
+            do {
+                try writer.write(checkpoint: ci, scores: scores, weightsHash: loaded.adapter.map { _ in loaded.contentHash } ?? loaded.contentHash)
+            } catch {
+                writer.abandon()
+                throw CriticalityError.writeFailed(path: spec.output.path, detail: "\(error)")
+            }
+            let s = summarize(ref, scores)
+            summaries.append(s)
+            progress?.checkpointFinished(s)
+        }
+        do { try writer.finish() } catch {
+            writer.abandon()
+            throw CriticalityError.writeFailed(path: spec.output.path, detail: "\(error)")
+        }
+
+        // 5. The filter, from the chosen checkpoint's scores as written.
+        var filtered: (URL, URL, Int)? = nil
+        if let url = spec.writeFiltered {
+            let percent = spec.filterPercent ?? 25
+            let crit = try writer.criticality(checkpoint: filterIndex)
+            let hasContext = tokenized.map(\.hasContext)
+            guard crit.indices.contains(where: { hasContext[$0] && crit[$0].isFinite }) else {
+                throw CriticalityError.filterNeedsContext(path: spec.data.path)
+            }
+            let removed = CriticalityFilter.removals(criticality: crit, hasContext: hasContext, percent: percent)
+            let sidecar = try CriticalityFilter.write(dataset, removing: removed, criticality: crit, percent: percent,
+                                                      checkpoint: names[filterIndex], to: url)
+            filtered = (url, sidecar, removed.count)
+        }
+        let skipped = tokenized.compactMap { t in t.skipReason.map { (t.index, $0) } }
+        return CriticalityResult(summaries: summaries, examples: tokenized.count, skipped: skipped, filtered: filtered,
+                                 inputTokens: inputTokens, scoringSeconds: seconds)
+    }
+
+    /// A checkpoint by name or step.
+    static func checkpointIndex(_ key: String, in refs: [CheckpointRef]) throws -> Int {
+        if let i = refs.firstIndex(where: { $0.name == key }) { return i }
+        if let step = Int(key), let i = refs.firstIndex(where: { $0.step == step }) { return i }
+        throw CriticalityError.unknownCheckpoint(key, available: refs.map(\.name))
+    }
+
+    /// --tokenizer, else the checkpoint folder, else the trajectory root, else the adapter's base; one file for all.
+    static func findTokenizer(_ spec: CriticalityJobSpec, loader: CheckpointLoader) throws -> (URL, String) {
+        var found: (URL, String)? = nil
+        for ref in spec.checkpoints {
+            var file: URL
+            if let t = spec.tokenizer {
+                file = t.hasDirectoryPath || !t.lastPathComponent.hasSuffix(".json") ? t.appendingPathComponent("tokenizer.json") : t
+            } else {
+                var candidates = [ref.path]
+                if let root = spec.trajectoryRoot { candidates.append(root) }
+                if Trajectory.isAdapter(ref.path), let b = try? loader.baseFolder(for: ref.path) { candidates.append(b) }
+                guard let dir = candidates.first(where: { FileManager.default.fileExists(atPath: $0.appendingPathComponent("tokenizer.json").path) }) else {
+                    throw CriticalityError.noTokenizer(checkpoint: ref.path.path)
+                }
+                file = dir.appendingPathComponent("tokenizer.json")
+            }
+            let hash = (try? ContentHash.sha256(file: file)) ?? ""
+            if let f = found, f.1 != hash { throw CriticalityError.tokenizerMismatch(checkpoint: ref.path.path, first: f.0.path) }
+            if found == nil { found = (file, hash) }
+        }
+        return found!
+    }
+
+    static func checkOutput(_ url: URL, force: Bool, resume: Bool) throws {
+        try checkFolder(of: url)
+        if FileManager.default.fileExists(atPath: url.path), !force, !resume { throw CriticalityError.outputExists(path: url.path) }
+    }
+
+    static func checkFolder(of url: URL) throws {
+        let dir = url.deletingLastPathComponent()
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else {
+            throw CriticalityError.outputFolderMissing(path: dir.path)
+        }
+        guard FileManager.default.isWritableFile(atPath: dir.path) else { throw CriticalityError.outputFolderMissing(path: dir.path) }
+    }
+
+    static func summarize(_ ref: CheckpointRef, _ s: CriticalityScores) -> CriticalitySummary {
+        func mean(_ v: [Float]) -> Double {
+            let f = v.filter(\.isFinite)
+            return f.isEmpty ? .nan : f.reduce(0.0) { $0 + Double($1) } / Double(f.count)
+        }
+        let c = s.criticality.filter(\.isFinite).sorted()
+        let median = c.isEmpty ? Double.nan : (c.count % 2 == 1 ? Double(c[c.count / 2]) : (Double(c[c.count / 2 - 1]) + Double(c[c.count / 2])) / 2)
+        return CriticalitySummary(name: ref.name, step: ref.step, scored: s.nllWithout.filter(\.isFinite).count,
+                                  meanNLLWithContext: mean(s.nllWith), meanNLLWithoutContext: mean(s.nllWithout),
+                                  medianCriticality: median, skipped: false)
+    }
+}

@@ -1,0 +1,192 @@
+// `cpiscope criticality`: context-criticality scores of instruction data (Goyal, Baek et al. §3.4), per
+// example and checkpoint, into HDF5; optionally the paper's filtered dataset.
+import Analysis
+import ArgumentParser
+import Checkpoints
+import Criticality
+import Foundation
+import TensorCore
+
+extension InstructionDataFormat: ExpressibleByArgument {}
+extension CriticalityError: HintedError {}
+
+struct CriticalityCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "criticality",
+        abstract: "Score instruction data by how much each response needs its context; filter the least context-critical.",
+        discussion: """
+        For every example (instruction, optional context, response) and every checkpoint: the teacher-forced \
+        negative log-likelihood of the response with the context and without it (per token and summed), and \
+        criticality = exp(nll without context), the response's perplexity without its context. High \
+        criticality: the context is needed (context-critical); low: the model can answer from memory. \
+        Goyal, Baek et al. (§3.4) remove the 25% of Alpaca with a context and the lowest criticality under \
+        the base model, and the context-parametric inversion largely disappears: --filter-lowest 25% \
+        --write-filtered FILE writes that dataset (same format, order kept) and a .removed.json sidecar.
+
+        Over a trajectory (a folder of checkpoint-N/), the same scores give each example's loss curve; \
+        `cpiscope report OUT.h5` groups examples by the first checkpoint's criticality (quartiles, and the \
+        paper's C / C+S / S split) and draws each group's mean loss over training steps.
+
+        Response tokens follow Stanford Alpaca's training split: encode(prompt + response)[len(encode(prompt)):] \
+        + EOS. Examples with an empty response, or longer than --max-tokens or the model's window, are \
+        skipped and recorded with the reason (never truncated). docs/criticality.md has the exact rule, \
+        templates and formats; the layout is in docs/hdf5-schema.md.
+
+        Examples:
+          cpiscope criticality Demo/base --data Probes/ift/alpaca-sample.json -o Notebooks-out/criticality.h5
+          cpiscope criticality Demo/base --data alpaca_data.json --filter-lowest 25% --write-filtered alpaca-filtered.json -o crit.h5
+          cpiscope criticality Demo/full-ft --data Probes/ift/alpaca-sample.json -o traj.h5 && cpiscope report traj.h5 -o traj-report
+          cpiscope criticality llama-7b --data squad.json --format squad --template plain -o squad.h5
+        """)
+
+    @Argument(help: "A model folder, a folder of checkpoint-N folders, or several folders.")
+    var trajectory: [String]
+
+    @Option(help: "The instruction data: JSON array, JSONL, or SQuAD's JSON.")
+    var data: String = "Probes/ift/alpaca-sample.json"
+
+    @Option(name: .shortAndLong, help: "Output HDF5 file.")
+    var output: String = "Notebooks-out/criticality.h5"
+
+    @Option(help: ArgumentHelp("Data format (default: detected from the fields).", valueName: "alpaca|squad|fields"))
+    var format: InstructionDataFormat?
+
+    @Option(help: "With --format fields: the instruction's field.")
+    var instructionField: String?
+    @Option(help: "With --format fields: the context's field (optional; empty = no context).")
+    var contextField: String?
+    @Option(help: "With --format fields: the response's field.")
+    var responseField: String?
+
+    @Option(help: "Prompt template: alpaca, tulu or plain (docs/criticality.md has the texts).")
+    var template: String = "alpaca"
+
+    @Option(help: "A template file: {\"with_context\": …, \"without_context\": …, \"separator\": …} with {instruction} and {context}.")
+    var templateFile: String?
+
+    @Option(help: "Checkpoints to use: all, every:K, steps:A-B, or a comma list of names/steps.")
+    var checkpoints: String?
+
+    @Option(help: ArgumentHelp("Remove this share of the examples with a context, lowest criticality first (with --write-filtered).", valueName: "P%"))
+    var filterLowest: String?
+
+    @Option(help: "Write the data minus the filtered examples here (same format), with a .removed.json sidecar.")
+    var writeFiltered: String?
+
+    @Option(help: "The checkpoint (name or step) whose scores filter and group the examples (default: the first).")
+    var filterCheckpoint: String?
+
+    @Option(help: "Skip examples longer than this many tokens (prompt + response + EOS; default: the model's window).")
+    var maxTokens: Int?
+
+    @Flag(help: "Do not append EOS to the responses (Alpaca's training appends it).")
+    var noEOS = false
+
+    @Option(help: "tokenizer.json (or its folder) when checkpoints carry none.")
+    var tokenizer: String?
+
+    @Option(help: "Base model folder for LoRA adapter checkpoints.")
+    var base: String?
+
+    @Option(help: ArgumentHelp("Tokens per batched pass (default 2048): examples share each read of the weights.",
+                               discussion: "Larger batches are faster and use more memory."))
+    var batchTokens: Int = 2048
+
+    @Option(help: "Threads (default: all cores).")
+    var threads: Int = 0
+
+    @OptionGroup var precision: PrecisionOption
+
+    @Flag(help: "Overwrite an existing output file.")
+    var force = false
+    @Flag(help: "Continue an interrupted run: skip checkpoints already complete in the output.")
+    var resume = false
+    @Flag(help: "No progress line.")
+    var quiet = false
+    @Option(help: "Also write the per-example table of the first checkpoint (or --filter-checkpoint) as CSV here.")
+    var csv: String?
+
+    func validate() throws {
+        if force && resume { throw ValidationError("--force and --resume exclude each other") }
+        if templateFile != nil && template != "alpaca" { throw ValidationError("give either --template or --template-file") }
+        if templateFile == nil && InstructionTemplate.builtin(template) == nil {
+            throw ValidationError("unknown --template '\(template)'; choose one of \(InstructionTemplate.builtinNames.joined(separator: ", "))")
+        }
+        if format == .fields && (instructionField == nil || responseField == nil) {
+            throw ValidationError("--format fields needs --instruction-field and --response-field")
+        }
+        if format != .fields && format != nil && (instructionField != nil || responseField != nil || contextField != nil) {
+            throw ValidationError("--instruction-field/--context-field/--response-field go with --format fields")
+        }
+        if let p = filterLowest { _ = try CriticalityFilter.percent(p) }
+        if filterLowest != nil && writeFiltered == nil { throw ValidationError("--filter-lowest needs --write-filtered FILE") }
+        if let m = maxTokens, m < 2 { throw ValidationError("--max-tokens must be ≥ 2") }
+        if batchTokens < 1 { throw ValidationError("--batch-tokens must be ≥ 1") }
+    }
+
+    func run() throws {
+        var refs: [CheckpointRef] = []
+        var root: URL? = nil
+        for path in trajectory {
+            let url = URL(fileURLWithPath: path)
+            let found = try Trajectory.discover(at: url)
+            if trajectory.count == 1, found.count > 1 || found.first?.path.standardizedFileURL != url.standardizedFileURL { root = url }
+            refs += found
+        }
+        if let sel = checkpoints { refs = try Trajectory.select(refs, spec: sel) }
+        let tmpl = try templateFile.map { try InstructionTemplate.load(url: URL(fileURLWithPath: $0)) } ?? InstructionTemplate.builtin(template)!
+        var spec = CriticalityJobSpec(checkpoints: refs, trajectoryRoot: root, data: URL(fileURLWithPath: data), template: tmpl,
+                                      output: URL(fileURLWithPath: output))
+        spec.format = format
+        if let i = instructionField, let r = responseField { spec.fields = InstructionFields(instruction: i, context: contextField, response: r) }
+        spec.tokenizer = tokenizer.map { URL(fileURLWithPath: $0) }
+        spec.base = base.map { URL(fileURLWithPath: $0) }
+        spec.force = force
+        spec.resume = resume
+        spec.precision = precision.precision
+        if threads > 0 { spec.compute = ComputeContext(threads: threads) }
+        spec.maxTokens = maxTokens
+        spec.appendEOS = !noEOS
+        spec.batchTokens = batchTokens
+        spec.filterPercent = try filterLowest.map(CriticalityFilter.percent)
+        spec.filterCheckpoint = filterCheckpoint
+        spec.writeFiltered = writeFiltered.map { URL(fileURLWithPath: $0) }
+        spec.commandLine = CommandLine.arguments.joined(separator: " ")
+        spec.toolVersion = CPIScopeVersion.string
+
+        let progress = CriticalityProgressLine(quiet: quiet)
+        let result = try CriticalityJob.run(spec, progress: progress)
+        print("wrote \(spec.output.path)")
+        print("examples: \(result.examples), skipped: \(result.skipped.count)"
+              + (result.scoringSeconds > 0 ? String(format: ", %.0f tokens/s scored", Double(result.inputTokens) / result.scoringSeconds) : ""))
+        for (i, reason) in result.skipped.prefix(5) { print("  skipped example \(i): \(reason)") }
+        if result.skipped.count > 5 { print("  … \(result.skipped.count - 5) more (skip_reason in the file)") }
+        print("checkpoint            step  scored  nll_with_ctx  nll_without_ctx  median_criticality")
+        for s in result.summaries {
+            let head = pad(s.name, 20) + "  " + pad(s.step.map(String.init) ?? "-", 5)
+            if s.skipped { print(head + "  (already complete; skipped)"); continue }
+            print(head + String(format: "  %6d  %12.4f  %15.4f  %18.3f", s.scored, s.meanNLLWithContext, s.meanNLLWithoutContext, s.medianCriticality))
+        }
+        if let f = result.filtered {
+            print("filtered: removed \(f.removed) examples → \(f.file.path) (what and why: \(f.sidecar.path))")
+        }
+        if let csv {
+            let table = try CriticalityTable.read(URL(fileURLWithPath: output))
+            try table.csv(checkpoint: spec.filterCheckpoint).write(to: URL(fileURLWithPath: csv), atomically: true, encoding: .utf8)
+            print("wrote \(csv)")
+        }
+    }
+}
+
+/// The progress line for criticality runs (examples instead of probes).
+final class CriticalityProgressLine: CriticalityProgress {
+    private let line: ProgressLine
+    private var name = ""
+    init(quiet: Bool) { line = ProgressLine(quiet: quiet, unit: "example") }
+    func checkpointStarted(_ index: Int, of total: Int, name: String) {
+        self.name = name
+        line.checkpointStarted(index, of: total, name: name)
+    }
+    func examplesFinished(_ done: Int, of total: Int) { line.probeFinished(done - 1, of: total) }
+    func checkpointFinished(_ s: CriticalitySummary) { line.finished(name: s.name, skipped: s.skipped) }
+}
