@@ -2,7 +2,7 @@
 // what to do. Rows the run can go on without (an empty response, an over-long example) are not errors:
 // they are skipped and recorded with their reason (`ScoredExample.skipReason`).
 
-public enum CriticalityError: Error, CustomStringConvertible, Sendable {
+public enum CriticalityError: Error, CustomStringConvertible, Sendable, Equatable {
     case dataUnreadable(path: String, reason: String)
     case notJSON(path: String, detail: String)
     case invalidUTF8(path: String, line: Int?)
