@@ -209,7 +209,7 @@ public enum InstructionDataLoader {
         let keys = Set(members.map(\.key))
         if keys.contains("instruction") && keys.contains("output") { return .alpaca }
         if keys.contains("question") && keys.contains("context") && keys.contains("answers") { return .squad }
-        throw CriticalityError.unknownFormat(path: path, detail: "the first row's fields are \(members.map(\.key).sorted().joined(separator: ", "))")
+        throw CriticalityError.unknownFormat(path: path, detail: "the first row's fields are \(members.map(\.key).sorted().map { JSONValue.string($0).jsonText }.joined(separator: ", "))")
     }
 
     static func string(_ row: JSONValue, _ field: String, required: Bool, row number: Int, path: String) throws -> String? {

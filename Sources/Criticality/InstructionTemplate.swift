@@ -57,7 +57,7 @@ public struct InstructionTemplate: Sendable, Equatable {
         }
         guard let members = doc.members else { throw CriticalityError.templateFile(path: path, detail: "the template file is not a JSON object") }
         for (k, _) in members where !["with_context", "without_context", "separator"].contains(k) {
-            throw CriticalityError.templateFile(path: path, detail: "unknown key '\(k)'")
+            throw CriticalityError.templateFile(path: path, detail: "unknown key \(JSONValue.string(k).jsonText)")
         }
         func text(_ key: String, required: Bool) throws -> String? {
             guard let v = doc[key] else {
@@ -108,7 +108,7 @@ public struct InstructionTemplate: Sendable, Equatable {
                 switch text[next..<close] {
                 case "instruction": out += instruction; sawInstruction = true
                 case "context" where needsContext: out += context ?? ""; sawContext = true
-                case let p: throw TemplateSyntaxError(message: "unknown placeholder '{\(p)}'" + (p == "context" ? " in without_context" : ""))
+                case let p: throw TemplateSyntaxError(message: "unknown placeholder " + JSONValue.string("{\(p)}").jsonText + (p == "context" ? " in without_context" : ""))
                 }
                 i = text.index(after: close)
             } else if c == "}" {

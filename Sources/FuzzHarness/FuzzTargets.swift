@@ -6,6 +6,7 @@
 // The same code runs under libFuzzer (LibFuzzerEntry.swift, built with -sanitize=fuzzer) and in the
 // plain replay executable (Replay.swift), which is how the regression inputs are replayed in tests.
 import Checkpoints
+import Criticality
 import Models
 import TensorCore
 import Foundation
@@ -36,6 +37,9 @@ enum FuzzTarget: String, CaseIterable, Sendable {
     /// `pytorch_model.bin` / `*.pt`: the zip directory, the restricted unpickler, storages and views;
     /// then every float tensor is decoded (TorchCheckpoint.swift).
     case torchZip = "torch-zip"
+    /// Instruction data for `cpiscope criticality` (Alpaca JSON/JSONL, SQuAD nested or rows), format detected;
+    /// data that loads is tokenized under the alpaca template and written back filtered, then re-read.
+    case instructionData = "instruction-data"
 
     /// False while the parser is not in this build (see `adapter`).
     var isAvailable: Bool {
@@ -79,6 +83,7 @@ enum FuzzRunner {
             case .encoder: try encoder(bytes)
             case .probes: try probes(bytes)
             case .template: try template(bytes)
+            case .instructionData: try instructionData(bytes)
             case .adapter:
                 guard let parse = FuzzTarget.adapterParser else { return .unavailable }
                 try parse(bytes)
@@ -247,6 +252,32 @@ enum FuzzRunner {
         let built = try PromptBuilder.build(templateProbe, template: template)
         if let tokenizer = fixtureTokenizers.first {
             blackHole(try? TokenizedProbe(built, encoder: Encoder(tokenizer: tokenizer)))
+        }
+    }
+
+    // MARK: instruction data
+
+    static func instructionData(_ bytes: [UInt8]) throws {
+        let url = writeScratch(bytes, .instructionData)
+        let data = try InstructionDataLoader.load(url: url)
+        if data.examples.isEmpty { invariantFailed(.instructionData, "a dataset without examples loaded") }
+        for (k, e) in data.examples.enumerated() where e.index != k { invariantFailed(.instructionData, "example \(k) has index \(e.index)") }
+        if let tokenizer = fixtureTokenizers.first {
+            let t = try CriticalityTokens.tokenize(Array(data.examples.prefix(16)), template: InstructionTemplate.builtin("alpaca")!,
+                                                   tokenizer: tokenizer, eos: tokenizer.eosTokenID, limit: 256, limitByModel: true)
+            for e in t { for s in e.sequences where s.scored < 1 || s.scored >= s.ids.count || s.ids.count > 256 {
+                invariantFailed(.instructionData, "example \(e.index): \(s.scored) scored of \(s.ids.count) tokens")
+            } }
+        }
+        // Filtering the first example out and reading the result back keeps the rest.
+        let out = URL(fileURLWithPath: scratchFile.path + ".filtered")
+        defer { unlink(out.path); unlink(out.deletingPathExtension().appendingPathExtension("removed.json").path) }
+        _ = try CriticalityFilter.write(data, removing: [0], criticality: data.examples.map { _ in 1 }, percent: 0, checkpoint: "c", to: out)
+        if data.examples.count > 1 {
+            let back = try InstructionDataLoader.load(url: out, format: data.format, fields: data.fields)
+            if back.examples.count != data.examples.count - 1 {
+                invariantFailed(.instructionData, "filtered file holds \(back.examples.count) examples, expected \(data.examples.count - 1)")
+            }
         }
     }
 

@@ -61,7 +61,7 @@ struct InstructionDataTests {
         let url = try write("[{\"prompt\": \"P\", \"doc\": \"D\", \"answer\": \"A\"}, {\"prompt\": \"P2\", \"answer\": \"A2\"}]", "f.json", in: dir)
         let d = try InstructionDataLoader.load(url: url, format: .fields, fields: InstructionFields(instruction: "prompt", context: "doc", response: "answer"))
         #expect(d.examples.map(\.context) == ["D", nil] && d.examples.map(\.instruction) == ["P", "P2"])
-        #expect(throws: CriticalityError.unknownFormat(path: url.path, detail: "the first row's fields are answer, doc, prompt")) {
+        #expect(throws: CriticalityError.unknownFormat(path: url.path, detail: "the first row's fields are \"answer\", \"doc\", \"prompt\"")) {
             try InstructionDataLoader.load(url: url)
         }
     }
@@ -111,10 +111,10 @@ struct InstructionTemplateTests {
         let t = try InstructionTemplate.load(url: ok)
         #expect(t.promptWithContext(InstructionExample(index: 0, id: "0", instruction: "I", context: "C", response: "R")) == "{doc} C | I =>")
         for (text, needle) in [("{\"with_context\": \"{instruction}\", \"without_context\": \"{instruction}\"}", "no {context}"),
-                               ("{\"with_context\": \"{context}{instruction}\", \"without_context\": \"{context}{instruction}\"}", "'{context}' in without_context"),
-                               ("{\"with_context\": \"{question}{context}\", \"without_context\": \"{instruction}\"}", "unknown placeholder '{question}'"),
+                               ("{\"with_context\": \"{context}{instruction}\", \"without_context\": \"{context}{instruction}\"}", "\"{context}\" in without_context"),
+                               ("{\"with_context\": \"{question}{context}\", \"without_context\": \"{instruction}\"}", "unknown placeholder \"{question}\""),
                                ("{\"with_context\": \"{context}{instruction}\"}", "missing 'without_context'"),
-                               ("{\"with_context\": \"{context}{instruction}\", \"without_context\": \"{instruction}\", \"sep\": \"\"}", "unknown key 'sep'"),
+                               ("{\"with_context\": \"{context}{instruction}\", \"without_context\": \"{instruction}\", \"sep\": \"\"}", "unknown key \"sep\""),
                                ("[1]", "not a JSON object")] {
             let u = try write(text, "bad.json", in: dir)
             do { _ = try InstructionTemplate.load(url: u); Issue.record("accepted \(text)") } catch let e as CriticalityError {
