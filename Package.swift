@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "Reports", dependencies: ["Analysis"]),
         .target(name: "ProbeRun", dependencies: ["Checkpoints", "Models", "Instrumentation", "ProbeKit",
                                                  "Tokenization", "HDF5Store", "TensorCore"]),
-        .target(name: "Criticality", dependencies: ["StrictJSON", "Checkpoints", "Models", "Tokenization", "HDF5Store", "Analysis", "TensorCore"]),
+        .target(name: "Criticality", dependencies: ["StrictJSON", "Checkpoints", "Models", "Tokenization", "HDF5Store", "Analysis", "ProbeRun", "TensorCore"]),
         .executableTarget(name: "cpiscope", dependencies: [
             "StrictJSON", "TensorCore", "Checkpoints", "Tokenization", "Models", "Instrumentation",
             "ProbeKit", "HDF5Store", "Analysis", "Reports", "ProbeRun", "Criticality",

@@ -19,6 +19,8 @@ public enum CriticalityError: Error, CustomStringConvertible, Sendable, Equatabl
     case resumeMismatch(path: String, detail: String)
     case notACriticalityFile(path: String, detail: String)
     case outputFolderMissing(path: String)
+    case emptyShard(shard: String)
+    case filterInShard(shard: String)
     case unknownCheckpoint(String, available: [String])
     case noTokenizer(checkpoint: String)
     case tokenizerMismatch(checkpoint: String, first: String)
@@ -42,6 +44,8 @@ public enum CriticalityError: Error, CustomStringConvertible, Sendable, Equatabl
         case let .writeFailed(p, d): return "\(p): write failed: \(d)"
         case let .resumeMismatch(p, d): return "\(p): cannot resume: \(d)"
         case let .notACriticalityFile(p, d): return "\(p): not a cpiscope criticality file: \(d)"
+        case let .emptyShard(s): return "shard \(s) holds no checkpoints or examples"
+        case let .filterInShard(s): return "shard \(s): --write-filtered needs every example's score, which one shard does not have"
         case let .outputFolderMissing(p): return "\(p): output folder does not exist or is not writable"
         case let .unknownCheckpoint(k, names): return "--filter-checkpoint '\(k)' is none of the run's checkpoints (\(names.joined(separator: ", ")))"
         case let .noTokenizer(c): return "\(c): no tokenizer.json in the checkpoint, the trajectory folder or the adapter's base"
@@ -68,6 +72,8 @@ public enum CriticalityError: Error, CustomStringConvertible, Sendable, Equatabl
         case .writeFailed: return "Check free disk space and permissions; completed checkpoints are kept and --resume continues."
         case .resumeMismatch: return "Resume with the same data, template, settings and checkpoints, or start again with --force."
         case .notACriticalityFile: return "Pass a file written by `cpiscope criticality`."
+        case .emptyShard: return "Use fewer shards than checkpoints (or scoring batches)."
+        case .filterInShard: return "Merge the shards (cpiscope merge), then filter: the same criticality command on the merged file with --resume --filter-lowest P% --write-filtered FILE."
         case .outputFolderMissing: return "Create the folder first, or choose another path."
         case .unknownCheckpoint: return "Name a checkpoint of the run (its folder name or its step)."
         case .noTokenizer: return "Pass --tokenizer PATH (a tokenizer.json or a folder holding one)."

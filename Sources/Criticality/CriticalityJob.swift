@@ -6,6 +6,7 @@ import Checkpoints
 import Foundation
 import HDF5Store
 import Models
+import ProbeRun
 import TensorCore
 import Tokenization
 
@@ -39,6 +40,10 @@ public struct CriticalityJobSpec: Sendable {
     public var writeFiltered: URL? = nil
     public var commandLine = ""
     public var toolVersion = ""
+    /// The part of the job this process runs (`--shard I/N`; `ProbeShard` gives the ranges and the file
+    /// name) and what it splits; nil: all of it. `output` is the shard's own file.
+    public var shard: ProbeShard? = nil
+    public var shardAxis: CriticalityShardAxis = .checkpoints
 
     public init(checkpoints: [CheckpointRef], trajectoryRoot: URL?, data: URL, template: InstructionTemplate, output: URL) {
         self.checkpoints = checkpoints
@@ -78,6 +83,10 @@ public struct CriticalityResult: Sendable {
     public var scoringSeconds: Double
 }
 
+/// What `--shard` splits: checkpoints (contiguous, balanced), or examples at scoring-batch boundaries (so
+/// every example is scored in the same batch as in a single-process run, and a merge equals it bit for bit).
+public enum CriticalityShardAxis: String, Sendable, CaseIterable { case checkpoints, examples }
+
 public enum CriticalityJob {
     public static func run(_ spec: CriticalityJobSpec, progress: (any CriticalityProgress)? = nil) throws -> CriticalityResult {
         try checkOutput(spec.output, force: spec.force, resume: spec.resume)
@@ -112,6 +121,23 @@ public enum CriticalityJob {
         } } }
         let logitRows = max(64, (256 << 20) / (4 * max(1, first.vocab)))
         let batches = CriticalityTokens.batches(tokenized, tokenBudget: spec.batchTokens, logitRowBudget: logitRows)
+        // This process's checkpoints and examples.
+        var refs = spec.checkpoints
+        var exampleRange = 0..<tokenized.count
+        var myBatches = batches
+        if let shard = spec.shard {
+            switch spec.shardAxis {
+            case .checkpoints: refs = Array(spec.checkpoints[shard.range(of: spec.checkpoints.count)])
+            case .examples:
+                let r = shard.range(of: batches.count)
+                let start = r.lowerBound == 0 ? 0 : batches[r.lowerBound][0]
+                let end = r.upperBound >= batches.count ? tokenized.count : batches[r.upperBound][0]
+                exampleRange = r.isEmpty ? 0..<0 : start..<end
+                myBatches = Array(batches[r])
+            }
+            if refs.isEmpty || exampleRange.isEmpty { throw CriticalityError.emptyShard(shard: shard.description) }
+        }
+        let local = Array(tokenized[exampleRange])
         let precision = try spec.precision ?? loader.defaultPrecision(for: spec.checkpoints[0].path)
         var compute = spec.compute
         compute.precision = precision
@@ -124,11 +150,11 @@ public enum CriticalityJob {
             "max_tokens": .int(Int64(limit)), "precision": .string(precision.rawValue),
             "tokenizer_sha256": .string(tokenizerHash), "batch_tokens": .int(Int64(spec.batchTokens)),
         ]
-        let names = spec.checkpoints.map(\.name)
+        let names = refs.map(\.name)
         let writer: CriticalityWriter
         var done = [Bool](repeating: false, count: names.count)
         if spec.resume, FileManager.default.fileExists(atPath: spec.output.path) {
-            writer = try CriticalityWriter(resuming: spec.output, checkpoints: names, exampleCount: tokenized.count, identity: identity)
+            writer = try CriticalityWriter(resuming: spec.output, checkpoints: names, exampleCount: local.count, identity: identity)
             done = try writer.completed()
         } else {
             var attributes = identity
@@ -141,16 +167,22 @@ public enum CriticalityJob {
                 "tokenizer_path": .string(tokenizerFile.path), "model_type": .string(first.modelType),
                 "model_config": .string(first.rawJSON), "checkpoint_paths": .strings(spec.checkpoints.map(\.path.path)),
                 "threads": .int(Int64(compute.threads)),
-                "filter_checkpoint": .string(names[filterIndex]),
+                "filter_checkpoint": .string(spec.checkpoints[filterIndex].name),
             ]) { a, _ in a }
             if let p = spec.filterPercent { attributes["filter_lowest_percent"] = .double(p) }
             if let f = spec.writeFiltered { attributes["filtered_output"] = .string(f.path) }
             if let fields = dataset.fields {
                 attributes["data_fields"] = .strings([fields.instruction, fields.context ?? "", fields.response])
             }
+            if let shard = spec.shard {
+                attributes["shard"] = .string(shard.description)
+                attributes["shard_by"] = .string(spec.shardAxis.rawValue)
+                attributes["shard_job_checkpoints"] = .strings(spec.checkpoints.map(\.name))
+                attributes["shard_job_examples"] = .strings(tokenized.map { String($0.index) })
+            }
             writer = try CriticalityWriter(creating: spec.output, checkpoints: names,
-                                           steps: spec.checkpoints.map { Int64($0.step ?? -1) },
-                                           exampleIDs: dataset.examples.map(\.id), examples: tokenized,
+                                           steps: refs.map { Int64($0.step ?? -1) },
+                                           exampleIDs: dataset.examples[exampleRange].map(\.id), examples: local,
                                            attributes: attributes, overwrite: spec.force)
         }
         defer { writer.close() }
@@ -159,18 +191,19 @@ public enum CriticalityJob {
         var summaries: [CriticalitySummary] = []
         var inputTokens = 0
         var seconds = 0.0
-        let scorable = batches.reduce(0) { $0 + $1.count }
-        for (ci, ref) in spec.checkpoints.enumerated() {
-            progress?.checkpointStarted(ci, of: spec.checkpoints.count, name: ref.name)
+        let scorable = myBatches.reduce(0) { $0 + $1.count }
+        let offset = exampleRange.lowerBound
+        for (ci, ref) in refs.enumerated() {
+            progress?.checkpointStarted(ci, of: refs.count, name: ref.name)
             if done[ci] {
                 summaries.append(CriticalitySummary(name: ref.name, step: ref.step, scored: 0, meanNLLWithContext: .nan,
                                                     meanNLLWithoutContext: .nan, medianCriticality: .nan, skipped: true))
                 continue
             }
             let loaded = try loader.load(ref.path)
-            var scores = CriticalityScores(count: tokenized.count)
+            var scores = CriticalityScores(count: local.count)
             var finished = 0
-            for batch in batches {
+            for batch in myBatches {
                 let sequences = batch.flatMap { tokenized[$0].sequences }
                 let start = Date()
                 let nll = try loaded.model.negativeLogLikelihood(sequences, compute: compute)
@@ -181,7 +214,7 @@ public enum CriticalityJob {
                     let t = tokenized[k]
                     var withSum: Double? = nil
                     if t.withContext != nil { withSum = nll[r]; r += 1 }
-                    scores.set(k, withSum: withSum, withTokens: t.withContext?.scored ?? 0,
+                    scores.set(k - offset, withSum: withSum, withTokens: t.withContext?.scored ?? 0,
                                withoutSum: nll[r], withoutTokens: t.withoutContext!.scored)
                     r += 1
                 }
@@ -206,6 +239,7 @@ public enum CriticalityJob {
         // 5. The filter, from the chosen checkpoint's scores as written.
         var filtered: (URL, URL, Int)? = nil
         if let url = spec.writeFiltered {
+            if let shard = spec.shard { throw CriticalityError.filterInShard(shard: shard.description) }
             let percent = spec.filterPercent ?? 25
             let crit = try writer.criticality(checkpoint: filterIndex)
             let hasContext = tokenized.map(\.hasContext)
@@ -217,8 +251,8 @@ public enum CriticalityJob {
                                                       checkpoint: names[filterIndex], to: url)
             filtered = (url, sidecar, removed.count)
         }
-        let skipped = tokenized.compactMap { t in t.skipReason.map { (t.index, $0) } }
-        return CriticalityResult(summaries: summaries, examples: tokenized.count, skipped: skipped, filtered: filtered,
+        let skipped = local.compactMap { t in t.skipReason.map { (t.index, $0) } }
+        return CriticalityResult(summaries: summaries, examples: local.count, skipped: skipped, filtered: filtered,
                                  inputTokens: inputTokens, scoringSeconds: seconds)
     }
 

@@ -5,9 +5,11 @@ import ArgumentParser
 import Checkpoints
 import Criticality
 import Foundation
+import ProbeRun
 import TensorCore
 
 extension InstructionDataFormat: ExpressibleByArgument {}
+extension CriticalityShardAxis: ExpressibleByArgument {}
 extension CriticalityError: HintedError {}
 
 struct CriticalityCommand: ParsableCommand {
@@ -97,6 +99,13 @@ struct CriticalityCommand: ParsableCommand {
 
     @OptionGroup var precision: PrecisionOption
 
+    @Option(help: ArgumentHelp("Run part I of N of the job into OUT.shard-I-of-N.h5 (`cpiscope merge` joins them).", valueName: "I/N"))
+    var shard: String?
+
+    @Option(help: ArgumentHelp("What --shard splits: checkpoints (contiguous, balanced) or examples (at scoring-batch boundaries).",
+                               valueName: "checkpoints|examples"))
+    var shardBy: CriticalityShardAxis = .checkpoints
+
     @Flag(help: "Overwrite an existing output file.")
     var force = false
     @Flag(help: "Continue an interrupted run: skip checkpoints already complete in the output.")
@@ -122,6 +131,10 @@ struct CriticalityCommand: ParsableCommand {
         if filterLowest != nil && writeFiltered == nil { throw ValidationError("--filter-lowest needs --write-filtered FILE") }
         if let m = maxTokens, m < 2 { throw ValidationError("--max-tokens must be ≥ 2") }
         if batchTokens < 1 { throw ValidationError("--batch-tokens must be ≥ 1") }
+        if let s = shard, ProbeShard(s) == nil { throw ValidationError("--shard takes I/N with 1 ≤ I ≤ N, e.g. 2/4") }
+        if shard != nil && (writeFiltered != nil || csv != nil) {
+            throw ValidationError("--write-filtered and --csv need every example: merge the shards first, then run the same command on the merged file with --resume")
+        }
     }
 
     func run() throws {
@@ -153,11 +166,16 @@ struct CriticalityCommand: ParsableCommand {
         spec.writeFiltered = writeFiltered.map { URL(fileURLWithPath: $0) }
         spec.commandLine = CommandLine.arguments.joined(separator: " ")
         spec.toolVersion = CPIScopeVersion.string
+        if let s = shard.flatMap({ ProbeShard($0) }) {
+            spec.shard = s
+            spec.shardAxis = shardBy
+            spec.output = s.output(for: spec.output)
+        }
 
         let progress = CriticalityProgressLine(quiet: quiet)
         let result = try CriticalityJob.run(spec, progress: progress)
         print("wrote \(spec.output.path)")
-        print("examples: \(result.examples), skipped: \(result.skipped.count)"
+        print("examples\(spec.shard == nil ? "" : " in this shard"): \(result.examples), skipped: \(result.skipped.count)"
               + (result.scoringSeconds > 0 ? String(format: ", %.0f tokens/s scored", Double(result.inputTokens) / result.scoringSeconds) : ""))
         for (i, reason) in result.skipped.prefix(5) { print("  skipped example \(i): \(reason)") }
         if result.skipped.count > 5 { print("  … \(result.skipped.count - 5) more (skip_reason in the file)") }
