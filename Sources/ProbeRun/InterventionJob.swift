@@ -81,15 +81,29 @@ struct InterventionOutcome {
 }
 
 public enum InterventionJob {
-    /// Runs the job; returns the planned interventions (in file order).
+    /// Runs the job (or its `--shard`); returns the planned interventions of this process (in file order).
     @discardableResult
     public static func run(_ spec: InterventionJobSpec, progress: (any InterventionJobProgress)? = nil) throws -> [PlannedIntervention] {
         try ProbeJob.checkOutput(spec.probe)
         guard !spec.experiments.isEmpty else { throw InterventionJobError.noExperiment }
         let job = try ProbeJob.prepare(spec.probe)
         let c = job.config
-        let plan: [PlannedIntervention]
-        do { plan = try spec.experiments.expand(layers: c.layers, heads: c.heads) } catch { throw InterventionJobError.experiment(error) }
+        let jobPlan: [PlannedIntervention]
+        do { jobPlan = try spec.experiments.expand(layers: c.layers, heads: c.heads) } catch { throw InterventionJobError.experiment(error) }
+        // This process's checkpoints and interventions (`--shard`): each intervention × probe is measured
+        // exactly as in a single-process run (nothing here depends on the other interventions).
+        var checkpointIndices = Array(spec.probe.checkpoints.indices)
+        var planIndices = Array(jobPlan.indices)
+        if let shard = spec.probe.shard {
+            switch shard.axis {
+            case .checkpoints: checkpointIndices = Array(shard.range(of: checkpointIndices.count))
+            case .interventions: planIndices = Array(shard.range(of: planIndices.count))
+            case .probes: throw ProbeRunError.shardAxis(axis: shard.axis.rawValue, command: "intervene")
+            }
+            if checkpointIndices.isEmpty || planIndices.isEmpty { throw ProbeRunError.emptyShard(shard: shard.description) }
+        }
+        let refs = checkpointIndices.map { spec.probe.checkpoints[$0] }
+        let plan = planIndices.map { jobPlan[$0] }
         var options = job.options
         if !spec.generate { options.maxNewTokens = 0 }
         let items = Array(zip(job.tokenized, job.built))
@@ -114,10 +128,10 @@ public enum InterventionJob {
             sourceRecordings[name] = try items.map { try record($0.0, model: model, compute: options.compute) }
         }
 
-        let file = try InterventionFile(spec: spec, job: job, plan: plan, options: options)
+        let file = try InterventionFile(spec: spec, job: job, checkpoints: refs, plan: plan, jobPlan: jobPlan, options: options)
         defer { file.close() }
-        for (ci, ref) in spec.probe.checkpoints.enumerated() {
-            progress?.checkpointStarted(ci, of: spec.probe.checkpoints.count, name: ref.name)
+        for (ci, ref) in refs.enumerated() {
+            progress?.checkpointStarted(ci, of: refs.count, name: ref.name)
             if file.done[ci] { progress?.checkpointFinished(ci, name: ref.name, skipped: true); continue }
             let target = try job.loader.load(ref.path).model
             let clean = try measure(items, models: [target], options: options, groupSize: spec.probe.probeGroupSize, decode: decode)
@@ -317,11 +331,13 @@ final class InterventionFile {
     private(set) var done: [Bool]
     let generate: Bool
 
-    init(spec: InterventionJobSpec, job: ProbeJob.PreparedJob, plan: [PlannedIntervention], options: MeasureOptions) throws {
+    /// `refs` and `plan`: this process's part of the job (all of it without `--shard`); `jobPlan`: the whole job's.
+    init(spec: InterventionJobSpec, job: ProbeJob.PreparedJob, checkpoints refs: [CheckpointRef], plan: [PlannedIntervention],
+         jobPlan: [PlannedIntervention], options: MeasureOptions) throws {
         let s = spec.probe
         url = s.output
         generate = spec.generate
-        let checkpoints = s.checkpoints.map(\.name), probes = job.probeSet.probes.map(\.id), names = plan.map(\.name)
+        let checkpoints = refs.map(\.name), probes = job.probeSet.probes.map(\.id), names = plan.map(\.name)
         if s.resume, FileManager.default.fileExists(atPath: url.path) {
             file = try HDF5File.open(at: s.output, writable: true)
             let path = s.output.path
@@ -339,7 +355,7 @@ final class InterventionFile {
         done = [Bool](repeating: false, count: checkpoints.count)
         do {
             try file.createDimension("checkpoint", strings: checkpoints)
-            try file.createCoordinate("step", along: "checkpoint", ints: s.checkpoints.map { Int64($0.step ?? -1) })
+            try file.createCoordinate("step", along: "checkpoint", ints: refs.map { Int64($0.step ?? -1) })
             try file.createDimension("probe", strings: probes)
             try file.createDimension("intervention", strings: names)
             try file.createDimension("answer", strings: RunSchema.answers)
@@ -377,6 +393,13 @@ final class InterventionFile {
             attrs["patch_recovery_definition"] = .string("(patched − target) / (source − target) of logit[context answer] − logit[memory answer]")
             attrs["mean_ablation_definition"] = .string("the activation averaged over the probe set at the same checkpoint, per position counted from the end of the prompt; positions past the prompt take the answer position's mean")
             attrs["knockout_definition"] = .string("−inf added to the pre-softmax scores from the answer position to the span's tokens, every head of the listed layers (Geva et al. 2023)")
+            if let shard = s.shard {
+                attrs["shard"] = .string(shard.description)
+                attrs["shard_by"] = .string(shard.axis.rawValue)
+                attrs[ProbeShard.Axis.checkpoints.jobAttribute] = .strings(s.checkpoints.map(\.name))
+                attrs[ProbeShard.Axis.probes.jobAttribute] = .strings(probes)
+                attrs[ProbeShard.Axis.interventions.jobAttribute] = .strings(jobPlan.map(\.name))
+            }
             for (k, v) in attrs.sorted(by: { $0.key < $1.key }) { try file.setAttribute(k, v) }
             try file.flush()
         } catch {

@@ -213,6 +213,7 @@ public enum ProbeJob {
             case .probes:
                 let all = probeGroups(try loader.load(spec.checkpoints[0].path).model)
                 probeIndices = shard.range(of: all.count).flatMap { all[$0] }
+            case .interventions: throw ProbeRunError.shardAxis(axis: shard.axis.rawValue, command: "probe")
             }
             if checkpointIndices.isEmpty || probeIndices.isEmpty { throw ProbeRunError.emptyShard(shard: shard.description) }
         }
@@ -242,8 +243,8 @@ public enum ProbeJob {
             if let shard = spec.shard {
                 attributes["shard"] = .string(shard.description)
                 attributes["shard_by"] = .string(shard.axis.rawValue)
-                attributes["shard_job_checkpoints"] = .strings(spec.checkpoints.map(\.name))
-                attributes["shard_job_probes"] = .strings(set.probes.map(\.id))
+                attributes[ProbeShard.Axis.checkpoints.jobAttribute] = .strings(spec.checkpoints.map(\.name))
+                attributes[ProbeShard.Axis.probes.jobAttribute] = .strings(set.probes.map(\.id))
             }
             writer = try RunWriter(creating: spec.output, layout: layout, records: records, attributes: attributes,
                                    overwrite: spec.force)

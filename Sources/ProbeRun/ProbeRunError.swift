@@ -15,6 +15,7 @@ public enum ProbeRunError: Error, CustomStringConvertible, Sendable {
     case badDumpLayer(layer: Int, layers: Int)
     case shardWithDump
     case emptyShard(shard: String)
+    case shardAxis(axis: String, command: String)
 
     public var description: String {
         switch self {
@@ -32,7 +33,8 @@ public enum ProbeRunError: Error, CustomStringConvertible, Sendable {
         case let .emptyProbeSet(p): return "\(p): the probe set holds no probes"
         case let .badDumpLayer(l, n): return "--dump layer \(l) is outside 0..<\(n)"
         case .shardWithDump: return "--shard-by probes cannot be combined with --dump"
-        case let .emptyShard(s): return "shard \(s) holds no checkpoints or probes"
+        case let .emptyShard(s): return "shard \(s) holds no checkpoints, probes or interventions"
+        case let .shardAxis(a, c): return "`cpiscope \(c)` cannot shard by \(a)"
         }
     }
 
@@ -53,7 +55,8 @@ public enum ProbeRunError: Error, CustomStringConvertible, Sendable {
         case .emptyProbeSet: return "Add probes to the file (see Probes/README.md)."
         case .badDumpLayer: return "Choose layers from 0 to the model's layer count − 1."
         case .shardWithDump: return "Shard dumping runs by checkpoint (the default --shard-by), or dump in a separate run."
-        case .emptyShard: return "Use fewer shards than checkpoints (or probe groups)."
+        case .emptyShard: return "Use fewer shards than checkpoints (or probe groups, or interventions)."
+        case .shardAxis: return "probe shards by checkpoints or probes; intervene by checkpoints or interventions."
         }
     }
 }

@@ -1,7 +1,8 @@
-// `cpiscope merge`: the shard files of one probe job (`--shard I/N`) into one run file with the same data
-// as a single-process run. Generic over the schema: each variable is placed by its dimensions — the
-// sharded one (`checkpoint` or `probe`) scattered into the whole job's order, any other copied from the
-// first shard — so a variable added to RunFile.swift merges without a change here.
+// `cpiscope merge`: the shard files of one probe or intervention job (`--shard I/N`) into one file with
+// the same data as a single-process run. Generic over the schema: each variable is placed by its
+// dimensions — the sharded one (`checkpoint`, `probe` or `intervention`) scattered into the whole job's
+// order, any other copied from the first shard — so a variable added to either schema merges without a
+// change here.
 import Foundation
 import HDF5Store
 
@@ -14,7 +15,7 @@ public enum RunMergeError: Error, CustomStringConvertible, Sendable {
 
     public var description: String {
         switch self {
-        case let .notAShard(p): return "\(p): not a shard file (no `shard` attribute; written by `cpiscope probe --shard I/N`)"
+        case let .notAShard(p): return "\(p): not a shard file (no `shard` attribute; written by `cpiscope probe --shard I/N` or `cpiscope intervene --shard I/N`)"
         case let .mismatch(p, f, d): return "\(p): field `\(f)` differs from the first shard's: \(d)"
         case let .incomplete(p, d): return "\(p): incomplete shard: \(d)"
         case let .overlap(p, i): return "\(p): `\(i)` is also in an earlier shard"
@@ -25,7 +26,7 @@ public enum RunMergeError: Error, CustomStringConvertible, Sendable {
 
     public var hint: String {
         switch self {
-        case .notAShard, .mismatch: return "Merge the shards of one job only (same probes, template, checkpoints, options and version)."
+        case .notAShard, .mismatch: return "Merge the shards of one job only (same probes, template, checkpoints, interventions, options and version)."
         case .incomplete: return "Resume the shard (the same command with --resume), or pass --allow-partial."
         case .overlap: return "Pass each shard once, all from one --shard I/N split."
         case .missing: return "Pass every shard file, or --allow-partial to mark the rest missing."
@@ -38,9 +39,10 @@ public enum RunMerge {
     static let perProcess: Set<String> = ["created", "command_line", "complete"]
 
     /// Fields checked first, so that an error names the cause rather than a path that follows from it.
-    static let checkedFirst = ["tool_version", "cpiscope_schema_version", "shard_by", "shard_count", "probe_file_sha256",
-                               "template_text", "model_config", "precision", "probe_group_size", "probe_group_cache_bytes",
-                               "threads", "shard_job_checkpoints", "shard_job_probes"]
+    static let checkedFirst = ["tool_version", "cpiscope_schema_version", "cpiscope_intervention_schema_version", "shard_by",
+                               "shard_count", "probe_file_sha256", "template_text", "model_config", "precision",
+                               "probe_group_size", "probe_group_cache_bytes", "threads", "generate"]
+                               + ProbeShard.Axis.allCases.map(\.jobAttribute)
 
     /// What a merge wrote: the items no complete shard held (empty for a complete merge).
     public struct Outcome: Sendable { public var missing: [String] }
@@ -66,10 +68,9 @@ public enum RunMerge {
             }
         }
         guard case .string(let axisName)? = ref["shard_by"], let axis = ProbeShard.Axis(rawValue: axisName),
-              case .strings(let jobCheckpoints)? = ref["shard_job_checkpoints"], case .strings(let jobProbes)? = ref["shard_job_probes"]
+              case .strings(let whole)? = ref[axis.jobAttribute]
         else { throw RunMergeError.notAShard(path: files[0].path) }
-        let dim = axis == .checkpoints ? "checkpoint" : "probe"
-        let whole = axis == .checkpoints ? jobCheckpoints : jobProbes
+        let dim = axis.dimension
         let position = Dictionary(whole.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
 
         // 2. Which shard holds which item; refuse overlaps, incomplete shards and gaps.
@@ -130,7 +131,7 @@ public enum RunMerge {
                     var v = try spread.merged(UInt8.self, name, dims: vdims)
                     if name == "checkpoint_complete" {
                         // A checkpoint is complete when every shard that holds part of it completed it.
-                        v = axis == .probes ? (0..<v.count).map { c in complete.allSatisfy { $0[c] == 1 } && missing.isEmpty ? 1 : 0 } : v
+                        v = axis != .checkpoints ? (0..<v.count).map { c in complete.allSatisfy { $0[c] == 1 } && missing.isEmpty ? 1 : 0 } : v
                     }
                     try out.write(name, uint8: v)
                 }

@@ -1,13 +1,27 @@
-// Shards of a probe job (`--shard I/N`, `--shard-by checkpoints|probes`) and the probe groups that
-// both a single-process run and every probe shard measure: a probe is measured in the same group in
-// either, so a merged file equals a single-process run bit for bit.
+// Shards of a probe or intervention job (`--shard I/N`, `--shard-by checkpoints|probes|interventions`)
+// and the probe groups that both a single-process run and every probe shard measure: a probe is measured
+// in the same group in either, so a merged file equals a single-process run bit for bit.
 import Foundation
 import Checkpoints
 import ProbeKit
 
 /// Which part of a job one process runs.
 public struct ProbeShard: Sendable, Equatable, CustomStringConvertible {
-    public enum Axis: String, Sendable, CaseIterable { case checkpoints, probes }
+    /// What a shard splits: checkpoints (probe and intervene), probe groups (probe only) or the
+    /// intervention list (intervene only).
+    public enum Axis: String, Sendable, CaseIterable {
+        case checkpoints, probes, interventions
+
+        /// The file dimension this axis splits, and the root attribute holding the whole job's list of it.
+        public var dimension: String {
+            switch self {
+            case .checkpoints: return "checkpoint"
+            case .probes: return "probe"
+            case .interventions: return "intervention"
+            }
+        }
+        public var jobAttribute: String { "shard_job_\(rawValue)" }
+    }
     /// 1-based, as written on the command line (`--shard 2/3`).
     public var index: Int
     public var count: Int
@@ -43,7 +57,8 @@ public struct ProbeShard: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Root attributes of a shard file. `merge` reads them and keeps them out of the merged file.
-    public static let attributeNames = ["shard", "shard_by", "shard_job_checkpoints", "shard_job_probes"]
+    /// (`shard_job_interventions` only in intervention shards.)
+    public static let attributeNames = ["shard", "shard_by"] + Axis.allCases.map(\.jobAttribute)
 }
 
 extension ProbeJob {

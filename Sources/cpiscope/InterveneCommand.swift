@@ -35,10 +35,35 @@ struct InterveneCommand: ParsableCommand {
           cpiscope intervene runs/ift --knockout context@all --knockout subject --knockout-window 3 -o knock.h5
           cpiscope intervene Demo/full-ft --probes Probes/demo_heldout.jsonl --checkpoints checkpoint-500 \\
               --transplant-from checkpoint-50 --components attn.qk,attn.ov,mlp --layers each -o transplant.h5
+
+        Shards (docs/cluster.md): --shard I/N runs part I of N into OUT.shard-I-of-N.h5, split by checkpoints \
+        (the default) or with --shard-by interventions by the intervention list (contiguous, balanced); every \
+        intervention × probe is measured as in a single-process run, each shard resumes with --resume, and \
+        `cpiscope merge` joins them. `cpiscope slurm intervene …` writes the Slurm array and merge jobs.
+          cpiscope intervene runs/ift --ablate heads:all -o ablate.h5 --shard 2/4 --shard-by interventions
+          cpiscope merge ablate.shard-*-of-4.h5 -o ablate.h5
         """)
 
     @OptionGroup var job: ProbeRunOptions
+    @OptionGroup var experiments: ExperimentOptions
 
+    func validate() throws {
+        if !experiments.given { throw ValidationError("give at least one experiment: --ablate, --knockout, --transplant-from or --patch-from") }
+        if job.shardBy == .probes { throw ValidationError("intervene shards by checkpoints or interventions (--shard-by), not probes") }
+    }
+
+    func run() throws {
+        var spec = InterventionJobSpec(probe: try job.makeSpec(), experiments: experiments.request)
+        spec.generate = experiments.generate
+        let plan = try InterventionJob.run(spec, progress: InterventionProgress(quiet: job.quiet))
+        let checkpoints = spec.probe.shard.map { $0.axis == .checkpoints ? $0.range(of: spec.probe.checkpoints.count).count : nil }
+            ?? spec.probe.checkpoints.count
+        print("wrote \(spec.probe.output.path): \(plan.count) intervention(s) × \(checkpoints) checkpoint(s)")
+    }
+}
+
+/// The experiments of `intervene` (also taken by `cpiscope slurm intervene`).
+struct ExperimentOptions: ParsableArguments {
     @Option(help: "Ablate: heads:all, heads:L.H,…, attn:all|L,L, mlp:all|L,L (repeatable).")
     var ablate: [String] = []
 
@@ -75,16 +100,15 @@ struct InterveneCommand: ParsableCommand {
     func validate() throws {
         guard AblationMode(rawValue: ablation) != nil else { throw ValidationError("--ablation must be zero or mean") }
         guard PatchPositions(rawValue: positions) != nil else { throw ValidationError("--positions must be answer or all") }
-        if ablate.isEmpty && knockout.isEmpty && transplantFrom == nil && patchFrom == nil {
-            throw ValidationError("give at least one experiment: --ablate, --knockout, --transplant-from or --patch-from")
-        }
         if components != nil && transplantFrom == nil { throw ValidationError("--components needs --transplant-from") }
         if !patch.isEmpty && patchFrom == nil { throw ValidationError("--patch needs --patch-from") }
         if knockoutWindow != nil && knockout.isEmpty { throw ValidationError("--knockout-window needs --knockout") }
-        if job.shard != nil { throw ValidationError("--shard is for `cpiscope probe`; intervention runs do not shard yet") }
     }
 
-    func run() throws {
+    /// Whether any experiment was given.
+    var given: Bool { !(ablate.isEmpty && knockout.isEmpty && transplantFrom == nil && patchFrom == nil) }
+
+    var request: ExperimentRequest {
         var request = ExperimentRequest()
         request.ablate = ablate
         request.ablation = AblationMode(rawValue: ablation)!
@@ -96,10 +120,7 @@ struct InterveneCommand: ParsableCommand {
         request.patchFrom = patchFrom
         request.patch = patch
         request.patchPositions = PatchPositions(rawValue: positions)!
-        var spec = InterventionJobSpec(probe: try job.makeSpec(), experiments: request)
-        spec.generate = generate
-        let plan = try InterventionJob.run(spec, progress: InterventionProgress(quiet: job.quiet))
-        print("wrote \(spec.probe.output.path): \(plan.count) intervention(s) × \(spec.probe.checkpoints.count) checkpoint(s)")
+        return request
     }
 }
 

@@ -67,11 +67,11 @@ struct ProbeRunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Memory for one group's KV caches, in MiB (default: a tenth of the model's float32 size, at least 32).", valueName: "MiB"))
     var batchMemory: Int?
 
-    @Option(help: ArgumentHelp("Run part I of N of the job into OUT.shard-I-of-N.h5 (`cpiscope merge` joins them).", valueName: "I/N"))
+    @Option(help: ArgumentHelp("Run part I of N of the job into OUT.shard-I-of-N.h5 (`cpiscope merge` joins them; docs/cluster.md).", valueName: "I/N"))
     var shard: String?
 
-    @Option(help: ArgumentHelp("What --shard splits: checkpoints (contiguous, balanced) or probes (at probe-group boundaries).",
-                               valueName: "checkpoints|probes"))
+    @Option(help: ArgumentHelp("What --shard splits: checkpoints (contiguous, balanced); for probe, probes (at probe-group boundaries); for intervene, interventions (contiguous, balanced).",
+                               valueName: "checkpoints|probes|interventions"))
     var shardBy: ProbeShard.Axis = .checkpoints
 
     func validate() throws {

@@ -1,6 +1,7 @@
-// `cpiscope slurm`: a sharded probe run as Slurm jobs — an sbatch array (one task per shard, each
-// `cpiscope probe … --shard I/N --resume`) and a merge job that runs after the whole array succeeded.
-// The scripts are plain sbatch files a user can read, edit and resubmit; no scheduler of our own.
+// `cpiscope slurm [probe|intervene]`: a sharded probe or intervention run as Slurm jobs — an sbatch array
+// (one task per shard, each `cpiscope probe|intervene … --shard I/N --resume`) and a merge job that runs
+// after the whole array succeeded. The scripts are plain sbatch files a user can read, edit and resubmit;
+// no scheduler of our own.
 import ArgumentParser
 import Foundation
 import ProbeRun
@@ -8,16 +9,40 @@ import ProbeRun
 struct SlurmCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "slurm",
-        abstract: "Write (and with --submit, submit) Slurm jobs for a sharded probe run and its merge.",
+        abstract: "Write (and with --submit, submit) Slurm jobs for a sharded probe or intervention run and its merge.",
         discussion: """
-        Takes the arguments of `cpiscope probe` plus the Slurm settings below, and writes into \
-        --script-dir (default OUT.slurm/ beside -o): array.sbatch (task I of N runs `cpiscope probe … \
-        --shard I/N --resume --threads $SLURM_CPUS_PER_TASK`, writing OUT.shard-I-of-N.h5), merge.sbatch \
-        (`cpiscope merge` of every shard into OUT) and submit.sh (submits the array, then the merge with \
-        --dependency=afterok on it). A failed or preempted task is resubmitted with the same script \
-        (`sbatch --array=I array.sbatch`) and resumes from its last complete checkpoint; then submit \
-        merge.sbatch. Results depend on the thread count: compare a merged file only with runs of the \
-        same --cpus-per-task (recorded as `threads`).
+        `cpiscope slurm probe …` (or `cpiscope slurm …`: probe is the default) takes the arguments of \
+        `cpiscope probe`; `cpiscope slurm intervene …` takes those of `cpiscope intervene`. Both add the \
+        Slurm settings (--tasks, --partition, --time, --mem, --cpus-per-task, --account, --script-dir, \
+        --submit) and write array.sbatch, merge.sbatch and submit.sh (see `cpiscope slurm probe --help`).
+
+        Examples:
+          cpiscope slurm runs/ift --probes Probes/paper.jsonl -o runs/ift.h5 --tasks 20 \\
+              --partition cpu --time 12:00:00 --mem 64G --cpus-per-task 32 --submit
+          cpiscope slurm intervene runs/ift --probes Probes/paper.jsonl --ablate heads:all -o runs/ablate.h5 \\
+              --shard-by interventions --tasks 16 --partition cpu --time 04:00:00 --cpus-per-task 32 --submit
+        """,
+        subcommands: [SlurmProbeCommand.self, SlurmInterveneCommand.self],
+        defaultSubcommand: SlurmProbeCommand.self)
+}
+
+/// What `slurm probe` and `slurm intervene` share: where the scripts go, what to write, how to submit.
+private let scriptsDiscussion = """
+    Writes into --script-dir (default OUT.slurm/ beside -o): array.sbatch (task I of N runs the command \
+    with `--shard I/N --resume --threads $SLURM_CPUS_PER_TASK`, writing OUT.shard-I-of-N.h5), merge.sbatch \
+    (`cpiscope merge` of every shard into OUT) and submit.sh (submits the array, then the merge with \
+    --dependency=afterok on it). A failed or preempted task is resubmitted with the same script \
+    (`sbatch --array=I array.sbatch`) and resumes from its last complete checkpoint; then submit \
+    merge.sbatch. Results depend on the thread count: compare a merged file only with runs of the \
+    same --cpus-per-task (recorded as `threads`).
+    """
+
+struct SlurmProbeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "probe",
+        abstract: "Slurm jobs for a sharded `cpiscope probe` run (by checkpoints or probes) and its merge.",
+        discussion: scriptsDiscussion + """
+
 
         Example:
           cpiscope slurm runs/ift --probes Probes/paper.jsonl -o runs/ift.h5 --tasks 20 \\
@@ -25,8 +50,50 @@ struct SlurmCommand: ParsableCommand {
         """)
 
     @OptionGroup var job: ProbeRunOptions
+    @OptionGroup var slurm: SlurmOptions
 
-    @Option(help: "Array tasks = shards (default: one per checkpoint; required with --shard-by probes).")
+    func validate() throws {
+        try slurm.check(job, axes: [.checkpoints, .probes], command: "probe")
+    }
+
+    func run() throws {
+        let spec = try job.makeSpec()  // the trajectory, probes and template are checked before any script is written
+        try slurm.write(command: "probe", job: job, tasks: slurm.tasks ?? spec.checkpoints.count)
+    }
+}
+
+struct SlurmInterveneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "intervene",
+        abstract: "Slurm jobs for a sharded `cpiscope intervene` run (by checkpoints or interventions) and its merge.",
+        discussion: scriptsDiscussion + """
+
+
+        Takes the arguments of `cpiscope intervene` (the experiments) plus the Slurm settings. With \
+        --shard-by interventions the intervention list is split into --tasks contiguous, balanced parts.
+
+        Example:
+          cpiscope slurm intervene runs/ift --probes Probes/paper.jsonl --ablate heads:all -o runs/ablate.h5 \\
+              --shard-by interventions --tasks 16 --partition cpu --time 04:00:00 --cpus-per-task 32 --submit
+        """)
+
+    @OptionGroup var job: ProbeRunOptions
+    @OptionGroup var experiments: ExperimentOptions
+    @OptionGroup var slurm: SlurmOptions
+
+    func validate() throws {
+        if !experiments.given { throw ValidationError("give at least one experiment: --ablate, --knockout, --transplant-from or --patch-from") }
+        try slurm.check(job, axes: [.checkpoints, .interventions], command: "intervene")
+    }
+
+    func run() throws {
+        let spec = try job.makeSpec()
+        try slurm.write(command: "intervene", job: job, tasks: slurm.tasks ?? spec.checkpoints.count)
+    }
+}
+
+struct SlurmOptions: ParsableArguments {
+    @Option(help: "Array tasks = shards (default: one per checkpoint; required with --shard-by probes or interventions).")
     var tasks: Int?
 
     @Option(help: "Slurm partition (sbatch --partition).")
@@ -50,27 +117,32 @@ struct SlurmCommand: ParsableCommand {
     @Flag(help: "Submit the array and the merge job with sbatch, and print their job ids.")
     var submit = false
 
-    /// Options of this command that are not `probe`'s, with whether each takes a value.
+    /// Options of `slurm` that are not the run command's (or that the array script sets itself), with
+    /// whether each takes a value.
     static let ownOptions: [String: Bool] = ["--tasks": true, "--partition": true, "--time": true, "--mem": true,
                                              "--cpus-per-task": true, "--account": true, "--script-dir": true, "--submit": false,
                                              "--threads": true, "--force": false, "--resume": false, "--quiet": false]
 
-    func validate() throws {
+    func check(_ job: ProbeRunOptions, axes: [ProbeShard.Axis], command: String) throws {
         if job.shard != nil { throw ValidationError("cpiscope slurm chooses the shards: give --tasks N, not --shard") }
+        if !axes.contains(job.shardBy) {
+            throw ValidationError("\(command) shards by \(axes.map(\.rawValue).joined(separator: " or ")), not \(job.shardBy.rawValue)")
+        }
         if let t = tasks, t < 1 { throw ValidationError("--tasks must be ≥ 1") }
-        if tasks == nil && job.shardBy == .probes { throw ValidationError("--shard-by probes needs --tasks N") }
+        if tasks == nil && job.shardBy != .checkpoints { throw ValidationError("--shard-by \(job.shardBy.rawValue) needs --tasks N") }
         if cpusPerTask < 1 { throw ValidationError("--cpus-per-task must be ≥ 1") }
     }
 
-    func run() throws {
-        let spec = try job.makeSpec()
-        let n = tasks ?? spec.checkpoints.count
+    /// Writes the scripts for `n` shards of `cpiscope COMMAND …` (and submits them with --submit).
+    func write(command: String, job: ProbeRunOptions, tasks n: Int) throws {
         let output = URL(fileURLWithPath: job.output).standardizedFileURL
         let dir = URL(fileURLWithPath: scriptDir ?? output.deletingPathExtension().path + ".slurm").standardizedFileURL
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("logs"), withIntermediateDirectories: true)
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         let cwd = FileManager.default.currentDirectoryPath
-        let probeArgs = Self.passThrough(Array(CommandLine.arguments.drop { $0 != "slurm" }.dropFirst()))
+        var given = Array(CommandLine.arguments.drop { $0 != "slurm" }.dropFirst())
+        if given.first == command { given.removeFirst() }
+        let runArgs = Self.passThrough(given)
         let shards = (1...n).map { ProbeShard(index: $0, count: n).output(for: output).path }
         let name = "cpiscope-" + output.deletingPathExtension().lastPathComponent
 
@@ -81,11 +153,11 @@ struct SlurmCommand: ParsableCommand {
         let array = (header + [
             "#SBATCH --array=1-\(n)",
             "#SBATCH --output=\(dir.path)/logs/%x-%A_%a.out",
-            "# Task I of \(n) runs shard I/\(n) of the probe job into \(output.deletingPathExtension().path).shard-I-of-\(n).h5.",
+            "# Task I of \(n) runs shard I/\(n) of the \(command) job into \(output.deletingPathExtension().path).shard-I-of-\(n).h5.",
             "# It resumes from its last complete checkpoint: resubmit a failed task with `sbatch --array=I \(dir.path)/array.sbatch`.",
             "set -euo pipefail",
             "cd \(Self.quote(cwd))",
-            "exec \(Self.quote(exe)) probe \(probeArgs.map(Self.quote).joined(separator: " ")) \\",
+            "exec \(Self.quote(exe)) \(command) \(runArgs.map(Self.quote).joined(separator: " ")) \\",
             "    --shard \"$SLURM_ARRAY_TASK_ID/\(n)\" --threads \"${SLURM_CPUS_PER_TASK:-\(cpusPerTask)}\" --resume --quiet",
         ]).joined(separator: "\n") + "\n"
         let merge = ([header[0], "#SBATCH --job-name=\(name)-merge", "#SBATCH --cpus-per-task=1"]
@@ -98,7 +170,7 @@ struct SlurmCommand: ParsableCommand {
         ] + shards.map { "    \(Self.quote($0)) \\" } + ["    -o \(Self.quote(output.path)) --force"]).joined(separator: "\n") + "\n"
         let submitScript = """
             #!/bin/bash
-            # Submits the probe array, then the merge job once every task has succeeded.
+            # Submits the \(command) array, then the merge job once every task has succeeded.
             set -euo pipefail
             array=$(sbatch --parsable \(Self.quote(dir.path))/array.sbatch)
             merge=$(sbatch --parsable --dependency=afterok:${array%%;*} \(Self.quote(dir.path))/merge.sbatch)
@@ -122,7 +194,7 @@ struct SlurmCommand: ParsableCommand {
         print("result: \(output.path) once job \(mergeID) has finished")
     }
 
-    /// The user's `probe` arguments without this command's own options (and their values).
+    /// The user's run arguments without `slurm`'s own options (and their values).
     static func passThrough(_ arguments: [String]) -> [String] {
         var out: [String] = []
         var skip = false

@@ -12,7 +12,7 @@ private func probeArguments(_ output: URL, probes: URL = Paths.trajectory.append
     ["probe", trajectory.path, "--probes", probes.path, "-o", output.path, "--threads", "1", "--batch", "2", "--quiet"] + extra
 }
 
-private func runOK(_ arguments: [String]) throws -> ExecResult {
+func runOK(_ arguments: [String]) throws -> ExecResult {
     let r = try Exec.cpiscope(arguments)
     try #require(r.exitedNormally && r.status == 0, "cpiscope \(arguments.joined(separator: " ")): \(r.summary)")
     return r
@@ -34,14 +34,14 @@ private func twoShards(_ tag: String) throws -> (dir: URL, out: URL, parts: [URL
 }
 
 /// h5_digest.py `same`: whether two files hold the same data, and what differs.
-private func same(_ a: URL, _ b: URL) throws -> (Bool, String) {
+func same(_ a: URL, _ b: URL) throws -> (Bool, String) {
     let r = try Exec.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", Paths.digestScript.path, "same", a.path, b.path], timeout: 300)
     try #require(r.exitedNormally && (r.status == 0 || r.status == 1), "h5_digest.py same: \(r.summary)")
     return (r.status == 0, r.stdout)
 }
 
 /// Changes root attributes of a file through h5py (`name=python literal` pairs).
-private func tamper(_ file: URL, _ assignments: [String: String]) throws {
+func tamper(_ file: URL, _ assignments: [String: String]) throws {
     let body = assignments.map { "f.attrs[\"\($0.key)\"] = \($0.value)" }.joined(separator: "; ")
     let r = try Exec.run(URL(fileURLWithPath: "/usr/bin/env"),
                          ["python3", "-c", "import sys, h5py, numpy as np\nwith h5py.File(sys.argv[1], 'r+') as f: \(body)", file.path],
@@ -50,7 +50,7 @@ private func tamper(_ file: URL, _ assignments: [String: String]) throws {
 }
 
 /// Runs merge expecting a refusal; returns the error line.
-private func refusal(_ inputs: [URL], _ output: URL, extra: [String] = []) throws -> String {
+func refusal(_ inputs: [URL], _ output: URL, extra: [String] = []) throws -> String {
     let r = try Exec.cpiscope(["merge"] + inputs.map(\.path) + ["-o", output.path] + extra)
     #expect(r.exitedNormally && r.status == 1, "merge should refuse: \(r.summary)")
     #expect(!FileManager.default.fileExists(atPath: output.path), "a refused merge left \(output.path)")
