@@ -62,7 +62,7 @@ let package = Package(
         .target(name: "SyntheticRuns", dependencies: ["Analysis", "HDF5Store"], path: "Tests/SyntheticRuns"),  // test support
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "HDF5Store", "SyntheticRuns"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analysis", "HDF5Store", "SyntheticRuns"]),
-        .testTarget(name: "CriticalityTests", dependencies: ["Criticality", "Analysis", "Models", "Checkpoints", "Tokenization", "HDF5Store", "StrictJSON"]),
+        .testTarget(name: "CriticalityTests", dependencies: ["Criticality", "Analysis", "ProbeRun", "Models", "Checkpoints", "Tokenization", "HDF5Store", "StrictJSON"]),
         .testTarget(name: "CLITests", dependencies: []),
     ],
     swiftLanguageModes: [.v6]

@@ -40,10 +40,10 @@ public struct CriticalityJobSpec: Sendable {
     public var writeFiltered: URL? = nil
     public var commandLine = ""
     public var toolVersion = ""
-    /// The part of the job this process runs (`--shard I/N`; `ProbeShard` gives the ranges and the file
-    /// name) and what it splits; nil: all of it. `output` is the shard's own file.
+    /// The part of the job this process runs (`--shard I/N --shard-by checkpoints|examples`); nil: all of it.
+    /// Examples split at scoring-batch boundaries, so every example is scored in the same batch as in a
+    /// single-process run and a merge equals it bit for bit. `output` is the shard's own file.
     public var shard: ProbeShard? = nil
-    public var shardAxis: CriticalityShardAxis = .checkpoints
 
     public init(checkpoints: [CheckpointRef], trajectoryRoot: URL?, data: URL, template: InstructionTemplate, output: URL) {
         self.checkpoints = checkpoints
@@ -83,12 +83,9 @@ public struct CriticalityResult: Sendable {
     public var scoringSeconds: Double
 }
 
-/// What `--shard` splits: checkpoints (contiguous, balanced), or examples at scoring-batch boundaries (so
-/// every example is scored in the same batch as in a single-process run, and a merge equals it bit for bit).
-public enum CriticalityShardAxis: String, Sendable, CaseIterable { case checkpoints, examples }
-
 public enum CriticalityJob {
     public static func run(_ spec: CriticalityJobSpec, progress: (any CriticalityProgress)? = nil) throws -> CriticalityResult {
+        if let shard = spec.shard, spec.writeFiltered != nil { throw CriticalityError.filterInShard(shard: shard.description) }
         try checkOutput(spec.output, force: spec.force, resume: spec.resume)
         if let f = spec.writeFiltered { try checkFolder(of: f) }
 
@@ -126,7 +123,8 @@ public enum CriticalityJob {
         var exampleRange = 0..<tokenized.count
         var myBatches = batches
         if let shard = spec.shard {
-            switch spec.shardAxis {
+            switch shard.axis {
+            case .probes, .interventions: throw ProbeRunError.shardAxis(axis: shard.axis.rawValue, command: "criticality")
             case .checkpoints: refs = Array(spec.checkpoints[shard.range(of: spec.checkpoints.count)])
             case .examples:
                 let r = shard.range(of: batches.count)
@@ -176,7 +174,7 @@ public enum CriticalityJob {
             }
             if let shard = spec.shard {
                 attributes["shard"] = .string(shard.description)
-                attributes["shard_by"] = .string(spec.shardAxis.rawValue)
+                attributes["shard_by"] = .string(shard.axis.rawValue)
                 attributes["shard_job_checkpoints"] = .strings(spec.checkpoints.map(\.name))
                 attributes["shard_job_examples"] = .strings(tokenized.map { String($0.index) })
             }
@@ -239,7 +237,6 @@ public enum CriticalityJob {
         // 5. The filter, from the chosen checkpoint's scores as written.
         var filtered: (URL, URL, Int)? = nil
         if let url = spec.writeFiltered {
-            if let shard = spec.shard { throw CriticalityError.filterInShard(shard: shard.description) }
             let percent = spec.filterPercent ?? 25
             let crit = try writer.criticality(checkpoint: filterIndex)
             let hasContext = tokenized.map(\.hasContext)

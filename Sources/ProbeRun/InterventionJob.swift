@@ -98,7 +98,7 @@ public enum InterventionJob {
             switch shard.axis {
             case .checkpoints: checkpointIndices = Array(shard.range(of: checkpointIndices.count))
             case .interventions: planIndices = Array(shard.range(of: planIndices.count))
-            case .probes: throw ProbeRunError.shardAxis(axis: shard.axis.rawValue, command: "intervene")
+            case .probes, .examples: throw ProbeRunError.shardAxis(axis: shard.axis.rawValue, command: "intervene")
             }
             if checkpointIndices.isEmpty || planIndices.isEmpty { throw ProbeRunError.emptyShard(shard: shard.description) }
         }

@@ -213,7 +213,7 @@ public enum ProbeJob {
             case .probes:
                 let all = probeGroups(try loader.load(spec.checkpoints[0].path).model)
                 probeIndices = shard.range(of: all.count).flatMap { all[$0] }
-            case .interventions: throw ProbeRunError.shardAxis(axis: shard.axis.rawValue, command: "probe")
+            case .interventions, .examples: throw ProbeRunError.shardAxis(axis: shard.axis.rawValue, command: "probe")
             }
             if checkpointIndices.isEmpty || probeIndices.isEmpty { throw ProbeRunError.emptyShard(shard: shard.description) }
         }

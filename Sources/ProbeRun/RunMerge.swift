@@ -78,7 +78,8 @@ public enum RunMerge {
         var covered = [Bool](repeating: false, count: whole.count)
         var complete: [[UInt8]] = []  // per shard: checkpoint_complete
         for (f, a) in zip(files, attrs) {
-            let items = try f.readStrings(dim).values
+            // The sharded dimension's labels: names, or indices (criticality examples) as their decimal text.
+            let items = try f.elementType(of: dim) == .string ? try f.readStrings(dim).values : try f.readInt64(dim).values.map { String($0) }
             let done = try f.readUInt8("checkpoint_complete").values
             if a["complete"] != .int(1) && !allowPartial {
                 let open = zip(try f.readStrings("checkpoint").values, done).filter { $0.1 != 1 }.map(\.0)
@@ -107,7 +108,10 @@ public enum RunMerge {
                 (try? dimensionID(first, $0)) ?? 0 < (try? dimensionID(first, $1)) ?? 0
             }
             for d in dims {
-                if d == dim { try out.createDimension(d, strings: whole) }
+                if d == dim {
+                    if try first.elementType(of: d) == .string { try out.createDimension(d, strings: whole) }
+                    else { try out.createDimension(d, ints: whole.map { Int64($0) ?? -1 }) }
+                }
                 else if try first.elementType(of: d) == .string { try out.createDimension(d, strings: try first.readStrings(d).values) }
                 else { try out.createDimension(d, ints: try first.readInt64(d).values) }
             }

@@ -7,10 +7,10 @@ import ProbeKit
 
 /// Which part of a job one process runs.
 public struct ProbeShard: Sendable, Equatable, CustomStringConvertible {
-    /// What a shard splits: checkpoints (probe and intervene), probe groups (probe only) or the
-    /// intervention list (intervene only).
+    /// What a shard splits: checkpoints (probe, intervene, criticality), probe groups (probe only), the
+    /// intervention list (intervene only) or the examples at scoring-batch boundaries (criticality only).
     public enum Axis: String, Sendable, CaseIterable {
-        case checkpoints, probes, interventions
+        case checkpoints, probes, interventions, examples
 
         /// The file dimension this axis splits, and the root attribute holding the whole job's list of it.
         public var dimension: String {
@@ -18,6 +18,7 @@ public struct ProbeShard: Sendable, Equatable, CustomStringConvertible {
             case .checkpoints: return "checkpoint"
             case .probes: return "probe"
             case .interventions: return "intervention"
+            case .examples: return "example"
             }
         }
         public var jobAttribute: String { "shard_job_\(rawValue)" }

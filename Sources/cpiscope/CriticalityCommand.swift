@@ -9,7 +9,6 @@ import ProbeRun
 import TensorCore
 
 extension InstructionDataFormat: ExpressibleByArgument {}
-extension CriticalityShardAxis: ExpressibleByArgument {}
 extension CriticalityError: HintedError {}
 
 struct CriticalityCommand: ParsableCommand {
@@ -104,7 +103,7 @@ struct CriticalityCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("What --shard splits: checkpoints (contiguous, balanced) or examples (at scoring-batch boundaries).",
                                valueName: "checkpoints|examples"))
-    var shardBy: CriticalityShardAxis = .checkpoints
+    var shardBy: ProbeShard.Axis = .checkpoints
 
     @Flag(help: "Overwrite an existing output file.")
     var force = false
@@ -131,6 +130,7 @@ struct CriticalityCommand: ParsableCommand {
         if filterLowest != nil && writeFiltered == nil { throw ValidationError("--filter-lowest needs --write-filtered FILE") }
         if let m = maxTokens, m < 2 { throw ValidationError("--max-tokens must be ≥ 2") }
         if batchTokens < 1 { throw ValidationError("--batch-tokens must be ≥ 1") }
+        if ![.checkpoints, .examples].contains(shardBy) { throw ValidationError("criticality shards by checkpoints or examples (--shard-by), not \(shardBy.rawValue)") }
         if let s = shard, ProbeShard(s) == nil { throw ValidationError("--shard takes I/N with 1 ≤ I ≤ N, e.g. 2/4") }
         if shard != nil && (writeFiltered != nil || csv != nil) {
             throw ValidationError("--write-filtered and --csv need every example: merge the shards first, then run the same command on the merged file with --resume")
@@ -166,9 +166,8 @@ struct CriticalityCommand: ParsableCommand {
         spec.writeFiltered = writeFiltered.map { URL(fileURLWithPath: $0) }
         spec.commandLine = CommandLine.arguments.joined(separator: " ")
         spec.toolVersion = CPIScopeVersion.string
-        if let s = shard.flatMap({ ProbeShard($0) }) {
+        if let s = shard.flatMap({ ProbeShard($0, axis: shardBy) }) {
             spec.shard = s
-            spec.shardAxis = shardBy
             spec.output = s.output(for: spec.output)
         }
 

@@ -49,7 +49,7 @@ struct InterveneCommand: ParsableCommand {
 
     func validate() throws {
         if !experiments.given { throw ValidationError("give at least one experiment: --ablate, --knockout, --transplant-from or --patch-from") }
-        if job.shardBy == .probes { throw ValidationError("intervene shards by checkpoints or interventions (--shard-by), not probes") }
+        if ![.checkpoints, .interventions].contains(job.shardBy) { throw ValidationError("intervene shards by checkpoints or interventions (--shard-by), not \(job.shardBy.rawValue)") }
     }
 
     func run() throws {

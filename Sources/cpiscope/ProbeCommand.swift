@@ -42,7 +42,7 @@ struct ProbeCommand: ParsableCommand {
     var lens: String?
 
     func validate() throws {
-        if job.shardBy == .interventions { throw ValidationError("--shard-by interventions is for `cpiscope intervene`; probe shards by checkpoints or probes") }
+        if ![.checkpoints, .probes].contains(job.shardBy) { throw ValidationError("--shard-by \(job.shardBy.rawValue) is not for `cpiscope probe`; probe shards by checkpoints or probes") }
         if let d = dump, (try? parseIDs(d)) == nil { throw ValidationError("--dump takes a comma list of layers, e.g. --dump 0,3") }
         if let l = lens, !l.hasPrefix("tuned:") || l.count == "tuned:".count {
             throw ValidationError("--lens takes tuned:PATH (a tuned-lens folder), got '\(l)'")
