@@ -40,6 +40,37 @@ struct CriticalityCommand: ParsableCommand {
           cpiscope criticality llama-7b --data squad.json --format squad --template plain -o squad.h5
         """)
 
+    @OptionGroup var job: CriticalityOptions
+
+    func run() throws {
+        let spec = try job.makeSpec()
+        let (quiet, output, csv) = (job.quiet, job.output, job.csv)
+        let progress = CriticalityProgressLine(quiet: quiet)
+        let result = try CriticalityJob.run(spec, progress: progress)
+        print("wrote \(spec.output.path)")
+        print("examples\(spec.shard == nil ? "" : " in this shard"): \(result.examples), skipped: \(result.skipped.count)"
+              + (result.scoringSeconds > 0 ? String(format: ", %.0f tokens/s scored", Double(result.inputTokens) / result.scoringSeconds) : ""))
+        for (i, reason) in result.skipped.prefix(5) { print("  skipped example \(i): \(reason)") }
+        if result.skipped.count > 5 { print("  … \(result.skipped.count - 5) more (skip_reason in the file)") }
+        print("checkpoint            step  scored  nll_with_ctx  nll_without_ctx  median_criticality")
+        for s in result.summaries {
+            let head = pad(s.name, 20) + "  " + pad(s.step.map(String.init) ?? "-", 5)
+            if s.skipped { print(head + "  (already complete; skipped)"); continue }
+            print(head + String(format: "  %6d  %12.4f  %15.4f  %18.3f", s.scored, s.meanNLLWithContext, s.meanNLLWithoutContext, s.medianCriticality))
+        }
+        if let f = result.filtered {
+            print("filtered: removed \(f.removed) examples → \(f.file.path) (what and why: \(f.sidecar.path))")
+        }
+        if let csv {
+            let table = try CriticalityTable.read(URL(fileURLWithPath: output))
+            try table.csv(checkpoint: spec.filterCheckpoint).write(to: URL(fileURLWithPath: csv), atomically: true, encoding: .utf8)
+            print("wrote \(csv)")
+        }
+    }
+}
+
+/// The options of `cpiscope criticality`, shared with `cpiscope slurm criticality`.
+struct CriticalityOptions: ParsableArguments {
     @Argument(help: "A model folder, a folder of checkpoint-N folders, or several folders.")
     var trajectory: [String]
 
@@ -137,7 +168,8 @@ struct CriticalityCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    /// The job's settings, from the options.
+    func makeSpec() throws -> CriticalityJobSpec {
         var refs: [CheckpointRef] = []
         var root: URL? = nil
         for path in trajectory {
@@ -171,27 +203,7 @@ struct CriticalityCommand: ParsableCommand {
             spec.output = s.output(for: spec.output)
         }
 
-        let progress = CriticalityProgressLine(quiet: quiet)
-        let result = try CriticalityJob.run(spec, progress: progress)
-        print("wrote \(spec.output.path)")
-        print("examples\(spec.shard == nil ? "" : " in this shard"): \(result.examples), skipped: \(result.skipped.count)"
-              + (result.scoringSeconds > 0 ? String(format: ", %.0f tokens/s scored", Double(result.inputTokens) / result.scoringSeconds) : ""))
-        for (i, reason) in result.skipped.prefix(5) { print("  skipped example \(i): \(reason)") }
-        if result.skipped.count > 5 { print("  … \(result.skipped.count - 5) more (skip_reason in the file)") }
-        print("checkpoint            step  scored  nll_with_ctx  nll_without_ctx  median_criticality")
-        for s in result.summaries {
-            let head = pad(s.name, 20) + "  " + pad(s.step.map(String.init) ?? "-", 5)
-            if s.skipped { print(head + "  (already complete; skipped)"); continue }
-            print(head + String(format: "  %6d  %12.4f  %15.4f  %18.3f", s.scored, s.meanNLLWithContext, s.meanNLLWithoutContext, s.medianCriticality))
-        }
-        if let f = result.filtered {
-            print("filtered: removed \(f.removed) examples → \(f.file.path) (what and why: \(f.sidecar.path))")
-        }
-        if let csv {
-            let table = try CriticalityTable.read(URL(fileURLWithPath: output))
-            try table.csv(checkpoint: spec.filterCheckpoint).write(to: URL(fileURLWithPath: csv), atomically: true, encoding: .utf8)
-            print("wrote \(csv)")
-        }
+        return spec
     }
 }
 

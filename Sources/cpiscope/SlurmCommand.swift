@@ -1,5 +1,5 @@
-// `cpiscope slurm [probe|intervene]`: a sharded probe or intervention run as Slurm jobs — an sbatch array
-// (one task per shard, each `cpiscope probe|intervene … --shard I/N --resume`) and a merge job that runs
+// `cpiscope slurm [probe|intervene|criticality]`: a sharded probe, intervention or criticality run as Slurm jobs — an sbatch array
+// (one task per shard, each `cpiscope probe|intervene|criticality … --shard I/N --resume`) and a merge job that runs
 // after the whole array succeeded. The scripts are plain sbatch files a user can read, edit and resubmit;
 // no scheduler of our own.
 import ArgumentParser
@@ -12,7 +12,8 @@ struct SlurmCommand: ParsableCommand {
         abstract: "Write (and with --submit, submit) Slurm jobs for a sharded probe or intervention run and its merge.",
         discussion: """
         `cpiscope slurm probe …` (or `cpiscope slurm …`: probe is the default) takes the arguments of \
-        `cpiscope probe`; `cpiscope slurm intervene …` takes those of `cpiscope intervene`. Both add the \
+        `cpiscope probe`; `cpiscope slurm intervene …` takes those of `cpiscope intervene`, and \
+        `cpiscope slurm criticality …` those of `cpiscope criticality`. All add the \
         Slurm settings (--tasks, --partition, --time, --mem, --cpus-per-task, --account, --script-dir, \
         --submit) and write array.sbatch, merge.sbatch and submit.sh (see `cpiscope slurm probe --help`).
 
@@ -22,7 +23,7 @@ struct SlurmCommand: ParsableCommand {
           cpiscope slurm intervene runs/ift --probes Probes/paper.jsonl --ablate heads:all -o runs/ablate.h5 \\
               --shard-by interventions --tasks 16 --partition cpu --time 04:00:00 --cpus-per-task 32 --submit
         """,
-        subcommands: [SlurmProbeCommand.self, SlurmInterveneCommand.self],
+        subcommands: [SlurmProbeCommand.self, SlurmInterveneCommand.self, SlurmCriticalityCommand.self],
         defaultSubcommand: SlurmProbeCommand.self)
 }
 
@@ -58,7 +59,7 @@ struct SlurmProbeCommand: ParsableCommand {
 
     func run() throws {
         let spec = try job.makeSpec()  // the trajectory, probes and template are checked before any script is written
-        try slurm.write(command: "probe", job: job, tasks: slurm.tasks ?? spec.checkpoints.count)
+        try slurm.write(command: "probe", output: job.output, tasks: slurm.tasks ?? spec.checkpoints.count)
     }
 }
 
@@ -88,7 +89,38 @@ struct SlurmInterveneCommand: ParsableCommand {
 
     func run() throws {
         let spec = try job.makeSpec()
-        try slurm.write(command: "intervene", job: job, tasks: slurm.tasks ?? spec.checkpoints.count)
+        try slurm.write(command: "intervene", output: job.output, tasks: slurm.tasks ?? spec.checkpoints.count)
+    }
+}
+
+struct SlurmCriticalityCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "criticality",
+        abstract: "Slurm jobs for a sharded `cpiscope criticality` run (by checkpoints or examples) and its merge.",
+        discussion: scriptsDiscussion + """
+
+
+        Takes the arguments of `cpiscope criticality` plus the Slurm settings. With --shard-by examples the \
+        examples are split into --tasks parts at scoring-batch boundaries. To filter the data, run the same \
+        criticality command on the merged file with --resume --filter-lowest P% --write-filtered FILE.
+
+        Example:
+          cpiscope slurm criticality runs/ift --data alpaca_data.json -o runs/criticality.h5 \\
+              --shard-by examples --tasks 32 --partition cpu --time 02:00:00 --cpus-per-task 16 --submit
+        """)
+
+    @OptionGroup var job: CriticalityOptions
+    @OptionGroup var slurm: SlurmOptions
+
+    func validate() throws {
+        if job.shard != nil { throw ValidationError("cpiscope slurm chooses the shards: give --tasks N, not --shard") }
+        if job.writeFiltered != nil || job.csv != nil { throw ValidationError("filter (--write-filtered) and --csv after the merge: run criticality on the merged file with --resume") }
+        try slurm.check(shardBy: job.shardBy, axes: [.checkpoints, .examples], command: "criticality")
+    }
+
+    func run() throws {
+        let spec = try job.makeSpec()
+        try slurm.write(command: "criticality", output: job.output, tasks: slurm.tasks ?? spec.checkpoints.count)
     }
 }
 
@@ -125,17 +157,21 @@ struct SlurmOptions: ParsableArguments {
 
     func check(_ job: ProbeRunOptions, axes: [ProbeShard.Axis], command: String) throws {
         if job.shard != nil { throw ValidationError("cpiscope slurm chooses the shards: give --tasks N, not --shard") }
-        if !axes.contains(job.shardBy) {
-            throw ValidationError("\(command) shards by \(axes.map(\.rawValue).joined(separator: " or ")), not \(job.shardBy.rawValue)")
+        try check(shardBy: job.shardBy, axes: axes, command: command)
+    }
+
+    func check(shardBy: ProbeShard.Axis, axes: [ProbeShard.Axis], command: String) throws {
+        if !axes.contains(shardBy) {
+            throw ValidationError("\(command) shards by \(axes.map(\.rawValue).joined(separator: " or ")), not \(shardBy.rawValue)")
         }
         if let t = tasks, t < 1 { throw ValidationError("--tasks must be ≥ 1") }
-        if tasks == nil && job.shardBy != .checkpoints { throw ValidationError("--shard-by \(job.shardBy.rawValue) needs --tasks N") }
+        if tasks == nil && shardBy != .checkpoints { throw ValidationError("--shard-by \(shardBy.rawValue) needs --tasks N") }
         if cpusPerTask < 1 { throw ValidationError("--cpus-per-task must be ≥ 1") }
     }
 
     /// Writes the scripts for `n` shards of `cpiscope COMMAND …` (and submits them with --submit).
-    func write(command: String, job: ProbeRunOptions, tasks n: Int) throws {
-        let output = URL(fileURLWithPath: job.output).standardizedFileURL
+    func write(command: String, output path: String, tasks n: Int) throws {
+        let output = URL(fileURLWithPath: path).standardizedFileURL
         let dir = URL(fileURLWithPath: scriptDir ?? output.deletingPathExtension().path + ".slurm").standardizedFileURL
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("logs"), withIntermediateDirectories: true)
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
