@@ -19,7 +19,7 @@ public enum CriticalityError: Error, CustomStringConvertible, Sendable, Equatabl
     case resumeMismatch(path: String, detail: String)
     case notACriticalityFile(path: String, detail: String)
     case outputFolderMissing(path: String)
-    case emptyShard(shard: String)
+    case emptyShard(shard: String, batches: Int)
     case filterInShard(shard: String)
     case unknownCheckpoint(String, available: [String])
     case noTokenizer(checkpoint: String)
@@ -44,7 +44,7 @@ public enum CriticalityError: Error, CustomStringConvertible, Sendable, Equatabl
         case let .writeFailed(p, d): return "\(p): write failed: \(d)"
         case let .resumeMismatch(p, d): return "\(p): cannot resume: \(d)"
         case let .notACriticalityFile(p, d): return "\(p): not a cpiscope criticality file: \(d)"
-        case let .emptyShard(s): return "shard \(s) holds no checkpoints or examples"
+        case let .emptyShard(s, b): return "shard \(s) holds no checkpoints or examples (the examples form \(b) scoring batch\(b == 1 ? "" : "es"))"
         case let .filterInShard(s): return "shard \(s): --write-filtered needs every example's score, which one shard does not have"
         case let .outputFolderMissing(p): return "\(p): output folder does not exist or is not writable"
         case let .unknownCheckpoint(k, names): return "--filter-checkpoint '\(k)' is none of the run's checkpoints (\(names.joined(separator: ", ")))"
@@ -72,7 +72,7 @@ public enum CriticalityError: Error, CustomStringConvertible, Sendable, Equatabl
         case .writeFailed: return "Check free disk space and permissions; completed checkpoints are kept and --resume continues."
         case .resumeMismatch: return "Resume with the same data, template, settings and checkpoints, or start again with --force."
         case .notACriticalityFile: return "Pass a file written by `cpiscope criticality`."
-        case .emptyShard: return "Use fewer shards than checkpoints (or scoring batches)."
+        case .emptyShard: return "Use fewer shards than checkpoints or scoring batches, or a smaller --batch-tokens for more batches."
         case .filterInShard: return "Merge the shards (cpiscope merge), then filter: the same criticality command on the merged file with --resume --filter-lowest P% --write-filtered FILE."
         case .outputFolderMissing: return "Create the folder first, or choose another path."
         case .unknownCheckpoint: return "Name a checkpoint of the run (its folder name or its step)."

@@ -128,12 +128,13 @@ public enum CriticalityJob {
             case .checkpoints: refs = Array(spec.checkpoints[shard.range(of: spec.checkpoints.count)])
             case .examples:
                 let r = shard.range(of: batches.count)
+                guard !r.isEmpty else { throw CriticalityError.emptyShard(shard: shard.description, batches: batches.count) }
                 let start = r.lowerBound == 0 ? 0 : batches[r.lowerBound][0]
                 let end = r.upperBound >= batches.count ? tokenized.count : batches[r.upperBound][0]
-                exampleRange = r.isEmpty ? 0..<0 : start..<end
+                exampleRange = start..<end
                 myBatches = Array(batches[r])
             }
-            if refs.isEmpty || exampleRange.isEmpty { throw CriticalityError.emptyShard(shard: shard.description) }
+            if refs.isEmpty || exampleRange.isEmpty { throw CriticalityError.emptyShard(shard: shard.description, batches: batches.count) }
         }
         let local = Array(tokenized[exampleRange])
         let precision = try spec.precision ?? loader.defaultPrecision(for: spec.checkpoints[0].path)

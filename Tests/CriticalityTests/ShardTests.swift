@@ -66,6 +66,17 @@ struct CriticalityShardTests {
         }
     }
 
+    @Test("more example shards than scoring batches: a clear error, no file")
+    func emptyShard() throws {
+        let dir = try tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        var s = try spec(try write(data, "d.jsonl", in: dir), dir.appendingPathComponent("s.h5"))
+        s.batchTokens = 100_000  // one batch
+        s.shard = ProbeShard(index: 2, count: 2, axis: .examples)
+        s.output = s.shard!.output(for: s.output)
+        #expect(throws: CriticalityError.emptyShard(shard: "2/2", batches: 1)) { try CriticalityJob.run(s) }
+        #expect(!FileManager.default.fileExists(atPath: s.output.path))
+    }
+
     @Test("a merged file is filtered by resuming it; a shard refuses to filter")
     func filterAfterMerge() throws {
         let dir = try tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
