@@ -1,6 +1,8 @@
 // The `cpiscope` executable: a thin command layer over the library modules.
 // Only this target imports ArgumentParser.
 import ArgumentParser
+import Foundation
+import TensorCore
 
 @main
 struct CPIScope: ParsableCommand {
@@ -25,7 +27,28 @@ struct CPIScope: ParsableCommand {
 }
 
 extension CPIScope {
-    static func main() { runMain() }
+    static func main() {
+        restartWithBLASKernelsIfNeeded()
+        runMain()
+    }
+
+    /// OpenBLAS 0.3.21 falls back to its SSE3 "Prescott" kernels on CPUs it cannot name (VMs with a masked
+    /// model, newer server parts), which makes every float32 product 4-5× slower than the hardware allows
+    /// (BENCHMARKS.md, issue 15). When the CPU has AVX-512, cpiscope restarts itself once with
+    /// OPENBLAS_CORETYPE=SkylakeX, which OpenBLAS reads only at load time. Setting OPENBLAS_CORETYPE
+    /// yourself, or CPISCOPE_KEEP_BLAS_CORE=1, keeps OpenBLAS's own choice; `cpiscope bench` prints the
+    /// kernel family in use.
+    static func restartWithBLASKernelsIfNeeded() {
+        let env = ProcessInfo.processInfo.environment
+        guard env["CPISCOPE_KEEP_BLAS_CORE"] == nil,
+              let core = blasCoreTypeOverride(environment: env, cpuinfo: try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))
+        else { return }
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        setenv("CPISCOPE_KEEP_BLAS_CORE", "1", 1)  // never twice
+        let args = CommandLine.unsafeArgv
+        execv("/proc/self/exe", args)
+        // execv returns only on failure: go on with the kernels OpenBLAS chose.
+    }
 }
 
 enum CPIScopeVersion {
