@@ -26,7 +26,7 @@ public struct CriticalityJobSpec: Sendable {
     /// nil: the first checkpoint's default (bf16 for BF16 weights, else fp32).
     public var precision: Precision? = nil
     public var compute: ComputeContext = .allCores
-    /// Examples longer than this (prompt + response + EOS, in tokens) are skipped; nil: the model's limit.
+    /// Examples longer than this (prompt + response + EOS, in tokens) or than the model's window are skipped.
     public var maxTokens: Int? = nil
     /// Append the tokenizer's EOS to every response (Alpaca trains on output + eos_token).
     public var appendEOS = true
@@ -106,9 +106,10 @@ public enum CriticalityJob {
         let (tokenizerFile, tokenizerHash) = try findTokenizer(spec, loader: loader)
         let tokenizer = try Tokenizer.load(from: tokenizerFile)
         let eos = spec.appendEOS ? (tokenizer.eosTokenID ?? first.eosTokenIDs.sorted().first) : nil
+        // Both limits hold: --max-tokens, and the model's window (a loss past the trained positions would
+        // not be the finetuning loss).
         let (limit, byModel): (Int, Bool) = {
-            guard let m = spec.maxTokens else { return (first.maxPositions, true) }
-            if first.learnedPositions && m > first.maxPositions { return (first.maxPositions, true) }
+            guard let m = spec.maxTokens, m < first.maxPositions else { return (first.maxPositions, true) }
             return (m, false)
         }()
         let tokenized = try CriticalityTokens.tokenize(dataset.examples, template: spec.template, tokenizer: tokenizer, eos: eos,

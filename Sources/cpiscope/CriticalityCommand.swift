@@ -108,7 +108,7 @@ struct CriticalityOptions: ParsableArguments {
     @Option(help: "The checkpoint (name or step) whose scores filter and group the examples (default: the first).")
     var filterCheckpoint: String?
 
-    @Option(help: "Skip examples longer than this many tokens (prompt + response + EOS; default: the model's window).")
+    @Option(help: "Skip examples longer than this many tokens (prompt + response + EOS); longer than the model's window are always skipped.")
     var maxTokens: Int?
 
     @Flag(help: "Do not append EOS to the responses (Alpaca's training appends it).")
