@@ -6,6 +6,7 @@ import Foundation
 import Models
 import ProbeKit
 import ProbeRun
+import Criticality
 import Reports
 
 struct DemoCommand: ParsableCommand {
@@ -23,11 +24,16 @@ struct DemoCommand: ParsableCommand {
         and heads whose context attention moved most), compares it with the LoRA run, and writes an \
         HTML report. Then it runs one causal experiment (cpiscope intervene): every component of every \
         layer of the final checkpoint transplanted from the peak checkpoint, and prints which transplant \
-        restores the most context reliance. Outputs (replaced on each run) go to --output:
+        restores the most context reliance. Last, the data side (cpiscope criticality): the bundled \
+        Alpaca-format sample (Probes/ift/alpaca-sample.json) scored by every full-finetuning checkpoint, \
+        with and without each example's context, and the loss of each criticality group over training. \
+        Outputs (replaced on each run) go to --output:
           full-ft.h5, lora.h5     the probe runs (docs/hdf5-schema.md)
           transplant.h5           the transplant experiment (docs/interventions.md)
           transplant-report/      its report (index.html, report.md, CSVs)
           report/index.html       the report (plus report.md and CSVs)
+          criticality.h5          the sample's criticality scores per checkpoint (docs/criticality.md)
+          criticality-report/     their report (histograms, C / C+S / S loss curves)
 
         Run it from the repository root:  cpiscope demo
         """)
@@ -129,6 +135,25 @@ struct DemoCommand: ParsableCommand {
             _ = try ReportWriter.write(file: file, to: out.appendingPathComponent("transplant-report"), options: reportOptions)
             transplantFile = file
         }
+        // The data side: how much each example of the bundled instruction sample needs its context, over training.
+        var criticalityFile: URL? = nil
+        let sample = URL(fileURLWithPath: "Probes/ift/alpaca-sample.json")
+        if fm.fileExists(atPath: sample.path) {
+            let file = out.appendingPathComponent("criticality.h5")
+            // The demo's models read 128 positions: the plain template keeps most examples inside them.
+            var spec = CriticalityJobSpec(checkpoints: trajectory, trajectoryRoot: full, data: sample,
+                                          template: InstructionTemplate.builtin("plain")!, output: file)
+            spec.force = true
+            spec.commandLine = CommandLine.arguments.joined(separator: " ")
+            spec.toolVersion = CPIScopeVersion.string
+            if !quiet { Terminal.error("scoring \(sample.path) with and without each context at every checkpoint") }
+            let result = try CriticalityJob.run(spec, progress: CriticalityProgressLine(quiet: quiet))
+            let summary = try ReportWriter.write(file: file, to: out.appendingPathComponent("criticality-report"), options: reportOptions)
+            print("")
+            print("== context criticality of the instruction sample (\(result.examples) examples, \(result.skipped.count) over the demo's 128 positions) ==")
+            for line in summary.lines.dropFirst() { print(line) }
+            criticalityFile = file
+        }
         print("")
         print("outputs in \(out.path):")
         for (name, file) in runs { print("  \(file.lastPathComponent)  (\(name) probe run; xarray.open_dataset(path, engine=\"h5netcdf\"))") }
@@ -137,6 +162,10 @@ struct DemoCommand: ParsableCommand {
             print("  transplant-report/index.html  (its report: layer × component effects with 95% intervals)")
         }
         print("  report/index.html  (open in a browser), report/report.md, report/*.csv")
+        if let c = criticalityFile {
+            print("  \(c.lastPathComponent)  (criticality of Probes/ift/alpaca-sample.json per checkpoint; docs/criticality.md)")
+            print("  criticality-report/index.html  (its report: histograms and loss by criticality group)")
+        }
         print(String(format: "demo finished in %.1f s", Date().timeIntervalSince(started)))
     }
 }
