@@ -1,44 +1,8 @@
-// Criticality files (`cpiscope criticality`; docs/hdf5-schema.md, "Criticality files"): the one list of
-// their names (`CriticalitySchema`, used by the writer in Sources/Criticality and by the tests), the
-// reader, and the analysis the report draws: groups by the first checkpoint's criticality and each
+// Criticality files (`cpiscope criticality`; docs/hdf5-schema.md, "Criticality files"; their names are
+// `CriticalitySchema` in HDF5Store/CriticalitySchema.swift): the reader, and the analysis the report draws: groups by the first checkpoint's criticality and each
 // group's mean loss over training steps with bootstrap bands.
 import Foundation
 import HDF5Store
-
-public enum CriticalitySchema {
-    /// Root attribute `cpiscope_criticality_schema_version`.
-    public static let versionAttribute = "cpiscope_criticality_schema_version"
-    public static let version: Int64 = 1
-
-    /// Per example (checkpoint-independent).
-    public static let exampleID = "example_id"
-    public static let hasContext = "has_context"
-    public static let skipped = "skipped"
-    public static let skipReason = "skip_reason"
-    public static let promptTokensWithContext = "prompt_tokens_with_context"
-    public static let promptTokensWithoutContext = "prompt_tokens_without_context"
-    public static let responseTokens = "response_tokens"
-    public static let responseTokensWithContext = "response_tokens_with_context"
-
-    /// Per checkpoint × example. `nll_*` are per response token (natural log); `*_sum` are the sums.
-    public static let nllWithContext = "nll_with_context"
-    public static let nllWithoutContext = "nll_without_context"
-    public static let nllWithContextSum = "nll_with_context_sum"
-    public static let nllWithoutContextSum = "nll_without_context_sum"
-    public static let criticality = "criticality"
-    public static let gain = "gain"
-
-    /// Per checkpoint.
-    public static let weightsSHA256 = "weights_sha256"
-    public static let checkpointComplete = "checkpoint_complete"
-
-    public static let perCheckpointExample = [nllWithContext, nllWithoutContext, nllWithContextSum, nllWithoutContextSum, criticality, gain]
-
-    public static let definition = "criticality = exp(nll_without_context): the perplexity of the response without the context "
-        + "(Goyal, Baek et al. §3.4); nll_* = −Σ log p(response token | preceding tokens) / response tokens, response tokens "
-        + "= encode(prompt + separator + response)[len(encode(prompt)):] + EOS (Stanford Alpaca's label split); "
-        + "gain = nll_without_context − nll_with_context"
-}
 
 /// A criticality file as read: per-example facts and `[checkpoint, example]` scores of its complete
 /// checkpoints (incomplete ones are left out and listed).

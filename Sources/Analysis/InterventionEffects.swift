@@ -8,10 +8,12 @@
 import Foundation
 import HDF5Store
 
+private typealias S = InterventionSchema
+
 /// An opened, validated intervention file. Checkpoint indices count complete checkpoints only.
 public struct InterventionRun: Sendable {
     /// The schema version this build reads (`cpiscope_intervention_schema_version`).
-    public static let schemaVersion: Int64 = 1
+    public static let schemaVersion = InterventionSchema.version
     /// The kinds `intervention_kind` may hold.
     public static let kinds = ["ablate", "knockout", "transplant", "patch"]
     /// Upper bound on interventions (far above a full head sweep of any real model).
@@ -49,7 +51,7 @@ public struct InterventionRun: Sendable {
     public static func isInterventionFile(_ url: URL) -> Bool {
         guard let file = try? HDF5File.open(at: url, writable: false) else { return false }
         defer { try? file.close() }
-        return (try? file.attribute("cpiscope_intervention_schema_version")) != nil
+        return (try? file.attribute(S.versionAttribute)) != nil
     }
 
     /// Opens and validates an intervention file.
@@ -63,65 +65,69 @@ public struct InterventionRun: Sendable {
             throw AnalysisError.cannotOpen(path: path, reason: e.description)
         }
         defer { try? file.close() }
-        guard let version = try? file.attribute("cpiscope_intervention_schema_version") else {
-            throw AnalysisError.notARun(path: path, detail: "no cpiscope_intervention_schema_version attribute (not a `cpiscope intervene` file)")
+        guard let version = try? file.attribute(S.versionAttribute) else {
+            throw AnalysisError.notARun(path: path, detail: "no \(S.versionAttribute) attribute (not a `cpiscope intervene` file)")
         }
         guard case .int(let v) = version else {
-            throw AnalysisError.malformedRun(path: path, field: "cpiscope_intervention_schema_version", detail: "\(version), not an integer")
+            throw AnalysisError.malformedRun(path: path, field: S.versionAttribute, detail: "\(version), not an integer")
         }
         guard v == Self.schemaVersion else {
             throw AnalysisError.schemaVersion(path: path, found: v, supported: Self.schemaVersion)
         }
-        let r = FieldReader(file: file, path: path)
-        let allCheckpoints = try r.strings("checkpoint"), probes = try r.strings("probe"), names = try r.strings("intervention")
+        var r = FieldReader(file: file, path: path)
+        let allCheckpoints = try r.strings(S.Dim.checkpoint), probes = try r.strings(S.Dim.probe), names = try r.strings(S.Dim.intervention)
         let C = allCheckpoints.count, P = probes.count, I = names.count
         guard (1...RunData.maxCheckpoints).contains(C) else {
-            throw AnalysisError.malformedRun(path: path, field: "checkpoint", detail: "\(C) checkpoints (1...\(RunData.maxCheckpoints) allowed)")
+            throw AnalysisError.malformedRun(path: path, field: S.Dim.checkpoint, detail: "\(C) checkpoints (1...\(RunData.maxCheckpoints) allowed)")
         }
         guard (1...RunData.maxProbes).contains(P) else {
-            throw AnalysisError.malformedRun(path: path, field: "probe", detail: "\(P) probes (1...\(RunData.maxProbes) allowed)")
+            throw AnalysisError.malformedRun(path: path, field: S.Dim.probe, detail: "\(P) probes (1...\(RunData.maxProbes) allowed)")
         }
         guard (1...Self.maxInterventions).contains(I) else {
-            throw AnalysisError.malformedRun(path: path, field: "intervention", detail: "\(I) interventions (1...\(Self.maxInterventions) allowed)")
+            throw AnalysisError.malformedRun(path: path, field: S.Dim.intervention, detail: "\(I) interventions (1...\(Self.maxInterventions) allowed)")
         }
         let (perCheckpoint, overflowIP) = I.multipliedReportingOverflow(by: P)
         let (cells, overflow) = C.multipliedReportingOverflow(by: perCheckpoint)
         guard !overflowIP, !overflow, cells <= 1 << 31 else {
-            throw AnalysisError.malformedRun(path: path, field: "intervened_logit_diff", detail: "\(C) × \(I) × \(P) values is too large")
+            throw AnalysisError.malformedRun(path: path, field: S.logitDiff.name, detail: "\(C) × \(I) × \(P) values is too large")
         }
-        let allSteps = try r.int64("step", [C])
-        kinds = try r.strings("intervention_kind", [I])
+        // Every variable's expected shape follows from these (SchemaVariable.dims).
+        r.sizes = [S.Dim.checkpoint: C, S.Dim.probe: P, S.Dim.intervention: I]
+        let allSteps = try r.int64(RunSchema.step)
+        kinds = try r.strings(S.kind)
         if let bad = kinds.first(where: { !Self.kinds.contains($0) }) {
-            throw AnalysisError.malformedRun(path: path, field: "intervention_kind", detail: "unknown kind '\(bad)' (expected \(Self.kinds.joined(separator: ", ")))")
+            throw AnalysisError.malformedRun(path: path, field: S.kind.name, detail: "unknown kind '\(bad)' (expected \(Self.kinds.joined(separator: ", ")))")
         }
-        components = try r.strings("intervention_component", [I])
-        sources = try r.strings("intervention_source", [I])
-        func index(_ field: String) throws -> [Int] {
+        components = try r.strings(S.component)
+        sources = try r.strings(S.source)
+        func index(_ v: SchemaVariable) throws -> [Int] {
+            let field = v.name
             let values = try r.wrap(field) { try file.readInts32(field) }
-            try r.check(field, values.shape, [I])
+            try r.check(field, values.shape, try r.expected(v))
             if let bad = values.values.first(where: { $0 < -1 || Int($0) >= RunData.maxLayers * RunData.maxHeads }) {
                 throw AnalysisError.malformedRun(path: path, field: field, detail: "value \(bad) out of range (−1 = not applicable)")
             }
             return values.values.map(Int.init)
         }
-        layers = try index("intervention_layer")
-        heads = try index("intervention_head")
-        let complete = try r.uint8("checkpoint_complete", [C])
+        layers = try index(S.layer)
+        heads = try index(S.head)
+        let complete = try r.uint8(S.checkpointComplete)
         let keep = (0..<C).filter { complete[$0] == 1 }
         checkpoints = keep.map { allCheckpoints[$0] }
         steps = keep.map { allSteps[$0] }
         incompleteCheckpoints = (0..<C).filter { complete[$0] != 1 }.map { allCheckpoints[$0] }
         func select<T>(_ values: [T], per: Int) -> [T] { keep.flatMap { values[($0 * per)..<(($0 + 1) * per)] } }
-        cleanLogitDiff = select(try r.floats("clean_logit_diff", [C, P]), per: P)
-        cleanMC = select(try r.floats("clean_mc", [C, P]), per: P)
-        logitDiff = select(try r.floats("intervened_logit_diff", [C, I, P]), per: I * P)
-        mc = select(try r.floats("intervened_mc", [C, I, P]), per: I * P)
-        recovery = select(try r.floats("patch_recovery", [C, I, P]), per: I * P)
-        let generateAttribute = (try? file.attribute("generate")) == .int(1)
-        generated = generateAttribute || (try? file.shape(of: "intervened_counterfactual_correct")) != nil
-        cleanCounterfactual = generated ? select(try r.uint8("clean_counterfactual_correct", [C, P]), per: P) : []
-        counterfactual = generated ? select(try r.uint8("intervened_counterfactual_correct", [C, I, P]), per: I * P) : []
-        info = r.info(["template_name", "model_type", "tool_version", "created", "probe_file", "command_line"])
+        cleanLogitDiff = select(try r.floats(S.cleanLogitDiff), per: P)
+        cleanMC = select(try r.floats(S.cleanMC), per: P)
+        logitDiff = select(try r.floats(S.logitDiff), per: I * P)
+        mc = select(try r.floats(S.mc), per: I * P)
+        recovery = select(try r.floats(S.patchRecovery), per: I * P)
+        let generateAttribute = (try? file.attribute(S.Attribute.generate)) == .int(1)
+        generated = generateAttribute || (try? file.shape(of: S.counterfactualCorrect.name)) != nil
+        cleanCounterfactual = generated ? select(try r.uint8(S.cleanCounterfactualCorrect), per: P) : []
+        counterfactual = generated ? select(try r.uint8(S.counterfactualCorrect), per: I * P) : []
+        typealias A = RunSchema.Attribute
+        info = r.info([A.templateName, A.modelType, A.toolVersion, A.created, A.probeFile, A.commandLine])
         self.probes = probes
         self.names = names
     }

@@ -1,5 +1,7 @@
 // RunData: a probe run file (written by `cpiscope probe`, schema version 1 or 2, docs/hdf5-schema.md)
-// opened for analysis. Every name read here is one that ProbeRun/RunFile.swift writes. The file
+// opened for analysis. Every variable is read through its definition in HDF5Store/RunSchema.swift (the
+// one the writer, ProbeRun/RunFile.swift, uses), and its shape is checked against the schema's
+// dimensions. The file
 // is untrusted: the schema version, every coordinate and every variable's shape are checked
 // before use, and only checkpoints marked complete (`checkpoint_complete` = 1) are analysed.
 // The large `attention_mass` and `head_dla_by_span` variables are read one checkpoint slab at a
@@ -8,13 +10,15 @@
 import Foundation
 import HDF5Store
 
+private typealias V = RunSchema
+
 /// An opened, validated probe run. Checkpoint indices `c` count complete checkpoints only, in
 /// file order (the probe job writes them by training step).
 public final class RunData: Sendable {
     /// The newest schema version this build reads (version 2 adds direct logit attribution; files of
     /// version 1 are read without it).
-    public static let schemaVersion: Int64 = 2
-    public static let readableVersions: ClosedRange<Int64> = 1...2
+    public static let schemaVersion = RunSchema.version
+    public static let readableVersions = RunSchema.readableVersions
     /// Upper bounds on the coordinates, far above any real run; larger files are refused.
     public static let maxCheckpoints = 100_000, maxProbes = 10_000_000, maxLayers = 4096, maxHeads = 4096
 
@@ -79,8 +83,8 @@ public final class RunData: Sendable {
             if case .notHDF5 = e { throw AnalysisError.notARun(path: path, detail: "not an HDF5 file") }
             throw AnalysisError.cannotOpen(path: path, reason: e.description)
         }
-        guard let version = try? file.attribute("cpiscope_schema_version") else {
-            let intervention = (try? file.attribute("cpiscope_intervention_schema_version")) != nil
+        guard let version = try? file.attribute(V.Attribute.version) else {
+            let intervention = (try? file.attribute(InterventionSchema.versionAttribute)) != nil
             throw AnalysisError.notARun(path: path, detail: intervention
                 ? "it is an intervention file (`cpiscope intervene`), which `diff` and `report` read on their own, not with a probe run"
                 : "no cpiscope_schema_version attribute")
@@ -91,41 +95,44 @@ public final class RunData: Sendable {
         guard Self.readableVersions.contains(v) else {
             throw AnalysisError.schemaVersion(path: path, found: v, supported: Self.schemaVersion)
         }
-        let r = FieldReader(file: file, path: path)
+        var r = FieldReader(file: file, path: path)
+        typealias Dim = RunSchema.Dim
 
-        fileCheckpoints = try r.strings("checkpoint")
+        fileCheckpoints = try r.strings(Dim.checkpoint)
         let C = fileCheckpoints.count
         guard (1...Self.maxCheckpoints).contains(C) else {
-            throw AnalysisError.malformedRun(path: path, field: "checkpoint", detail: "\(C) checkpoints (1...\(Self.maxCheckpoints) allowed)")
+            throw AnalysisError.malformedRun(path: path, field: Dim.checkpoint, detail: "\(C) checkpoints (1...\(Self.maxCheckpoints) allowed)")
         }
-        let allSteps = try r.int64("step", [C])
-        probes = try r.strings("probe")
+        let allSteps = try r.int64(V.step.name, [C])
+        probes = try r.strings(Dim.probe)
         let P = probes.count
         guard (1...Self.maxProbes).contains(P) else {
-            throw AnalysisError.malformedRun(path: path, field: "probe", detail: "\(P) probes (1...\(Self.maxProbes) allowed)")
+            throw AnalysisError.malformedRun(path: path, field: Dim.probe, detail: "\(P) probes (1...\(Self.maxProbes) allowed)")
         }
-        spans = try r.strings("span")
-        answers = try r.strings("answer")
-        let L = try r.length("layer"), H = try r.length("head"), LL = try r.length("lens_layer")
+        spans = try r.strings(Dim.span)
+        answers = try r.strings(Dim.answer)
+        let L = try r.length(Dim.layer), H = try r.length(Dim.head), LL = try r.length(Dim.lensLayer)
         guard (1...Self.maxLayers).contains(L), (1...Self.maxHeads).contains(H), LL >= 1, LL <= Self.maxLayers + 1 else {
             throw AnalysisError.malformedRun(path: path, field: "layer/head/lens_layer", detail: "sizes \(L)/\(H)/\(LL) out of range")
         }
         layers = L; heads = H; lensLayers = LL
         guard !spans.isEmpty, spans.count <= 64 else {
-            throw AnalysisError.malformedRun(path: path, field: "span", detail: "\(spans.count) spans")
+            throw AnalysisError.malformedRun(path: path, field: Dim.span, detail: "\(spans.count) spans")
         }
-        guard answers == ["context", "memory"] else {
-            throw AnalysisError.malformedRun(path: path, field: "answer", detail: "expected [context, memory], found \(answers)")
+        guard answers == RunSchema.answers else {
+            throw AnalysisError.malformedRun(path: path, field: Dim.answer, detail: "expected \(RunSchema.answers), found \(answers)")
         }
-        let S = spans.count
+        // Every variable's expected shape follows from these (SchemaVariable.dims).
+        r.sizes = [Dim.checkpoint: C, Dim.probe: P, Dim.span: spans.count, Dim.layer: L, Dim.head: H,
+                   Dim.lensLayer: LL, Dim.answer: answers.count]
 
-        prompts = try r.strings("prompt", [P])
-        questions = try r.strings("question", [P])
-        contextAnswers = try r.strings("context_answer", [P])
-        memoryAnswers = try r.strings("memory_answer", [P])
-        spanFound = try r.uint8("span_found", [P, S])
-        let complete = try r.uint8("checkpoint_complete", [C])
-        try r.expectShape("attention_mass", [C, P, S, L, H])
+        prompts = try r.strings(V.prompt)
+        questions = try r.strings(V.question)
+        contextAnswers = try r.strings(V.contextAnswer)
+        memoryAnswers = try r.strings(V.memoryAnswer)
+        spanFound = try r.uint8(V.spanFound)
+        let complete = try r.uint8(V.checkpointComplete)
+        try r.expectShape(V.attentionMass)
 
         let keep = (0..<C).filter { complete[$0] == 1 }
         let names = fileCheckpoints
@@ -140,29 +147,30 @@ public final class RunData: Sendable {
             for c in keep { out.append(contentsOf: values[(c * per)..<((c + 1) * per)]) }
             return out
         }
-        counterfactualCorrect = select(try r.uint8("counterfactual_correct", [C, P]), per: P)
-        parametricCorrect = select(try r.uint8("parametric_correct", [C, P]), per: P)
-        generated = select(try r.strings("generated", [C, P]), per: P)
-        mcRatio = select(try r.floats("mc_ratio", [C, P, LL]), per: P * LL)
-        lensLogprob = select(try r.floats("lens_logprob", [C, P, 2, LL]), per: P * 2 * LL)
-        tunedMcRatio = file.exists("tuned_mc_ratio") ? select(try r.floats("tuned_mc_ratio", [C, P, LL]), per: P * LL) : nil
+        counterfactualCorrect = select(try r.uint8(V.counterfactualCorrect), per: P)
+        parametricCorrect = select(try r.uint8(V.parametricCorrect), per: P)
+        generated = select(try r.strings(V.generated), per: P)
+        mcRatio = select(try r.floats(V.mcRatio), per: P * LL)
+        lensLogprob = select(try r.floats(V.lensLogprob), per: P * answers.count * LL)
+        tunedMcRatio = file.exists(V.tunedMCRatio.name) ? select(try r.floats(V.tunedMCRatio), per: P * LL) : nil
         if v >= 2 {
-            try r.expectShape("head_dla_by_span", [C, P, S, L, H])
-            let perProbe = { (name: String) in select(try r.floats(name, [C, P]), per: P) }
+            try r.expectShape(V.headDLABySpan)
+            let perProbe = { (v: SchemaVariable) in select(try r.floats(v), per: P) }
             var definition: String?
-            if case .string(let d)? = try? file.attribute("dla_definition") { definition = d }
-            dla = LogitAttributionData(logitDiff: try perProbe("logit_diff"),
-                                       head: select(try r.floats("head_dla", [C, P, L, H]), per: P * L * H),
-                                       mlp: select(try r.floats("mlp_dla", [C, P, L]), per: P * L),
-                                       embed: try perProbe("embed_dla"), attentionBias: try perProbe("bias_dla"),
-                                       normBias: try perProbe("norm_bias_dla"), remainder: try perProbe("dla_remainder"),
+            if case .string(let d)? = try? file.attribute(V.Attribute.dlaDefinition) { definition = d }
+            dla = LogitAttributionData(logitDiff: try perProbe(V.logitDiff),
+                                       head: select(try r.floats(V.headDLA), per: P * L * H),
+                                       mlp: select(try r.floats(V.mlpDLA), per: P * L),
+                                       embed: try perProbe(V.embedDLA), attentionBias: try perProbe(V.biasDLA),
+                                       normBias: try perProbe(V.normBiasDLA), remainder: try perProbe(V.dlaRemainder),
                                        definition: definition)
         } else {
             dla = nil
         }
 
-        runComplete = (try? file.attribute("complete")) == .int(1)
-        info = r.info(["template_name", "template_text", "model_type", "tool_version", "created", "probe_file", "command_line"])
+        runComplete = (try? file.attribute(V.Attribute.complete)) == .int(1)
+        info = r.info([V.Attribute.templateName, V.Attribute.templateText, V.Attribute.modelType, V.Attribute.toolVersion,
+                       V.Attribute.created, V.Attribute.probeFile, V.Attribute.commandLine])
     }
 
     /// Index of the span named `name`. - Throws: `unknownSpan`.
@@ -186,14 +194,14 @@ public final class RunData: Sendable {
     /// Attention mass at complete checkpoint `c`: `[probe, span, layer, head]` (NaN where the span
     /// was not found).
     public func attention(checkpoint c: Int) throws -> [Float] {
-        try slab("attention_mass", checkpoint: c)
+        try slab(V.attentionMass.name, checkpoint: c)
     }
 
     /// Direct logit attribution of every head split by source span at complete checkpoint `c`:
     /// `[probe, span, layer, head]` (NaN where the span was not found). - Throws: `malformedRun`
     /// (also for a version-1 file, which has no such variable).
     public func headDLABySpan(checkpoint c: Int) throws -> [Float] {
-        try slab("head_dla_by_span", checkpoint: c)
+        try slab(V.headDLABySpan.name, checkpoint: c)
     }
 
     /// One checkpoint's `[probe, span, layer, head]` slab of a float variable.
@@ -254,6 +262,22 @@ func checkpointIndex(_ key: String, checkpoints: [String], steps: [Int64], path:
 struct FieldReader {
     let file: HDF5File
     let path: String
+    /// Every dimension's length, once the coordinates are read: the expected shape of a `SchemaVariable`.
+    var sizes: [String: Int] = [:]
+
+    /// The shape `v` must have (its dimensions' lengths).
+    func expected(_ v: SchemaVariable) throws -> [Int] {
+        guard let shape = v.shape(sizes) else {
+            throw AnalysisError.malformedRun(path: path, field: v.name, detail: "dimensions \(v.dims) not all known")
+        }
+        return shape
+    }
+
+    func expectShape(_ v: SchemaVariable) throws { try expectShape(v.name, try expected(v)) }
+    func strings(_ v: SchemaVariable) throws -> [String] { try strings(v.name, try expected(v)) }
+    func uint8(_ v: SchemaVariable) throws -> [UInt8] { try uint8(v.name, try expected(v)) }
+    func int64(_ v: SchemaVariable) throws -> [Int64] { try int64(v.name, try expected(v)) }
+    func floats(_ v: SchemaVariable) throws -> [Float] { try floats(v.name, try expected(v)) }
 
     func wrap<T>(_ field: String, _ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as HDF5Error {

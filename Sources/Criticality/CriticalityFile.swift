@@ -1,6 +1,6 @@
 // The HDF5 layout of a criticality run (docs/hdf5-schema.md, "Criticality files"). This file is the one
-// place that writes them; every name comes from `CriticalitySchema` (Analysis/CriticalityData.swift),
-// which the reader and the tests use too. Per-checkpoint variables have `checkpoint` first and are written one checkpoint
+// place that writes them; every name comes from `CriticalitySchema` (HDF5Store/CriticalitySchema.swift),
+// which the reader, merge and the tests use too. Per-checkpoint variables have `checkpoint` first and are written one checkpoint
 // at a time; `checkpoint_complete` turns 1 after each, so an interrupted run keeps what it finished.
 import Foundation
 import Analysis
@@ -79,29 +79,20 @@ public final class CriticalityWriter {
 
     private func define(steps: [Int64], exampleIDs: [String], examples: [TokenizedExample], attributes: [String: AttributeValue]) throws {
         typealias S = CriticalitySchema
-        try file.createDimension("checkpoint", strings: checkpoints)
-        try file.createCoordinate("step", along: "checkpoint", ints: steps)
-        try file.createDimension("example", ints: examples.map { Int64($0.index) })
-        try file.createVariable(S.exampleID, type: .string, dims: ["example"])
+        try file.createDimension(S.Dim.checkpoint, strings: checkpoints)
+        try file.createCoordinate("step", along: S.Dim.checkpoint, ints: steps)
+        try file.createDimension(S.Dim.example, ints: examples.map { Int64($0.index) })
+        for v in S.variables { try file.createVariable(v) }
         try file.write(S.exampleID, strings: exampleIDs)
-        try file.createVariable(S.hasContext, type: .uint8, dims: ["example"])
         try file.write(S.hasContext, uint8: examples.map { $0.hasContext ? 1 : 0 })
-        try file.createVariable(S.skipped, type: .uint8, dims: ["example"])
         try file.write(S.skipped, uint8: examples.map { $0.skipReason == nil ? 0 : 1 })
-        try file.createVariable(S.skipReason, type: .string, dims: ["example"])
         try file.write(S.skipReason, strings: examples.map { $0.skipReason ?? "" })
         for (name, values) in [(S.promptTokensWithContext, examples.map(\.promptTokensWithContext)),
                                (S.promptTokensWithoutContext, examples.map(\.promptTokensWithoutContext)),
                                (S.responseTokens, examples.map { $0.withoutContext?.scored ?? 0 }),
                                (S.responseTokensWithContext, examples.map { $0.withContext?.scored ?? 0 })] {
-            try file.createVariable(name, type: .int32, dims: ["example"])
             try file.write(name, ints32: values.map { Int32(clamping: $0) })
         }
-        for name in S.perCheckpointExample {
-            try file.createVariable(name, type: .float32, dims: ["checkpoint", "example"])
-        }
-        try file.createVariable(S.weightsSHA256, type: .string, dims: ["checkpoint"])
-        try file.createVariable(S.checkpointComplete, type: .uint8, dims: ["checkpoint"])
         var attrs = attributes
         attrs[S.versionAttribute] = .int(S.version)
         attrs["score_definition"] = .string(S.definition)

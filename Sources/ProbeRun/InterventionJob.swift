@@ -323,9 +323,11 @@ struct MeanActivations {
     }
 }
 
-/// The intervention run file (docs/hdf5-schema.md, "Intervention runs"); one definition of its layout.
+/// Writing the intervention run file: its variables are defined in HDF5Store/RunSchema.swift
+/// (`InterventionSchema`; docs/interventions.md).
 final class InterventionFile {
-    static let schemaVersion: Int64 = 1
+    private typealias S = InterventionSchema
+    static let schemaVersion = InterventionSchema.version
     let file: HDF5File
     let url: URL
     private(set) var done: [Bool]
@@ -342,60 +344,50 @@ final class InterventionFile {
             file = try HDF5File.open(at: s.output, writable: true)
             let path = s.output.path
             let mismatch = { (what: String) in InterventionJobError.resumeMismatch(path: path, detail: what) }
-            guard (try? file.attribute("cpiscope_intervention_schema_version")) == .int(Self.schemaVersion) else {
+            guard (try? file.attribute(S.versionAttribute)) == .int(Self.schemaVersion) else {
                 try? file.close(); throw mismatch("it is not an intervention run of this version")
             }
-            if try file.readStrings("checkpoint").values != checkpoints { try? file.close(); throw mismatch("its checkpoints differ") }
-            if try file.readStrings("probe").values != probes { try? file.close(); throw mismatch("its probes differ") }
-            if try file.readStrings("intervention").values != names { try? file.close(); throw mismatch("its interventions differ") }
-            done = try file.readUInt8("checkpoint_complete").values.map { $0 == 1 }
+            if try file.readStrings(S.Dim.checkpoint).values != checkpoints { try? file.close(); throw mismatch("its checkpoints differ") }
+            if try file.readStrings(S.Dim.probe).values != probes { try? file.close(); throw mismatch("its probes differ") }
+            if try file.readStrings(S.Dim.intervention).values != names { try? file.close(); throw mismatch("its interventions differ") }
+            done = try file.readUInt8(S.checkpointComplete.name).values.map { $0 == 1 }
             return
         }
         file = try HDF5File.create(at: url, overwrite: s.force)
         done = [Bool](repeating: false, count: checkpoints.count)
         do {
-            try file.createDimension("checkpoint", strings: checkpoints)
-            try file.createCoordinate("step", along: "checkpoint", ints: refs.map { Int64($0.step ?? -1) })
-            try file.createDimension("probe", strings: probes)
-            try file.createDimension("intervention", strings: names)
-            try file.createDimension("answer", strings: RunSchema.answers)
-            for (name, values) in [("intervention_kind", plan.map(\.kind)), ("intervention_component", plan.map(\.component)),
-                                   ("intervention_source", plan.map(\.source)),
-                                   ("intervention_layers", plan.map { $0.layers.map(String.init).joined(separator: ",") })] {
-                try file.createVariable(name, type: .string, dims: ["intervention"])
-                try file.write(name, strings: values)
+            try file.createDimension(S.Dim.checkpoint, strings: checkpoints)
+            try file.createCoordinate(RunSchema.step.name, along: S.Dim.checkpoint, ints: refs.map { Int64($0.step ?? -1) })
+            try file.createDimension(S.Dim.probe, strings: probes)
+            try file.createDimension(S.Dim.intervention, strings: names)
+            try file.createDimension(S.Dim.answer, strings: RunSchema.answers)
+            let text: [SchemaVariable: [String]] = [
+                S.kind: plan.map(\.kind), S.component: plan.map(\.component), S.source: plan.map(\.source),
+                S.layerList: plan.map { $0.layers.map(String.init).joined(separator: ",") }]
+            for v in S.perInterventionText {
+                try file.createVariable(v)
+                try file.write(v.name, strings: text[v, default: []])
             }
-            for (name, values) in [("intervention_layer", plan.map { Int32($0.layer) }), ("intervention_head", plan.map { Int32($0.head) })] {
-                try file.createVariable(name, type: .int32, dims: ["intervention"])
-                try file.write(name, ints32: values)
+            let index: [SchemaVariable: [Int32]] = [S.layer: plan.map { Int32($0.layer) }, S.head: plan.map { Int32($0.head) }]
+            for v in S.perInterventionIndex {
+                try file.createVariable(v)
+                try file.write(v.name, ints32: index[v, default: []])
             }
-            try file.createVariable("clean_logit_diff", type: .float32, dims: ["checkpoint", "probe"])
-            try file.createVariable("clean_mc", type: .float32, dims: ["checkpoint", "probe"])
-            try file.createVariable("clean_answer_loglik", type: .float32, dims: ["checkpoint", "probe", "answer"])
-            try file.createVariable("intervened_logit_diff", type: .float32, dims: ["checkpoint", "intervention", "probe"])
-            try file.createVariable("intervened_mc", type: .float32, dims: ["checkpoint", "intervention", "probe"])
-            try file.createVariable("intervened_answer_loglik", type: .float32, dims: ["checkpoint", "intervention", "probe", "answer"])
-            try file.createVariable("patch_recovery", type: .float32, dims: ["checkpoint", "intervention", "probe"])
-            if generate {
-                for (prefix, dims) in [("clean", ["checkpoint", "probe"]), ("intervened", ["checkpoint", "intervention", "probe"])] {
-                    try file.createVariable("\(prefix)_counterfactual_correct", type: .uint8, dims: dims)
-                    try file.createVariable("\(prefix)_parametric_correct", type: .uint8, dims: dims)
-                    try file.createVariable("\(prefix)_generated", type: .string, dims: dims)
-                }
+            for v in S.measurements + (generate ? S.cleanGeneration + S.intervenedGeneration : []) + [S.checkpointComplete] {
+                try file.createVariable(v)
             }
-            try file.createVariable("checkpoint_complete", type: .uint8, dims: ["checkpoint"])
             var attrs = ProbeJob.runAttributes(s, config: job.config, tokenizerFile: job.tokenizerFile, tokenizerHash: job.tokenizerHash,
                                                probeHash: (try? ContentHash.sha256(file: s.probeFile)) ?? "", options: options)
-            attrs["cpiscope_intervention_schema_version"] = .int(Self.schemaVersion)
+            attrs[S.versionAttribute] = .int(Self.schemaVersion)
             attrs["checkpoint_weight_formats"] = .strings(job.weightFormats)
-            attrs["complete"] = .int(0)
-            attrs["generate"] = .int(generate ? 1 : 0)
+            attrs[RunSchema.Attribute.complete] = .int(0)
+            attrs[S.Attribute.generate] = .int(generate ? 1 : 0)
             attrs["patch_recovery_definition"] = .string("(patched − target) / (source − target) of logit[context answer] − logit[memory answer]")
             attrs["mean_ablation_definition"] = .string("the activation averaged over the probe set at the same checkpoint, per position counted from the end of the prompt; positions past the prompt take the answer position's mean")
             attrs["knockout_definition"] = .string("−inf added to the pre-softmax scores from the answer position to the span's tokens, every head of the listed layers (Geva et al. 2023)")
             if let shard = s.shard {
-                attrs["shard"] = .string(shard.description)
-                attrs["shard_by"] = .string(shard.axis.rawValue)
+                attrs[RunSchema.Attribute.shard] = .string(shard.description)
+                attrs[RunSchema.Attribute.shardBy] = .string(shard.axis.rawValue)
                 attrs[ProbeShard.Axis.checkpoints.jobAttribute] = .strings(s.checkpoints.map(\.name))
                 attrs[ProbeShard.Axis.probes.jobAttribute] = .strings(probes)
                 attrs[ProbeShard.Axis.interventions.jobAttribute] = .strings(jobPlan.map(\.name))
@@ -411,22 +403,23 @@ final class InterventionFile {
 
     func write(checkpoint ci: Int, clean: [InterventionOutcome], intervened: [[InterventionOutcome]], recovery: [[Float]]) throws {
         do {
-            try file.writeSlab("clean_logit_diff", index: ci, floats: clean.map(\.logitDiff))
-            try file.writeSlab("clean_mc", index: ci, floats: clean.map(\.mc))
-            try file.writeSlab("clean_answer_loglik", index: ci, floats: clean.flatMap(\.loglik))
-            try file.writeSlab("intervened_logit_diff", index: ci, floats: intervened.flatMap { $0.map(\.logitDiff) })
-            try file.writeSlab("intervened_mc", index: ci, floats: intervened.flatMap { $0.map(\.mc) })
-            try file.writeSlab("intervened_answer_loglik", index: ci, floats: intervened.flatMap { $0.flatMap(\.loglik) })
-            try file.writeSlab("patch_recovery", index: ci, floats: recovery.flatMap { $0 })
+            try file.writeSlab(S.cleanLogitDiff.name, index: ci, floats: clean.map(\.logitDiff))
+            try file.writeSlab(S.cleanMC.name, index: ci, floats: clean.map(\.mc))
+            try file.writeSlab(S.cleanAnswerLoglik.name, index: ci, floats: clean.flatMap(\.loglik))
+            try file.writeSlab(S.logitDiff.name, index: ci, floats: intervened.flatMap { $0.map(\.logitDiff) })
+            try file.writeSlab(S.mc.name, index: ci, floats: intervened.flatMap { $0.map(\.mc) })
+            try file.writeSlab(S.answerLoglik.name, index: ci, floats: intervened.flatMap { $0.flatMap(\.loglik) })
+            try file.writeSlab(S.patchRecovery.name, index: ci, floats: recovery.flatMap { $0 })
             if generate {
-                for (prefix, rows) in [("clean", clean), ("intervened", intervened.flatMap { $0 })] {
-                    try file.writeSlab("\(prefix)_counterfactual_correct", index: ci, uint8: rows.map { ($0.generation?.counterfactual ?? false) ? 1 : 0 })
-                    try file.writeSlab("\(prefix)_parametric_correct", index: ci, uint8: rows.map { ($0.generation?.parametric ?? false) ? 1 : 0 })
-                    try file.writeSlab("\(prefix)_generated", index: ci, strings: rows.map { storable($0.generation?.text ?? "") })
+                for (variables, rows) in [(S.cleanGeneration, clean), (S.intervenedGeneration, intervened.flatMap { $0 })] {
+                    let (cf, pf, text) = (variables[0], variables[1], variables[2])
+                    try file.writeSlab(cf.name, index: ci, uint8: rows.map { ($0.generation?.counterfactual ?? false) ? 1 : 0 })
+                    try file.writeSlab(pf.name, index: ci, uint8: rows.map { ($0.generation?.parametric ?? false) ? 1 : 0 })
+                    try file.writeSlab(text.name, index: ci, strings: rows.map { storable($0.generation?.text ?? "") })
                 }
             }
             try file.flush()
-            try file.writeSlab("checkpoint_complete", index: ci, uint8: [1])
+            try file.writeSlab(S.checkpointComplete.name, index: ci, uint8: [1])
             try file.flush()
         } catch {
             file.abandon()
@@ -436,7 +429,7 @@ final class InterventionFile {
     }
 
     func finish() throws {
-        try file.setAttribute("complete", .int(1))
+        try file.setAttribute(RunSchema.Attribute.complete, .int(1))
         try file.flush()
         try file.close()
     }

@@ -241,8 +241,8 @@ public enum ProbeJob {
                 attributes["tuned_lens_definition"] = .string(TunedLens.definition)
             }
             if let shard = spec.shard {
-                attributes["shard"] = .string(shard.description)
-                attributes["shard_by"] = .string(shard.axis.rawValue)
+                attributes[RunSchema.Attribute.shard] = .string(shard.description)
+                attributes[RunSchema.Attribute.shardBy] = .string(shard.axis.rawValue)
                 attributes[ProbeShard.Axis.checkpoints.jobAttribute] = .strings(spec.checkpoints.map(\.name))
                 attributes[ProbeShard.Axis.probes.jobAttribute] = .strings(set.probes.map(\.id))
             }

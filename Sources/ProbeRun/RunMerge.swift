@@ -35,14 +35,16 @@ public enum RunMergeError: Error, CustomStringConvertible, Sendable {
 }
 
 public enum RunMerge {
+    private typealias A = RunSchema.Attribute
     /// Attributes that may differ between shards (when and how each process started; its part of the job).
-    static let perProcess: Set<String> = ["created", "command_line", "complete"]
+    static let perProcess: Set<String> = [A.created, A.commandLine, A.complete]
+    /// Not an attribute of a file: the N of each shard's `shard` (I/N), compared like one.
+    static let shardCount = "shard_count"
 
     /// Fields checked first, so that an error names the cause rather than a path that follows from it.
-    static let checkedFirst = ["tool_version", "cpiscope_schema_version", "cpiscope_intervention_schema_version", "shard_by",
-                               "shard_count", "probe_file_sha256", "template_text", "model_config", "precision",
-                               "probe_group_size", "probe_group_cache_bytes", "threads", "generate"]
-                               + ProbeShard.Axis.allCases.map(\.jobAttribute)
+    static let checkedFirst = [A.toolVersion, A.version, InterventionSchema.versionAttribute, A.shardBy, shardCount,
+                               A.probeFileSHA256, A.templateText, A.modelConfig] + A.resultsDependOn
+                               + [InterventionSchema.Attribute.generate] + ProbeShard.Axis.allCases.map(\.jobAttribute)
 
     /// What a merge wrote: the items no complete shard held (empty for a complete merge).
     public struct Outcome: Sendable { public var missing: [String] }
@@ -55,19 +57,19 @@ public enum RunMerge {
         for f in files {
             var a: [String: AttributeValue] = [:]
             for name in try f.attributeNames() { a[name] = try f.attribute(name) }
-            guard case .string(let shard)? = a["shard"], let parsed = ProbeShard(shard) else { throw RunMergeError.notAShard(path: f.path) }
-            a["shard_count"] = .int(Int64(parsed.count))
+            guard case .string(let shard)? = a[A.shard], let parsed = ProbeShard(shard) else { throw RunMergeError.notAShard(path: f.path) }
+            a[shardCount] = .int(Int64(parsed.count))
             attrs.append(a)
         }
         let ref = attrs[0]
         for (f, a) in zip(files, attrs).dropFirst() {
-            let keys = Set(ref.keys).union(a.keys).subtracting(perProcess).subtracting(["shard"])
+            let keys = Set(ref.keys).union(a.keys).subtracting(perProcess).subtracting([A.shard])
             for key in checkedFirst.filter(keys.contains) + keys.subtracting(checkedFirst).sorted() where ref[key] != a[key] {
                 throw RunMergeError.mismatch(path: f.path, field: key,
                                              detail: "\(a[key].map { "\($0)".prefix(80) } ?? "absent") vs \(ref[key].map { "\($0)".prefix(80) } ?? "absent")")
             }
         }
-        guard case .string(let axisName)? = ref["shard_by"], let axis = ProbeShard.Axis(rawValue: axisName),
+        guard case .string(let axisName)? = ref[A.shardBy], let axis = ProbeShard.Axis(rawValue: axisName),
               case .strings(let whole)? = ref[axis.jobAttribute]
         else { throw RunMergeError.notAShard(path: files[0].path) }
         let dim = axis.dimension
@@ -80,9 +82,9 @@ public enum RunMerge {
         for (f, a) in zip(files, attrs) {
             // The sharded dimension's labels: names, or indices (criticality examples) as their decimal text.
             let items = try f.elementType(of: dim) == .string ? try f.readStrings(dim).values : try f.readInt64(dim).values.map { String($0) }
-            let done = try f.readUInt8("checkpoint_complete").values
-            if a["complete"] != .int(1) && !allowPartial {
-                let open = zip(try f.readStrings("checkpoint").values, done).filter { $0.1 != 1 }.map(\.0)
+            let done = try f.readUInt8(RunSchema.checkpointComplete.name).values
+            if a[A.complete] != .int(1) && !allowPartial {
+                let open = zip(try f.readStrings(RunSchema.Dim.checkpoint).values, done).filter { $0.1 != 1 }.map(\.0)
                 throw RunMergeError.incomplete(path: f.path, detail: "checkpoint(s) \(open.joined(separator: ", ")) not complete")
             }
             var map: [Int] = []
@@ -116,7 +118,7 @@ public enum RunMerge {
                 else { try out.createDimension(d, ints: try first.readInt64(d).values) }
             }
             var coordinates: [String] = []
-            if case .string(let c)? = ref["coordinates"] { coordinates = c.split(separator: " ").map(String.init) }
+            if case .string(let c)? = ref[A.coordinates] { coordinates = c.split(separator: " ").map(String.init) }
             let spread = Spread(files: files, dim: dim, placement: placement, count: whole.count)
             for name in try first.children() where !dims.contains(name) {
                 guard let type = try first.elementType(of: name) else { continue }
@@ -133,7 +135,7 @@ public enum RunMerge {
                 case .string: try out.write(name, strings: try spread.merged(String.self, name, dims: vdims))
                 case .uint8:
                     var v = try spread.merged(UInt8.self, name, dims: vdims)
-                    if name == "checkpoint_complete" {
+                    if name == RunSchema.checkpointComplete.name {
                         // A checkpoint is complete when every shard that holds part of it completed it.
                         v = axis != .checkpoints ? (0..<v.count).map { c in complete.allSatisfy { $0[c] == 1 } && missing.isEmpty ? 1 : 0 } : v
                     }
@@ -141,11 +143,11 @@ public enum RunMerge {
                 }
             }
             for (key, value) in ref.sorted(by: { $0.key < $1.key })
-            where !ProbeShard.attributeNames.contains(key) && key != "shard_count" && key != "coordinates" {
+            where !ProbeShard.attributeNames.contains(key) && key != shardCount && key != A.coordinates {
                 try out.setAttribute(key, value)
             }
-            let allDone = try out.readUInt8("checkpoint_complete").values.allSatisfy { $0 == 1 }
-            try out.setAttribute("complete", .int(allDone && missing.isEmpty ? 1 : 0))
+            let allDone = try out.readUInt8(RunSchema.checkpointComplete.name).values.allSatisfy { $0 == 1 }
+            try out.setAttribute(A.complete, .int(allDone && missing.isEmpty ? 1 : 0))
             if !missing.isEmpty { try out.setAttribute("merge_missing_\(dim)s", .strings(missing)) }
             try out.flush()
             try out.close()

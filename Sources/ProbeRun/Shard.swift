@@ -3,6 +3,7 @@
 // in the same group in either, so a merged file equals a single-process run bit for bit.
 import Foundation
 import Checkpoints
+import HDF5Store
 import ProbeKit
 
 /// Which part of a job one process runs.
@@ -15,10 +16,10 @@ public struct ProbeShard: Sendable, Equatable, CustomStringConvertible {
         /// The file dimension this axis splits, and the root attribute holding the whole job's list of it.
         public var dimension: String {
             switch self {
-            case .checkpoints: return "checkpoint"
-            case .probes: return "probe"
-            case .interventions: return "intervention"
-            case .examples: return "example"
+            case .checkpoints: return RunSchema.Dim.checkpoint
+            case .probes: return RunSchema.Dim.probe
+            case .interventions: return InterventionSchema.Dim.intervention
+            case .examples: return CriticalitySchema.Dim.example
             }
         }
         public var jobAttribute: String { "shard_job_\(rawValue)" }
@@ -59,7 +60,7 @@ public struct ProbeShard: Sendable, Equatable, CustomStringConvertible {
 
     /// Root attributes of a shard file. `merge` reads them and keeps them out of the merged file.
     /// (`shard_job_interventions` only in intervention shards.)
-    public static let attributeNames = ["shard", "shard_by"] + Axis.allCases.map(\.jobAttribute)
+    public static let attributeNames = [RunSchema.Attribute.shard, RunSchema.Attribute.shardBy] + Axis.allCases.map(\.jobAttribute)
 }
 
 extension ProbeJob {

@@ -110,6 +110,30 @@ struct InterventionShardTests {
         #expect(p.status != 0 && p.stderr.contains("interventions"), "\(p.summary)")
     }
 
+    @Test("cpiscope slurm intervene writes an array of intervene shards (the experiments passed through, slurm's own options not) and a merge job")
+    func slurmScripts() throws {
+        let dir = try makeTempDir("iv-slurm")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("iv.h5")
+        _ = try runOK(["slurm", "intervene", Paths.trajectory.path, "--probes", Paths.trajectory.appendingPathComponent("probes.jsonl").path,
+                       "--ablate", "heads:all", "--knockout", "context@all", "-o", out.path, "--shard-by", "interventions",
+                       "--tasks", "3", "--cpus-per-task", "2", "--partition", "cpu"])
+        let scripts = dir.appendingPathComponent("iv.slurm")
+        let array = try String(contentsOf: scripts.appendingPathComponent("array.sbatch"), encoding: .utf8)
+        let merge = try String(contentsOf: scripts.appendingPathComponent("merge.sbatch"), encoding: .utf8)
+        let exec = array.split(separator: "\n").first { $0.hasPrefix("exec ") } ?? ""
+        #expect(exec.contains(" intervene ") && exec.contains("--ablate heads:all") && exec.contains("--knockout context@all")
+                && exec.contains("--shard-by interventions"), "\(exec)")
+        #expect(!exec.contains("--tasks") && !exec.contains("--partition") && !exec.contains("--cpus-per-task") && !exec.contains(" slurm "), "\(exec)")
+        #expect(array.contains("#SBATCH --array=1-3") && array.contains("--shard \"$SLURM_ARRAY_TASK_ID/3\""), "\(array)")
+        for i in 1...3 { #expect(merge.contains("iv.shard-\(i)-of-3.h5"), "\(merge)") }
+        // Without --tasks an intervention split has no default; probe shards are not intervene's.
+        var r = try Exec.cpiscope(["slurm", "intervene", Paths.trajectory.path, "--ablate", "heads:all", "-o", out.path, "--shard-by", "interventions"])
+        #expect(r.status != 0 && r.stderr.contains("--tasks"), "\(r.summary)")
+        r = try Exec.cpiscope(["slurm", "intervene", Paths.trajectory.path, "--ablate", "heads:all", "-o", out.path, "--shard-by", "probes", "--tasks", "2"])
+        #expect(r.status != 0 && r.stderr.contains("not probes"), "\(r.summary)")
+    }
+
     @Test("refused: overlapping, missing and incomplete intervention shards; --allow-partial marks the missing interventions")
     func refusesIncompleteSets() throws {
         let dir = try makeTempDir("iv-shard-gaps")

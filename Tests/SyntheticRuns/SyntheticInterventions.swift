@@ -101,74 +101,68 @@ public struct SyntheticInterventions {
 
     public func cf(_ i: Int, _ c: Int, _ p: Int) -> UInt8 { noise(i, c, p, 10) < planted(entries[i], c).2 ? 1 : 0 }
 
-    /// Writes the file as InterventionJob writes it.
+    /// Writes the file as InterventionJob writes it: every variable of the schema (HDF5Store/RunSchema.swift,
+    /// `InterventionSchema`), with synthetic values.
     public func write(to url: URL) throws {
+        typealias S = InterventionSchema
+        typealias Dim = InterventionSchema.Dim
         let f = try HDF5File.create(at: url, overwrite: true)
         let list = entries, C = checkpoints.count, P = probes.count, I = list.count
-        try f.createDimension("checkpoint", strings: checkpoints)
-        try f.createCoordinate("step", along: "checkpoint", ints: steps)
-        try f.createDimension("probe", strings: probes)
-        try f.createDimension("intervention", strings: list.map(\.name))
-        try f.createDimension("answer", strings: ["context", "memory"])
-        func define(_ name: String, _ type: HDF5ElementType, _ dims: [String]) throws -> Bool {
-            guard !omit.contains(name) else { return false }
-            try f.createVariable(name, type: type, dims: misshapen == name ? Array(dims.dropFirst()) : dims)
-            return misshapen != name
+        try f.createDimension(Dim.checkpoint, strings: checkpoints)
+        try f.createCoordinate(RunSchema.step.name, along: Dim.checkpoint, ints: steps)
+        try f.createDimension(Dim.probe, strings: probes)
+        try f.createDimension(Dim.intervention, strings: list.map(\.name))
+        try f.createDimension(Dim.answer, strings: RunSchema.answers)
+        /// Creates `v` (unless omitted; misshapen drops its first dimension); true when its values are to be written.
+        func define(_ v: SchemaVariable) throws -> Bool {
+            guard !omit.contains(v.name) else { return false }
+            try f.createVariable(v.name, type: v.type, dims: misshapen == v.name ? Array(v.dims.dropFirst()) : v.dims)
+            return misshapen != v.name
         }
-        for (name, values) in [("intervention_kind", list.map { badKind ?? $0.kind }), ("intervention_component", list.map(\.component)),
-                               ("intervention_source", list.map(\.source))] {
-            if try define(name, .string, ["intervention"]) { try f.write(name, strings: values) }
-        }
-        for (name, values) in [("intervention_layer", list.map { Int32($0.layer) }), ("intervention_head", list.map { Int32($0.head) })] {
-            if try define(name, .int32, ["intervention"]) { try f.write(name, ints32: values) }
-        }
-        var slabs: [String: (Int) -> [Float]] = [
-            "clean_logit_diff": { c in (0..<P).map { cleanLogitDiff(c, $0) } },
-            "clean_mc": { c in (0..<P).map { cleanMC(c, $0) } },
-            "intervened_logit_diff": { c in (0..<I).flatMap { i in (0..<P).map { logitDiff(i, c, $0) } } },
-            "intervened_mc": { c in (0..<I).flatMap { i in (0..<P).map { mc(i, c, $0) } } },
-            "patch_recovery": { c in (0..<I).flatMap { i in (0..<P).map { recovery(list[i], c, $0) } } },
+        let text: [SchemaVariable: [String]] = [S.kind: list.map { badKind ?? $0.kind }, S.component: list.map(\.component),
+                                                S.source: list.map(\.source), S.layerList: list.map { $0.layer < 0 ? "" : String($0.layer) }]
+        for v in S.perInterventionText where try define(v) { try f.write(v.name, strings: text[v, default: []]) }
+        let index: [SchemaVariable: [Int32]] = [S.layer: list.map { Int32($0.layer) }, S.head: list.map { Int32($0.head) }]
+        for v in S.perInterventionIndex where try define(v) { try f.write(v.name, ints32: index[v, default: []]) }
+        // Per checkpoint: the synthetic values of one checkpoint's slab.
+        let floats: [SchemaVariable: (Int) -> [Float]] = [
+            S.cleanLogitDiff: { c in (0..<P).map { cleanLogitDiff(c, $0) } },
+            S.cleanMC: { c in (0..<P).map { cleanMC(c, $0) } },
+            S.cleanAnswerLoglik: { c in (0..<P).flatMap { p in [Float(-1 - noise(c, p, 11)), Float(-2 - noise(c, p, 12))] } },
+            S.logitDiff: { c in (0..<I).flatMap { i in (0..<P).map { logitDiff(i, c, $0) } } },
+            S.mc: { c in (0..<I).flatMap { i in (0..<P).map { mc(i, c, $0) } } },
+            S.answerLoglik: { c in (0..<(I * P)).flatMap { k in [Float(-1 - noise(c, k, 13)), Float(-2 - noise(c, k, 14))] } },
+            S.patchRecovery: { c in (0..<I).flatMap { i in (0..<P).map { recovery(list[i], c, $0) } } },
         ]
-        slabs["clean_answer_loglik"] = { c in (0..<P).flatMap { p in [Float(-1 - noise(c, p, 11)), Float(-2 - noise(c, p, 12))] } }
-        slabs["intervened_answer_loglik"] = { c in (0..<(I * P)).flatMap { k in [Float(-1 - noise(c, k, 13)), Float(-2 - noise(c, k, 14))] } }
-        let dims: [String: [String]] = [
-            "clean_logit_diff": ["checkpoint", "probe"], "clean_mc": ["checkpoint", "probe"], "clean_answer_loglik": ["checkpoint", "probe", "answer"],
-            "intervened_logit_diff": ["checkpoint", "intervention", "probe"], "intervened_mc": ["checkpoint", "intervention", "probe"],
-            "intervened_answer_loglik": ["checkpoint", "intervention", "probe", "answer"], "patch_recovery": ["checkpoint", "intervention", "probe"],
+        let bytes: [SchemaVariable: (Int) -> [UInt8]] = [
+            S.cleanCounterfactualCorrect: { c in (0..<P).map { cleanCF(c, $0) } },
+            S.counterfactualCorrect: { c in (0..<I).flatMap { i in (0..<P).map { cf(i, c, $0) } } },
+            S.cleanParametricCorrect: { c in (0..<P).map { 1 - cleanCF(c, $0) } },
+            S.parametricCorrect: { c in (0..<I).flatMap { i in (0..<P).map { 1 - cf(i, c, $0) } } },
+            S.checkpointComplete: { _ in [1] },
         ]
-        var written: Set<String> = []
-        for name in dims.keys.sorted() {
-            if try define(name, .float32, dims[name] ?? []) { written.insert(name) }
+        let strings: [SchemaVariable: (Int) -> [String]] = [
+            S.cleanGenerated: { c in (0..<P).map { "gen \(c) \($0)" } },
+            S.generated: { c in (0..<(I * P)).map { "gen \(c) \($0)" } },
+        ]
+        var written: [SchemaVariable] = []
+        for v in S.measurements + (generate ? S.cleanGeneration + S.intervenedGeneration : []) + [S.checkpointComplete] where try define(v) {
+            written.append(v)
         }
-        var generations: [String: (Int) -> [UInt8]] = [:]
-        if generate {
-            generations["clean_counterfactual_correct"] = { c in (0..<P).map { cleanCF(c, $0) } }
-            generations["intervened_counterfactual_correct"] = { c in (0..<I).flatMap { i in (0..<P).map { cf(i, c, $0) } } }
-            generations["clean_parametric_correct"] = { c in (0..<P).map { 1 - cleanCF(c, $0) } }
-            generations["intervened_parametric_correct"] = { c in (0..<I).flatMap { i in (0..<P).map { 1 - cf(i, c, $0) } } }
-            for name in generations.keys.sorted() {
-                if try define(name, .uint8, name.hasPrefix("clean") ? ["checkpoint", "probe"] : ["checkpoint", "intervention", "probe"]) { written.insert(name) }
-            }
-            for (name, d) in [("clean_generated", ["checkpoint", "probe"]), ("intervened_generated", ["checkpoint", "intervention", "probe"])] {
-                if try define(name, .string, d) { written.insert(name) }
-            }
-        }
-        let completeWritten = try define("checkpoint_complete", .uint8, ["checkpoint"])
         let done = complete ?? [UInt8](repeating: 1, count: C)
         for c in 0..<C where done[c] == 1 {
-            for (name, values) in slabs where written.contains(name) { try f.writeSlab(name, index: c, floats: values(c)) }
-            for (name, values) in generations where written.contains(name) { try f.writeSlab(name, index: c, uint8: values(c)) }
-            if written.contains("clean_generated") { try f.writeSlab("clean_generated", index: c, strings: (0..<P).map { "gen \(c) \($0)" }) }
-            if written.contains("intervened_generated") {
-                try f.writeSlab("intervened_generated", index: c, strings: (0..<(I * P)).map { "gen \(c) \($0)" })
+            for v in written {  // checkpoint_complete last, after the data
+                if let values = floats[v] { try f.writeSlab(v.name, index: c, floats: values(c)) }
+                if let values = bytes[v] { try f.writeSlab(v.name, index: c, uint8: values(c)) }
+                if let values = strings[v] { try f.writeSlab(v.name, index: c, strings: values(c)) }
             }
-            if completeWritten { try f.writeSlab("checkpoint_complete", index: c, uint8: [1]) }
         }
-        if let v = schemaVersion { try f.setAttribute("cpiscope_intervention_schema_version", .int(v)) }
-        try f.setAttribute("generate", .int(generate ? 1 : 0))
-        try f.setAttribute("complete", .int(done.allSatisfy { $0 == 1 } ? 1 : 0))
-        try f.setAttribute("template_name", .string("plain"))
-        try f.setAttribute("model_type", .string("gpt2"))
+        typealias A = RunSchema.Attribute
+        if let v = schemaVersion { try f.setAttribute(S.versionAttribute, .int(v)) }
+        try f.setAttribute(S.Attribute.generate, .int(generate ? 1 : 0))
+        try f.setAttribute(A.complete, .int(done.allSatisfy { $0 == 1 } ? 1 : 0))
+        try f.setAttribute(A.templateName, .string("plain"))
+        try f.setAttribute(A.modelType, .string("gpt2"))
         try f.close()
     }
 }
@@ -184,19 +178,20 @@ public struct RawInterventions {
     public init(_ url: URL) throws {
         let f = try HDF5File.open(at: url, writable: false)
         defer { try? f.close() }
-        checkpoints = try f.readStrings("checkpoint").values
-        names = try f.readStrings("intervention").values
-        kinds = try f.readStrings("intervention_kind").values
-        let d = try f.readFloats("intervened_logit_diff")
+        typealias S = InterventionSchema
+        checkpoints = try f.readStrings(S.Dim.checkpoint).values
+        names = try f.readStrings(S.Dim.intervention).values
+        kinds = try f.readStrings(S.kind.name).values
+        let d = try f.readFloats(S.logitDiff.name)
         (C, I, P) = (d.shape[0], d.shape[1], d.shape[2])
         diff = d.values
-        clean = try f.readFloats("clean_logit_diff").values
-        cleanMC = try f.readFloats("clean_mc").values
-        mc = try f.readFloats("intervened_mc").values
-        recovery = try f.readFloats("patch_recovery").values
-        if (try? f.shape(of: "intervened_counterfactual_correct")) != nil {
-            cleanCF = try f.readUInt8("clean_counterfactual_correct").values
-            cf = try f.readUInt8("intervened_counterfactual_correct").values
+        clean = try f.readFloats(S.cleanLogitDiff.name).values
+        cleanMC = try f.readFloats(S.cleanMC.name).values
+        mc = try f.readFloats(S.mc.name).values
+        recovery = try f.readFloats(S.patchRecovery.name).values
+        if (try? f.shape(of: S.counterfactualCorrect.name)) != nil {
+            cleanCF = try f.readUInt8(S.cleanCounterfactualCorrect.name).values
+            cf = try f.readUInt8(S.counterfactualCorrect.name).values
         } else {
             cleanCF = []; cf = []
         }

@@ -111,86 +111,79 @@ public struct SyntheticRun {
         return (p * 7 + c * 3) % probes.count < k ? 1 : 0
     }
 
-    /// Writes the run file (every variable the probe job writes, as it writes them).
+    /// Writes the run file: every variable of the schema (HDF5Store/RunSchema.swift) that a probe job of
+    /// this version writes, with synthetic values where the analyses read them (the rest stay fill values).
     public func write(to url: URL) throws {
+        typealias V = RunSchema
+        typealias Dim = RunSchema.Dim
         let f = try HDF5File.create(at: url, overwrite: true)
         let C = checkpoints.count, P = probes.count, S = spans.count, L = layers, H = heads, LL = lensLayers
-        try f.createDimension("checkpoint", strings: checkpoints)
-        try f.createCoordinate("step", along: "checkpoint", ints: steps)
-        try f.createDimension("probe", strings: probes)
-        try f.createDimension("span", strings: spans)
-        try f.createDimension("layer", ints: (0..<L).map(Int64.init))
-        try f.createDimension("head", ints: (0..<H).map(Int64.init))
-        try f.createDimension("lens_layer", ints: (0..<LL).map(Int64.init))
-        try f.createDimension("answer", strings: ["context", "memory"])
-        func define(_ name: String, _ type: HDF5ElementType, _ dims: [String]) throws {
-            guard !omit.contains(name) else { return }
-            try f.createVariable(name, type: type, dims: misshapen == name ? Array(dims.dropFirst()) : dims)
+        try f.createDimension(Dim.checkpoint, strings: checkpoints)
+        try f.createCoordinate(V.step.name, along: Dim.checkpoint, ints: steps)
+        try f.createDimension(Dim.probe, strings: probes)
+        try f.createDimension(Dim.span, strings: spans)
+        try f.createDimension(Dim.layer, ints: (0..<L).map(Int64.init))
+        try f.createDimension(Dim.head, ints: (0..<H).map(Int64.init))
+        try f.createDimension(Dim.lensLayer, ints: (0..<LL).map(Int64.init))
+        try f.createDimension(Dim.answer, strings: RunSchema.answers)
+        /// Creates `v` (unless omitted; misshapen drops its first dimension); true when its values are to be written.
+        func define(_ v: SchemaVariable) throws -> Bool {
+            guard !omit.contains(v.name) else { return false }
+            try f.createVariable(v.name, type: v.type, dims: misshapen == v.name ? Array(v.dims.dropFirst()) : v.dims)
+            return misshapen != v.name
         }
-        func whole(_ name: String, _ body: () throws -> Void) throws {
-            if !omit.contains(name) && misshapen != name { try body() }
+        let text: [SchemaVariable: [String]] = [
+            V.prompt: probes.map { "Context: about \($0)\nQuestion: q?\nAnswer:" }, V.context: probes.map { "about \($0)" },
+            V.question: probes.map { _ in "q?" }, V.contextAnswer: probes.map { "ctx-\($0)" }, V.memoryAnswer: probes.map { "mem-\($0)" },
+            V.subject: probes.map { "subj-\($0)" }, V.subjectSource: probes.map { _ in "given" }]
+        for v in V.perProbe where try define(v) {
+            switch v {
+            case V.promptTokens: try f.write(v.name, ints32: probes.map { _ in 12 })
+            case V.spanFound: try f.write(v.name, uint8: (0..<P).flatMap { p in (0..<S).map { spanFound(p, $0) } })
+            default: if let values = text[v] { try f.write(v.name, strings: values) }
+            }
         }
-        func slab(_ name: String, _ body: () throws -> Void) throws {
-            if !omit.contains(name) && misshapen != name { try body() }
-        }
-        for (name, values) in [("prompt", probes.map { "Context: about \($0)\nQuestion: q?\nAnswer:" }),
-                               ("context", probes.map { "about \($0)" }), ("question", probes.map { _ in "q?" }),
-                               ("context_answer", probes.map { "ctx-\($0)" }), ("memory_answer", probes.map { "mem-\($0)" }),
-                               ("subject", probes.map { "subj-\($0)" }), ("subject_source", probes.map { _ in "given" })] {
-            try define(name, .string, ["probe"])
-            try whole(name) { try f.write(name, strings: values) }
-        }
-        try define("prompt_tokens", .int32, ["probe"])
-        try whole("prompt_tokens") { try f.write("prompt_tokens", ints32: probes.map { _ in 12 }) }
-        try define("span_found", .uint8, ["probe", "span"])
-        try whole("span_found") { try f.write("span_found", uint8: (0..<P).flatMap { p in (0..<S).map { spanFound(p, $0) } }) }
-        try define("attention_mass", .float32, ["checkpoint", "probe", "span", "layer", "head"])
-        try define("lens_logprob", .float32, ["checkpoint", "probe", "answer", "lens_layer"])
-        try define("mc_ratio", .float32, ["checkpoint", "probe", "lens_layer"])
-        try define("counterfactual_correct", .uint8, ["checkpoint", "probe"])
-        try define("parametric_correct", .uint8, ["checkpoint", "probe"])
-        try define("generated", .string, ["checkpoint", "probe"])
-        try define("checkpoint_complete", .uint8, ["checkpoint"])
         let dla = (schemaVersion ?? 1) >= 2
-        let others = ["embed_dla", "bias_dla", "norm_bias_dla", "dla_remainder"]
+        // Per checkpoint: the synthetic values of one checkpoint's slab.
+        var floats: [SchemaVariable: (Int) -> [Float]] = [
+            V.attentionMass: { c in
+                var m: [Float] = []
+                for p in 0..<P { for s in 0..<S { for l in 0..<L { for h in 0..<H {
+                    m.append(spanFound(p, s) == 1 ? mass(c, p, s, l, h) : .nan)
+                } } } }
+                return m
+            },
+            V.mcRatio: { c in (0..<P).flatMap { p in (0..<LL).map { mc(c, p, $0) } } },
+            V.lensLogprob: { c in (0..<P).flatMap { p in (0..<2).flatMap { a in (0..<LL).map { Float(-1 - Double(a) - noise(c, p, a, $0)) } } } },
+        ]
         if dla {
-            try define("logit_diff", .float32, ["checkpoint", "probe"])
-            try define("head_dla", .float32, ["checkpoint", "probe", "layer", "head"])
-            try define("head_dla_by_span", .float32, ["checkpoint", "probe", "span", "layer", "head"])
-            try define("mlp_dla", .float32, ["checkpoint", "probe", "layer"])
-            for name in others { try define(name, .float32, ["checkpoint", "probe"]) }
-            try f.setAttribute("dla_definition", .string("synthetic direct logit attribution"))
+            floats[V.logitDiff] = { c in (0..<P).map { logitDiff(c, $0) } }
+            floats[V.headDLA] = { c in (0..<P).flatMap { p in (0..<L).flatMap { l in (0..<H).map { headDLA(c, p, l, $0) } } } }
+            floats[V.headDLABySpan] = { c in (0..<P).flatMap { p in (0..<S).flatMap { s in (0..<L).flatMap { l in (0..<H).map { h in
+                spanFound(p, s) == 1 ? Float(Double(headDLA(c, p, l, h)) * dlaSpanShare(s, l, h)) : .nan } } } } }
+            floats[V.mlpDLA] = { c in (0..<P).flatMap { p in (0..<L).map { mlpDLA(c, p, $0) } } }
+            for (k, v) in V.dlaOthers.enumerated() { floats[v] = { c in (0..<P).map { otherDLA(c, $0)[k] } } }
+            try f.setAttribute(V.Attribute.dlaDefinition, .string("synthetic direct logit attribution"))
         }
+        let bytes: [SchemaVariable: (Int) -> [UInt8]] = [
+            V.counterfactualCorrect: { c in (0..<P).map { correct(c, $0) } },
+            V.parametricCorrect: { c in (0..<P).map { 1 - correct(c, $0) * UInt8(($0 % 2)) } },
+            V.checkpointComplete: { _ in [1] },
+        ]
+        let strings: [SchemaVariable: (Int) -> [String]] = [V.generated: { c in (0..<P).map { "gen \(c) \($0)" } }]
+        var written: [SchemaVariable] = []
+        for v in V.measurements + (dla ? V.dla : []) + V.perCheckpoint where try define(v) { written.append(v) }
         let done = complete ?? [UInt8](repeating: 1, count: C)
         for c in 0..<C where done[c] == 1 {
-            var m: [Float] = []
-            for p in 0..<P { for s in 0..<S { for l in 0..<L { for h in 0..<H {
-                m.append(spanFound(p, s) == 1 ? mass(c, p, s, l, h) : .nan)
-            } } } }
-            try slab("attention_mass") { try f.writeSlab("attention_mass", index: c, floats: m) }
-            try slab("mc_ratio") { try f.writeSlab("mc_ratio", index: c, floats: (0..<P).flatMap { p in (0..<LL).map { mc(c, p, $0) } }) }
-            try slab("lens_logprob") { try f.writeSlab("lens_logprob", index: c, floats: (0..<P).flatMap { p in (0..<2).flatMap { a in
-                (0..<LL).map { Float(-1 - Double(a) - noise(c, p, a, $0)) } } }) }
-            try slab("counterfactual_correct") { try f.writeSlab("counterfactual_correct", index: c, uint8: (0..<P).map { correct(c, $0) }) }
-            try slab("parametric_correct") { try f.writeSlab("parametric_correct", index: c, uint8: (0..<P).map { 1 - correct(c, $0) * UInt8(($0 % 2)) }) }
-            try slab("generated") { try f.writeSlab("generated", index: c, strings: (0..<P).map { "gen \(c) \($0)" }) }
-            if dla {
-                try slab("logit_diff") { try f.writeSlab("logit_diff", index: c, floats: (0..<P).map { logitDiff(c, $0) }) }
-                try slab("head_dla") { try f.writeSlab("head_dla", index: c, floats: (0..<P).flatMap { p in
-                    (0..<L).flatMap { l in (0..<H).map { headDLA(c, p, l, $0) } } }) }
-                try slab("head_dla_by_span") { try f.writeSlab("head_dla_by_span", index: c, floats: (0..<P).flatMap { p in (0..<S).flatMap { s in
-                    (0..<L).flatMap { l in (0..<H).map { h in
-                        spanFound(p, s) == 1 ? Float(Double(headDLA(c, p, l, h)) * dlaSpanShare(s, l, h)) : .nan } } } }) }
-                try slab("mlp_dla") { try f.writeSlab("mlp_dla", index: c, floats: (0..<P).flatMap { p in (0..<L).map { mlpDLA(c, p, $0) } }) }
-                for (k, name) in others.enumerated() {
-                    try slab(name) { try f.writeSlab(name, index: c, floats: (0..<P).map { otherDLA(c, $0)[k] }) }
-                }
+            for v in written {  // checkpoint_complete is the schema's last: written after the data
+                if let values = floats[v] { try f.writeSlab(v.name, index: c, floats: values(c)) }
+                if let values = bytes[v] { try f.writeSlab(v.name, index: c, uint8: values(c)) }
+                if let values = strings[v] { try f.writeSlab(v.name, index: c, strings: values(c)) }
             }
-            try slab("checkpoint_complete") { try f.writeSlab("checkpoint_complete", index: c, uint8: [1]) }
         }
-        if let v = schemaVersion { try f.setAttribute("cpiscope_schema_version", .int(v)) }
-        try f.setAttribute("complete", .int(done.allSatisfy { $0 == 1 } ? 1 : 0))
-        try f.setAttribute("template_name", .string("plain"))
+        if let v = schemaVersion { try f.setAttribute(V.Attribute.version, .int(v)) }
+        try f.setAttribute(V.Attribute.complete, .int(done.allSatisfy { $0 == 1 } ? 1 : 0))
+        try f.setAttribute(V.Attribute.templateName, .string("plain"))
         try f.close()
     }
 }
@@ -208,24 +201,25 @@ public struct Raw {
     public init(_ url: URL) throws {
         let f = try HDF5File.open(at: url, writable: false)
         defer { try? f.close() }
-        let m = try f.readFloats("attention_mass")
+        typealias V = RunSchema
+        let m = try f.readFloats(V.attentionMass.name)
         (C, P, S, L, H) = (m.shape[0], m.shape[1], m.shape[2], m.shape[3], m.shape[4])
         mass = m.values
-        let r = try f.readFloats("mc_ratio")
+        let r = try f.readFloats(V.mcRatio.name)
         LL = r.shape[2]; mc = r.values
-        cf = try f.readUInt8("counterfactual_correct").values
-        pf = try f.readUInt8("parametric_correct").values
-        complete = try f.readUInt8("checkpoint_complete").values
-        steps = try f.readInt64("step").values
-        names = try f.readStrings("checkpoint").values
-        probes = try f.readStrings("probe").values
-        logprob = try f.readFloats("lens_logprob").values
-        generated = try f.readStrings("generated").values
-        if (try? f.shape(of: "head_dla")) != nil {
-            headDLA = try f.readFloats("head_dla").values
-            headDLABySpan = try f.readFloats("head_dla_by_span").values
-            mlpDLA = try f.readFloats("mlp_dla").values
-            logitDiff = try f.readFloats("logit_diff").values
+        cf = try f.readUInt8(V.counterfactualCorrect.name).values
+        pf = try f.readUInt8(V.parametricCorrect.name).values
+        complete = try f.readUInt8(V.checkpointComplete.name).values
+        steps = try f.readInt64(V.step.name).values
+        names = try f.readStrings(V.Dim.checkpoint).values
+        probes = try f.readStrings(V.Dim.probe).values
+        logprob = try f.readFloats(V.lensLogprob.name).values
+        generated = try f.readStrings(V.generated.name).values
+        if (try? f.shape(of: V.headDLA.name)) != nil {
+            headDLA = try f.readFloats(V.headDLA.name).values
+            headDLABySpan = try f.readFloats(V.headDLABySpan.name).values
+            mlpDLA = try f.readFloats(V.mlpDLA.name).values
+            logitDiff = try f.readFloats(V.logitDiff.name).values
         } else {
             headDLA = []; headDLABySpan = []; mlpDLA = []; logitDiff = []
         }

@@ -1,5 +1,6 @@
 """`cpiscope slurm --submit` through a real one-node Slurm (Debian's slurmctld/slurmd 22.05, auth/none),
-started by this test from a config in a temporary folder: the array of probe shards and the merge job
+started by this test from a config in a temporary folder: the array of probe shards (by checkpoint, by
+probes) or of intervention shards (`cpiscope slurm intervene`, by intervention) and the merge job
 run, and the merged file has the same data as a single-process run of the same job (reference: that
 run; comparison: Tests/Fixtures/reliability/h5_digest.py `same`, raw bytes of every variable and every
 root attribute but `created` and `command_line`; tolerance 0).
@@ -129,16 +130,21 @@ def job_state(env, job):
     return states
 
 
-@pytest.mark.parametrize("shard_by,tasks", [("checkpoints", 3), ("probes", 2)])
-def test_slurm_array_and_merge_equal_single_process_run(slurm, tmp_path, shard_by, tasks):
+# `cpiscope slurm …` is `cpiscope slurm probe …`; `cpiscope slurm intervene …` shards an intervention run.
+@pytest.mark.parametrize("command,shard_by,tasks", [("probe", "checkpoints", 3), ("probe", "probes", 2),
+                                                    ("intervene", "interventions", 2)])
+def test_slurm_array_and_merge_equal_single_process_run(slurm, tmp_path, command, shard_by, tasks):
     env, d = slurm
     common = [str(FIXTURE), "--probes", str(FIXTURE / "probes.jsonl"), "--batch", "2"]
+    if command == "intervene":
+        common += ["--ablate", "heads:all", "--knockout", "context@all"]
     single = tmp_path / "single.h5"
-    r = subprocess.run([str(BINARY), "probe", *common, "-o", str(single), "--threads", "1", "--quiet"],
+    r = subprocess.run([str(BINARY), command, *common, "-o", str(single), "--threads", "1", "--quiet"],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     out = tmp_path / "run.h5"
-    r = subprocess.run([str(BINARY), "slurm", *common, "-o", str(out), "--shard-by", shard_by, "--tasks", str(tasks),
+    slurm_command = ["slurm"] if command == "probe" else ["slurm", command]
+    r = subprocess.run([str(BINARY), *slurm_command, *common, "-o", str(out), "--shard-by", shard_by, "--tasks", str(tasks),
                         "--cpus-per-task", "1", "--time", "00:10:00", "--partition", "test", "--submit"],
                        env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -1,0 +1,226 @@
+// The one definition of cpiscope's two file formats: the probe run (`cpiscope probe`, docs/hdf5-schema.md)
+// and the intervention run (`cpiscope intervene`, docs/interventions.md). Every variable is listed once,
+// with its element type, dimensions, meaning and units; the writers (ProbeRun/RunFile.swift,
+// ProbeRun/InterventionJob.swift), the readers (Analysis/RunData.swift, Analysis/InterventionEffects.swift),
+// `merge` (ProbeRun/RunMerge.swift) and the synthetic test runs (Tests/SyntheticRuns) name variables
+// through it. The meaning and units are documentation here (tests check that the docs list every
+// variable); they are not written to the file, whose bytes stay those of schema version 2 / 1.
+//
+// Lists are in the order the writers create the variables: creation order is part of the file's bytes.
+
+/// One variable of a cpiscope file.
+public struct SchemaVariable: Sendable, Hashable, CustomStringConvertible {
+    public let name: String
+    public let type: HDF5ElementType
+    /// Dimension names, outermost first (`RunSchema.Dim`, `InterventionSchema.Dim`).
+    public let dims: [String]
+    public let meaning: String
+    /// "" when the value has no unit (a probability, a count, a flag, text).
+    public let units: String
+
+    public init(_ name: String, _ type: HDF5ElementType, _ dims: [String], _ meaning: String, units: String = "") {
+        self.name = name
+        self.type = type
+        self.dims = dims
+        self.meaning = meaning
+        self.units = units
+    }
+
+    public var description: String { name }
+
+    /// The expected shape, given every dimension's length; nil when a dimension is unknown.
+    public func shape(_ sizes: [String: Int]) -> [Int]? {
+        var out: [Int] = []
+        for d in dims {
+            guard let n = sizes[d] else { return nil }
+            out.append(n)
+        }
+        return out
+    }
+}
+
+extension HDF5File {
+    /// Creates `v` with its type and dimensions (which must exist).
+    public func createVariable(_ v: SchemaVariable) throws {
+        try createVariable(v.name, type: v.type, dims: v.dims)
+    }
+}
+
+/// The probe run file (schema version 2: version 1 plus direct logit attribution).
+public enum RunSchema {
+    public static let version: Int64 = 2
+    /// The versions a reader accepts (version 1 has no direct logit attribution).
+    public static let readableVersions: ClosedRange<Int64> = 1...2
+    /// The `answer` coordinate.
+    public static let answers = ["context", "memory"]
+
+    /// Dimension (coordinate) names.
+    public enum Dim {
+        public static let checkpoint = "checkpoint", probe = "probe", span = "span", layer = "layer", head = "head"
+        public static let lensLayer = "lens_layer", answer = "answer"
+        /// With --dump only.
+        public static let dumpProbe = "dump_probe", dumpLayer = "dump_layer", queryPos = "query_pos", keyPos = "key_pos", dModel = "d_model"
+    }
+
+    /// Root attribute names that more than one module reads or writes (the rest: docs/hdf5-schema.md).
+    public enum Attribute {
+        public static let version = "cpiscope_schema_version"
+        public static let complete = "complete"
+        public static let created = "created", commandLine = "command_line", toolVersion = "tool_version"
+        public static let templateName = "template_name", templateText = "template_text", modelType = "model_type"
+        public static let modelConfig = "model_config", probeFile = "probe_file", probeFileSHA256 = "probe_file_sha256"
+        public static let dlaDefinition = "dla_definition"
+        /// What the numbers depend on besides the inputs (docs/cluster.md, "What results depend on").
+        public static let precision = "precision", probeGroupSize = "probe_group_size"
+        public static let probeGroupCacheBytes = "probe_group_cache_bytes", threads = "threads"
+        public static let resultsDependOn = [precision, probeGroupSize, probeGroupCacheBytes, threads]
+        /// Shard files only (`--shard I/N`): which part, along which axis; the whole job's list per axis is
+        /// `shard_job_<axis>` (ProbeShard.Axis.jobAttribute). Never in a merged file.
+        public static let shard = "shard", shardBy = "shard_by"
+        /// netCDF's list of non-dimension coordinates (`step`).
+        public static let coordinates = "coordinates"
+    }
+
+    private typealias D = Dim
+    private static let C = D.checkpoint, P = D.probe
+
+    /// Coordinate of `checkpoint`.
+    public static let step = SchemaVariable("step", .int64, [C], "trainer_state.json global_step, else N of checkpoint-N, else -1", units: "optimizer steps")
+
+    // MARK: per probe (the same at every checkpoint)
+    public static let prompt = SchemaVariable("prompt", .string, [P], "the exact prompt text given to the model")
+    public static let context = SchemaVariable("context", .string, [P], "the context as substituted into the template")
+    public static let question = SchemaVariable("question", .string, [P], "the question as substituted into the template")
+    public static let contextAnswer = SchemaVariable("context_answer", .string, [P], "the context's answer")
+    public static let memoryAnswer = SchemaVariable("memory_answer", .string, [P], "the memorised (parametric) answer")
+    public static let subject = SchemaVariable("subject", .string, [P], "the annotated subject, or the located phrase(s) joined by ' | '")
+    public static let subjectSource = SchemaVariable("subject_source", .string, [P], "annotated, located or missing")
+    public static let promptTokens = SchemaVariable("prompt_tokens", .int32, [P], "prompt length with special tokens", units: "tokens")
+    public static let answerTokens = SchemaVariable("answer_tokens", .int32, [P, D.answer], "tokens of each answer continuation", units: "tokens")
+    public static let spanFound = SchemaVariable("span_found", .uint8, [P, D.span], "1 when the span was located in token space")
+    public static let spanMissingReason = SchemaVariable("span_missing_reason", .string, [P, D.span], "why not, when span_found is 0")
+    public static let spanTokenCount = SchemaVariable("span_token_count", .int32, [P, D.span], "prompt positions in the span", units: "tokens")
+    /// The per-probe string variables, then the rest, in creation order.
+    public static let perProbeText = [prompt, context, question, contextAnswer, memoryAnswer, subject, subjectSource]
+    public static let perProbe = perProbeText + [promptTokens, answerTokens, spanFound, spanMissingReason, spanTokenCount]
+
+    // MARK: per checkpoint × probe (first dimension checkpoint, written one checkpoint at a time)
+    public static let attentionMass = SchemaVariable("attention_mass", .float32, [C, P, D.span, D.layer, D.head],
+        "sum of attention probability from the answer position to the span's positions; NaN for a missing span")
+    public static let lensLogprob = SchemaVariable("lens_logprob", .float32, [C, P, D.answer, D.lensLayer],
+        "log-probability of the answer's first token under the logit lens", units: "nats")
+    public static let lensRank = SchemaVariable("lens_rank", .int32, [C, P, D.answer, D.lensLayer], "rank of that token, 1 = top")
+    public static let mcRatio = SchemaVariable("mc_ratio", .float32, [C, P, D.lensLayer], "M_C = p_ctx / (p_ctx + p_mem)")
+    public static let answerLoglik = SchemaVariable("answer_loglik", .float32, [C, P, D.answer],
+        "teacher-forced log-likelihood of the whole answer", units: "nats")
+    public static let counterfactualCorrect = SchemaVariable("counterfactual_correct", .uint8, [C, P],
+        "1 when the context answer appears in the greedy generation")
+    public static let parametricCorrect = SchemaVariable("parametric_correct", .uint8, [C, P],
+        "1 when the memorised answer appears in the greedy generation")
+    public static let generated = SchemaVariable("generated", .string, [C, P], "the greedy continuation (NUL stored as U+2400)")
+    public static let logitDiff = SchemaVariable("logit_diff", .float32, [C, P],
+        "version 2: logit[context answer] - logit[memory answer] (first tokens) at the answer position", units: "logits")
+    public static let headDLA = SchemaVariable("head_dla", .float32, [C, P, D.layer, D.head],
+        "version 2: each head's direct logit attribution towards logit_diff", units: "logits")
+    public static let headDLABySpan = SchemaVariable("head_dla_by_span", .float32, [C, P, D.span, D.layer, D.head],
+        "version 2: head_dla split over source key positions, summed per span; NaN for a span not found", units: "logits")
+    public static let mlpDLA = SchemaVariable("mlp_dla", .float32, [C, P, D.layer], "version 2: each MLP's output (with its bias)", units: "logits")
+    public static let embedDLA = SchemaVariable("embed_dla", .float32, [C, P], "version 2: the token (+ position) embedding", units: "logits")
+    public static let biasDLA = SchemaVariable("bias_dla", .float32, [C, P], "version 2: sum over layers of the attention output biases", units: "logits")
+    public static let normBiasDLA = SchemaVariable("norm_bias_dla", .float32, [C, P], "version 2: the final norm's bias constant (0 for RMSNorm)", units: "logits")
+    public static let dlaRemainder = SchemaVariable("dla_remainder", .float32, [C, P], "version 2: logit_diff minus every component", units: "logits")
+    public static let tunedLensLogprob = SchemaVariable("tuned_lens_logprob", .float32, [C, P, D.answer, D.lensLayer],
+        "--lens tuned: log-probability of the answer's first token under the tuned lens", units: "nats")
+    public static let tunedLensRank = SchemaVariable("tuned_lens_rank", .int32, [C, P, D.answer, D.lensLayer], "--lens tuned: rank under the tuned lens, 1 = top")
+    public static let tunedMCRatio = SchemaVariable("tuned_mc_ratio", .float32, [C, P, D.lensLayer], "--lens tuned: M_C under the tuned lens")
+    public static let weightsSHA256 = SchemaVariable("weights_sha256", .string, [C], "sha256:<hex> of the manifest of the files that determine the checkpoint's numbers")
+    public static let adapter = SchemaVariable("adapter", .string, [C], "a LoRA checkpoint's summary as JSON; empty for a full checkpoint")
+    public static let checkpointComplete = SchemaVariable("checkpoint_complete", .uint8, [C], "1 once every variable of the checkpoint is written and flushed")
+    public static let dumpAttentionPattern = SchemaVariable("dump_attention_pattern", .float32,
+        [C, D.dumpProbe, D.dumpLayer, D.head, D.queryPos, D.keyPos], "--dump: full attention patterns")
+    public static let dumpResidual = SchemaVariable("dump_residual", .float32, [C, D.dumpProbe, D.lensLayer, D.queryPos, D.dModel],
+        "--dump: residual streams at every prompt position")
+
+    /// Measurements of every run (schema versions 1 and 2), in creation order.
+    public static let measurements = [attentionMass, lensLogprob, lensRank, mcRatio, answerLoglik, counterfactualCorrect,
+                                      parametricCorrect, generated]
+    /// Direct logit attribution (version 2).
+    public static let dla = [logitDiff, headDLA, headDLABySpan, mlpDLA, embedDLA, biasDLA, normBiasDLA, dlaRemainder]
+    /// The per-probe DLA components beside the heads and MLPs.
+    public static let dlaOthers = [embedDLA, biasDLA, normBiasDLA, dlaRemainder]
+    public static let tunedLens = [tunedLensLogprob, tunedLensRank, tunedMCRatio]
+    /// Per checkpoint, after the measurements; `checkpoint_complete` last.
+    public static let perCheckpoint = [weightsSHA256, adapter, checkpointComplete]
+    public static let dumps = [dumpAttentionPattern, dumpResidual]
+
+    /// Every variable a version-`version` run can hold (not the coordinates), in creation order.
+    public static func variables(version: Int64 = version, tunedLens withLens: Bool = true, dumps withDumps: Bool = true) -> [SchemaVariable] {
+        perProbe + measurements + (version >= 2 ? dla : []) + (withLens ? tunedLens : []) + perCheckpoint + (withDumps ? dumps : [])
+    }
+}
+
+/// The intervention run file (`cpiscope intervene`, schema version 1; docs/interventions.md). It shares the
+/// probe run's `checkpoint`, `step`, `probe`, `answer` and `checkpoint_complete`, and its root attributes.
+public enum InterventionSchema {
+    public static let version: Int64 = 1
+    public static let versionAttribute = "cpiscope_intervention_schema_version"
+    /// Root attributes of the intervention file beside the probe run's.
+    public enum Attribute {
+        public static let generate = "generate"
+    }
+
+    public enum Dim {
+        public static let checkpoint = RunSchema.Dim.checkpoint, probe = RunSchema.Dim.probe, answer = RunSchema.Dim.answer
+        public static let intervention = "intervention"
+    }
+
+    private typealias D = Dim
+    private static let C = D.checkpoint, P = D.probe, I = D.intervention
+
+    public static let kind = SchemaVariable("intervention_kind", .string, [I], "ablate, knockout, transplant or patch")
+    public static let component = SchemaVariable("intervention_component", .string, [I],
+        "z, attn_out, mlp_out, resid_post, a transplant's components, or a knockout's span")
+    public static let source = SchemaVariable("intervention_source", .string, [I], "the source checkpoint of a transplant or patch; empty otherwise")
+    public static let layerList = SchemaVariable("intervention_layers", .string, [I], "every layer acted on, comma-separated")
+    public static let layer = SchemaVariable("intervention_layer", .int32, [I], "the layer, -1 where not one layer")
+    public static let head = SchemaVariable("intervention_head", .int32, [I], "the head, -1 where not one head")
+    /// Per intervention, in creation order: the strings, then the integers.
+    public static let perInterventionText = [kind, component, source, layerList]
+    public static let perInterventionIndex = [layer, head]
+
+    public static let cleanLogitDiff = SchemaVariable("clean_logit_diff", .float32, [C, P],
+        "the clean model's logit[context answer] - logit[memory answer] at the answer position", units: "logits")
+    public static let cleanMC = SchemaVariable("clean_mc", .float32, [C, P], "the clean model's M_C")
+    public static let cleanAnswerLoglik = SchemaVariable("clean_answer_loglik", .float32, [C, P, D.answer],
+        "the clean model's teacher-forced log-likelihood of each whole answer", units: "nats")
+    public static let logitDiff = SchemaVariable("intervened_logit_diff", .float32, [C, I, P],
+        "the logit difference under the intervention; NaN where it cannot apply to the probe", units: "logits")
+    public static let mc = SchemaVariable("intervened_mc", .float32, [C, I, P], "M_C under the intervention; NaN where it cannot apply")
+    public static let answerLoglik = SchemaVariable("intervened_answer_loglik", .float32, [C, I, P, D.answer],
+        "teacher-forced log-likelihood of each whole answer under the intervention", units: "nats")
+    public static let patchRecovery = SchemaVariable("patch_recovery", .float32, [C, I, P],
+        "(patched - target) / (source - target) of the logit difference; NaN except for patches")
+    public static let measurements = [cleanLogitDiff, cleanMC, cleanAnswerLoglik, logitDiff, mc, answerLoglik, patchRecovery]
+
+    public static let cleanCounterfactualCorrect = SchemaVariable("clean_counterfactual_correct", .uint8, [C, P],
+        "--generate: 1 when the context answer appears in the clean generation")
+    public static let cleanParametricCorrect = SchemaVariable("clean_parametric_correct", .uint8, [C, P],
+        "--generate: 1 when the memorised answer appears in the clean generation")
+    public static let cleanGenerated = SchemaVariable("clean_generated", .string, [C, P], "--generate: the clean greedy continuation")
+    public static let counterfactualCorrect = SchemaVariable("intervened_counterfactual_correct", .uint8, [C, I, P],
+        "--generate: 1 when the context answer appears in the generation under the intervention")
+    public static let parametricCorrect = SchemaVariable("intervened_parametric_correct", .uint8, [C, I, P],
+        "--generate: 1 when the memorised answer appears in the generation under the intervention")
+    public static let generated = SchemaVariable("intervened_generated", .string, [C, I, P], "--generate: the greedy continuation under the intervention")
+    /// With --generate, in creation order: the clean model's, then the intervened.
+    public static let cleanGeneration = [cleanCounterfactualCorrect, cleanParametricCorrect, cleanGenerated]
+    public static let intervenedGeneration = [counterfactualCorrect, parametricCorrect, generated]
+
+    public static let checkpointComplete = RunSchema.checkpointComplete
+
+    /// Every variable of an intervention run (not the coordinates), in creation order.
+    public static func variables(generate: Bool = true) -> [SchemaVariable] {
+        perInterventionText + perInterventionIndex + measurements + (generate ? cleanGeneration + intervenedGeneration : [])
+            + [checkpointComplete]
+    }
+}
