@@ -157,7 +157,9 @@ struct CriticalityOptions: ParsableArguments {
         if format != .fields && format != nil && (instructionField != nil || responseField != nil || contextField != nil) {
             throw ValidationError("--instruction-field/--context-field/--response-field go with --format fields")
         }
-        if let p = filterLowest { _ = try CriticalityFilter.percent(p) }
+        if let p = filterLowest, (try? CriticalityFilter.percent(p)) == nil {
+            throw ValidationError("--filter-lowest '\(p)' is not a percentage between 0 and 100 (e.g. 25%)")
+        }
         if filterLowest != nil && writeFiltered == nil { throw ValidationError("--filter-lowest needs --write-filtered FILE") }
         if let m = maxTokens, m < 2 { throw ValidationError("--max-tokens must be ≥ 2") }
         if batchTokens < 1 { throw ValidationError("--batch-tokens must be ≥ 1") }

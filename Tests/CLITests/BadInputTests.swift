@@ -358,6 +358,49 @@ let badInputs: [BadInput] = [
     },
     BadInput(id: "lens-bad-syntax", input: "--lens without the tuned: prefix", status: 64,
              expect: ["--lens takes tuned:PATH"]) { d in trajectoryArgs(d, ["--lens", "some/folder"]) },
+    // Instruction data (`cpiscope criticality`, docs/criticality.md)
+    BadInput(id: "criticality-row-missing-field", input: "criticality: a data row without its instruction", status: 1,
+             expect: ["data.jsonl", "row 2 has no 'instruction' field"]) { d in
+        try write("{\"instruction\": \"Q\", \"output\": \"R\"}\n{\"input\": \"C\", \"output\": \"R\"}\n", d.appendingPathComponent("data.jsonl"))
+        return criticalityArgs(d)
+    },
+    BadInput(id: "criticality-not-json", input: "criticality: a data file that is CSV, not JSON", status: 1,
+             expect: ["data.jsonl", "not JSON"]) { d in
+        try write("instruction,input,output\nQ,C,R\n", d.appendingPathComponent("data.jsonl"))
+        return criticalityArgs(d)
+    },
+    BadInput(id: "criticality-invalid-utf8", input: "criticality: invalid UTF-8 in a data row", status: 1,
+             expect: ["data.jsonl", "invalid UTF-8 on line 2"]) { d in
+        try Data(Array("{\"instruction\": \"Q\", \"output\": \"R\"}\n{\"instruction\": \"".utf8) + [0xFF] + Array("\", \"output\": \"R\"}\n".utf8))
+            .write(to: d.appendingPathComponent("data.jsonl"))
+        return criticalityArgs(d)
+    },
+    BadInput(id: "criticality-field-not-string", input: "criticality: an output that is a number", status: 1,
+             expect: ["data.jsonl", "'output' is a number"]) { d in
+        try write("[{\"instruction\": \"Q\", \"output\": 3}]", d.appendingPathComponent("data.jsonl"))
+        return criticalityArgs(d)
+    },
+    BadInput(id: "criticality-template-file", input: "criticality: a template file without {context} in with_context", status: 1,
+             expect: ["tmpl.json", "no {context}"]) { d in
+        try write("{\"instruction\": \"Q\", \"output\": \"R\"}\n", d.appendingPathComponent("data.jsonl"))
+        try write("{\"with_context\": \"{instruction}\", \"without_context\": \"{instruction}\"}", d.appendingPathComponent("tmpl.json"))
+        return criticalityArgs(d, ["--template-file", d.appendingPathComponent("tmpl.json").path])
+    },
+    BadInput(id: "criticality-bad-percent", input: "criticality: --filter-lowest 120%", status: 64,
+             expect: ["--filter-lowest '120%'"]) { d in
+        try write("{\"instruction\": \"Q\", \"output\": \"R\"}\n", d.appendingPathComponent("data.jsonl"))
+        return criticalityArgs(d, ["--filter-lowest", "120%", "--write-filtered", d.appendingPathComponent("f.jsonl").path])
+    },
+    BadInput(id: "criticality-filter-in-shard", input: "criticality: --write-filtered on one shard", status: 64,
+             expect: ["--write-filtered and --csv need every example"]) { d in
+        try write("{\"instruction\": \"Q\", \"output\": \"R\"}\n", d.appendingPathComponent("data.jsonl"))
+        return criticalityArgs(d, ["--shard", "1/2", "--write-filtered", d.appendingPathComponent("f.jsonl").path])
+    },
+    BadInput(id: "criticality-empty-shard", input: "criticality: more example shards than scoring batches", status: 1,
+             expect: ["shard 2/2", "1 scoring batch"]) { d in
+        try write("{\"instruction\": \"Q\", \"output\": \"R\"}\n", d.appendingPathComponent("data.jsonl"))
+        return criticalityArgs(d, ["--shard", "2/2", "--shard-by", "examples"])
+    },
     // Output
     BadInput(id: "output-folder-missing", input: "the -o folder does not exist", status: 1, expect: ["output folder does not exist"]) { d in
         ["probe", trajectory.path, "--probes", goodProbes, "-o", d.appendingPathComponent("no/such/run.h5").path]
@@ -385,6 +428,12 @@ let badInputs: [BadInput] = [
         ["probe", trajectory.path, "--probes", goodProbes, "-o", "/dev/full", "--force"]
     },
 ]
+
+/// `cpiscope criticality` on the fixture trajectory's first checkpoint with DIR/data.jsonl.
+func criticalityArgs(_ d: URL, _ extra: [String] = []) -> [String] {
+    ["criticality", trajectory.appendingPathComponent("checkpoint-0").path, "--tokenizer", trajectory.path,
+     "--data", d.appendingPathComponent("data.jsonl").path, "-o", d.appendingPathComponent("run.h5").path] + extra
+}
 
 @Suite("Bad inputs through the CLI (docs/bad-inputs.md)", .enabled(if: Available.cpiscope, Comment(rawValue: Available.missingCLI)))
 struct BadInputTests {
