@@ -40,6 +40,10 @@ public enum InstructionDataFormat: String, Sendable, CaseIterable {
     case squad
     /// `--instruction-field`, `--context-field`, `--response-field`.
     case fields
+    /// Chat rows as TULU and other SFT mixtures publish them: `messages` = [{role, content}, …]; the first
+    /// user turn is the instruction and the assistant turn after it the response. These rows carry no
+    /// separate context, so they are scored without one (the S group).
+    case messages
 }
 
 /// The field names of `--format fields`.
@@ -209,6 +213,7 @@ public enum InstructionDataLoader {
         let keys = Set(members.map(\.key))
         if keys.contains("instruction") && keys.contains("output") { return .alpaca }
         if keys.contains("question") && keys.contains("context") && keys.contains("answers") { return .squad }
+        if keys.contains("messages") { return .messages }
         throw CriticalityError.unknownFormat(path: path, detail: "the first row's fields are \(members.map(\.key).sorted().map { JSONValue.string($0).jsonText }.joined(separator: ", "))")
     }
 
@@ -250,6 +255,20 @@ public enum InstructionDataLoader {
                 throw CriticalityError.fieldNotString(path: path, row: number, field: "answers.text", found: first.typeName)
             }
             return InstructionExample(index: index, id: id, instruction: question, context: nonEmpty(context), response: answer)
+        case .messages:
+            guard let turns = row["messages"] else { throw CriticalityError.missingField(path: path, row: number, field: "messages") }
+            guard let list = turns.array else { throw CriticalityError.fieldNotString(path: path, row: number, field: "messages", found: turns.typeName) }
+            var instruction: String? = nil, response: String? = nil
+            for (t, turn) in list.enumerated() {
+                guard turn.members != nil else { throw CriticalityError.rowNotObject(path: path, row: number) }
+                let role = try string(turn, "role", required: true, row: number, path: path)!
+                let content = try string(turn, "content", required: true, row: number, path: path)
+                if instruction == nil, role == "user" { instruction = content; continue }
+                if instruction != nil, role == "assistant" { response = content; _ = t; break }
+            }
+            guard let instruction else { throw CriticalityError.missingField(path: path, row: number, field: "messages[role=user]") }
+            return InstructionExample(index: index, id: id, instruction: instruction, context: nil, response: response ?? "",
+                                      skipReason: response == nil ? "no assistant turn after the first user turn" : nil)
         case .fields:
             let f = fields!
             let instruction = try string(row, f.instruction, required: true, row: number, path: path)!

@@ -80,7 +80,7 @@ struct CriticalityOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "Output HDF5 file.")
     var output: String = "Notebooks-out/criticality.h5"
 
-    @Option(help: ArgumentHelp("Data format (default: detected from the fields).", valueName: "alpaca|squad|fields"))
+    @Option(help: ArgumentHelp("Data format (default: detected from the fields).", valueName: "alpaca|squad|messages|fields"))
     var format: InstructionDataFormat?
 
     @Option(help: "With --format fields: the instruction's field.")

@@ -66,6 +66,19 @@ struct InstructionDataTests {
         }
     }
 
+    @Test("chat rows (TULU's messages): the first user turn and the assistant reply after it; no context")
+    func messages() throws {
+        let dir = try tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        let url = try write("""
+        {"dataset": "flan_v2", "id": "f-1", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Q1"}, {"role": "assistant", "content": "R1"}, {"role": "user", "content": "Q2"}]}
+        {"dataset": "oasst1", "id": "o-2", "messages": [{"role": "user", "content": "Q"}]}
+        """, "tulu.jsonl", in: dir)
+        let d = try InstructionDataLoader.load(url: url)
+        #expect(d.format == .messages)
+        #expect(d.examples[0].instruction == "Q1" && d.examples[0].response == "R1" && d.examples[0].context == nil && d.examples[0].id == "f-1")
+        #expect(d.examples[1].skipReason?.contains("no assistant turn") == true)
+    }
+
     @Test("bad files: not JSON, invalid UTF-8 (with its line), a non-object row, a non-string field, empty")
     func badFiles() throws {
         let dir = try tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
