@@ -229,7 +229,11 @@ public enum ProbeJob {
         let writer: RunWriter
         var done = [Bool](repeating: false, count: refs.count)
         if spec.resume, FileManager.default.fileExists(atPath: spec.output.path) {
-            writer = try RunWriter(resuming: spec.output, layout: layout, templateText: spec.template.text)
+            // What the numbers depend on besides the inputs must match the file's, or the resumed checkpoints
+            // would not be comparable with the finished ones (precision, probe groups, threads).
+            let now = runAttributes(spec, config: first, tokenizerFile: tokenizerFile, tokenizerHash: tokenizerHash, probeHash: "", options: options)
+            writer = try RunWriter(resuming: spec.output, layout: layout, templateText: spec.template.text,
+                                   dependsOn: now.filter { RunSchema.Attribute.resultsDependOn.contains($0.key) })
             done = try writer.completed()
         } else {
             let records = probeIndices.map { record(built[$0], tokenized[$0]) }

@@ -73,7 +73,7 @@ public final class RunWriter {
     }
 
     /// Reopens an interrupted run; its layout must equal `layout`.
-    public init(resuming url: URL, layout: RunLayout, templateText: String) throws {
+    public init(resuming url: URL, layout: RunLayout, templateText: String, dependsOn: [String: AttributeValue] = [:]) throws {
         self.url = url
         self.layout = layout
         file = try HDF5File.open(at: url, writable: true)
@@ -87,6 +87,22 @@ public final class RunWriter {
         }
         if case .string(let t)? = try? file.attribute(V.Attribute.templateText), t != templateText {
             try? file.close(); throw mismatch("its prompt template differs")
+        }
+        for (key, value) in dependsOn.sorted(by: { $0.key < $1.key }) {
+            guard let recorded = try? file.attribute(key), recorded != value else { continue }
+            try? file.close()
+            throw mismatch("its \(key) is \(recorded), and this run's is \(value) (pass the file's --\(Self.option(for: key)))")
+        }
+    }
+
+    /// The option that sets a results-dependent attribute, for the resume hint.
+    static func option(for attribute: String) -> String {
+        switch attribute {
+        case RunSchema.Attribute.precision: return "precision"
+        case RunSchema.Attribute.probeGroupSize: return "batch"
+        case RunSchema.Attribute.probeGroupCacheBytes: return "batch-memory"
+        case RunSchema.Attribute.threads: return "threads"
+        default: return attribute
         }
     }
 

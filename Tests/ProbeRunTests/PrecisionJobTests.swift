@@ -33,4 +33,26 @@ struct PrecisionJobTests {
         }
         #expect(try fp32.readStrings("generated").values == bf16.readStrings("generated").values)
     }
+
+    @Test("--resume refuses a file written at another precision or thread count (the finished checkpoints would not compare)")
+    func resumeChecksWhatResultsDependOn() throws {
+        let out = try tempDir().appendingPathComponent("resume.h5")
+        var spec = ProbeJobSpec(checkpoints: try Trajectory.discover(at: newlineDir), trajectoryRoot: newlineDir,
+                                probeFile: newlineDir.appendingPathComponent("probes.jsonl"), template: .alpaca, output: out)
+        spec.precision = .fp32
+        spec.options.compute = ComputeContext(threads: 1)
+        _ = try ProbeJob.run(spec)
+        spec.resume = true
+        _ = try ProbeJob.run(spec)  // the same settings resume (nothing left to do)
+        var other = spec
+        other.precision = .bf16
+        do { _ = try ProbeJob.run(other); Issue.record("resumed an fp32 file in bf16") } catch let e as ProbeRunError {
+            #expect(e.description.contains("precision") && e.description.contains("--precision"), "\(e.description)")
+        }
+        other = spec
+        other.options.compute = ComputeContext(threads: 2)
+        do { _ = try ProbeJob.run(other); Issue.record("resumed with another thread count") } catch let e as ProbeRunError {
+            #expect(e.description.contains("threads"), "\(e.description)")
+        }
+    }
 }
