@@ -14,6 +14,8 @@ public struct CriticalityTable: Sendable {
     public let exampleIDs: [String]
     public let hasContext: [Bool]
     public let skipReason: [String]
+    /// Each example's data category ("" when none).
+    public let categories: [String]
     public let responseTokens: [Int32]
     /// `[checkpoint, example]`, complete checkpoints only.
     public let nllWithContext: [Float]
@@ -71,7 +73,9 @@ public struct CriticalityTable: Sendable {
             path: path, checkpoints: keep.map { names[$0] }, steps: keep.map { allSteps[$0] },
             incompleteCheckpoints: (0..<C).filter { complete[$0] != 1 }.map { names[$0] },
             exampleIDs: ids, hasContext: try r.uint8(S.hasContext, [E]).map { $0 == 1 },
-            skipReason: try r.strings(S.skipReason, [E]), responseTokens: tokens.values,
+            skipReason: try r.strings(S.skipReason, [E]),
+            categories: file.exists(S.category) ? try r.strings(S.category, [E]) : [String](repeating: "", count: E),
+            responseTokens: tokens.values,
             nllWithContext: try rows(S.nllWithContext), nllWithoutContext: try rows(S.nllWithoutContext),
             criticality: try rows(S.criticality), baseCheckpoint: base, splitPercent: split, info: info)
     }
@@ -104,6 +108,13 @@ public struct CriticalityTable: Sendable {
         let ranked = rankedContextExamples
         for (rank, e) in ranked.enumerated() { g[e] = "Q\(rank * 4 / max(1, ranked.count) + 1)" }
         return g
+    }
+
+    /// The most frequent non-empty categories (at most `limit`), most examples first, ties by name.
+    public func topCategories(limit: Int = 8) -> [String] {
+        var counts: [String: Int] = [:]
+        for c in categories where !c.isEmpty { counts[c, default: 0] += 1 }
+        return counts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(limit).map(\.key)
     }
 
     /// One group's mean training loss over the checkpoints.
@@ -147,10 +158,10 @@ public struct CriticalityTable: Sendable {
         let with = Array(column(nllWithContext, c)), without = Array(column(nllWithoutContext, c)), crit = Array(column(criticality, c))
         func f(_ x: Float) -> String { x.isFinite ? String(format: "%.6g", Double(x)) : "" }
         func quote(_ s: String) -> String { s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s }
-        var out = "checkpoint,example,example_id,has_context,response_tokens,nll_with_context,nll_without_context,criticality,gain,group,quartile,skip_reason\n"
+        var out = "checkpoint,example,example_id,category,has_context,response_tokens,nll_with_context,nll_without_context,criticality,gain,group,quartile,skip_reason\n"
         for e in 0..<examples {
             let gain = with[e].isFinite && without[e].isFinite ? without[e] - with[e] : Float.nan
-            out += [quote(checkpoints[c]), String(e), quote(exampleIDs[e]), hasContext[e] ? "1" : "0", String(responseTokens[e]),
+            out += [quote(checkpoints[c]), String(e), quote(exampleIDs[e]), quote(categories[e]), hasContext[e] ? "1" : "0", String(responseTokens[e]),
                     f(with[e]), f(without[e]), f(crit[e]), f(gain), groups[e], q[e], quote(skipReason[e])].joined(separator: ",") + "\n"
         }
         return out

@@ -42,14 +42,14 @@ public final class CriticalityWriter {
     public let exampleCount: Int
 
     /// Creates the file: coordinates, per-example variables and attributes. Removed again if this fails.
-    public init(creating url: URL, checkpoints: [String], steps: [Int64], exampleIDs: [String], examples: [TokenizedExample],
-                attributes: [String: AttributeValue], overwrite: Bool) throws {
+    public init(creating url: URL, checkpoints: [String], steps: [Int64], exampleIDs: [String], categories: [String],
+                examples: [TokenizedExample], attributes: [String: AttributeValue], overwrite: Bool) throws {
         self.url = url
         self.checkpoints = checkpoints
         exampleCount = examples.count
         file = try HDF5File.create(at: url, overwrite: overwrite)
         do {
-            try define(steps: steps, exampleIDs: exampleIDs, examples: examples, attributes: attributes)
+            try define(steps: steps, exampleIDs: exampleIDs, categories: categories, examples: examples, attributes: attributes)
             try file.flush()
         } catch {
             try? file.close()
@@ -77,7 +77,8 @@ public final class CriticalityWriter {
         try file.readUInt8(CriticalitySchema.checkpointComplete).values.map { $0 == 1 }
     }
 
-    private func define(steps: [Int64], exampleIDs: [String], examples: [TokenizedExample], attributes: [String: AttributeValue]) throws {
+    private func define(steps: [Int64], exampleIDs: [String], categories: [String], examples: [TokenizedExample],
+                        attributes: [String: AttributeValue]) throws {
         typealias S = CriticalitySchema
         try file.createDimension(S.Dim.checkpoint, strings: checkpoints)
         try file.createCoordinate("step", along: S.Dim.checkpoint, ints: steps)
@@ -87,6 +88,7 @@ public final class CriticalityWriter {
         try file.write(S.hasContext, uint8: examples.map { $0.hasContext ? 1 : 0 })
         try file.write(S.skipped, uint8: examples.map { $0.skipReason == nil ? 0 : 1 })
         try file.write(S.skipReason, strings: examples.map { $0.skipReason ?? "" })
+        try file.write(S.category, strings: categories)
         for (name, values) in [(S.promptTokensWithContext, examples.map(\.promptTokensWithContext)),
                                (S.promptTokensWithoutContext, examples.map(\.promptTokensWithoutContext)),
                                (S.responseTokens, examples.map { $0.withoutContext?.scored ?? 0 }),

@@ -17,6 +17,8 @@ public struct CriticalityJobSpec: Sendable {
     public var data: URL
     public var format: InstructionDataFormat? = nil
     public var fields: InstructionFields? = nil
+    /// The field holding each row's data category (nil: TULU's `dataset` for chat rows, else none).
+    public var categoryField: String? = nil
     public var template: InstructionTemplate
     public var tokenizer: URL? = nil
     public var base: URL? = nil
@@ -91,7 +93,7 @@ public enum CriticalityJob {
 
         // 1. The data, read and checked before anything else.
         let dataset = try InstructionDataLoader.load(url: spec.data, format: spec.format, fields: spec.fields,
-                                                     sha256: { (try? ContentHash.sha256(file: $0)) ?? "" })
+                                                     categoryField: spec.categoryField, sha256: { (try? ContentHash.sha256(file: $0)) ?? "" })
 
         // 2. Checkpoints: one model shape, one tokenizer.
         let loader = CheckpointLoader(base: spec.base, hashContents: true)
@@ -171,6 +173,7 @@ public enum CriticalityJob {
             ]) { a, _ in a }
             if let p = spec.filterPercent { attributes["filter_lowest_percent"] = .double(p) }
             if let f = spec.writeFiltered { attributes["filtered_output"] = .string(f.path) }
+            if let c = spec.categoryField { attributes["category_field"] = .string(c) }
             if let fields = dataset.fields {
                 attributes["data_fields"] = .strings([fields.instruction, fields.context ?? "", fields.response])
             }
@@ -182,7 +185,8 @@ public enum CriticalityJob {
             }
             writer = try CriticalityWriter(creating: spec.output, checkpoints: names,
                                            steps: refs.map { Int64($0.step ?? -1) },
-                                           exampleIDs: dataset.examples[exampleRange].map(\.id), examples: local,
+                                           exampleIDs: dataset.examples[exampleRange].map(\.id),
+                                           categories: dataset.examples[exampleRange].map(\.category), examples: local,
                                            attributes: attributes, overwrite: spec.force)
         }
         defer { writer.close() }

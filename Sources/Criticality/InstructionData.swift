@@ -19,6 +19,8 @@ public struct InstructionExample: Sendable, Equatable {
     public var response: String
     /// Why the example cannot be scored, known from the data alone (e.g. an unanswerable SQuAD question).
     public var skipReason: String?
+    /// The example's data category (`--category-field`, or TULU's `dataset`), for loss curves per category.
+    public var category: String = ""
 
     public init(index: Int, id: String, instruction: String, context: String?, response: String, skipReason: String? = nil) {
         self.index = index
@@ -94,8 +96,10 @@ public enum InstructionDataLoader {
     public static let maxFileBytes = 4 << 30
 
     /// Reads `url` as `format` (nil: detected from the first row; see `detect`).
+    /// `categoryField` names the field that holds each row's data category (nil: TULU's `dataset` in chat rows,
+    /// else none); a row where it is missing or not a string has category "".
     public static func load(url: URL, format: InstructionDataFormat? = nil, fields: InstructionFields? = nil,
-                            sha256: (URL) -> String = { _ in "" }) throws -> InstructionDataset {
+                            categoryField: String? = nil, sha256: (URL) -> String = { _ in "" }) throws -> InstructionDataset {
         let path = url.path
         let bytes: [UInt8]
         do { bytes = try JSONFile.contents(path: path, limit: maxFileBytes) } catch {
@@ -110,7 +114,11 @@ public enum InstructionDataLoader {
         var examples: [InstructionExample] = []
         examples.reserveCapacity(rows.count)
         for (k, row) in rows.enumerated() {
-            examples.append(try example(row.value, index: k, row: row.number, format: fmt!, fields: fields, path: path))
+            var e = try example(row.value, index: k, row: row.number, format: fmt!, fields: fields, path: path)
+            if let field = categoryField ?? (fmt == .messages ? "dataset" : nil) {
+                e.category = row.value[field]?.string ?? ""
+            }
+            examples.append(e)
         }
         guard !examples.isEmpty else { throw CriticalityError.noExamples(path: path) }
         let finalContainer: InstructionDataset.Container

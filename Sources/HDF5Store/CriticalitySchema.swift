@@ -22,6 +22,7 @@ public enum CriticalitySchema {
     public static let promptTokensWithoutContext = "prompt_tokens_without_context"
     public static let responseTokens = "response_tokens"
     public static let responseTokensWithContext = "response_tokens_with_context"
+    public static let category = "category"
 
     /// Per checkpoint × example. `nll_*` are per response token (natural log); `*_sum` are the sums.
     public static let nllWithContext = "nll_with_context"
@@ -50,6 +51,7 @@ public enum CriticalitySchema {
             SchemaVariable(promptTokensWithoutContext, .int32, e, "tokens of the prompt without the context", units: "tokens"),
             SchemaVariable(responseTokens, .int32, e, "scored tokens (response + EOS) after the prompt without the context", units: "tokens"),
             SchemaVariable(responseTokensWithContext, .int32, e, "scored tokens after the prompt with the context", units: "tokens"),
+            SchemaVariable(category, .string, e, "the example's data category (--category-field, or TULU's dataset; empty when none)"),
             SchemaVariable(nllWithContext, .float32, ce, "mean negative log-likelihood of the response with its context", units: "nats / token"),
             SchemaVariable(nllWithoutContext, .float32, ce, "mean negative log-likelihood of the response without its context", units: "nats / token"),
             SchemaVariable(nllWithContextSum, .float32, ce, "summed negative log-likelihood with the context", units: "nats"),

@@ -6,7 +6,8 @@
 //                   and as a bins × checkpoint heatmap over the run (heatmap-criticality-hist)
 //   crit-groups     each group's mean training loss over the steps with 95% bootstrap bands: the paper's
 //                   C / C+S / S split (chart-groups-paper, Goyal, Baek et al. Proposition 1) and the
-//                   criticality quartiles (chart-groups-quartiles); a table of first/last loss per group
+//                   criticality quartiles (chart-groups-quartiles), the data's categories when it has them
+//                   (chart-groups-category); a table of first/last loss per group
 // CSV: criticality_examples.csv (the per-example table at the base checkpoint) and group_curves.csv.
 import Analysis
 import Foundation
@@ -22,6 +23,8 @@ enum CriticalityReport {
         let options: ReportOptions
         let paper: [CriticalityTable.GroupCurve]
         let quartiles: [CriticalityTable.GroupCurve]
+        /// Loss per data category (the most frequent ones), empty when the data has no categories.
+        let categories: [CriticalityTable.GroupCurve]
         let groups: [String]
 
         init(table: CriticalityTable, options: ReportOptions) throws {
@@ -30,6 +33,7 @@ enum CriticalityReport {
             groups = table.paperGroups()
             paper = try table.curves(groups: groups, order: CriticalityReport.paperOrder, resamples: options.resamples, seed: options.seed)
             quartiles = try table.curves(groups: table.quartiles(), order: CriticalityReport.quartileOrder, resamples: options.resamples, seed: options.seed)
+            categories = try table.curves(groups: table.categories, order: table.topCategories(), resamples: options.resamples, seed: options.seed)
         }
 
         var base: String { table.checkpoints[table.baseCheckpoint] }
@@ -76,7 +80,7 @@ enum CriticalityReport {
 
     static func curvesCSV(_ m: Model) -> String {
         var t = CSVTable(["grouping", "group", "members", "checkpoint", "step", "mean_loss", "ci_low", "ci_high"])
-        for (grouping, curves) in [("paper", m.paper), ("quartile", m.quartiles)] {
+        for (grouping, curves) in [("paper", m.paper), ("quartile", m.quartiles), ("category", m.categories)] {
             for c in curves {
                 for k in m.table.checkpoints.indices {
                     t.add([.text(grouping), .text(c.group), .int(c.members), .text(m.table.checkpoints[k]), .int(Int(m.table.steps[k])),
@@ -148,9 +152,13 @@ enum CriticalityReport {
                    caption: "C = context-critical examples, C+S = examples with a context the model could answer without it (the lowest \(Fmt.number(t.splitPercent, 3))% by criticality), S = examples without a context. Proposition 1 of Goyal, Baek et al. predicts that C dominates the gradient early and the others later. Bands: 95% bootstrap over the group's examples.")
         o += chart("chart-groups-quartiles", "Criticality quartiles (Q1 lowest)", m.quartiles,
                    caption: "Examples with a context, by quartile of criticality at \(esc(m.base)).")
+        if !m.categories.isEmpty {
+            o += chart("chart-groups-category", "Loss by data category", m.categories,
+                       caption: "The most frequent categories of the data (--category-field, or TULU's dataset field), all examples of each.")
+        }
         o += "</div>"
         var rowsT: [[String]] = []
-        for c in m.paper + m.quartiles {
+        for c in m.paper + m.quartiles + m.categories {
             let half = halfDrop(c.mean).map { t.checkpoints[$0] } ?? "–"
             rowsT.append([c.group, String(c.members), Fmt.number(c.mean.first ?? .nan, 4), Fmt.number(c.mean.last ?? .nan, 4),
                           Fmt.signed((c.mean.last ?? .nan) - (c.mean.first ?? .nan), 4), half])

@@ -90,6 +90,9 @@ struct CriticalityOptions: ParsableArguments {
     @Option(help: "With --format fields: the response's field.")
     var responseField: String?
 
+    @Option(help: ArgumentHelp("The field holding each row's data category (default: TULU's dataset for chat rows): `report` draws the loss per category.", valueName: "FIELD"))
+    var categoryField: String?
+
     @Option(help: "Prompt template: alpaca, tulu or plain (docs/criticality.md has the texts).")
     var template: String = "alpaca"
 
@@ -185,6 +188,7 @@ struct CriticalityOptions: ParsableArguments {
         var spec = CriticalityJobSpec(checkpoints: refs, trajectoryRoot: root, data: URL(fileURLWithPath: data), template: tmpl,
                                       output: URL(fileURLWithPath: output))
         spec.format = format
+        spec.categoryField = categoryField
         if let i = instructionField, let r = responseField { spec.fields = InstructionFields(instruction: i, context: contextField, response: r) }
         spec.tokenizer = tokenizer.map { URL(fileURLWithPath: $0) }
         spec.base = base.map { URL(fileURLWithPath: $0) }

@@ -112,3 +112,22 @@ def test_invalid_utf8_names_the_line(tmp_path):
     r = cpiscope("criticality", TRAJ / "checkpoint-0", "--data", data, "-o", tmp_path / "o.h5")
     assert r.returncode != 0 and "invalid UTF-8 on line 2" in r.stderr
     assert not (tmp_path / "o.h5").exists()
+
+
+@needs_binary
+def test_chat_rows_with_categories_get_a_loss_curve_each(tmp_path):
+    rows = [{"dataset": ["flan", "oasst", "sharegpt"][k % 3], "id": f"r{k}",
+             "messages": [{"role": "user", "content": f"Name fact {k}."}, {"role": "assistant", "content": f"Fact {k} is true."}]}
+            for k in range(9)]
+    data = tmp_path / "tulu.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "c.h5"
+    ok("criticality", TRAJ, "--checkpoints", "0,500", "--data", data, "--template", "plain", "-o", out, "--quiet")
+    with xr.open_dataset(out, engine="h5netcdf") as ds:
+        assert [c for c in ds.category.values] == [r["dataset"] for r in rows]
+        assert int(ds.has_context.sum()) == 0
+    ok("report", out, "-o", tmp_path / "rep", "--resamples", "100")
+    html = (tmp_path / "rep" / "index.html").read_text(encoding="utf-8")
+    assert 'id="chart-groups-category"' in html
+    curves = list(csv.DictReader(open(tmp_path / "rep" / "group_curves.csv", encoding="utf-8")))
+    assert {r["group"] for r in curves if r["grouping"] == "category"} == {"flan", "oasst", "sharegpt"}
