@@ -175,15 +175,7 @@ struct CriticalityOptions: ParsableArguments {
 
     /// The job's settings, from the options.
     func makeSpec() throws -> CriticalityJobSpec {
-        var refs: [CheckpointRef] = []
-        var root: URL? = nil
-        for path in trajectory {
-            let url = URL(fileURLWithPath: path)
-            let found = try Trajectory.discover(at: url)
-            if trajectory.count == 1, found.count > 1 || found.first?.path.standardizedFileURL != url.standardizedFileURL { root = url }
-            refs += found
-        }
-        if let sel = checkpoints { refs = try Trajectory.select(refs, spec: sel) }
+        let (refs, root) = try discoverCheckpoints(trajectory, select: checkpoints)
         let tmpl = try templateFile.map { try InstructionTemplate.load(url: URL(fileURLWithPath: $0)) } ?? InstructionTemplate.builtin(template)!
         var spec = CriticalityJobSpec(checkpoints: refs, trajectoryRoot: root, data: URL(fileURLWithPath: data), template: tmpl,
                                       output: URL(fileURLWithPath: output))

@@ -89,15 +89,7 @@ struct ProbeRunOptions: ParsableArguments {
 
     /// The job's settings, from the options.
     func makeSpec() throws -> ProbeJobSpec {
-        var refs: [CheckpointRef] = []
-        var root: URL? = nil
-        for path in trajectory {
-            let url = URL(fileURLWithPath: path)
-            let found = try Trajectory.discover(at: url)
-            if trajectory.count == 1, found.count > 1 || found.first?.path.standardizedFileURL != url.standardizedFileURL { root = url }
-            refs += found
-        }
-        if let sel = checkpoints { refs = try Trajectory.select(refs, spec: sel) }
+        let (refs, root) = try discoverCheckpoints(trajectory, select: checkpoints)
         var tmpl: PromptTemplate
         if let f = templateFile {
             tmpl = try PromptTemplate.load(url: URL(fileURLWithPath: f))
@@ -128,3 +120,19 @@ struct ProbeRunOptions: ParsableArguments {
 }
 
 extension ProbeShard.Axis: ExpressibleByArgument {}
+
+/// The checkpoints named by a command's TRAJECTORY arguments (checkpoint folders, folders of checkpoint-N,
+/// or several), narrowed by `--checkpoints`; and the trajectory folder (the tokenizer fallback) when one
+/// argument named a folder of checkpoints.
+func discoverCheckpoints(_ paths: [String], select: String?) throws -> (refs: [CheckpointRef], root: URL?) {
+    var refs: [CheckpointRef] = []
+    var root: URL? = nil
+    for path in paths {
+        let url = URL(fileURLWithPath: path)
+        let found = try Trajectory.discover(at: url)
+        if paths.count == 1, found.count > 1 || found.first?.path.standardizedFileURL != url.standardizedFileURL { root = url }
+        refs += found
+    }
+    if let select { refs = try Trajectory.select(refs, spec: select) }
+    return (refs, root)
+}
