@@ -22,12 +22,14 @@ let package = Package(
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
+        // bf16 products for few rows (decoding steps) with AVX512-BF16, behind a runtime CPU check.
+        .target(name: "CBF16Kernel", path: "Sources/CBF16Kernel"),
         .target(name: "HDF5Shim", dependencies: ["CHDF5"], path: "Sources/HDF5Shim",
                 linkerSettings: [.linkedLibrary("hdf5_hl")]),  // pkg-config hdf5 gives only -lhdf5
 
         // MARK: library modules
         .target(name: "StrictJSON"),  // the one JSON reader (and string escaper) for untrusted files; a leaf
-        .target(name: "TensorCore", dependencies: ["CBLAS", "CDNNL"]),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "CDNNL", "CBF16Kernel"]),
         .target(name: "SHA256Kernel", path: "Sources/SHA256Kernel"),  // SHA extensions, with a runtime check
         .target(name: "Checkpoints", dependencies: ["StrictJSON", "TensorCore", "SHA256Kernel"]),
         .target(name: "Tokenization", dependencies: ["StrictJSON"]),

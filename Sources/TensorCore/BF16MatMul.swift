@@ -1,5 +1,11 @@
 // bf16 matrix products on oneDNN (Debian libdnnl-dev 2.6: the matmul primitive with bf16 source and
-// weights and a float32 destination). The only file in cpiscope that imports CDNNL.
+// weights and a float32 destination), and, for the few rows of a decoding step, a direct AVX512-BF16
+// kernel (CBF16Kernel). The only file in cpiscope that imports CDNNL or CBF16Kernel.
+//
+// Why two: oneDNN's brgemm matmul packs the weights into its blocked layout inside every call, which at
+// 1-16 rows costs more than reading them; the direct kernel reads each weight byte once, where it lies,
+// and keeps the rows' activations in cache (BENCHMARKS.md, issue 15). Both compute the same bf16 × bf16
+// products with float32 accumulation; only the order of the float32 sums differs.
 //
 // Like OpenBLAS in MatMul.swift, oneDNN runs single-threaded inside each call: a product's output
 // columns are split over the `ComputeContext`'s threads, and each thread runs one primitive on its
@@ -8,6 +14,7 @@
 // `halfBlockRows` output columns at a time. oneDNN picks its kernel for the CPU at hand (AVX-512-BF16
 // `brg:avx512_core_bf16`, else an emulation or its reference implementation): the result is the same
 // up to the order of the float32 accumulation.
+import CBF16Kernel
 import CDNNL
 import Foundation
 
@@ -33,13 +40,34 @@ public enum BF16Operand {
     }
 }
 
+/// Which implementation runs a bf16 product. Both multiply the same bf16 operands with float32
+/// accumulation; they differ in the order of the float32 sums and in speed.
+public enum BF16Kernel: String, Sendable, CaseIterable {
+    /// The direct kernel for at most `directBF16MaxRows` rows where the CPU has it, else oneDNN.
+    case automatic
+    /// The direct AVX512-BF16 kernel (CBF16Kernel) at any row count where the CPU has it, else oneDNN.
+    case direct
+    /// oneDNN's matmul primitive.
+    case oneDNN
+}
+
+/// The most rows that `BF16Kernel.automatic` sends to the direct kernel. Measured on the development
+/// machine (BENCHMARKS.md, issue 15: `cpiscope bench --bf16-kernels`): the direct kernel is faster than
+/// oneDNN up to about 32 rows on a 7B MLP product, and slower beyond, where oneDNN's packing pays off.
+public let directBF16MaxRows = 32
+
+/// Whether this CPU runs the direct bf16 kernel (AVX512F/BW/VL and AVX512_BF16, with OS support for the
+/// AVX-512 state).
+public let directBF16KernelAvailable: Bool = cpiscope_bf16_kernel_available() != 0
+
 /// y[rows, out] = bf16(x)[rows, in] · bf16(W) (+ bias), accumulated and returned in float32, for a weight
 /// in either layout, with the output columns split over `compute`'s threads (its precision is not
 /// consulted: this is the bf16 product). `x` rows are `xStride` apart and `y` rows `yStride` apart.
+/// `kernel` picks the implementation (by default the direct kernel for few rows, oneDNN otherwise).
 public func linearBF16(_ x: UnsafePointer<Float>, rows: Int, inFeatures k: Int, xStride: Int? = nil,
                        weight: BF16Operand, layout: WeightLayout, outFeatures: Int,
                        bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, yStride: Int? = nil,
-                       compute: ComputeContext = .serial) {
+                       compute: ComputeContext = .serial, kernel: BF16Kernel = .automatic) {
     guard rows > 0, outFeatures > 0 else { return }
     let ldy = yStride ?? outFeatures, ldx = xStride ?? k
     guard k > 0 else {
@@ -47,7 +75,10 @@ public func linearBF16(_ x: UnsafePointer<Float>, rows: Int, inFeatures k: Int, 
         if let bias { addBias(bias, 0..<outFeatures, rows: rows, into: y, ldy: ldy) }
         return
     }
-    guard let dnnl = OneDNN.shared else { preconditionFailure("oneDNN has no CPU engine: check bf16Available before choosing bf16") }
+    let direct = directBF16KernelAvailable && (kernel == .direct || (kernel == .automatic && rows <= directBF16MaxRows))
+    let dnnl = direct ? nil : OneDNN.shared
+    if !direct && dnnl == nil { preconditionFailure("oneDNN has no CPU engine: check bf16Available before choosing bf16") }
+    let product = BF16Product(direct: direct, dnnl: dnnl)
     // bf16(x) [rows, in], dense.
     let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: rows * k)
     defer { xb.deallocate() }
@@ -59,10 +90,10 @@ public func linearBF16(_ x: UnsafePointer<Float>, rows: Int, inFeatures k: Int, 
         if case .bf16(let w) = weight {
             switch layout {
             case .outIn:
-                dnnl.multiply(xb, rows: rows, k: k, weights: w + 2 * cols.lowerBound * k, kStride: 1, nStride: k,
+                product.multiply(xb, rows: rows, k: k, weights: w + 2 * cols.lowerBound * k, kStride: 1, nStride: k,
                               n: cols.count, into: y + cols.lowerBound, ldc: ldy)
             case .inOut:
-                dnnl.multiply(xb, rows: rows, k: k, weights: w + 2 * cols.lowerBound, kStride: outFeatures, nStride: 1,
+                product.multiply(xb, rows: rows, k: k, weights: w + 2 * cols.lowerBound, kStride: outFeatures, nStride: 1,
                               n: cols.count, into: y + cols.lowerBound, ldc: ldy)
             }
         } else {
@@ -75,17 +106,41 @@ public func linearBF16(_ x: UnsafePointer<Float>, rows: Int, inFeatures k: Int, 
                 switch layout {
                 case .outIn:   // W [out, in]: rows o0..<o1 are contiguous → block [nb, in]
                     weight.rounded(o0 * k, count: nb * k, floats: floats, into: block)
-                    dnnl.multiply(xb, rows: rows, k: k, weights: UnsafeRawPointer(block), kStride: 1, nStride: k,
+                    product.multiply(xb, rows: rows, k: k, weights: UnsafeRawPointer(block), kStride: 1, nStride: k,
                                   n: nb, into: y + o0, ldc: ldy)
                 case .inOut:   // W [in, out]: columns o0..<o1 of every row → block [in, nb]
                     for i in 0..<k { weight.rounded(i * outFeatures + o0, count: nb, floats: floats, into: block + i * nb) }
-                    dnnl.multiply(xb, rows: rows, k: k, weights: UnsafeRawPointer(block), kStride: nb, nStride: 1,
+                    product.multiply(xb, rows: rows, k: k, weights: UnsafeRawPointer(block), kStride: nb, nStride: 1,
                                   n: nb, into: y + o0, ldc: ldy)
                 }
                 o0 = o1
             }
         }
         if let bias { addBias(bias, cols, rows: rows, into: y, ldy: ldy) }
+    }
+}
+
+/// One thread's bf16 products: the direct kernel or a oneDNN primitive, same operands and arguments.
+struct BF16Product {
+    let direct: Bool
+    let dnnl: OneDNN?
+
+    /// c[m, n] (rows `ldc` apart) = a[m, k] · B[k, n], with a dense bf16 and B bf16 at `weights` with
+    /// element (i, j) at i·kStride + j·nStride, where one of the two strides is 1. On the calling thread only.
+    @inline(__always)
+    func multiply(_ a: UnsafePointer<UInt16>, rows m: Int, k: Int, weights: UnsafeRawPointer, kStride: Int, nStride: Int,
+                  n: Int, into c: UnsafeMutablePointer<Float>, ldc: Int) {
+        guard direct else {
+            dnnl!.multiply(a, rows: m, k: k, weights: weights, kStride: kStride, nStride: nStride, n: n, into: c, ldc: ldc)
+            return
+        }
+        let w = weights.assumingMemoryBound(to: UInt16.self)
+        if kStride == 1 {   // W [n, k]: rows nStride apart (nn.Linear)
+            cpiscope_bf16_linear_outin(a, k, m, w, nStride, k, n, c, ldc, 0)
+        } else {            // W [k, n]: rows kStride apart (Conv1D)
+            precondition(nStride == 1, "bf16 weights need one unit stride")
+            cpiscope_bf16_linear_inout(a, k, m, w, kStride, k, n, c, ldc, 0)
+        }
     }
 }
 

@@ -43,6 +43,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Also time one decoding step of this many sequences (one new token each over 8 cached positions) against reading every weight byte once (0: skip).")
     var decodeRows: Int = 0
 
+    @Option(help: "Also time a bf16 [rows × 4096] · [4096 × 11008] product (weights [out, in], as in a checkpoint) at each of these comma-separated row counts with oneDNN and with the direct AVX512-BF16 kernel, round-robin, side by side (empty: skip).")
+    var bf16Kernels: String = ""
+
     func run() throws {
         let compute = (threads > 0 ? ComputeContext(threads: threads) : .allCores)
             .with(try precision.resolve(for: URL(fileURLWithPath: path)))
@@ -112,6 +115,7 @@ struct BenchCommand: ParsableCommand {
             print(String(format: "       at %d tokens: capture overhead %+.1f%%; capture + logit lens %+.1f%%; ceiling median %.1f GFLOP/s over the rounds", n,
                          (medians[1] / medians[0] - 1) * 100, (medians[2] / medians[0] - 1) * 100, ceiling))
         }
+        if !bf16Kernels.isEmpty { try compareBF16Kernels(try parseIDs(bf16Kernels), compute: compute) }
         if decodeRows > 0 { try measureDecode(model, rows: decodeRows, store: try WeightStore(directory: URL(fileURLWithPath: path)), compute: compute) }
         print(String(format: "peak RSS: %.0f MiB; weight files: %.0f MiB", peakRSSMiB(), Double(weightBytes) / 1048576))
     }
@@ -150,8 +154,39 @@ struct BenchCommand: ParsableCommand {
         }
         steps.sort(); streams.sort()
         let step = steps[steps.count / 2], stream = streams[streams.count / 2]
+        if compute.precision == .bf16 {
+            print("decoding step products: \(directBF16KernelAvailable && rows <= directBF16MaxRows ? "direct AVX512-BF16 kernel" : "oneDNN \(bf16Implementation ?? "?")")")
+        }
         print(String(format: "decoding step, %d sequences × 1 token: median %.1f ms; reading every weight byte once: %.1f ms (%.1f GB/s); step / read = %.2f",
                      rows, step, stream, Double(store.totalBytes) / stream / 1e6, step / stream))
+    }
+
+    /// oneDNN against the direct kernel on a 7B MLP-shaped bf16 product at each row count, split over
+    /// `compute`'s threads as the pass splits it: medians of `runs` (at least 5) alternating calls.
+    func compareBF16Kernels(_ rowCounts: [Int], compute: ComputeContext) throws {
+        guard bf16Available else { print("bf16 kernels: oneDNN bf16 matmul unavailable"); return }
+        guard directBF16KernelAvailable else { print("bf16 kernels: this CPU lacks AVX512-BF16; every product uses oneDNN"); return }
+        let k = 4096, n = 11008, maxRows = rowCounts.max() ?? 1
+        let x = Tensor(zeros: [maxRows, k]), out = Tensor(zeros: [maxRows, n])
+        for i in 0..<x.count { x.pointer[i] = Float(i % 7) * 0.01 }
+        let w = UnsafeMutablePointer<UInt16>.allocate(capacity: n * k)
+        defer { w.deallocate() }
+        for i in 0..<(n * k) { w[i] = 0x3C00 | UInt16(i % 5) }
+        print("bf16 product [rows x 4096]·[4096 x 11008] (90 MB of weights), \(compute.threads) threads; automatic uses the direct kernel up to \(directBF16MaxRows) rows")
+        print("  rows | oneDNN ms | direct ms | oneDNN / direct | direct GB/s of weights")
+        for m in rowCounts where m > 0 {
+            var times: [[Double]] = [[], []]
+            for r in 0...max(5, runs) {
+                for (i, kernel) in [BF16Kernel.oneDNN, .direct].enumerated() {
+                    let t0 = DispatchTime.now()
+                    linearBF16(x.pointer, rows: m, inFeatures: k, weight: .bf16(w), layout: .outIn, outFeatures: n, bias: nil,
+                               into: out.pointer, compute: compute, kernel: kernel)
+                    if r > 0 { times[i].append(elapsedMs(since: t0)) }
+                }
+            }
+            let med = times.map { $0.sorted()[$0.count / 2] }
+            print(String(format: "  %4d | %9.2f | %9.2f | %15.2f | %6.1f", m, med[0], med[1], med[0] / med[1], Double(2 * n * k) / med[1] / 1e6))
+        }
     }
 
     /// The ceiling of `compute`'s precision, in GFLOP/s.
