@@ -34,9 +34,10 @@ struct CriticalityCommand: ParsableCommand {
         templates and formats; the layout is in docs/hdf5-schema.md.
 
         Examples:
-          cpiscope criticality Demo/base --data Probes/ift/alpaca-sample.json -o Notebooks-out/criticality.h5
-          cpiscope criticality Demo/base --data alpaca_data.json --filter-lowest 25% --write-filtered alpaca-filtered.json -o crit.h5
-          cpiscope criticality Demo/full-ft --data Probes/ift/alpaca-sample.json -o traj.h5 && cpiscope report traj.h5 -o traj-report
+          cpiscope criticality Demo/base --data Probes/ift/alpaca-sample.json --template plain -o Notebooks-out/criticality.h5
+          cpiscope criticality llama-2-7b --data alpaca_data.json --filter-lowest 25% --write-filtered alpaca-filtered.json -o crit.h5
+          cpiscope criticality Demo/full-ft --template plain -o traj.h5 && cpiscope report traj.h5 -o traj-report
+          cpiscope criticality runs/tulu-ift --data tulu_v2.jsonl --template tulu -o tulu.h5   # chat rows; loss per dataset
           cpiscope criticality llama-7b --data squad.json --format squad --template plain -o squad.h5
         """)
 
