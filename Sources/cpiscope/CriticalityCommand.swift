@@ -25,7 +25,7 @@ struct CriticalityCommand: ParsableCommand {
         --write-filtered FILE writes that dataset (same format, order kept) and a .removed.json sidecar.
 
         Over a trajectory (a folder of checkpoint-N/), the same scores give each example's loss curve; \
-        `cpiscope report OUT.h5` groups examples by the first checkpoint's criticality (quartiles, and the \
+        `cpiscope report OUT.h5` groups examples by their criticality at --filter-checkpoint, default the first (quartiles, and the \
         paper's C / C+S / S split) and draws each group's mean loss over training steps.
 
         Response tokens follow Stanford Alpaca's training split: encode(prompt + response)[len(encode(prompt)):] \
