@@ -52,8 +52,15 @@ enum CriticalityReport {
             if t.checkpoints.count > 1 {
                 for c in paper {
                     guard let first = c.mean.first, let last = c.mean.last, first.isFinite, last.isFinite else { continue }
-                    let half = CriticalityReport.halfDrop(c.mean).map { "half of that drop reached by step \(t.steps[$0] < 0 ? t.checkpoints[$0] : String(t.steps[$0]))" } ?? "no drop"
-                    out.append("group \(c.group) (\(c.members) examples): mean loss \(Fmt.number(first, 4)) → \(Fmt.number(last, 4)) nats/token; \(half)")
+                    func at(_ k: Int) -> String { t.steps[k] < 0 ? t.checkpoints[k] : "step \(t.steps[k])" }
+                    var line = "group \(c.group) (\(c.members) examples): mean loss \(Fmt.number(first, 4)) → \(Fmt.number(last, 4)) nats/token"
+                    if let low = c.mean.indices.filter({ c.mean[$0].isFinite }).min(by: { c.mean[$0] < c.mean[$1] }), c.mean[low] < first,
+                       let half = CriticalityReport.halfDrop(c.mean) {
+                        line += "; lowest \(Fmt.number(c.mean[low], 4)) at \(at(low)), half of the drop to it by \(at(half))"
+                    } else {
+                        line += "; never below the first checkpoint's"
+                    }
+                    out.append(line)
                 }
             }
             return out
