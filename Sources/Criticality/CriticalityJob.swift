@@ -226,7 +226,7 @@ public enum CriticalityJob {
                 progress?.examplesFinished(finished, of: scorable)
             }
             do {
-                try writer.write(checkpoint: ci, scores: scores, weightsHash: loaded.adapter.map { _ in loaded.contentHash } ?? loaded.contentHash)
+                try writer.write(checkpoint: ci, scores: scores, weightsHash: loaded.contentHash)
             } catch {
                 writer.abandon()
                 throw CriticalityError.writeFailed(path: spec.output.path, detail: "\(error)")
@@ -270,18 +270,11 @@ public enum CriticalityJob {
     static func findTokenizer(_ spec: CriticalityJobSpec, loader: CheckpointLoader) throws -> (URL, String) {
         var found: (URL, String)? = nil
         for ref in spec.checkpoints {
-            var file: URL
-            if let t = spec.tokenizer {
-                file = t.hasDirectoryPath || !t.lastPathComponent.hasSuffix(".json") ? t.appendingPathComponent("tokenizer.json") : t
-            } else {
-                var candidates = [ref.path]
-                if let root = spec.trajectoryRoot { candidates.append(root) }
-                if Trajectory.isAdapter(ref.path), let b = try? loader.baseFolder(for: ref.path) { candidates.append(b) }
-                guard let dir = candidates.first(where: { FileManager.default.fileExists(atPath: $0.appendingPathComponent("tokenizer.json").path) }) else {
-                    throw CriticalityError.noTokenizer(checkpoint: ref.path.path)
-                }
-                file = dir.appendingPathComponent("tokenizer.json")
+            let base = Trajectory.isAdapter(ref.path) ? try? loader.baseFolder(for: ref.path) : nil
+            guard let t = ProbeJob.tokenizerURL(for: ref, explicit: spec.tokenizer, trajectoryRoot: spec.trajectoryRoot, base: base) else {
+                throw CriticalityError.noTokenizer(checkpoint: ref.path.path)
             }
+            let file = t.hasDirectoryPath || !t.lastPathComponent.hasSuffix(".json") ? t.appendingPathComponent("tokenizer.json") : t
             let hash = (try? ContentHash.sha256(file: file)) ?? ""
             if let f = found, f.1 != hash { throw CriticalityError.tokenizerMismatch(checkpoint: ref.path.path, first: f.0.path) }
             if found == nil { found = (file, hash) }

@@ -267,12 +267,12 @@ public enum InstructionDataLoader {
             guard let turns = row["messages"] else { throw CriticalityError.missingField(path: path, row: number, field: "messages") }
             guard let list = turns.array else { throw CriticalityError.fieldNotString(path: path, row: number, field: "messages", found: turns.typeName) }
             var instruction: String? = nil, response: String? = nil
-            for (t, turn) in list.enumerated() {
+            for turn in list {
                 guard turn.members != nil else { throw CriticalityError.rowNotObject(path: path, row: number) }
                 let role = try string(turn, "role", required: true, row: number, path: path)!
                 let content = try string(turn, "content", required: true, row: number, path: path)
                 if instruction == nil, role == "user" { instruction = content; continue }
-                if instruction != nil, role == "assistant" { response = content; _ = t; break }
+                if instruction != nil, role == "assistant" { response = content; break }
             }
             guard let instruction else { throw CriticalityError.missingField(path: path, row: number, field: "messages[role=user]") }
             return InstructionExample(index: index, id: id, instruction: instruction, context: nil, response: response ?? "",

@@ -85,10 +85,14 @@ public enum ProbeJob {
     /// Finds the tokenizer for a checkpoint: --tokenizer, else the checkpoint folder, else the trajectory root,
     /// else (for adapters) the base model's folder.
     public static func tokenizerURL(for ref: CheckpointRef, spec: ProbeJobSpec) -> URL? {
-        if let t = spec.tokenizer { return t }
-        var candidates = [ref.path]
-        if let root = spec.trajectoryRoot { candidates.append(root) }
-        if let base = spec.base { candidates.append(base) }
+        tokenizerURL(for: ref, explicit: spec.tokenizer, trajectoryRoot: spec.trajectoryRoot, base: spec.base)
+    }
+
+    /// The one tokenizer lookup of every job: `explicit` (--tokenizer), else the first of the checkpoint
+    /// folder, the trajectory root and `base` that holds a tokenizer.json.
+    public static func tokenizerURL(for ref: CheckpointRef, explicit: URL?, trajectoryRoot: URL?, base: URL?) -> URL? {
+        if let t = explicit { return t }
+        let candidates = [ref.path] + [trajectoryRoot, base].compactMap { $0 }
         return candidates.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("tokenizer.json").path) }
     }
 

@@ -209,10 +209,8 @@ struct CriticalityOptions: ParsableArguments {
 /// The progress line for criticality runs (examples instead of probes).
 final class CriticalityProgressLine: CriticalityProgress {
     private let line: ProgressLine
-    private var name = ""
     init(quiet: Bool) { line = ProgressLine(quiet: quiet, unit: "example") }
     func checkpointStarted(_ index: Int, of total: Int, name: String) {
-        self.name = name
         line.checkpointStarted(index, of: total, name: name)
     }
     func examplesFinished(_ done: Int, of total: Int) { line.probeFinished(done - 1, of: total) }
