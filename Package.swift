@@ -53,7 +53,8 @@ let package = Package(
 
         // MARK: tests (one target per module; fixtures live beside them)
         .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"]),
-        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .target(name: "NumericTolerance", path: "Tests/NumericTolerance"),  // test support: tolerances from the arithmetic
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "NumericTolerance"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "StrictJSON", "TensorCore", "SHA256Kernel"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "StrictJSON"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoints", "TensorCore", "Instrumentation"]),

@@ -296,9 +296,14 @@ public enum InterventionEffects {
         }
     }
 
-    /// A plain-text table of effects, largest |change in logit difference| first.
+    /// A plain-text table of effects, largest |change in logit difference| first (NaN last; ties in the
+    /// file's order).
     public static func table(_ effects: [InterventionEffect], top: Int = 20) -> String {
-        let rows = effects.sorted(by: { abs($0.logitDiffChange.value) > abs($1.logitDiffChange.value) }).prefix(top).map { e -> [String] in
+        func key(_ e: InterventionEffect) -> Double { let v = abs(e.logitDiffChange.value); return v.isNaN ? -1 : v }
+        let ranked = effects.enumerated().sorted { a, b in
+            key(a.element) != key(b.element) ? key(a.element) > key(b.element) : a.offset < b.offset
+        }.map(\.element)
+        let rows = ranked.prefix(top).map { e -> [String] in
             [e.checkpoint, e.name, "\(Fmt.number(e.logitDiffChange.value)) \(Fmt.interval(e.logitDiffChange.interval))",
              "\(Fmt.number(e.mcChange.value)) \(Fmt.interval(e.mcChange.interval))",
              e.counterfactualChange.map { "\(Fmt.number($0.value)) \(Fmt.interval($0.interval))" } ?? "-",

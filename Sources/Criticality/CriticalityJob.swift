@@ -168,7 +168,6 @@ public enum CriticalityJob {
                 "max_tokens_by": .string(byModel ? "model" : "--max-tokens"),
                 "tokenizer_path": .string(tokenizerFile.path), "model_type": .string(first.modelType),
                 "model_config": .string(first.rawJSON), "checkpoint_paths": .strings(spec.checkpoints.map(\.path.path)),
-                "threads": .int(Int64(compute.threads)),
                 "filter_checkpoint": .string(spec.checkpoints[filterIndex].name),
             ]) { a, _ in a }
             if let p = spec.filterPercent { attributes["filter_lowest_percent"] = .double(p) }

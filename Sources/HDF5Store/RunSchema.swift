@@ -70,10 +70,12 @@ public enum RunSchema {
         public static let templateName = "template_name", templateText = "template_text", modelType = "model_type"
         public static let modelConfig = "model_config", probeFile = "probe_file", probeFileSHA256 = "probe_file_sha256"
         public static let dlaDefinition = "dla_definition"
-        /// What the numbers depend on besides the inputs (docs/cluster.md, "What results depend on").
+        /// What the numbers depend on besides the inputs (docs/cluster.md, "What results depend on"). The
+        /// thread count is not among them: products are tiled by shape, so runs with any `--threads` are
+        /// bit-identical (files written before that recorded a `threads` attribute, which is ignored).
         public static let precision = "precision", probeGroupSize = "probe_group_size"
-        public static let probeGroupCacheBytes = "probe_group_cache_bytes", threads = "threads"
-        public static let resultsDependOn = [precision, probeGroupSize, probeGroupCacheBytes, threads]
+        public static let probeGroupCacheBytes = "probe_group_cache_bytes"
+        public static let resultsDependOn = [precision, probeGroupSize, probeGroupCacheBytes]
         /// Shard files only (`--shard I/N`): which part, along which axis; the whole job's list per axis is
         /// `shard_job_<axis>` (ProbeShard.Axis.jobAttribute). Never in a merged file.
         public static let shard = "shard", shardBy = "shard_by"

@@ -234,7 +234,7 @@ public enum ProbeJob {
         var done = [Bool](repeating: false, count: refs.count)
         if spec.resume, FileManager.default.fileExists(atPath: spec.output.path) {
             // What the numbers depend on besides the inputs must match the file's, or the resumed checkpoints
-            // would not be comparable with the finished ones (precision, probe groups, threads).
+            // would not be comparable with the finished ones (precision, probe groups).
             let now = runAttributes(spec, config: first, tokenizerFile: tokenizerFile, tokenizerHash: tokenizerHash, probeHash: "", options: options)
             writer = try RunWriter(resuming: spec.output, layout: layout, templateText: spec.template.text,
                                    dependsOn: now.filter { RunSchema.Attribute.resultsDependOn.contains($0.key) })
@@ -386,10 +386,9 @@ public enum ProbeJob {
             "mc_ratio_definition": .string("p_ctx / (p_ctx + p_mem) for the first token of each answer (Goyal, Baek et al., Theorem 1)"),
             "dla_definition": .string("direct logit attribution at the answer position towards logit[context answer] − logit[memory answer] (first tokens), final norm frozen at the real residual's scale (TransformerLens apply_ln_to_stack + logit_attrs); components sum to logit_diff with dla_remainder"),
             "correctness_rule": .string("case-insensitive whole-word containment of the answer in the generated text"),
-            // What the numbers depend on besides the inputs: the probe groups and the thread count.
+            // What the numbers depend on besides the inputs: the probe groups (never the thread count).
             "probe_group_size": .int(Int64(spec.probeGroupSize)),
             "probe_group_cache_bytes": .int(Int64(spec.batchCacheBytes ?? 0)),
-            "threads": .int(Int64(options.compute.threads)),
         ]
         if let base = spec.base { a["base_model_path"] = .string(base.path) }
         let bases = Set(spec.checkpoints.filter { Trajectory.isAdapter($0.path) }.compactMap { try? CheckpointLoader(base: spec.base).baseFolder(for: $0.path).path })

@@ -101,7 +101,6 @@ public final class RunWriter {
         case RunSchema.Attribute.precision: return "precision"
         case RunSchema.Attribute.probeGroupSize: return "batch"
         case RunSchema.Attribute.probeGroupCacheBytes: return "batch-memory"
-        case RunSchema.Attribute.threads: return "threads"
         default: return attribute
         }
     }

@@ -172,7 +172,7 @@ enum ReportFiles {
         if let all = h.trajectories.correlations.last {
             o += "Spearman rho across checkpoints, context attention vs counterfactual accuracy: \(Fmt.signed(all.correlation.rho)) over all layers (n = \(all.correlation.n))"
             let strongest = h.trajectories.correlations.dropLast().filter { $0.correlation.rho.isFinite }
-                .sorted { abs($0.correlation.rho) > abs($1.correlation.rho) }.prefix(3)
+                .sorted { abs($0.correlation.rho) != abs($1.correlation.rho) ? abs($0.correlation.rho) > abs($1.correlation.rho) : ($0.layer ?? -1) < ($1.layer ?? -1) }.prefix(3)
             if !strongest.isEmpty {
                 o += "; strongest layers: " + strongest.map { "L\($0.layer ?? -1) \(Fmt.signed($0.correlation.rho))" }.joined(separator: ", ")
             }

@@ -8,8 +8,8 @@
 // products with float32 accumulation; only the order of the float32 sums differs.
 //
 // Like OpenBLAS in MatMul.swift, oneDNN runs single-threaded inside each call: a product's output
-// columns are split over the `ComputeContext`'s threads, and each thread runs one primitive on its
-// slice. 16-bit weights stored as bf16 are read where they lie in the checkpoint's memory map (a column
+// columns are cut into tiles fixed by the shape (`ProductTiling`), dealt out over the `ComputeContext`'s
+// threads, and each tile is one primitive call, so the result does not depend on the thread count. 16-bit weights stored as bf16 are read where they lie in the checkpoint's memory map (a column
 // slice of W is a pointer offset with strides); F32 and F16 weights are rounded to bf16 one block of
 // `halfBlockRows` output columns at a time. oneDNN picks its kernel for the CPU at hand (AVX-512-BF16
 // `brg:avx512_core_bf16`, else an emulation or its reference implementation): the result is the same
@@ -61,8 +61,8 @@ public let directBF16MaxRows = 32
 public let directBF16KernelAvailable: Bool = cpiscope_bf16_kernel_available() != 0
 
 /// y[rows, out] = bf16(x)[rows, in] · bf16(W) (+ bias), accumulated and returned in float32, for a weight
-/// in either layout, with the output columns split over `compute`'s threads (its precision is not
-/// consulted: this is the bf16 product). `x` rows are `xStride` apart and `y` rows `yStride` apart.
+/// in either layout, in column tiles fixed by the shape and dealt out over `compute`'s threads (its
+/// precision is not consulted: this is the bf16 product); the result does not depend on the thread count. `x` rows are `xStride` apart and `y` rows `yStride` apart.
 /// `kernel` picks the implementation (by default the direct kernel for few rows, oneDNN otherwise).
 public func linearBF16(_ x: UnsafePointer<Float>, rows: Int, inFeatures k: Int, xStride: Int? = nil,
                        weight: BF16Operand, layout: WeightLayout, outFeatures: Int,
@@ -85,7 +85,8 @@ public func linearBF16(_ x: UnsafePointer<Float>, rows: Int, inFeatures k: Int, 
     compute.parallelRanges(rows, work: rows * k, minimumPerThread: 1 << 16) { r in
         for row in r { encodeBF16(x + row * ldx, count: k, into: xb + row * k) }
     }
-    compute.parallelRanges(outFeatures, align: halfBlockRows, work: rows * k * outFeatures) { cols in
+    let tiling = ProductTiling(count: outFeatures, align: halfBlockRows, minimumWidth: productTileMinimumWidth)
+    compute.parallelTiles(tiling, work: rows * k * outFeatures) { cols in
         // Weight element (i, o) of the [in, out] operand lies at i·kStride + o·nStride.
         if case .bf16(let w) = weight {
             switch layout {

@@ -28,8 +28,13 @@ public func sgemm(m: Int, n: Int, k: Int,
                 blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
 }
 
-/// Output columns per thread are multiples of this (whole cache lines of y, and BLAS-friendly widths).
+/// Output column tiles of float32 products start at multiples of this (whole cache lines of y, and
+/// BLAS-friendly widths).
 let columnAlign = 64
+
+/// The narrowest column tile a product is split into (`ProductTiling`): below this, repacking the rows
+/// of x for each tile costs more than a second thread gains.
+public let productTileMinimumWidth = 256
 
 /// How a weight matrix is stored.
 public enum WeightLayout: Sendable {
@@ -39,14 +44,16 @@ public enum WeightLayout: Sendable {
     case inOut
 }
 
-/// y[rows, out] = x[rows, in] · W (+ bias), for a weight in either layout, with the output columns split
-/// over `compute`'s threads. `x` rows are `xStride` apart and `y` rows `yStride` apart (defaults: dense).
+/// y[rows, out] = x[rows, in] · W (+ bias), for a weight in either layout, in column tiles fixed by the
+/// shape (`ProductTiling`) dealt out over `compute`'s threads: the result does not depend on the thread
+/// count. `x` rows are `xStride` apart and `y` rows `yStride` apart (defaults: dense).
 public func linear(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, xStride: Int? = nil,
                    weight: UnsafePointer<Float>, layout: WeightLayout, outFeatures: Int,
                    bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, yStride: Int? = nil,
                    accumulate: Bool = false, compute: ComputeContext = .serial) {
     let ldy = yStride ?? outFeatures, ldx = xStride ?? inFeatures
-    compute.parallelRanges(outFeatures, align: columnAlign, work: rows * inFeatures * outFeatures) { cols in
+    let tiling = ProductTiling(count: outFeatures, align: columnAlign, minimumWidth: productTileMinimumWidth)
+    compute.parallelTiles(tiling, work: rows * inFeatures * outFeatures) { cols in
         switch layout {
         case .outIn:
             sgemm(m: rows, n: cols.count, k: inFeatures, a: x, lda: ldx,
@@ -117,14 +124,16 @@ public enum HalfFormat: Sendable {
 public let halfBlockRows = 128
 
 /// y[rows, out] = x[rows, in] · W (+ bias) for a weight stored in 16 bits, without materialising a
-/// float32 copy of W: each thread decodes blocks of `halfBlockRows` weight rows of its own output
-/// columns into a scratch buffer of its own and multiplies them in turn.
+/// float32 copy of W: each column tile (fixed by the shape, `ProductTiling`) decodes blocks of
+/// `halfBlockRows` weight rows of its output columns into a scratch buffer of its own and multiplies them
+/// in turn. The result does not depend on the thread count.
 public func linearHalf(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
                        weight: UnsafeRawPointer, format: HalfFormat, layout: WeightLayout, outFeatures: Int,
                        bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, yStride: Int? = nil,
                        compute: ComputeContext = .serial) {
     let ldy = yStride ?? outFeatures
-    compute.parallelRanges(outFeatures, align: halfBlockRows, work: rows * inFeatures * outFeatures) { cols in
+    let tiling = ProductTiling(count: outFeatures, align: halfBlockRows, minimumWidth: productTileMinimumWidth)
+    compute.parallelTiles(tiling, work: rows * inFeatures * outFeatures) { cols in
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: halfBlockRows * max(inFeatures, cols.count, 1))
         defer { scratch.deallocate() }
         switch layout {

@@ -3,6 +3,14 @@
 // process-global compute state: OpenBLAS and oneDNN are single-threaded in every call (MatMul.swift,
 // BF16MatMul.swift), and two passes with different contexts can run at the same time in one process
 // (two models of a patching experiment, say).
+//
+// Reproducible by construction: the thread count never changes a result bit. Work is split only across
+// outputs (attention heads, sequences, elements), never inside a sum, and a matrix product is split into
+// column tiles chosen from its shape alone (`ProductTiling`): every tile is one library call of the same
+// shape whatever the thread count, and threads only decide who computes which tiles. (OpenBLAS's and
+// oneDNN's kernels sum in an order that depends on the slice they are given — measured: splitting the
+// columns or the rows of one sgemm changes results by a few ulps on OpenBLAS's Haswell, SkylakeX and
+// Prescott kernels — so a split that followed the thread count made run files depend on `--threads`.)
 import Dispatch
 import Foundation
 
@@ -54,7 +62,9 @@ public struct ComputeContext: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Splits 0..<count into at most `threads` contiguous ranges whose bounds are multiples of `align`
-    /// (except the last), and runs them in parallel. Work below `minimumPerThread` units per extra
+    /// (except the last), and runs them in parallel. The bounds follow the thread count: use this only
+    /// where each index's result is computed alone (elementwise work), never for a product or a sum
+    /// (those use `parallelTiles`). Work below `minimumPerThread` units per extra
     /// thread stays on one thread.
     public func parallelRanges(_ count: Int, align: Int = 1, work: Int = .max, minimumPerThread: Int = 1 << 16,
                                _ body: (Range<Int>) -> Void) {
@@ -68,6 +78,50 @@ public struct ComputeContext: Sendable, Equatable, CustomStringConvertible {
         parallelFor(chunks) { c in
             let lo = c * per, hi = min(count, lo + per)
             if lo < hi { body(lo..<hi) }
+        }
+    }
+}
+
+/// The column tiles of a matrix product with `count` output columns: bounds that depend on the shape
+/// alone, never on the thread count, so that every tile is computed by one library call of the same
+/// shape on any machine configuration (the products' results are then independent of `--threads`).
+///
+/// The tile count is the largest power of two ≤ `maximumTiles` that keeps tiles at least `minimumWidth`
+/// wide (1 for narrow products); bounds are i·count/tiles rounded down to a multiple of `align`, so
+/// tiles differ in width by at most `align` and a power-of-two thread count gets equal shares.
+/// `maximumTiles` caps a single product's parallelism (16: enough for 16 cores; wider machines still
+/// parallelise attention and the other loops, and more tiles would cost more per-call overhead).
+public struct ProductTiling: Sendable, Equatable {
+    public let tiles: [Range<Int>]
+
+    public init(count: Int, align: Int, minimumWidth: Int, maximumTiles: Int = 16) {
+        guard count > 0 else { tiles = []; return }
+        let align = max(1, align)
+        var t = 1
+        while t * 2 <= maximumTiles && count / (t * 2) >= max(minimumWidth, align) { t *= 2 }
+        var bounds = [0]
+        for i in 1..<t {
+            let b = (i * count / t) / align * align
+            if b > bounds.last! && b < count { bounds.append(b) }
+        }
+        bounds.append(count)
+        tiles = zip(bounds, bounds.dropFirst()).map { $0..<$1 }
+    }
+}
+
+extension ComputeContext {
+    /// Runs `body(tile)` for every tile of `tiling`, the tiles dealt out over up to `threads` threads in
+    /// contiguous runs, and waits. The tile bounds never depend on the thread count (`ProductTiling`),
+    /// so neither do the results. Work below `minimumPerThread` units per extra thread stays on one
+    /// thread. `body` must only touch disjoint memory per tile.
+    public func parallelTiles(_ tiling: ProductTiling, work: Int = .max, minimumPerThread: Int = 1 << 16,
+                              _ body: (Range<Int>) -> Void) {
+        let tiles = tiling.tiles
+        let byWork = work == .max ? threads : max(1, work / max(minimumPerThread, 1))
+        let parts = max(1, min(threads, byWork, tiles.count))
+        if parts == 1 { for tile in tiles { body(tile) }; return }
+        parallelFor(parts) { p in
+            for i in (p * tiles.count / parts)..<((p + 1) * tiles.count / parts) { body(tiles[i]) }
         }
     }
 }

@@ -1,6 +1,5 @@
 // Determinism of `cpiscope probe`: the same job twice gives bit-identical datasets (the attributes
-// `created` and `command_line` aside), and the thread count changes numbers by at most a stated
-// tolerance. Reference: the first run. Comparison through h5py (Tests/Fixtures/reliability/h5_digest.py).
+// `created` and `command_line` aside), and so do other thread counts and a sharded run merged. Reference: the first run. Comparison through h5py (Tests/Fixtures/reliability/h5_digest.py).
 import Foundation
 import Testing
 
@@ -31,36 +30,37 @@ struct DeterminismTests {
         #expect(x == y, "attributes differ: \(x.filter { y[$0.key] != $0.value }.keys.sorted())")
     }
 
-    /// Tolerances for --threads 1 vs 2: float32 sums reordered by the BLAS threads differ in the
-    /// last bits; attention mass and M_C are probabilities (absolute 1e-5), log-probabilities and
-    /// log-likelihoods are sums of logs over a vocabulary (absolute 1e-4), residual streams 1e-4.
-    static let tolerances: [String: Double] = [
-        "attention_mass": 1e-5, "mc_ratio": 1e-5, "dump_attention_pattern": 1e-5,
-        "lens_logprob": 1e-4, "answer_loglik": 1e-4, "dump_residual": 1e-4,
-    ]
-
-    @Test("--threads 1 and --threads 2 agree: attention mass, M_C, patterns within 1e-5; log-probs, log-likelihoods, residuals within 1e-4; everything else equal")
-    func threadCount() throws {
+    /// Products are tiled by shape and every other parallel loop splits across outputs only
+    /// (TensorCore/Parallel.swift), so the thread count and the shard layout change no bit: tolerance 0.
+    @Test("--threads 1, 2, 3 and 8, and a 2-way probe-group shard merged, write bit-identical run files (h5_digest same: every variable and attribute but created/command_line)")
+    func threadCountAndShards() throws {
         let dir = try makeTempDir("threads")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let one = dir.appendingPathComponent("t1.h5"), two = dir.appendingPathComponent("t2.h5")
-        for (out, n) in [(one, "1"), (two, "2")] {
-            let r = try Exec.cpiscope(["probe"] + Self.job + ["-o", out.path, "--threads", n])
-            try #require(r.exitedNormally && r.status == 0, "run with --threads \(n) failed: \(r.summary)")
+        let job = Self.job + ["--batch", "2"]
+        func run(_ out: URL, _ extra: [String], dump: Bool = true) throws {
+            let arguments = dump ? job : job.filter { !["--dump", "0,1"].contains($0) }
+            let r = try Exec.cpiscope(["probe"] + arguments + ["-o", out.path] + extra)
+            try #require(r.exitedNormally && r.status == 0, "run with \(extra) failed: \(r.summary)")
         }
-        let r = try Exec.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", Paths.digestScript.path, "diff", one.path, two.path], timeout: 300)
-        try #require(r.exitedNormally && r.status == 0, "h5_digest.py diff failed: \(r.summary)")
-        let diffs = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
-        #expect(diffs.count >= 30)
-        for (name, value) in diffs.sorted(by: { $0.key < $1.key }) {
-            if let tol = Self.tolerances[name] {
-                let d = value as? Double
-                #expect(d != nil && d! <= tol, "\(name): max |Δ| between --threads 1 and 2 = \(value), tolerance \(tol)")
-                print("threads 1 vs 2: \(name) max |Δ| = \(value) (tolerance \(tol))")
-            } else if name != "command_line" {
-                // Integer, string and coordinate variables: equal element by element (count of differences 0).
-                #expect((value as? Int) == 0, "\(name): \(value) elements differ between --threads 1 and 2")
-            }
+        let reference = dir.appendingPathComponent("t1.h5")
+        try run(reference, ["--threads", "1"])
+        for n in ["2", "3", "8"] {
+            let out = dir.appendingPathComponent("t\(n).h5")
+            try run(out, ["--threads", n])
+            let (equal, report) = try same(reference, out)
+            #expect(equal, "--threads \(n) differs from --threads 1: \(report)")
         }
+        // Two shards by probe group (which excludes --dump), each with its own thread count, merged, against
+        // a --threads 1 run of the same job.
+        let plain = dir.appendingPathComponent("plain-t1.h5")
+        try run(plain, ["--threads", "1"], dump: false)
+        let sharded = dir.appendingPathComponent("sharded.h5")
+        try run(sharded, ["--shard", "1/2", "--shard-by", "probes", "--threads", "2"], dump: false)
+        try run(sharded, ["--shard", "2/2", "--shard-by", "probes", "--threads", "3"], dump: false)
+        let merged = dir.appendingPathComponent("merged.h5")
+        _ = try runOK(["merge", dir.appendingPathComponent("sharded.shard-1-of-2.h5").path,
+                       dir.appendingPathComponent("sharded.shard-2-of-2.h5").path, "-o", merged.path])
+        let (equal, report) = try same(plain, merged)
+        #expect(equal, "a 2-way shard (threads 2 and 3) merged differs from a single --threads 1 run: \(report)")
     }
 }
