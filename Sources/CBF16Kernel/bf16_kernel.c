@@ -24,16 +24,28 @@
 #include <immintrin.h>
 #include <string.h>
 
-int cpiscope_bf16_kernel_available(void) {
+// 1 when the OS saves the AVX-512 state: OSXSAVE, then XCR0 bits 1, 2 (SSE, AVX state), 5, 6, 7 (opmask,
+// upper halves of ZMM0-15, ZMM16-31).
+static int avx512_state_enabled(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
     if (!((c >> 27) & 1)) return 0;  // OSXSAVE: XGETBV may run
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     (void)hi;
-    // XCR0 bits 1, 2 (SSE, AVX state), 5, 6, 7 (opmask, upper halves of ZMM0-15, ZMM16-31).
-    if ((lo & 0xE6u) != 0xE6u) return 0;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (lo & 0xE6u) == 0xE6u;
+}
+
+int cpiscope_cpu_has_avx512_skylakex(void) {
+    unsigned a, b, c, d;
+    if (!avx512_state_enabled() || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    // CPUID.(EAX=7, ECX=0):EBX bits 16 AVX512F, 17 AVX512DQ, 30 AVX512BW, 31 AVX512VL
+    return ((b >> 16) & 1) && ((b >> 17) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);
+}
+
+int cpiscope_bf16_kernel_available(void) {
+    unsigned a, b, c, d;
+    if (!avx512_state_enabled() || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
     const unsigned maxSubleaf = a;
     const int f = (b >> 16) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1;
     if (maxSubleaf < 1 || !__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
@@ -225,6 +237,7 @@ TARGET void cpiscope_bf16_linear_inout(const uint16_t *x, size_t ldx, size_t row
 
 #else
 int cpiscope_bf16_kernel_available(void) { return 0; }
+int cpiscope_cpu_has_avx512_skylakex(void) { return 0; }
 void cpiscope_bf16_linear_outin(const uint16_t *x, size_t ldx, size_t rows, const uint16_t *w, size_t ldw,
                                 size_t in, size_t out, float *y, size_t ldy, int accumulate) {
     (void)x; (void)ldx; (void)rows; (void)w; (void)ldw; (void)in; (void)out; (void)y; (void)ldy; (void)accumulate;

@@ -56,9 +56,16 @@ public enum BF16Kernel: String, Sendable, CaseIterable {
 /// oneDNN up to about 32 rows on a 7B MLP product, and slower beyond, where oneDNN's packing pays off.
 public let directBF16MaxRows = 32
 
-/// Whether this CPU runs the direct bf16 kernel (AVX512F/BW/VL and AVX512_BF16, with OS support for the
-/// AVX-512 state).
-public let directBF16KernelAvailable: Bool = cpiscope_bf16_kernel_available() != 0
+/// Whether the direct bf16 kernel runs here: the CPU has AVX512F/BW/VL and AVX512_BF16 with OS support for
+/// the AVX-512 state (CPUID/XGETBV), and the environment does not switch it off with
+/// `CPISCOPE_BF16_DIRECT=0` (then every bf16 product runs on oneDNN; the test suite runs once that way, so
+/// the oneDNN path is checked on every machine).
+public let directBF16KernelAvailable: Bool =
+    cpiscope_bf16_kernel_available() != 0 && ProcessInfo.processInfo.environment["CPISCOPE_BF16_DIRECT"] != "0"
+
+/// Whether this CPU runs OpenBLAS's SkylakeX kernels: AVX512F, DQ, BW and VL, with OS support for the
+/// AVX-512 state (CPUID/XGETBV, not /proc/cpuinfo).
+public let cpuHasSkylakeXInstructions: Bool = cpiscope_cpu_has_avx512_skylakex() != 0
 
 /// y[rows, out] = bf16(x)[rows, in] · bf16(W) (+ bias), accumulated and returned in float32, for a weight
 /// in either layout, in column tiles fixed by the shape and dealt out over `compute`'s threads (its

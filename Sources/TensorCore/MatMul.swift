@@ -93,17 +93,18 @@ public func blasThreads() -> Int { Int(openblas_get_num_threads()) }
 /// OPENBLAS_CORETYPE (e.g. SkylakeX) in the environment before starting cpiscope.
 public var blasCoreName: String { openblas_get_corename().map { String(cString: $0) } ?? "?" }
 
-/// The OpenBLAS core type to force when OpenBLAS fell back to its generic "Prescott" kernels on a CPU
-/// that has AVX-512 (F, BW, DQ, VL, as /proc/cpuinfo reports them): "SkylakeX". This happens where the
-/// CPU model is masked or newer than the library (a VM reporting "Intel(R) Xeon(R) Processor", Zen 4 or
-/// Sapphire Rapids under OpenBLAS 0.3.21). nil when OpenBLAS chose a real kernel family, when
-/// OPENBLAS_CORETYPE is already set, or when the CPU lacks those instructions. OpenBLAS reads the variable
-/// once, when it is loaded, so only a new process can use it (the executable restarts itself).
-public func blasCoreTypeOverride(environment: [String: String], cpuinfo: String?) -> String? {
-    guard environment["OPENBLAS_CORETYPE"] == nil, blasCoreName == "Prescott", let cpuinfo else { return nil }
-    guard let flagsLine = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
-    let flags = Set(flagsLine.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == ":" }).map(String.init))
-    return ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains) ? "SkylakeX" : nil
+/// The OpenBLAS core type to force when OpenBLAS fell back to its generic "Prescott" kernels (SSE3) on a
+/// CPU that has the AVX-512 subset of its SkylakeX kernels: "SkylakeX". This happens where the CPU model
+/// is masked or newer than the library (a VM reporting "Intel(R) Xeon(R) Processor", Sapphire Rapids under
+/// OpenBLAS 0.3.21), and costs 4-5× in every float32 product (BENCHMARKS.md, issue 24: sgemm at the GPT-2
+/// shapes under each core type). nil when OpenBLAS chose a real kernel family (Haswell on AMD EPYC Zen 4,
+/// SkylakeX on recognised Xeons), when OPENBLAS_CORETYPE is already set, or when the CPU lacks those
+/// instructions. OpenBLAS reads the variable once, when it is loaded, so only a new process can use it
+/// (the executable restarts itself). A pure function of its arguments: `openBLASCore` is `blasCoreName`
+/// and `hasSkylakeXInstructions` is `cpuHasSkylakeXInstructions` (CPUID) in the executable.
+public func blasCoreTypeOverride(environment: [String: String], openBLASCore: String, hasSkylakeXInstructions: Bool) -> String? {
+    guard environment["OPENBLAS_CORETYPE"] == nil, environment["CPISCOPE_KEEP_BLAS_CORE"] == nil else { return nil }
+    return openBLASCore == "Prescott" && hasSkylakeXInstructions ? "SkylakeX" : nil
 }
 
 /// A 16-bit float format stored in a checkpoint.

@@ -34,15 +34,14 @@ extension CPIScope {
 
     /// OpenBLAS 0.3.21 falls back to its SSE3 "Prescott" kernels on CPUs it cannot name (VMs with a masked
     /// model, newer server parts), which makes every float32 product 4-5× slower than the hardware allows
-    /// (BENCHMARKS.md, issue 15). When the CPU has AVX-512, cpiscope restarts itself once with
+    /// (BENCHMARKS.md, issues 15 and 24). When the CPU has AVX-512 (CPUID), cpiscope restarts itself once with
     /// OPENBLAS_CORETYPE=SkylakeX, which OpenBLAS reads only at load time. Setting OPENBLAS_CORETYPE
     /// yourself, or CPISCOPE_KEEP_BLAS_CORE=1, keeps OpenBLAS's own choice; `cpiscope bench` prints the
     /// kernel family in use.
     static func restartWithBLASKernelsIfNeeded() {
         let env = ProcessInfo.processInfo.environment
-        guard env["CPISCOPE_KEEP_BLAS_CORE"] == nil,
-              let core = blasCoreTypeOverride(environment: env, cpuinfo: try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))
-        else { return }
+        guard let core = blasCoreTypeOverride(environment: env, openBLASCore: blasCoreName,
+                                              hasSkylakeXInstructions: cpuHasSkylakeXInstructions) else { return }
         setenv("OPENBLAS_CORETYPE", core, 1)
         setenv("CPISCOPE_KEEP_BLAS_CORE", "1", 1)  // never twice
         let args = CommandLine.unsafeArgv

@@ -5,7 +5,8 @@ import NumericTolerance
 import Testing
 import TensorCore
 
-@Suite("bf16 direct kernel (few rows)")
+@Suite("bf16 direct kernel (few rows)",
+       .enabled(if: directBF16KernelAvailable, "the direct kernel is off: this CPU lacks AVX512-BF16, or CPISCOPE_BF16_DIRECT=0 (make test's oneDNN pass)"))
 struct BF16KernelTests {
     /// Shapes that cover every tail of the kernel: `in` not a multiple of 32 (and odd: the [in, out]
     /// kernel pairs inputs), `out` not a multiple of 4, 16 or 32, more than one 64-input chunk of the
@@ -57,7 +58,6 @@ struct BF16KernelTests {
           the gaps of strided y untouched
           """, arguments: [WeightLayout.outIn, .inOut])
     func directMatchesFloat64(layout: WeightLayout) throws {
-        try #require(directBF16KernelAvailable, "this CPU lacks AVX512-BF16: the direct kernel never runs")
         var worst = 0.0
         for (n, s) in Self.shapes.enumerated() {
             for stored in Stored.allCases {
@@ -80,7 +80,6 @@ struct BF16KernelTests {
     @Test("direct kernel = oneDNN within 2·γ_K·‖x_r‖·‖W_o‖ on the same shapes (two float32 results; only the order of the sums differs)",
           arguments: [WeightLayout.outIn, .inOut])
     func directMatchesOneDNN(layout: WeightLayout) throws {
-        try #require(directBF16KernelAvailable, "this CPU lacks AVX512-BF16: the direct kernel never runs")
         try #require(bf16Available, "oneDNN bf16 matmul unavailable")
         var worst = 0.0
         for (n, s) in Self.shapes.enumerated() {
@@ -96,7 +95,6 @@ struct BF16KernelTests {
 
     @Test("automatic uses the direct kernel up to directBF16MaxRows rows: bit-identical to .direct there")
     func automaticPicksDirect() throws {
-        try #require(directBF16KernelAvailable, "this CPU lacks AVX512-BF16: the direct kernel never runs")
         for rows in [1, 16, min(directBF16MaxRows, 24)] {
             let a = Self.run(rows: rows, inF: 70, outF: 45, layout: .outIn, stored: .bf16, kernel: .automatic, compute: .serial, seed: 9)
             let b = Self.run(rows: rows, inF: 70, outF: 45, layout: .outIn, stored: .bf16, kernel: .direct, compute: .serial, seed: 9)

@@ -48,6 +48,17 @@ struct TensorCoreTests {
         }
     }
 
+    @Test("the OpenBLAS restart fires only for Prescott kernels on a CPU with SkylakeX instructions, and never over the user's choice")
+    func blasCoreDecision() {
+        #expect(blasCoreTypeOverride(environment: [:], openBLASCore: "Prescott", hasSkylakeXInstructions: true) == "SkylakeX")
+        #expect(blasCoreTypeOverride(environment: [:], openBLASCore: "Prescott", hasSkylakeXInstructions: false) == nil)
+        for core in ["Haswell", "SkylakeX", "Zen", "Cooperlake", "Sandybridge"] {
+            #expect(blasCoreTypeOverride(environment: [:], openBLASCore: core, hasSkylakeXInstructions: true) == nil, "\(core)")
+        }
+        #expect(blasCoreTypeOverride(environment: ["OPENBLAS_CORETYPE": "Prescott"], openBLASCore: "Prescott", hasSkylakeXInstructions: true) == nil)
+        #expect(blasCoreTypeOverride(environment: ["CPISCOPE_KEEP_BLAS_CORE": "1"], openBLASCore: "Prescott", hasSkylakeXInstructions: true) == nil)
+    }
+
     @Test("ProductTiling: bounds from the shape alone, aligned, covering every column once; power-of-two tile counts")
     func tiling() {
         for (count, align, minWidth) in [(768, 64, 256), (2304, 64, 256), (50257, 64, 256), (11008, 128, 256), (100, 64, 256), (1, 1, 1)] {

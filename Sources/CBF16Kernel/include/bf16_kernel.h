@@ -9,6 +9,10 @@
 /// (XCR0 opmask, ZMM_Hi256, Hi16_ZMM), so the two product functions below may run; else 0.
 int cpiscope_bf16_kernel_available(void);
 
+/// 1 when this CPU has the AVX-512 subset of OpenBLAS's SkylakeX kernels (AVX512F, DQ, BW, VL) and the OS
+/// saves the AVX-512 state; else 0. For the OpenBLAS core-type decision in TensorCore/MatMul.swift.
+int cpiscope_cpu_has_avx512_skylakex(void);
+
 /// y[r, o] (+)= Σ_i x[r, i] · w[o, i] for r < rows, o < out, i < in: W stored [out, in] (torch.nn.Linear).
 /// x: bf16 [rows, in], rows `ldx` elements apart; w: bf16, rows `ldw` elements apart; y: float32, rows `ldy`
 /// elements apart. `accumulate` 0: y is overwritten; else added to. Float32 accumulation; the products of
