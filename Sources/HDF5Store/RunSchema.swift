@@ -76,6 +76,8 @@ public enum RunSchema {
         public static let precision = "precision", probeGroupSize = "probe_group_size"
         public static let probeGroupCacheBytes = "probe_group_cache_bytes"
         public static let resultsDependOn = [precision, probeGroupSize, probeGroupCacheBytes]
+        /// The thread count, as files written before runs stopped depending on it record it; ignored.
+        public static let legacyThreads = "threads"
         /// Shard files only (`--shard I/N`): which part, along which axis; the whole job's list per axis is
         /// `shard_job_<axis>` (ProbeShard.Axis.jobAttribute). Never in a merged file.
         public static let shard = "shard", shardBy = "shard_by"

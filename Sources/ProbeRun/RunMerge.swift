@@ -36,8 +36,9 @@ public enum RunMergeError: Error, CustomStringConvertible, Sendable {
 
 public enum RunMerge {
     private typealias A = RunSchema.Attribute
-    /// Attributes that may differ between shards (when and how each process started; its part of the job).
-    static let perProcess: Set<String> = [A.created, A.commandLine, A.complete]
+    /// Attributes that may differ between shards (when and how each process started; its part of the job;
+    /// the thread count older files record).
+    static let perProcess: Set<String> = [A.created, A.commandLine, A.complete, A.legacyThreads]
     /// Not an attribute of a file: the N of each shard's `shard` (I/N), compared like one.
     static let shardCount = "shard_count"
 
