@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "HDF5Store", "SyntheticRuns"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analysis", "HDF5Store", "SyntheticRuns"]),
         .testTarget(name: "CriticalityTests", dependencies: ["Criticality", "Analysis", "ProbeRun", "Models", "Checkpoints", "Tokenization", "HDF5Store", "StrictJSON"]),
-        .testTarget(name: "CLITests", dependencies: []),
+        .testTarget(name: "CLITests", dependencies: ["ProbeRun"]),  // ProbeRun only for ProbeSettings (ResumeIntegrityTests)
     ],
     swiftLanguageModes: [.v6]
 )

@@ -59,14 +59,21 @@ public enum AttributeValue: Sendable, Equatable, CustomStringConvertible {
     case ints([Int64])
     case doubles([Double])
 
+    /// The value as a user reads it in an error message: a string quoted (long ones cut), a number bare,
+    /// a list in brackets.
     public var description: String {
+        func quoted(_ s: String) -> String {
+            let shown = s.count > 80 ? s.prefix(77) + "..." : s
+            return "\"" + shown.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                .replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\t", with: "\\t") + "\""
+        }
         switch self {
-        case let .string(s): return "string \(s.debugDescription)"
-        case let .int(v): return "int \(v)"
-        case let .double(v): return "double \(v)"
-        case let .strings(v): return "strings \(v)"
-        case let .ints(v): return "ints \(v)"
-        case let .doubles(v): return "doubles \(v)"
+        case let .string(s): return quoted(s)
+        case let .int(v): return "\(v)"
+        case let .double(v): return "\(v)"
+        case let .strings(v): return "[" + v.map(quoted).joined(separator: ", ") + "]"
+        case let .ints(v): return "[" + v.map(String.init).joined(separator: ", ") + "]"
+        case let .doubles(v): return "[" + v.map { "\($0)" }.joined(separator: ", ") + "]"
         }
     }
 

@@ -350,6 +350,17 @@ final class InterventionFile {
             if try file.readStrings(S.Dim.checkpoint).values != checkpoints { try? file.close(); throw mismatch("its checkpoints differ") }
             if try file.readStrings(S.Dim.probe).values != probes { try? file.close(); throw mismatch("its probes differ") }
             if try file.readStrings(S.Dim.intervention).values != names { try? file.close(); throw mismatch("its interventions differ") }
+            // The probe job's result-changing settings (ProbeSettings) and --generate, as a probe run checks them.
+            var now = ProbeJob.runAttributes(s, config: job.config, tokenizerFile: job.tokenizerFile, tokenizerHash: job.tokenizerHash,
+                                             probeHash: (try? ContentHash.sha256(file: s.probeFile)) ?? "", options: options)
+            now[S.Attribute.generate] = .int(generate ? 1 : 0)
+            for key in ProbeSettings.attributes + [S.Attribute.generate] {
+                let recorded = try? file.attribute(key)
+                guard recorded != now[key] else { continue }
+                try? file.close()
+                let option = key == S.Attribute.generate ? "--generate" : ProbeSettings.options(for: key)
+                throw mismatch("its \(key) is \(recorded.map(\.description) ?? "not recorded"), and this run's is \(now[key].map(\.description) ?? "unset") (pass the file's \(option))")
+            }
             done = try file.readUInt8(S.checkpointComplete.name).values.map { $0 == 1 }
             return
         }

@@ -233,19 +233,18 @@ public enum ProbeJob {
         let writer: RunWriter
         var done = [Bool](repeating: false, count: refs.count)
         if spec.resume, FileManager.default.fileExists(atPath: spec.output.path) {
-            // What the numbers depend on besides the inputs must match the file's, or the resumed checkpoints
-            // would not be comparable with the finished ones (precision, probe groups).
-            let now = runAttributes(spec, config: first, tokenizerFile: tokenizerFile, tokenizerHash: tokenizerHash, probeHash: "", options: options)
-            writer = try RunWriter(resuming: spec.output, layout: layout, templateText: spec.template.text,
-                                   dependsOn: now.filter { RunSchema.Attribute.resultsDependOn.contains($0.key) })
+            // Every setting that changes a stored value must match the file's, or the resumed checkpoints
+            // would not be comparable with the finished ones (ProbeSettings.resultChanging).
+            let now = runAttributes(spec, config: first, tokenizerFile: tokenizerFile, tokenizerHash: tokenizerHash,
+                                    probeHash: (try? ContentHash.sha256(file: spec.probeFile)) ?? "", options: options)
+            writer = try RunWriter(resuming: spec.output, layout: layout, settings: now)
             done = try writer.completed()
         } else {
             let records = probeIndices.map { record(built[$0], tokenized[$0]) }
             var attributes = runAttributes(spec, config: first, tokenizerFile: tokenizerFile, tokenizerHash: tokenizerHash,
                                            probeHash: (try? ContentHash.sha256(file: spec.probeFile)) ?? "", options: options)
             attributes["checkpoint_weight_formats"] = .strings(weightFormats)
-            if let tunedLens {
-                attributes["tuned_lens_path"] = .string(tunedLens.folder.path)
+            if tunedLens != nil {
                 attributes["tuned_lens_definition"] = .string(TunedLens.definition)
             }
             if let shard = spec.shard {
@@ -389,6 +388,9 @@ public enum ProbeJob {
             // What the numbers depend on besides the inputs: the probe groups (never the thread count).
             "probe_group_size": .int(Int64(spec.probeGroupSize)),
             "probe_group_cache_bytes": .int(Int64(spec.batchCacheBytes ?? 0)),
+            // Prompts longer than this are not measured (0: the model's position limit).
+            "max_prompt_tokens": .int(Int64(options.maxPromptTokens ?? 0)),
+            "tuned_lens_path": .string(options.tunedLens?.folder.path ?? ""),
         ]
         if let base = spec.base { a["base_model_path"] = .string(base.path) }
         let bases = Set(spec.checkpoints.filter { Trajectory.isAdapter($0.path) }.compactMap { try? CheckpointLoader(base: spec.base).baseFolder(for: $0.path).path })

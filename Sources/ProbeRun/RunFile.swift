@@ -72,36 +72,35 @@ public final class RunWriter {
         }
     }
 
-    /// Reopens an interrupted run; its layout must equal `layout`.
-    public init(resuming url: URL, layout: RunLayout, templateText: String, dependsOn: [String: AttributeValue] = [:]) throws {
+    /// Reopens an interrupted run; its layout must equal `layout`, and every attribute of
+    /// `ProbeSettings.resultChanging` must equal this run's (`settings`: the attributes this run would
+    /// write). A mismatch names the option to pass.
+    public init(resuming url: URL, layout: RunLayout, settings: [String: AttributeValue]) throws {
         self.url = url
         self.layout = layout
         file = try HDF5File.open(at: url, writable: true)
         let existing = try RunReader.layout(of: file, path: url.path)
         func mismatch(_ what: String) -> ProbeRunError { .resumeMismatch(path: url.path, detail: what) }
-        if existing.checkpoints != layout.checkpoints { try? file.close(); throw mismatch("its checkpoints differ (\(existing.checkpoints.count) in the file, \(layout.checkpoints.count) now)") }
-        if existing.probes != layout.probes { try? file.close(); throw mismatch("its probes differ") }
-        if existing.layers != layout.layers || existing.heads != layout.heads { try? file.close(); throw mismatch("its model shape differs") }
+        func refuse(_ what: String) throws -> Never { try? file.close(); throw mismatch(what) }
+        if existing.checkpoints != layout.checkpoints {
+            try refuse("its checkpoints differ (\(existing.checkpoints.count) in the file, \(layout.checkpoints.count) now; pass the file's --checkpoints)")
+        }
+        if existing.probes != layout.probes { try refuse("its probes differ (pass the file's --probes)") }
+        if existing.layers != layout.layers || existing.heads != layout.heads { try refuse("its model shape differs") }
+        if existing.dumpLayers != layout.dumpLayers {
+            try refuse("it dumps layers \(existing.dumpLayers), and this run \(layout.dumpLayers) (pass the file's --dump)")
+        }
+        if existing.dumpProbes != layout.dumpProbes {
+            try refuse("it dumps probes \(existing.dumpProbes), and this run \(layout.dumpProbes) (pass the file's --dump-probes)")
+        }
         if file.exists(V.tunedLensLogprob.name) != layout.tunedLens {
-            try? file.close(); throw mismatch(layout.tunedLens ? "it has no tuned lens, and --lens asks for one" : "it records a tuned lens; pass the same --lens")
+            try refuse(layout.tunedLens ? "it has no tuned lens, and --lens asks for one" : "it records a tuned lens; pass the same --lens")
         }
-        if case .string(let t)? = try? file.attribute(V.Attribute.templateText), t != templateText {
-            try? file.close(); throw mismatch("its prompt template differs")
-        }
-        for (key, value) in dependsOn.sorted(by: { $0.key < $1.key }) {
-            guard let recorded = try? file.attribute(key), recorded != value else { continue }
-            try? file.close()
-            throw mismatch("its \(key) is \(recorded), and this run's is \(value) (pass the file's --\(Self.option(for: key)))")
-        }
-    }
-
-    /// The option that sets a results-dependent attribute, for the resume hint.
-    static func option(for attribute: String) -> String {
-        switch attribute {
-        case RunSchema.Attribute.precision: return "precision"
-        case RunSchema.Attribute.probeGroupSize: return "batch"
-        case RunSchema.Attribute.probeGroupCacheBytes: return "batch-memory"
-        default: return attribute
+        for key in ProbeSettings.attributes {
+            let recorded = try? file.attribute(key), now = settings[key]
+            guard recorded != now else { continue }
+            let was = recorded.map(\.description) ?? "unset"
+            try refuse("its \(key) is \(was), and this run's is \(now.map(\.description) ?? "unset") (pass the file's \(ProbeSettings.options(for: key)))")
         }
     }
 
@@ -250,6 +249,8 @@ public enum RunReader {
                          probes: try file.readStrings(Dim.probe).values,
                          layers: try file.shape(of: Dim.layer).first ?? 0,
                          heads: try file.shape(of: Dim.head).first ?? 0,
-                         dModel: 0)
+                         dModel: 0,
+                         dumpProbes: file.exists(Dim.dumpProbe) ? try file.readStrings(Dim.dumpProbe).values : [],
+                         dumpLayers: file.exists(Dim.dumpLayer) ? try file.readInt64(Dim.dumpLayer).values.map { Int($0) } : [])
     }
 }
