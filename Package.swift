@@ -9,7 +9,8 @@ let package = Package(
     products: [
         .executable(name: "cpiscope", targets: ["cpiscope"]),
         .library(name: "CPIScope", targets: ["StrictJSON", "TensorCore", "Checkpoints", "Tokenization", "Models",
-                                             "Instrumentation", "ProbeKit", "ProbeRun", "Analysis", "HDF5Store", "Reports", "Criticality"]),
+                                             "Instrumentation", "ProbeKit", "ProbeRun", "Analysis", "HDF5Store", "Reports", "Criticality",
+                                             "ChatTemplate"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -36,6 +37,7 @@ let package = Package(
         .target(name: "Instrumentation", dependencies: ["TensorCore"]),
         .target(name: "Models", dependencies: ["TensorCore", "Checkpoints", "Instrumentation"]),
         .target(name: "ProbeKit", dependencies: ["StrictJSON", "Tokenization"]),
+        .target(name: "ChatTemplate", dependencies: ["StrictJSON"]),  // Jinja chat templates, as transformers renders them
         .target(name: "HDF5Store", dependencies: ["HDF5Shim"]),
         .target(name: "Analysis", dependencies: ["HDF5Store"]),
         .target(name: "Reports", dependencies: ["Analysis"]),
@@ -60,6 +62,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoints", "TensorCore", "Instrumentation"]),
         .testTarget(name: "HDF5StoreTests", dependencies: ["HDF5Store"]),
         .testTarget(name: "ProbeKitTests", dependencies: ["ProbeKit", "Tokenization", "StrictJSON"]),
+        .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "StrictJSON"]),
         .testTarget(name: "ProbeRunTests", dependencies: ["ProbeRun", "Models", "Checkpoints", "ProbeKit",
                                                           "Tokenization", "Instrumentation", "HDF5Store", "TensorCore"]),
         .target(name: "SyntheticRuns", dependencies: ["Analysis", "HDF5Store"], path: "Tests/SyntheticRuns"),  // test support

@@ -1,0 +1,75 @@
+// The real chat templates of 20 model families (Tests/Fixtures/chat-templates, sources in SOURCES.md),
+// rendered here and by transformers' apply_chat_template(tokenize=False): the text must be identical,
+// byte for byte, and a template that raises must raise the same message, verbatim.
+import Foundation
+import StrictJSON
+import Testing
+@testable import ChatTemplate
+
+@Suite("chat templates against transformers goldens")
+struct GoldenTests {
+    @Test("every real template renders as transformers renders it", arguments: RealCase.all)
+    func realTemplate(_ c: RealCase) throws {
+        let folder = Fixtures.root.appendingPathComponent(c.family)
+        let template = try ChatTemplate.load(modelDirectory: folder, name: c.template)
+        let result = Result { () throws(ChatTemplateError) -> String in
+            try template.render(conversation: Fixtures.conversation(c.conversation), addGenerationPrompt: c.addGenerationPrompt,
+                                variables: Fixtures.variables(c.variables), now: Fixtures.frozenNow)
+        }
+        check(result, c.expected)
+    }
+
+    @Test("special tokens and template names are transformers'", arguments: (Fixtures.goldens["folders"]?.members ?? []).map(\.key))
+    func folder(_ family: String) throws {
+        let want = Fixtures.goldens["folders"]?[family]
+        let dir = Fixtures.root.appendingPathComponent(family)
+        #expect(try ChatTemplate.availableTemplates(modelDirectory: dir) == (want?["templates"]?.array ?? []).compactMap(\.string))
+        let template = try ChatTemplate.load(modelDirectory: dir, name: (want?["templates"]?.array?.first?.string) ?? "default")
+        let tokens = template.specialTokens.map { "\($0.name)=\($0.content)" }
+        let wanted = (want?["special_tokens"]?.members ?? []).map { "\($0.key)=\($0.value.string ?? "")" }
+        #expect(tokens == wanted)
+    }
+
+    @Test("jinja2 semantics pinned by small templates", arguments: SyntheticCase.all)
+    func synthetic(_ c: SyntheticCase) {
+        let result = Result { () throws(ChatTemplateError) -> String in
+            let t = try ChatTemplate(source: c.source)
+            return try t.render(variables: Fixtures.variables(c.variables), now: Fixtures.frozenNow)
+        }
+        check(result, c.expected)
+    }
+}
+
+/// Compares a render with a golden `{"text": …}` or `{"error": {"kind", "type"?, "message"}}`.
+func check(_ result: Result<String, ChatTemplateError>, _ golden: JSONValue, sourceLocation: Testing.SourceLocation = #_sourceLocation) {
+    if let want = golden["text"]?.string {
+        switch result {
+        case .success(let got):
+            if let diff = firstDifference(got, want) { Issue.record(Comment(rawValue: diff), sourceLocation: sourceLocation) }
+        case .failure(let e):
+            Issue.record("rendering failed: \(e); golden text \(want.debugDescription.prefix(200))", sourceLocation: sourceLocation)
+        }
+        return
+    }
+    guard let error = golden["error"], let message = error["message"]?.string else {
+        Issue.record("golden has neither text nor error", sourceLocation: sourceLocation)
+        return
+    }
+    switch result {
+    case .success(let got):
+        Issue.record("rendered \(got.debugDescription.prefix(200)), but transformers raised \(message)", sourceLocation: sourceLocation)
+    case .failure(let e):
+        if error["kind"]?.string == "raise_exception" {
+            guard case .raised(let m, _) = e else {
+                Issue.record("expected the template's raise_exception(\(message.debugDescription)), got \(e)", sourceLocation: sourceLocation)
+                return
+            }
+            #expect(m == message, "raise_exception message", sourceLocation: sourceLocation)
+        } else if case .runtime(let type, let m, _) = e {
+            #expect(type == error["type"]?.string, "exception type", sourceLocation: sourceLocation)
+            #expect(m == message, "exception message", sourceLocation: sourceLocation)
+        } else {
+            Issue.record("expected \(error["type"]?.string ?? "?"): \(message), got \(e)", sourceLocation: sourceLocation)
+        }
+    }
+}
