@@ -361,6 +361,9 @@ extension Evaluator {
                     throw PyError(.security, "Chat templates cannot store underscore-prefixed attributes on a namespace, but got \(pythonRepr(s)). Please rename the attribute.")
                 }
             }
+            if d.depth > ChatTemplateLimits.maxValueDepth {
+                throw PyError(.limit, "the nesting depth of a value", limit: ChatTemplateLimits.maxValueDepth)
+            }
             return .namespace(Namespace(d))
         default:
             throw PyError(.unsupported, "the global function '\(name)'")

@@ -669,8 +669,7 @@ struct Parser {
                     node = Expr(kind: .getitem(node, Expr(kind: .tuple(args), location: location)), location: location)
                 }
             } else if isOp("(") {
-                let location = current.location
-                node = Expr(kind: .call(node, try parseCallArguments()), location: location)
+                node = Expr(kind: .call(node, try parseCallArguments()), location: node.location)
             } else {
                 return node
             }
@@ -755,8 +754,7 @@ struct Parser {
                 node = Expr(kind: .test(node, name: name, args), location: location)
                 if negated { node = Expr(kind: .not(node), location: location) }
             } else if isOp("(") {
-                let location = current.location
-                node = Expr(kind: .call(node, try parseCallArguments()), location: location)
+                node = Expr(kind: .call(node, try parseCallArguments()), location: node.location)
             } else {
                 return node
             }

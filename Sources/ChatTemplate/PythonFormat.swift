@@ -214,9 +214,7 @@ extension String {
                 while i < u.count, isPythonSpace(u[i]) { i += 1 }
                 if i == u.count { break }
                 if maxSplit >= 0, splits == maxSplit {
-                    var end = u.count
-                    while end > i, isPythonSpace(u[end - 1]) { end -= 1 }
-                    out.append(String(String.UnicodeScalarView(u[i..<end])))
+                    out.append(String(String.UnicodeScalarView(u[i...])))  // the rest, trailing whitespace kept
                     return out
                 }
                 let start = i
