@@ -50,7 +50,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Fuzz harness over the parsers of untrusted files (.ci/fuzz.sh builds it with libFuzzer).
-        .executableTarget(name: "cpiscope-fuzz", dependencies: ["Checkpoints", "Models", "TensorCore", "Tokenization", "ProbeKit", "Criticality"],
+        .executableTarget(name: "cpiscope-fuzz", dependencies: ["Checkpoints", "Models", "TensorCore", "Tokenization", "ProbeKit", "Criticality",
+                                                               "ChatTemplate"],
                           path: "Sources/FuzzHarness"),
 
         // MARK: tests (one target per module; fixtures live beside them)

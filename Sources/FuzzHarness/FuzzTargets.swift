@@ -5,6 +5,7 @@
 //
 // The same code runs under libFuzzer (LibFuzzerEntry.swift, built with -sanitize=fuzzer) and in the
 // plain replay executable (Replay.swift), which is how the regression inputs are replayed in tests.
+import ChatTemplate
 import Checkpoints
 import Criticality
 import Models
@@ -40,6 +41,9 @@ enum FuzzTarget: String, CaseIterable, Sendable {
     /// Instruction data for `cpiscope criticality` (Alpaca JSON/JSONL, SQuAD nested or rows), format detected;
     /// data that loads is tokenized under the alpaca template and written back filtered, then re-read.
     case instructionData = "instruction-data"
+    /// A Jinja chat template (Sources/ChatTemplate): parsed, then rendered with a fixed conversation, with and
+    /// without the generation prompt, under tight limits; any error is fine, a trap or a hang is a bug.
+    case chatTemplate = "chat-template"
 
     /// False while the parser is not in this build (see `adapter`).
     var isAvailable: Bool {
@@ -84,6 +88,7 @@ enum FuzzRunner {
             case .probes: try probes(bytes)
             case .template: try template(bytes)
             case .instructionData: try instructionData(bytes)
+            case .chatTemplate: try chatTemplate(bytes)
             case .adapter:
                 guard let parse = FuzzTarget.adapterParser else { return .unavailable }
                 try parse(bytes)
@@ -278,6 +283,38 @@ enum FuzzRunner {
             if back.examples.count != data.examples.count - 1 {
                 invariantFailed(.instructionData, "filtered file holds \(back.examples.count) examples, expected \(data.examples.count - 1)")
             }
+        }
+    }
+
+    // MARK: chat templates
+
+    static let chatMessages = [ChatMessage(role: "system", content: "Be brief. «é» \"q\" \n tab\t"),
+                               ChatMessage(role: "user", content: "  What is the capital of France?  "),
+                               ChatMessage(role: "assistant", content: "Paris."),
+                               ChatMessage(role: "user", content: "And Japan? <|im_end|>{{ x }}")]
+
+    /// Limits that keep each input well under the 20 s libFuzzer timeout in a sanitized debug build.
+    static let chatLimits: ChatTemplateLimits = {
+        var l = ChatTemplateLimits()
+        l.maxSteps = 300_000
+        l.maxIterations = 20_000
+        l.maxOutputBytes = 1 << 20
+        l.maxCollectionCount = 100_000
+        return l
+    }()
+
+    static func chatTemplate(_ bytes: [UInt8]) throws {
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw FuzzInputError.notUTF8 }
+        let template = try ChatTemplate(source: text, specialTokens: [SpecialToken(name: "bos_token", content: "<s>"),
+                                                                      SpecialToken(name: "eos_token", content: "</s>")],
+                                        limits: chatLimits)
+        let now = BrokenDownTime(year: 2024, month: 7, day: 26, hour: 9, minute: 5, second: 3)
+        for generationPrompt in [false, true] {
+            let first = try template.render(messages: chatMessages, addGenerationPrompt: generationPrompt, now: now)
+            if first.utf8.count > chatLimits.maxOutputBytes { invariantFailed(.chatTemplate, "output of \(first.utf8.count) bytes passed the limit") }
+            // Rendering is a pure function of the template and its inputs.
+            let again = try template.render(messages: chatMessages, addGenerationPrompt: generationPrompt, now: now)
+            if first != again { invariantFailed(.chatTemplate, "two renders differ") }
         }
     }
 

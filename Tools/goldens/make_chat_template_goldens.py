@@ -302,9 +302,16 @@ SYNTHETIC = [
 ]
 
 
+KITCHEN_SINK = os.path.join(ROOT, "Tests", "Fixtures", "fuzz-corpus", "chat-template", "kitchen-sink.jinja")
+
+
 def synthetic_cases():
     out = []
-    for name, source, variables in SYNTHETIC:
+    with open(KITCHEN_SINK, encoding="utf-8") as f:
+        kitchen = f.read()
+    kitchen_vars = {"messages": [SYSTEM, USER1, ASSISTANT, USER2, {"role": "tool", "content": "t"}], "tools": None,
+                    "bos_token": "<s>", "add_generation_prompt": True}
+    for name, source, variables in SYNTHETIC + [("kitchen-sink (fuzz seed)", kitchen, kitchen_vars)]:
         case = {"name": name, "source": source, "variables": variables}
         def render():
             return chat_template_utils._compile_jinja_template(source).render(**variables)
