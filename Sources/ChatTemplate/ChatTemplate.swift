@@ -32,8 +32,15 @@ public struct ChatMessage: Sendable, Equatable {
 
 /// A special token passed to the template (`bos_token` → `<s>`), in transformers' order.
 public struct SpecialToken: Sendable, Equatable {
+    /// The variable name, e.g. `bos_token`.
     public let name: String
+    /// The token's text, e.g. `<s>`.
     public let content: String
+
+    public init(name: String, content: String) {
+        self.name = name
+        self.content = content
+    }
 }
 
 /// A parsed chat template with the special tokens of its model folder, ready to render conversations.

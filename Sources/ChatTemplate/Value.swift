@@ -120,7 +120,8 @@ public struct ValueDict: Sendable {
         depth = max(depth, max(key.depth, value.depth) + 1)
     }
 
-    mutating func set(_ key: String, _ value: Value) {
+    /// Sets a string key (appended when new, replaced in place otherwise).
+    public mutating func set(_ key: String, _ value: Value) {
         try? set(.string(key), value)  // a string is always hashable
     }
 
