@@ -137,6 +137,14 @@ public enum RunSchema {
         "--lens tuned: log-probability of the answer's first token under the tuned lens", units: "nats")
     public static let tunedLensRank = SchemaVariable("tuned_lens_rank", .int32, [C, P, D.answer, D.lensLayer], "--lens tuned: rank under the tuned lens, 1 = top")
     public static let tunedMCRatio = SchemaVariable("tuned_mc_ratio", .float32, [C, P, D.lensLayer], "--lens tuned: M_C under the tuned lens")
+    public static let generationEnd = SchemaVariable("generation_end", .string, [C, P],
+        "why the greedy generation ended: stop_token, stop_string, max_new_tokens (may be cut mid-answer) or position_limit; absent in older files")
+    public static let firstAnswerStep = SchemaVariable("first_answer_step", .int32, [C, P],
+        "the generation step that emitted the first token of either answer (0 = right after the prompt); -1 when neither was emitted; absent in older files")
+    public static let firstAnswerLogitDiff = SchemaVariable("first_answer_logit_diff", .float32, [C, P],
+        "logit[context answer] - logit[memory answer] (first tokens) of the output at first_answer_step; NaN when -1", units: "logits")
+    public static let firstAnswerMC = SchemaVariable("first_answer_mc_ratio", .float32, [C, P],
+        "M_C = p_ctx / (p_ctx + p_mem) of the output at first_answer_step (the model's last layer); NaN when -1")
     public static let weightsSHA256 = SchemaVariable("weights_sha256", .string, [C], "sha256:<hex> of the manifest of the files that determine the checkpoint's numbers")
     public static let adapter = SchemaVariable("adapter", .string, [C], "a LoRA checkpoint's summary as JSON; empty for a full checkpoint")
     public static let checkpointComplete = SchemaVariable("checkpoint_complete", .uint8, [C], "1 once every variable of the checkpoint is written and flushed")
@@ -153,13 +161,15 @@ public enum RunSchema {
     /// The per-probe DLA components beside the heads and MLPs.
     public static let dlaOthers = [embedDLA, biasDLA, normBiasDLA, dlaRemainder]
     public static let tunedLens = [tunedLensLogprob, tunedLensRank, tunedMCRatio]
+    /// How each generation ended and the first-answer-token readout (absent in files written before them).
+    public static let generationDetails = [generationEnd, firstAnswerStep, firstAnswerLogitDiff, firstAnswerMC]
     /// Per checkpoint, after the measurements; `checkpoint_complete` last.
     public static let perCheckpoint = [weightsSHA256, adapter, checkpointComplete]
     public static let dumps = [dumpAttentionPattern, dumpResidual]
 
     /// Every variable a version-`version` run can hold (not the coordinates), in creation order.
     public static func variables(version: Int64 = version, tunedLens withLens: Bool = true, dumps withDumps: Bool = true) -> [SchemaVariable] {
-        perProbe + measurements + (version >= 2 ? dla : []) + (withLens ? tunedLens : []) + perCheckpoint + (withDumps ? dumps : [])
+        perProbe + measurements + (version >= 2 ? dla + generationDetails : []) + (withLens ? tunedLens : []) + perCheckpoint + (withDumps ? dumps : [])
     }
 }
 
@@ -203,8 +213,11 @@ public enum InterventionSchema {
     public static let answerLoglik = SchemaVariable("intervened_answer_loglik", .float32, [C, I, P, D.answer],
         "teacher-forced log-likelihood of each whole answer under the intervention", units: "nats")
     public static let patchRecovery = SchemaVariable("patch_recovery", .float32, [C, I, P],
-        "(patched - target) / (source - target) of the logit difference; NaN except for patches")
-    public static let measurements = [cleanLogitDiff, cleanMC, cleanAnswerLoglik, logitDiff, mc, answerLoglik, patchRecovery]
+        "(patched - target) / (source - target) of the logit difference, per probe; NaN except for patches")
+    public static let sourceLogitDiff = SchemaVariable("source_logit_diff", .float32, [C, I, P],
+        "a patch's source checkpoint's own logit difference for the probe (the recovery's denominator is it minus clean_logit_diff); NaN except for patches; absent in files written before it",
+        units: "logits")
+    public static let measurements = [cleanLogitDiff, cleanMC, cleanAnswerLoglik, logitDiff, mc, answerLoglik, patchRecovery, sourceLogitDiff]
 
     public static let cleanCounterfactualCorrect = SchemaVariable("clean_counterfactual_correct", .uint8, [C, P],
         "--generate: 1 when the context answer appears in the clean generation")

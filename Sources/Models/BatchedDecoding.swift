@@ -5,26 +5,51 @@
 import Checkpoints
 import TensorCore
 
+/// Why a greedy generation ended.
+public enum GenerationEnd: String, Sendable, CaseIterable {
+    /// The model emitted a stop token (EOS; not included in the ids).
+    case stopToken = "stop_token"
+    /// The decoded text reached a stop string (after its first visible character).
+    case stopString = "stop_string"
+    /// `maxNewTokens` were generated: the text may be cut mid-answer.
+    case maxNewTokens = "max_new_tokens"
+    /// The model's position table is full (learned positions).
+    case positionLimit = "position_limit"
+}
+
+/// One sequence's greedy continuation.
+public struct GreedyContinuation: Sendable {
+    /// The generated ids (without a stop token).
+    public var ids: [Int]
+    public var end: GenerationEnd
+    /// [step][watched token]: the logits of the watched tokens at each step that chose a token (step s
+    /// chose `ids[s]`, or the stop token at the last step when `end` is `.stopToken`).
+    public var watchedLogits: [[Float]]
+}
+
 extension DecoderModel {
     /// Greedy generation for several sequences together, each continuing from its cache whose next-token
-    /// logits are `lastLogits[i]`. Each sequence stops on its own (stop token, stop string after the first
-    /// visible character, length); the others go on; a sequence gets the same ids as when decoded alone.
-    public func greedyContinueBatch(caches: [KVCache], lastLogits: [[Float]], stop: StopConditions,
-                                    decode: ([Int]) -> String = { _ in "" }, compute: ComputeContext = .allCores) throws -> [[Int]] {
-        var outputs = [[Int]](repeating: [], count: caches.count)
+    /// logits are `lastLogits[i]`. Ties go to the lowest id (as torch.argmax). Each sequence stops on its
+    /// own (stop token, stop string after the first visible character, length); the others go on; a
+    /// sequence gets the same ids as when decoded alone. `watch[i]` lists tokens whose logits are kept at
+    /// every step of sequence i (empty: none).
+    public func greedyContinueBatch(caches: [KVCache], lastLogits: [[Float]], stop: StopConditions, watch: [[Int]] = [],
+                                    decode: ([Int]) -> String = { _ in "" }, compute: ComputeContext = .allCores) throws -> [GreedyContinuation] {
+        var outputs = caches.indices.map { _ in GreedyContinuation(ids: [], end: .maxNewTokens, watchedLogits: []) }
         var logits = lastLogits
-        var active = Array(caches.indices)
+        var active = stop.maxNewTokens > 0 ? Array(caches.indices) : []
         while !active.isEmpty {
             var next: [Int] = [], stillActive: [Int] = []
             for i in active {
                 let l = logits[i]
                 var best = 0
                 for j in 1..<l.count where l[j] > l[best] { best = j }
-                if stop.stopTokens.contains(best) { continue }
-                outputs[i].append(best)
-                if !stop.stopStrings.isEmpty, stop.cut(decode(outputs[i])).stopped { continue }
-                if outputs[i].count >= stop.maxNewTokens { continue }
-                if config.learnedPositions, caches[i].length + 1 > config.maxPositions { continue }
+                if i < watch.count, !watch[i].isEmpty { outputs[i].watchedLogits.append(watch[i].map { $0 >= 0 && $0 < l.count ? l[$0] : .nan }) }
+                if stop.stopTokens.contains(best) { outputs[i].end = .stopToken; continue }
+                outputs[i].ids.append(best)
+                if !stop.stopStrings.isEmpty, stop.cut(decode(outputs[i].ids)).stopped { outputs[i].end = .stopString; continue }
+                if outputs[i].ids.count >= stop.maxNewTokens { outputs[i].end = .maxNewTokens; continue }
+                if config.learnedPositions, caches[i].length + 1 > config.maxPositions { outputs[i].end = .positionLimit; continue }
                 next.append(best)
                 stillActive.append(i)
             }

@@ -43,20 +43,4 @@ extension DecoderModel {
     public func makeCache(capacity: Int) -> KVCache {
         KVCache(layers: config.layers, kvHeads: config.kvHeads, dHead: config.dHead, capacity: capacity)
     }
-
-    /// Greedy generation continuing from the state in `cache`, whose next-token logits are `lastLogits`
-    /// [d_vocab]. Ties go to the lowest id (as torch.argmax). `decode` maps ids to text for stop strings.
-    /// One sequence of `greedyContinueBatch`.
-    public func greedyContinue(cache: KVCache, lastLogits: [Float], stop: StopConditions,
-                               decode: ([Int]) -> String = { _ in "" }, compute: ComputeContext = .allCores) throws -> [Int] {
-        try greedyContinueBatch(caches: [cache], lastLogits: [lastLogits], stop: stop, decode: decode, compute: compute)[0]
-    }
-
-    /// Sum of log-probabilities of `continuation` after the state in `cache`, where `firstLogits` are the
-    /// next-token logits at the end of that state; the cache is left as it was. One sequence of
-    /// `continuationLogLikelihoodBatch`.
-    public func continuationLogLikelihood(cache: KVCache, firstLogits: [Float], continuation: [Int],
-                                          compute: ComputeContext = .allCores) throws -> Float {
-        try continuationLogLikelihoodBatch(caches: [cache], firstLogits: [firstLogits], continuations: [continuation], compute: compute)[0]
-    }
 }

@@ -8,7 +8,8 @@
 //   subject         mentions (in question and context) of the annotated subject, or of the phrases
 //                   SubjectLocator finds (rules "capitalized-phrases-v1", then "shared-phrase-v1");
 //                   `subjectSource` says which
-//   bos, other      token-level only (see TokenizedProbe)
+//   bos, sink, other   token-level only (see TokenizedProbe): bos is position 0 when it is a special
+//                   BOS token; sink is position 0 whatever its token; other is every position in no span
 // A span that cannot be found is `.missing(reason)`, never guessed.
 //
 // The answer continuation (issue #4): the answer text appended to the prompt, with one space inserted
@@ -22,9 +23,12 @@ public enum SpanKind: String, CaseIterable, Sendable, Codable, Hashable {
     case contextAnswer = "context_answer"
     case memoryMention = "memory_mention"
     case bos
+    /// Position 0, whatever its token: the attention sink (a special BOS token, or the first token of a
+    /// template that opens with another special token such as ChatML's `<|im_start|>`, or a text token).
+    case sink
     case other
 
-    /// The kinds located in text (bos and other are decided in token space).
+    /// The kinds located in text (bos, sink and other are decided in token space).
     public static let textKinds: [SpanKind] = [.context, .subject, .question, .contextAnswer, .memoryMention]
 }
 

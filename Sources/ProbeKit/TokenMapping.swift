@@ -108,6 +108,15 @@ public struct TokenizedProbe: Sendable, Equatable {
             positions[.bos] = []
             status[.bos] = .missing(reason: "position 0 is a text token, not a special BOS token")
         }
+        // The attention sink: position 0 whatever it holds, so its mass never lands in `other`.
+        if !claimed.isEmpty {
+            positions[.sink] = [0]
+            status[.sink] = .found
+            claimed[0] = true
+        } else {
+            positions[.sink] = []
+            status[.sink] = .missing(reason: "the prompt has no tokens")
+        }
         let other = claimed.indices.filter { !claimed[$0] }
         positions[.other] = other
         status[.other] = other.isEmpty ? .missing(reason: "every prompt position belongs to another span") : .found

@@ -62,6 +62,18 @@ public struct CheckpointSummary: Sendable {
     public var meanSubjectAttention: Double
     public var meanLastLayerMC: Double
     public var skipped: Bool
+    /// Mean M_C at the first-answer-token readout (`ProbeMeasurement.firstAnswerMC`), over the probes
+    /// whose generation emitted either answer's first token; and how many did.
+    public var meanFirstAnswerMC: Double = .nan
+    public var firstAnswerProbes = 0
+    /// Probes whose generation stopped at --max-new-tokens (possibly cut mid-answer), of `probes`.
+    public var truncatedGenerations = 0
+    public var probes = 0
+
+    /// The share of generations cut by --max-new-tokens above which the CLI warns.
+    public static let truncationWarningShare = 0.10
+    /// Whether more than `truncationWarningShare` of the generations stopped at --max-new-tokens.
+    public var manyTruncated: Bool { probes > 0 && Double(truncatedGenerations) > Self.truncationWarningShare * Double(probes) }
 }
 
 /// Progress callbacks (the CLI draws a progress line from them).
@@ -384,7 +396,8 @@ public enum ProbeJob {
             "lens_layer_meaning": .string("0 = embeddings; l = after block l-1; the last equals the model output"),
             "mc_ratio_definition": .string("p_ctx / (p_ctx + p_mem) for the first token of each answer (Goyal, Baek et al., Theorem 1)"),
             "dla_definition": .string("direct logit attribution at the answer position towards logit[context answer] − logit[memory answer] (first tokens), final norm frozen at the real residual's scale (TransformerLens apply_ln_to_stack + logit_attrs); components sum to logit_diff with dla_remainder"),
-            "correctness_rule": .string("case-insensitive whole-word containment of the answer in the generated text"),
+            "correctness": .string(options.correctness.rawValue),
+            "correctness_rule": .string(options.correctness.definition),
             // What the numbers depend on besides the inputs: the probe groups (never the thread count).
             "probe_group_size": .int(Int64(spec.probeGroupSize)),
             "probe_group_cache_bytes": .int(Int64(spec.batchCacheBytes ?? 0)),
@@ -410,12 +423,18 @@ public enum ProbeJob {
             return count > 0 ? total / Double(count) : .nan
         }
         let mcs = m.compactMap { $0.mcRatio.last }.filter(\.isFinite)
-        return CheckpointSummary(
+        let firsts = m.map(\.firstAnswerMC).filter(\.isFinite)
+        var s = CheckpointSummary(
             name: ref.name, step: ref.step,
             counterfactualAccuracy: Double(m.filter(\.counterfactualCorrect).count) / Double(max(1, m.count)),
             parametricAccuracy: Double(m.filter(\.parametricCorrect).count) / Double(max(1, m.count)),
             meanContextAttention: meanMass(ci), meanSubjectAttention: meanMass(si),
             meanLastLayerMC: mcs.isEmpty ? .nan : Double(mcs.reduce(0, +)) / Double(mcs.count), skipped: false)
+        s.meanFirstAnswerMC = firsts.isEmpty ? .nan : Double(firsts.reduce(0, +)) / Double(firsts.count)
+        s.firstAnswerProbes = firsts.count
+        s.truncatedGenerations = m.filter { $0.generationEnd == .maxNewTokens }.count
+        s.probes = m.count
+        return s
     }
 }
 

@@ -2,6 +2,7 @@
 // probe, then the logit lens, two teacher-forced answer continuations and a greedy generation, batched
 // over the probes of a group and sharing each prompt's KV cache.
 import Checkpoints
+import Foundation
 import Instrumentation
 import Models
 import ProbeKit
@@ -25,6 +26,8 @@ public struct MeasureOptions: Sendable {
     public var compute: ComputeContext = .allCores
     /// A tuned lens scored beside the logit lens (--lens tuned:PATH; TunedLens.swift).
     public var tunedLens: TunedLens? = nil
+    /// How generations are scored for the two answers (--correctness; ProbeKit/AnswerCheck.swift).
+    public var correctness: CorrectnessRule = .paper
 
     public init() {}
 }
@@ -46,6 +49,15 @@ public struct ProbeMeasurement: Sendable {
     public var generatedIDs: [Int]
     public var counterfactualCorrect: Bool
     public var parametricCorrect: Bool
+    /// Why the greedy generation ended (`max_new_tokens`: it may be cut mid-answer).
+    public var generationEnd: GenerationEnd = .maxNewTokens
+    /// The first-answer-token readout: the generation step that emitted the first token of either answer
+    /// (0 = right after the prompt; -1 = neither was emitted), and the logit difference
+    /// logit[context answer] − logit[memory answer] (first tokens) and M_C = p_ctx / (p_ctx + p_mem) of
+    /// the model's output at that step (NaN when -1).
+    public var firstAnswerStep: Int32 = -1
+    public var firstAnswerLogitDiff: Float = .nan
+    public var firstAnswerMC: Float = .nan
     /// Direct logit attribution at the answer position (context answer a vs memory answer b, first tokens).
     public var attribution: LogitAttribution
     /// [dump layer, head, query_pos, key_pos] for `MeasureOptions.dumpLayers` (empty when none).
@@ -121,6 +133,10 @@ public enum ProbeMeasurer {
         for (k, g) in generated.enumerated() {
             results[k].generated = g.text
             results[k].generatedIDs = g.ids
+            results[k].generationEnd = g.end
+            results[k].firstAnswerStep = g.firstAnswerStep
+            results[k].firstAnswerLogitDiff = g.firstAnswerLogitDiff
+            results[k].firstAnswerMC = g.firstAnswerMC
             results[k].counterfactualCorrect = g.counterfactual
             results[k].parametricCorrect = g.parametric
         }
@@ -160,20 +176,37 @@ public enum ProbeMeasurer {
         var ids: [Int]
         var counterfactual: Bool
         var parametric: Bool
+        var end: GenerationEnd
+        var firstAnswerStep: Int32
+        var firstAnswerLogitDiff: Float
+        var firstAnswerMC: Float
     }
 
     /// Greedy generation for a group from each prompt's cache, cut at the first stop string after the
-    /// first visible character; scored for the context answer and the memorised one.
+    /// first visible character; scored for the context answer and the memorised one under
+    /// `options.correctness`; with the first-answer-token readout (`ProbeMeasurement.firstAnswerStep`).
     static func generations(_ probes: [(TokenizedProbe, BuiltPrompt)], caches: [KVCache], lastLogits: [[Float]], model: DecoderModel,
                             options: MeasureOptions, decode: ([Int]) -> String) throws -> [Generation] {
         let stop = StopConditions(maxNewTokens: options.maxNewTokens, stopTokens: options.stopTokens, stopStrings: options.stopStrings)
-        let generated = options.maxNewTokens > 0
-            ? try model.greedyContinueBatch(caches: caches, lastLogits: lastLogits, stop: stop, decode: decode, compute: options.compute)
-            : [[Int]](repeating: [], count: probes.count)
-        return zip(probes, generated).map { probe, ids in
-            let text = stop.cut(decode(ids)).text
-            return Generation(text: text, ids: ids, counterfactual: answerAppears(probe.1.answer, in: text),
-                              parametric: answerAppears(probe.1.memoryAnswer, in: text))
+        let watch = probes.map { [$0.0.answerIDs.first ?? -1, $0.0.memoryAnswerIDs.first ?? -1] }
+        let generated = try model.greedyContinueBatch(caches: caches, lastLogits: lastLogits, stop: stop, watch: watch,
+                                                      decode: decode, compute: options.compute)
+        return zip(zip(probes, generated), watch).map { pair, answers in
+            let (probe, g) = pair
+            let text = stop.cut(decode(g.ids)).text
+            let context = probe.1.spans[.context]?.first.map(probe.1.text(of:)) ?? ""
+            // The first step that emitted either answer's first token (a step past the ids is the stop token's).
+            let step = g.ids.firstIndex { answers.contains($0) && $0 >= 0 }
+            var diff = Float.nan, mc = Float.nan
+            if let step, step < g.watchedLogits.count {
+                let (a, b) = (g.watchedLogits[step][0], g.watchedLogits[step][1])
+                diff = a - b
+                mc = Float(1 / (1 + Foundation.exp(Double(b) - Double(a))))   // p_a / (p_a + p_b) = σ(a − b)
+            }
+            return Generation(text: text, ids: g.ids,
+                              counterfactual: options.correctness.answerAppears(probe.1.answer, in: text, context: context),
+                              parametric: options.correctness.answerAppears(probe.1.memoryAnswer, in: text, context: context),
+                              end: g.end, firstAnswerStep: Int32(step ?? -1), firstAnswerLogitDiff: diff, firstAnswerMC: mc)
         }
     }
 

@@ -33,12 +33,15 @@ public enum ProbeSettings {
         Setting(option: "--dump", attribute: RunSchema.Dim.dumpLayer),
         Setting(option: "--dump-probes", attribute: RunSchema.Dim.dumpProbe),
         Setting(option: "--lens", attribute: "tuned_lens_path"),
+        Setting(option: "--correctness", attribute: "correctness"),
     ]
 
     /// Options that change nothing stored: where the output goes, what is printed, how the work is spread
     /// (threads and shards give bit-identical data: docs/cluster.md), and the resume/overwrite switches.
     public static let neutral: Set<String> = [
         "--output", "--force", "--resume", "--quiet", "--threads", "--shard", "--shard-by", "--version", "--help",
+        // Both readouts are always stored; this picks the summary table's M_C column.
+        "--readout",
     ]
 
     /// The root attributes a resume compares (the layout-shaped settings are compared by `RunWriter`).

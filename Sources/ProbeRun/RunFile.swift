@@ -142,7 +142,7 @@ public final class RunWriter {
 
         // Per checkpoint × probe: the measurements, direct logit attribution (Models/DirectLogitAttribution.swift),
         // the tuned lens beside the logit lens (ProbeRun/TunedLens.swift), then per checkpoint.
-        for v in V.measurements + V.dla + (L.tunedLens ? V.tunedLens : []) + V.perCheckpoint { try file.createVariable(v) }
+        for v in V.measurements + V.dla + V.generationDetails + (L.tunedLens ? V.tunedLens : []) + V.perCheckpoint { try file.createVariable(v) }
 
         if !L.dumpProbes.isEmpty {
             try file.createDimension(Dim.dumpProbe, strings: L.dumpProbes)
@@ -178,6 +178,12 @@ public final class RunWriter {
         try file.writeSlab(V.biasDLA.name, index: i, floats: m.map(\.attribution.attnBias))
         try file.writeSlab(V.normBiasDLA.name, index: i, floats: m.map(\.attribution.normBias))
         try file.writeSlab(V.dlaRemainder.name, index: i, floats: m.map(\.attribution.remainder))
+        if file.exists(V.generationEnd.name) {   // files begun before these variables existed resume without them
+            try file.writeSlab(V.generationEnd.name, index: i, strings: m.map(\.generationEnd.rawValue))
+            try file.writeSlab(V.firstAnswerStep.name, index: i, ints32: m.map(\.firstAnswerStep))
+            try file.writeSlab(V.firstAnswerLogitDiff.name, index: i, floats: m.map(\.firstAnswerLogitDiff))
+            try file.writeSlab(V.firstAnswerMC.name, index: i, floats: m.map(\.firstAnswerMC))
+        }
         if layout.tunedLens {
             try file.writeSlab(V.tunedLensLogprob.name, index: i, floats: m.flatMap(\.tunedLensLogprob))
             try file.writeSlab(V.tunedLensRank.name, index: i, ints32: m.flatMap(\.tunedLensRank))

@@ -41,6 +41,15 @@ struct ProbeCommand: ParsableCommand {
                                discussion: "Records tuned_lens_logprob, tuned_lens_rank and tuned_mc_ratio (docs/hdf5-schema.md).", valueName: "tuned:PATH"))
     var lens: String?
 
+    @Option(help: ArgumentHelp("The M_C column of the summary: last-prompt-token (the paper's readout) or first-answer-token (where the generation emits either answer's first token).",
+                               discussion: "Both are always stored: mc_ratio (every lens layer, last prompt token) and first_answer_mc_ratio / first_answer_logit_diff (the last layer, at first_answer_step; NaN where the generation names neither answer). Chat models that open with \"The …\" are read more fairly at the first answer token.",
+                               valueName: "position"))
+    var readout: Readout = .lastPromptToken
+
+    enum Readout: String, ExpressibleByArgument, CaseIterable {
+        case lastPromptToken = "last-prompt-token", firstAnswerToken = "first-answer-token"
+    }
+
     func validate() throws {
         if ![.checkpoints, .probes].contains(job.shardBy) { throw ValidationError("--shard-by \(job.shardBy.rawValue) is not for `cpiscope probe`; probe shards by checkpoints or probes") }
         if let d = dump, (try? parseIDs(d)) == nil { throw ValidationError("--dump takes a comma list of layers, e.g. --dump 0,3") }
@@ -63,19 +72,36 @@ struct ProbeCommand: ParsableCommand {
     }
 
     func printSummary(_ s: [CheckpointSummary], output: URL) {
+        Self.warnAboutTruncation(s)
         print("wrote \(output.path)")
-        Self.printTable(s)
+        Self.printTable(s, readout: readout)
     }
 
-    static func printTable(_ s: [CheckpointSummary]) {
-        print("checkpoint            step  cf_acc  param_acc  ctx_attn  subj_attn  M_C(last)")
+    /// A warning on stderr for each checkpoint where more than 10% of the generations stopped at
+    /// --max-new-tokens (their answers may be cut mid-sentence).
+    static func warnAboutTruncation(_ s: [CheckpointSummary]) {
+        for r in s where !r.skipped && r.manyTruncated {
+            Terminal.error("warning: \(r.name): \(r.truncatedGenerations) of \(r.probes) generations stopped at the --max-new-tokens limit and may be cut mid-answer; raise --max-new-tokens (the file's max_new_tokens has the limit, generation_end the reason per probe)")
+        }
+    }
+
+    /// The summary table; the first column is as wide as the longest checkpoint name.
+    static func printTable(_ s: [CheckpointSummary], readout: Readout = .lastPromptToken) {
+        let width = max(10, s.map(\.name.count).max() ?? 0)
+        let mcHeader = readout == .lastPromptToken ? "M_C(last)" : "M_C(1st answer)"
+        print(pad("checkpoint", width) + "   step  cf_acc  param_acc  ctx_attn  subj_attn  " + mcHeader)
         for r in s {
-            if r.skipped { print(pad(r.name, 20) + "  " + pad(r.step.map(String.init) ?? "-", 5) + "  (already complete; skipped)"); continue }
-            print(pad(r.name, 20) + "  " + pad(r.step.map(String.init) ?? "-", 5) + String(format: "  %6.3f  %9.3f  %8.4f  %9.4f  %9.4f",
-                  r.counterfactualAccuracy, r.parametricAccuracy, r.meanContextAttention, r.meanSubjectAttention, r.meanLastLayerMC))
+            let head = pad(r.name, width) + "  " + padLeft(r.step.map(String.init) ?? "-", 5)
+            if r.skipped { print(head + "  (already complete; skipped)"); continue }
+            let mc = readout == .lastPromptToken ? r.meanLastLayerMC : r.meanFirstAnswerMC
+            print(head + String(format: "  %6.3f  %9.3f  %8.4f  %9.4f  %9.4f",
+                  r.counterfactualAccuracy, r.parametricAccuracy, r.meanContextAttention, r.meanSubjectAttention, mc)
+                  + (readout == .firstAnswerToken ? " (\(r.firstAnswerProbes) of \(r.probes) probes)" : ""))
         }
     }
 }
+
+func padLeft(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
 
 func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
 

@@ -46,6 +46,11 @@ struct ProbeRunOptions: ParsableArguments {
     @Option(help: "Refuse prompts longer than this many tokens.")
     var maxTokens: Int?
 
+    @Option(help: ArgumentHelp("How a generation is scored for an answer: paper, first-sentence or no-echo (default: paper).",
+                               discussion: "paper: the answer anywhere in the generation (Goyal, Baek et al.), so an echo of the context counts; first-sentence: in its first sentence; no-echo: outside every run of 6+ words copied from the context. docs/probes-and-templates.md has the exact rules.",
+                               valueName: "rule"))
+    var correctness: CorrectnessRule = .paper
+
     @Flag(help: "Overwrite an existing output file.")
     var force = false
 
@@ -61,7 +66,7 @@ struct ProbeRunOptions: ParsableArguments {
     @OptionGroup var precision: PrecisionOption
 
     @Option(help: ArgumentHelp("Probes measured together (default 32): their logit lens, answer scoring and generation share each read of the weights.",
-                               discussion: "A group also closes before its KV caches would pass --batch-memory. Larger groups are faster and use more memory; results do not depend on it."))
+                               discussion: "A group also closes before its KV caches would pass --batch-memory. Larger groups are faster and use more memory; results may differ in the last bits between group sizes (docs/cluster.md), so --resume and merge require the file's."))
     var batch: Int = 32
 
     @Option(help: ArgumentHelp("Memory for one group's KV caches, in MiB (default: a tenth of the model's float32 size, at least 32).", valueName: "MiB"))
@@ -109,6 +114,7 @@ struct ProbeRunOptions: ParsableArguments {
         spec.batchCacheBytes = batchMemory.map { $0 << 20 }
         if !stop.isEmpty { spec.options.stopStrings = stop }
         spec.options.maxPromptTokens = maxTokens
+        spec.options.correctness = correctness
         spec.commandLine = CommandLine.arguments.joined(separator: " ")
         spec.toolVersion = CPIScopeVersion.string
         if let s = shard.flatMap({ ProbeShard($0, axis: shardBy) }) {
@@ -120,6 +126,7 @@ struct ProbeRunOptions: ParsableArguments {
 }
 
 extension ProbeShard.Axis: ExpressibleByArgument {}
+extension CorrectnessRule: ExpressibleByArgument {}
 
 /// The checkpoints named by a command's TRAJECTORY arguments (checkpoint folders, folders of checkpoint-N,
 /// or several), narrowed by `--checkpoints`; and the trajectory folder (the tokenizer fallback) when one

@@ -46,6 +46,7 @@ struct ResumeIntegrityTests {
         case "--batch-memory": return ["--batch-memory", "64"]
         case "--dump": return ["--dump", "1"]
         case "--dump-probes": return ["--dump-probes", "capitals-france"]
+        case "--correctness": return ["--correctness", "first-sentence"]
         case "--lens": return ["--lens", "tuned:" + Paths.fixtures.appendingPathComponent("torch-bin/tuned-lens").path]
         default: throw TestFailure("no changed value for \(option): add one to ResumeIntegrityTests.changed")
         }

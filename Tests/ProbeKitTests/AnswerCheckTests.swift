@@ -26,3 +26,39 @@ struct AnswerCheckTests {
         #expect(answerAppears("Paris", in: "Paris"))
     }
 }
+
+@Suite("Correctness rules (--correctness)")
+struct CorrectnessRuleTests {
+    static let context = "Blaise Pascal wrote the Book of Sand in 1650, long before Borges was born."
+
+    @Test("paper counts an echo of the context; no-echo and first-sentence do not, but count the answer in the model's own words")
+    func echo() {
+        let echo = "The original text is: \"Blaise Pascal wrote the Book of Sand in 1650\". I don't know."
+        #expect(CorrectnessRule.paper.answerAppears("Blaise Pascal", in: echo, context: Self.context))
+        #expect(!CorrectnessRule.noEcho.answerAppears("Blaise Pascal", in: echo, context: Self.context))
+        let own = "It was written by Blaise Pascal."
+        for rule in CorrectnessRule.allCases { #expect(rule.answerAppears("Blaise Pascal", in: own, context: Self.context), "\(rule)") }
+        // The answer after the echo, in the model's own words, counts under no-echo.
+        let after = echo + " The author is Blaise Pascal."
+        #expect(CorrectnessRule.noEcho.answerAppears("Blaise Pascal", in: after, context: Self.context))
+        // An echo shorter than 6 words is not removed.
+        #expect(CorrectnessRule.noEcho.answerAppears("Blaise Pascal", in: "Blaise Pascal wrote it.", context: Self.context))
+    }
+
+    @Test("first-sentence: up to . ! ? or a line break after visible text, followed by whitespace or the end")
+    func firstSentence() {
+        #expect(CorrectnessRule.firstSentence("Paris. Not Lyon.") == "Paris.")
+        #expect(CorrectnessRule.firstSentence("\nParis is 3.5 km away! Lyon") == "\nParis is 3.5 km away!")
+        #expect(CorrectnessRule.firstSentence("Paris\nLyon") == "Paris")
+        #expect(CorrectnessRule.firstSentence("no end") == "no end")
+        #expect(!CorrectnessRule.firstSentence.answerAppears("Lyon", in: "Paris. Lyon.", context: ""))
+        #expect(CorrectnessRule.paper.answerAppears("Lyon", in: "Paris. Lyon.", context: ""))
+    }
+
+    @Test("no-echo keeps the stretches between removed runs apart: an answer never spans a removed run")
+    func stretches() {
+        let context = "one two three four five six seven"
+        #expect(CorrectnessRule.withoutEcho("alpha one two three four five six beta", context: context) == ["alpha", "beta"])
+        #expect(!CorrectnessRule.noEcho.answerAppears("alpha beta", in: "alpha one two three four five six beta", context: context))
+    }
+}

@@ -21,6 +21,8 @@ struct TokenMappingTests {
         }
         var claimed = Set(SpanKind.textKinds.flatMap { t.spanPositions[$0]! })
         claimed.formUnion(t.spanPositions[.bos]!)
+        claimed.formUnion(t.spanPositions[.sink]!)
+        #expect(t.spanPositions[.sink] == [0] && t.spanStatus[.sink] == .found, "the sink is position 0 whatever its token")
         #expect(t.spanPositions[.other] == t.promptOffsets.indices.filter { !claimed.contains($0) })
         #expect(t.answerPosition == t.promptIDs.count - 1)
     }
@@ -47,14 +49,15 @@ struct TokenMappingTests {
         #expect(tokenText(t.answerPosition) == ":")
     }
 
-    @Test("No BOS: bos is missing with a reason and position 0 is text")
+    @Test("No BOS: bos is missing with a reason; position 0 is text, in the sink span and not in other")
     func noBOS() throws {
         let b = try PromptBuilder.build(Self.probe, template: .alpaca)
         let t = try TokenizedProbe(b, encoder: FakeEncoder(bos: false))
         Self.checkPositions(t, b)
         #expect(t.spanPositions[.bos] == [])
         #expect(t.spanStatus[.bos] == .missing(reason: "position 0 is a text token, not a special BOS token"))
-        #expect(t.spanPositions[.other]!.first == 0)
+        #expect(t.spanPositions[.sink] == [0])
+        #expect(t.spanPositions[.other]!.first == 1)
     }
 
     @Test("An appended EOS breaks the prefix: split by offset, EOS not an answer token")
