@@ -87,18 +87,22 @@ enum Builtins {
         }
     }
 
-    /// `obj[start:stop:step]` with Python's slice rules; a non-integer bound gives undefined, as jinja2's
-    /// getitem turns the TypeError into an undefined value.
+    /// `obj[start:stop:step]`: jinja2 compiles a slice to a plain Python subscript, so Python's errors come
+    /// through (unlike `obj[key]`, which turns them into undefined).
     static func slice(_ obj: Value, _ start: Value?, _ stop: Value?, _ step: Value?) throws(PyError) -> Value {
         try obj.requireDefined()
-        func bound(_ v: Value?) -> Int?? {
-            guard let v, !v.isNone else { return .some(nil) }
-            guard let i = index(v) else { return nil }
-            return .some(i)
+        switch obj {
+        case .list, .tuple, .string: break
+        case .dict: throw .type("unhashable type: 'slice'")
+        default: throw .type("'\(obj.typeName)' object is not subscriptable")
         }
-        guard let a = bound(start), let b = bound(stop), let c = bound(step) else {
-            return .undefined(Undefined("'\(obj.objectTypeRepr)' has no element slice"))
+        func bound(_ v: Value?) throws(PyError) -> Int? {
+            guard let v, !v.isNone else { return nil }
+            try v.requireDefined()
+            guard let i = index(v) else { throw .type("slice indices must be integers or None or have an __index__ method") }
+            return i
         }
+        let a = try bound(start), b = try bound(stop), c = try bound(step)
         let stepValue = c ?? 1
         if stepValue == 0 { throw .value("slice step cannot be zero") }
         func indices(_ count: Int) -> [Int] {
@@ -131,7 +135,7 @@ enum Builtins {
             let u = s.scalars
             return .string(String(scalars: indices(u.count).map { u[$0] }))
         default:
-            return .undefined(Undefined("'\(obj.objectTypeRepr)' has no element slice"))
+            throw .type("'\(obj.typeName)' object is not subscriptable")
         }
     }
 
@@ -280,11 +284,14 @@ enum Builtins {
         case .undefined: return false
         case .string(let s):
             guard case .string(let sub) = item else {
-                if case .undefined(let u) = item { throw u.error }
                 throw .type("'in <string>' requires string as left operand, not \(item.typeName)")
             }
             return sub.isEmpty || s.pyFind(sub) >= 0
         case .list(let l), .tuple(let l): return l.items.contains { $0.pyEquals(item) }
+        case .view(let v): return v.items.items.contains { $0.pyEquals(item) }
+        case .iterator(let i):
+            while let x = try i.next() { if x.pyEquals(item) { return true } }
+            return false
         case .dict(let d):
             if case .list = item { throw .type("unhashable type: 'list'") }
             if case .dict = item { throw .type("unhashable type: 'dict'") }

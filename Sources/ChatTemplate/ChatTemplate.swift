@@ -57,6 +57,8 @@ public struct ChatTemplate: Sendable {
     /// The guards applied when parsing and rendering.
     public let limits: ChatTemplateLimits
     let body: [Stmt]
+    /// The names the template's top level starts without (Scoping.swift).
+    let topLevelUndefined: [String]
 
     /// Parses `source`. Throws `ChatTemplateError.syntax` or `.unsupported` (with line and column) for a
     /// template outside the supported Jinja subset, before anything is rendered.
@@ -71,7 +73,7 @@ public struct ChatTemplate: Sendable {
         self.file = file
         self.specialTokens = specialTokens
         self.limits = limits
-        body = try Parser.parse(source, limits: limits)
+        (body, topLevelUndefined) = try Parser.parse(source, limits: limits)
     }
 
     // MARK: rendering
@@ -99,14 +101,14 @@ public struct ChatTemplate: Sendable {
         for (k, v) in variables { context[k] = v }
         context["messages"] = .list(conversation.map(ChatTemplate.normalize))
         context["add_generation_prompt"] = .bool(addGenerationPrompt)
-        let evaluator = Evaluator(variables: context, limits: limits, now: now ?? BrokenDownTime.now())
+        let evaluator = Evaluator(variables: context, limits: limits, now: now ?? BrokenDownTime.now(), topLevelUndefined: topLevelUndefined)
         return try evaluator.render(body)
     }
 
     /// Renders with exactly `variables` (no messages, special tokens or defaults added): jinja2's
     /// `Template.render(**variables)`, for tests of the interpreter itself.
     func render(variables: [String: Value], now: BrokenDownTime) throws(ChatTemplateError) -> String {
-        try Evaluator(variables: variables, limits: limits, now: now).render(body)
+        try Evaluator(variables: variables, limits: limits, now: now, topLevelUndefined: topLevelUndefined).render(body)
     }
 
     /// transformers' `_normalize_chat_messages` and `_alias_reasoning_fields`.

@@ -21,16 +21,25 @@ final class Evaluator {
     var iterations = 0
     var steps = 0
     var callDepth = 0
+    /// Evaluating a constant expression when the template is compiled (jinja2's `as_const`).
+    var constantFolding = false
 
     /// Scopes below which a macro's own scopes start: globals, render variables, top level.
     static let baseScopes = 3
 
-    init(variables: [String: Value], limits: ChatTemplateLimits, now: BrokenDownTime) {
+    init(variables: [String: Value], limits: ChatTemplateLimits, now: BrokenDownTime, topLevelUndefined: [String] = []) {
         self.limits = limits
         self.now = now
         var globals: [String: Value] = [:]
         for name in Builtins.globalNames { globals[name] = .callable(.global(name)) }
-        scopes = [globals, variables, [:]]
+        scopes = [globals, variables, Evaluator.frame(topLevelUndefined)]
+    }
+
+    /// A new frame's scope: the names jinja2 starts the frame with as undefined (Scoping.swift).
+    static func frame(_ undefined: [String]) -> [String: Value] {
+        var scope: [String: Value] = [:]
+        for n in undefined { scope[n] = .undefined(.name(n)) }
+        return scope
     }
 
     func render(_ body: [Stmt]) throws(ChatTemplateError) -> String {
@@ -165,11 +174,14 @@ final class Evaluator {
             }
             return try exec(otherwise)
         case .for(let target, let iterable, let filter, let body, let otherwise):
-            return try execFor(target, iterable, filter, body, otherwise, at: s.location)
+            return try execFor(target, iterable, filter, body, otherwise, frame: s.frameUndefined, at: s.location)
         case .set(let target, let e):
             try assign(target, try eval(e), at: s.location)
         case .setBlock(let target, let filters, let body):
-            let (text, _) = try capture(body)
+            scopes.append(Evaluator.frame(s.frameUndefined))
+            let captured = Result { () throws(ChatTemplateError) in try capture(body) }
+            scopes.removeLast()
+            let (text, _) = try captured.get()
             var v = Value.string(text)
             for (name, args, location) in filters { v = try applyFilter(name, v, args, at: location) }
             try assign(target, v, at: s.location)
@@ -185,7 +197,10 @@ final class Evaluator {
             let result = try callValue(callee, positional, keyword, at: call.location)
             try write(try py(call.location) { () throws(PyError) in try result.str() }, at: call.location)
         case .filterBlock(let filters, let body):
-            let (text, flow) = try capture(body)
+            scopes.append(Evaluator.frame(s.frameUndefined))
+            let captured = Result { () throws(ChatTemplateError) in try capture(body) }
+            scopes.removeLast()
+            let (text, flow) = try captured.get()
             var v = Value.string(text)
             for (name, args, location) in filters { v = try applyFilter(name, v, args, at: location) }
             try write(try py(s.location) { () throws(PyError) in try v.str() }, at: s.location)
@@ -193,7 +208,7 @@ final class Evaluator {
         case .with(let assignments, let body):
             var values: [(Target, Value)] = []
             for (t, e) in assignments { values.append((t, try eval(e))) }
-            scopes.append([:])
+            scopes.append(Evaluator.frame(s.frameUndefined))
             defer { scopes.removeLast() }
             for (t, v) in values { try assign(t, v, at: s.location) }
             return try exec(body)
@@ -206,7 +221,7 @@ final class Evaluator {
     }
 
     private func execFor(_ target: Target, _ iterable: Expr, _ filter: Expr?, _ body: [Stmt], _ otherwise: [Stmt],
-                         at: SourceLocation) throws(ChatTemplateError) -> Flow {
+                         frame: [String], at: SourceLocation) throws(ChatTemplateError) -> Flow {
         let source = try eval(iterable)
         var items = try py(iterable.location) { () throws(PyError) in try source.iterate() }
         if let filter {
@@ -236,7 +251,9 @@ final class Evaluator {
             a.set("previtem", i > 0 ? items[i - 1] : .undefined(Undefined("there is no previous item")))
             a.set("nextitem", i < n - 1 ? items[i + 1] : .undefined(Undefined("there is no next item")))
             loop.replaceAttributes(a)
-            scopes.append(["loop": .namespace(loop)])
+            var scope = Evaluator.frame(frame)
+            scope["loop"] = .namespace(loop)
+            scopes.append(scope)
             defer { scopes.removeLast() }
             try assign(target, item, at: at)
             if try exec(body) == .breakLoop { break }
@@ -286,7 +303,16 @@ final class Evaluator {
             let a = try start.map { (x) throws(ChatTemplateError) in try eval(x) }
             let z = try stop.map { (x) throws(ChatTemplateError) in try eval(x) }
             let s = try step.map { (x) throws(ChatTemplateError) in try eval(x) }
-            return try py(e.location) { () throws(PyError) in try Builtins.slice(b, a, z, s) }
+            let folding = constantFolding
+            return try py(e.location) { () throws(PyError) in
+                do throws(PyError) {
+                    return try Builtins.slice(b, a, z, s)
+                } catch {
+                    // Folded at compile time, a slice goes through jinja2's getitem: a TypeError is undefined.
+                    if folding, error.kind == .type { return .undefined(.element(of: b, .string("slice"))) }
+                    throw error
+                }
+            }
         case .call(let fn, let args):
             let callee = try eval(fn)
             let (positional, keyword) = try evalArguments(args)
@@ -397,7 +423,7 @@ final class Evaluator {
             guard let i = keyword.firstIndex(where: { $0.0 == name }) else { return nil }
             return keyword.remove(at: i).1
         }
-        var locals: [String: Value] = [:]
+        var locals = Evaluator.frame(d.frameUndefined)
         var missing: [String] = []
         for (i, p) in d.parameters.enumerated() {
             if i < positional.count { locals[p] = positional[i] }
@@ -458,6 +484,8 @@ extension PyError.Kind {
         case .limit: return "LimitExceeded"
         case .unsupported: return "Unsupported"
         case .raised: return "TemplateError"
+        case .attribute: return "AttributeError"
+        case .filterArgument: return "FilterArgumentError"
         }
     }
 }

@@ -145,18 +145,21 @@ extension Evaluator {
                 return try Builtins.getattr(value, attrName)
             }
         case "batch":
-            let a = try b(["linecount", "fill_with"])
-            guard let n = a[0].flatMap(Builtins.index), n > 0 else { throw .value("batch linecount must be a positive integer") }
-            let items = try value.iterate()
-            var out: [Value] = []
-            var i = 0
-            while i < items.count {
-                var chunk = Array(items[i..<min(i + n, items.count)])
-                if chunk.count < n, let fill = a[1], !fill.isNone { chunk += [Value](repeating: fill, count: n - chunk.count) }
-                out.append(.list(chunk))
-                i += n
+            return lazy("do_batch") { (out: inout [Value]) throws(PyError) in
+                let a = try b(["linecount", "fill_with"])
+                guard let n = a[0].flatMap(Builtins.index) else { throw .type("'\(a[0]?.typeName ?? "NoneType")' object cannot be interpreted as an integer") }
+                let items = try value.iterate()
+                var chunk: [Value] = []
+                for item in items {
+                    if chunk.count == n { out.append(.list(chunk)); chunk = [] }
+                    chunk.append(item)
+                }
+                if !chunk.isEmpty {
+                    if let fill = a[1], !fill.isNone, chunk.count < n { chunk += [Value](repeating: fill, count: n - chunk.count) }
+                    out.append(.list(chunk))
+                }
+                _ = try checkCollection(.list(out))
             }
-            return try checkCollection(.list(out))
         case "capitalize":
             _ = try b([])
             return .string(try value.str().pyCapitalize)
@@ -173,7 +176,10 @@ extension Evaluator {
             return value
         case "dictsort":
             let a = try b(["case_sensitive", "by", "reverse"])
-            guard case .dict(let d) = value else { throw .type("dictsort() requires a mapping") }
+            guard case .dict(let d) = value else {
+                try value.requireDefined()
+                throw PyError(.attribute, "'\(value.typeName)' object has no attribute 'items'")
+            }
             let byValue: Bool
             switch a[1] {
             case nil, .string("key")?: byValue = false
@@ -198,12 +204,15 @@ extension Evaluator {
             return .string(try checkSize(Builtins.htmlEscape(try value.str())))
         case "first":
             _ = try b([])
+            if case .iterator(let i) = value { return try i.next() ?? .undefined(Undefined("No first item, sequence was empty.")) }
             return try value.iterate().first ?? .undefined(Undefined("No first item, sequence was empty."))
         case "last":
             _ = try b([])
+            if case .iterator(let i) = value { throw .type("'\(i.typeName)' object is not reversible") }
             return try value.iterate().last ?? .undefined(Undefined("No last item, sequence was empty."))
         case "float":
             let a = try b(["default"])
+            try value.requireDefined()  // float(Undefined) raises the undefined error
             switch value {
             case .int(let i): return .float(Double(i))
             case .bool(let x): return .float(x ? 1 : 0)
@@ -228,7 +237,16 @@ extension Evaluator {
             case let w?: indention = String(repeating: " ", count: max(0, min(Builtins.index(w) ?? 4, 10_000)))
             case nil: indention = "    "
             }
-            let s = try value.str() + "\n"
+            // jinja2 appends "\n" to the value itself: only a string can be indented.
+            guard case .string(let text) = value else {
+                try value.requireDefined()
+                switch value {
+                case .list: throw PyError(.attribute, "'list' object has no attribute 'splitlines'")
+                case .tuple: throw .type("can only concatenate tuple (not \"str\") to tuple")
+                default: throw .type("unsupported operand type(s) for +=: '\(value.typeName)' and 'str'")
+                }
+            }
+            let s = text + "\n"
             var rv: String
             let lines = s.pySplitLines()
             if bool(a[2]) {
@@ -245,6 +263,7 @@ extension Evaluator {
             let a = try b(["default", "base"])
             let dflt = a[0] ?? .int(0)
             let base = a[1].flatMap(Builtins.index) ?? 10
+            try value.requireDefined()  // int(Undefined) raises the undefined error
             switch value {
             case .int: return value
             case .bool(let x): return .int(x ? 1 : 0)
@@ -259,11 +278,13 @@ extension Evaluator {
                 return dflt
             }
         case "items":
-            _ = try b([])
-            switch value {
-            case .undefined: return .list([])
-            case .dict(let d): return .list(d.pairs.map { .tuple([$0.0, $0.1]) })
-            default: throw .type("Can only get item pairs from a mapping.")
+            return lazy("do_items") { (out: inout [Value]) throws(PyError) in
+                _ = try b([])
+                switch value {
+                case .undefined: break
+                case .dict(let d): out = d.pairs.map { .tuple([$0.0, $0.1]) }
+                default: throw .type("Can only get item pairs from a mapping.")
+                }
             }
         case "join":
             let a = try b(["d", "attribute"])
@@ -291,17 +312,20 @@ extension Evaluator {
             _ = try b([])
             return .string(try value.str().pyUpper)
         case "map":
-            let items = try value.iterate()
-            try charge(items.count)
-            if args.isEmpty, kwargs.contains(where: { $0.0 == "attribute" }) {
-                let a = try b(["attribute", "default"])
-                let get = Builtins.attributeGetter(a[0], default: a[1])
-                return .list(try items.map { (x: Value) throws(PyError) -> Value in try get(x) })
+            return lazy("sync_do_map") { (out: inout [Value]) throws(PyError) in
+                let items = try value.iterate()
+                try charge(items.count)
+                if args.isEmpty, kwargs.contains(where: { $0.0 == "attribute" }) {
+                    let a = try b(["attribute", "default"])
+                    let get = Builtins.attributeGetter(a[0], default: a[1])
+                    for x in items { out.append(try get(x)) }
+                    return
+                }
+                guard case .string(let f)? = args.first else { throw PyError(.runtime, "map requires a filter argument") }
+                guard Builtins.filterNames.contains(f) else { throw PyError(.runtime, "No filter named \(pythonRepr(f)).") }
+                let rest = Array(args.dropFirst())
+                for x in items { out.append(try filter(f, x, rest, kwargs)) }
             }
-            guard case .string(let f)? = args.first else { throw PyError(.runtime, "map requires a filter argument") }
-            guard Builtins.filterNames.contains(f) else { throw PyError(.runtime, "No filter named \(pythonRepr(f)).") }
-            let rest = Array(args.dropFirst())
-            return .list(try items.map { (x: Value) throws(PyError) -> Value in try filter(f, x, rest, kwargs) })
         case "max", "min":
             let a = try b(["case_sensitive", "attribute"])
             let items = try value.iterate()
@@ -314,29 +338,29 @@ extension Evaluator {
             }
             return best
         case "select", "reject", "selectattr", "rejectattr":
-            let byAttribute = name.hasSuffix("attr")
-            var rest = args
-            var get: (Value) throws(PyError) -> Value = { (v: Value) throws(PyError) -> Value in v }
-            if byAttribute {
-                guard !rest.isEmpty else { throw .type("\(name)() missing the attribute argument") }
-                get = Builtins.attributeGetter(rest.removeFirst())
+            return lazy("select_or_reject") { (out: inout [Value]) throws(PyError) in
+                let byAttribute = name.hasSuffix("attr")
+                var rest = args
+                var get: (Value) throws(PyError) -> Value = { (v: Value) throws(PyError) -> Value in v }
+                if byAttribute {
+                    guard !rest.isEmpty else { throw .type("\(name)() missing the attribute argument") }
+                    get = Builtins.attributeGetter(rest.removeFirst())
+                }
+                var testName: String? = nil
+                if !rest.isEmpty {
+                    guard case .string(let t) = rest.removeFirst() else { throw .type("the test name must be a string") }
+                    guard Builtins.testNames.contains(t) else { throw PyError(.runtime, "No test named \(pythonRepr(t)).") }
+                    testName = t
+                }
+                let keep = name.hasPrefix("select")
+                let items = try value.iterate()
+                try charge(items.count)
+                for item in items {
+                    let v = try get(item)
+                    let ok = try testName.map { (t: String) throws(PyError) -> Bool in try applyTest(t, v, rest, kwargs) } ?? v.isTruthy
+                    if ok == keep { out.append(item) }
+                }
             }
-            var testName: String? = nil
-            if !rest.isEmpty {
-                guard case .string(let t) = rest.removeFirst() else { throw .type("the test name must be a string") }
-                guard Builtins.testNames.contains(t) else { throw PyError(.runtime, "No test named \(pythonRepr(t)).") }
-                testName = t
-            }
-            let keep = name.hasPrefix("select")
-            let items = try value.iterate()
-            try charge(items.count)
-            var out: [Value] = []
-            for item in items {
-                let v = try get(item)
-                let ok = try testName.map { (t: String) throws(PyError) -> Bool in try applyTest(t, v, rest, kwargs) } ?? v.isTruthy
-                if ok == keep { out.append(item) }
-            }
-            return .list(out)
         case "replace":
             let a = try b(["old", "new", "count"])
             guard let old = a[0], let new = a[1] else { throw .type("replace() missing required arguments") }
@@ -352,8 +376,16 @@ extension Evaluator {
             return .string(try checkSize(source.pyReplace(oldText, newText, count: count)))
         case "reverse":
             _ = try b([])
-            if case .string(let s) = value { return .string(String(scalars: s.unicodeScalars.reversed())) }
-            return .list(try value.iterate().reversed())
+            switch value {
+            case .string(let s): return .string(String(scalars: s.unicodeScalars.reversed()))
+            case .list(let l): return .iterator(ValueIterator(l.items.reversed(), typeName: "list_reverseiterator", function: ""))
+            case .tuple(let l): return .iterator(ValueIterator(l.items.reversed(), typeName: "reversed", function: ""))
+            case .dict(let d): return .iterator(ValueIterator(d.keys.reversed(), typeName: "dict_reversekeyiterator", function: ""))
+            case .view(let v): return .iterator(ValueIterator(v.items.items.reversed(), typeName: v.typeName.replacingPrefix(), function: ""))
+            case .undefined: return .iterator(ValueIterator([], typeName: "reversed", function: ""))
+            default:
+                do { return .list(try value.iterate().reversed()) } catch { throw PyError(.filterArgument, "argument must be iterable") }
+            }
         case "round":
             let a = try b(["precision", "method"])
             let precision = a[0].flatMap(Builtins.index) ?? 0
@@ -423,18 +455,18 @@ extension Evaluator {
             let chars: String? = try a[0].flatMap { (c: Value) throws(PyError) -> String? in c.isNone ? nil : try c.str() }
             return .string(try value.str().pyStrip(chars))
         case "unique":
-            let a = try b(["case_sensitive", "attribute"])
-            let key = Builtins.attributeGetter(a[1], ignoreCase: !bool(a[0]))
-            var seen: [Value] = []
-            var out: [Value] = []
-            let items = try value.iterate()
-            try charge(items.count * 4)
-            for item in items {
-                let k = try key(item)
-                _ = try HashKey(k)
-                if !seen.contains(where: { $0.pyEquals(k) }) { seen.append(k); out.append(item) }
+            return lazy("sync_do_unique") { (out: inout [Value]) throws(PyError) in
+                let a = try b(["case_sensitive", "attribute"])
+                let key = Builtins.attributeGetter(a[1], ignoreCase: !bool(a[0]))
+                var seen: [Value] = []
+                let items = try value.iterate()
+                try charge(items.count * 4)
+                for item in items {
+                    let k = try key(item)
+                    _ = try HashKey(k)
+                    if !seen.contains(where: { $0.pyEquals(k) }) { seen.append(k); out.append(item) }
+                }
             }
-            return .list(out)
         case "urlencode":
             _ = try b([])
             switch value {
@@ -490,7 +522,7 @@ extension Evaluator {
             }
         case "iterable":
             switch value {
-            case .string, .list, .tuple, .dict, .undefined: return true
+            case .string, .list, .tuple, .dict, .undefined, .iterator, .view: return true
             default: return false
             }
         case "callable": if case .callable = value { return true }; return false
@@ -536,6 +568,21 @@ extension Evaluator {
 
 private extension String {
     func replacingPlus() -> String { pyReplace("%20", "+") }
+    /// "dict_items" → "dict_reverseitemiterator" (the type of reversed(d.items())).
+    func replacingPrefix() -> String { "dict_reverse" + dropFirst("dict_".count).dropLast() + "iterator" }
+}
+
+extension Evaluator {
+    /// A generator whose items `produce` computes now; an error it raises is kept for the consumer.
+    func lazy(_ function: String, _ produce: (inout [Value]) throws(PyError) -> Void) -> Value {
+        var items: [Value] = []
+        do {
+            try produce(&items)
+            return .iterator(ValueIterator(items, function: function))
+        } catch {
+            return .iterator(ValueIterator(items, error: error, function: function))
+        }
+    }
 }
 
 /// Python `str.center(width)`.

@@ -16,9 +16,9 @@ extension Evaluator {
                 guard let key = a[0] else { throw .type("get expected at least 1 argument, got 0") }
                 _ = try HashKey(key)
                 return d[key] ?? a[1] ?? .none
-            case "items": _ = try b([]); return .list(d.pairs.map { .tuple([$0.0, $0.1]) })
-            case "keys": _ = try b([]); return .list(d.keys)
-            case "values": _ = try b([]); return .list(d.values)
+            case "items": _ = try b([]); return .view(DictView(typeName: "dict_items", items: ValueList(d.pairs.map { .tuple([$0.0, $0.1]) })))
+            case "keys": _ = try b([]); return .view(DictView(typeName: "dict_keys", items: ValueList(d.keys)))
+            case "values": _ = try b([]); return .view(DictView(typeName: "dict_values", items: ValueList(d.values)))
             case "copy": _ = try b([]); return receiver
             default: break
             }

@@ -68,6 +68,8 @@ struct MacroDefinition: Sendable {
     let usesCaller: Bool
     let usesVarargs: Bool
     let usesKwargs: Bool
+    /// Names the macro's frame starts with as undefined (see Scoping.swift).
+    var frameUndefined: [String] = []
 }
 
 /// A statement with its place in the template.
@@ -89,6 +91,9 @@ struct Stmt: Sendable {
 
     let kind: Kind
     let location: SourceLocation
+    /// For a statement that opens a frame (for, set block, filter block, with): the names the frame
+    /// starts with as undefined (see Scoping.swift).
+    var frameUndefined: [String] = []
 }
 
 struct Parser {
@@ -100,13 +105,15 @@ struct Parser {
     private var openTags: [(name: String, location: SourceLocation)] = []
     private var loopDepth = 0
 
-    /// Parses a whole template.
-    static func parse(_ source: String, limits: ChatTemplateLimits) throws(ChatTemplateError) -> [Stmt] {
+    /// Parses a whole template; returns its statements (scoped and constant-folded as jinja2 compiles
+    /// them) and the names its top level starts without (Scoping.swift).
+    static func parse(_ source: String, limits: ChatTemplateLimits) throws(ChatTemplateError) -> (body: [Stmt], undefined: [String]) {
         let tokens = try Lexer.tokenize(source)
         var parser = Parser(tokens: tokens, maxNesting: limits.maxNesting)
         let body = try parser.subparse(until: [])
         guard case .eof = parser.current.kind else { throw parser.unexpected() }
-        return body
+        let (scoped, undefined) = Scoping.annotate(body)
+        return (Optimizer(limits: limits).fold(scoped), undefined)
     }
 
     private init(tokens: [Token], maxNesting: Int) {
@@ -767,6 +774,54 @@ struct Parser {
         case .string, .integer, .float, .op("("), .op("["), .op("{"): return true
         default: return false
         }
+    }
+
+    /// Whether jinja2's optimizer can evaluate `e` when it compiles the template (`as_const`): literals and
+    /// operators, subscripts, tests and filters over constants, except the filters that need the context.
+    static func isConstant(_ e: Expr) -> Bool {
+        func args(_ a: Arguments) -> Bool { a.positional.allSatisfy(isConstant) && a.keyword.allSatisfy { isConstant($0.value) } }
+        switch e.kind {
+        case .literal: return true
+        case .name, .call: return false
+        case .list(let a), .tuple(let a), .concat(let a): return a.allSatisfy(isConstant)
+        case .dict(let d): return d.allSatisfy { isConstant($0.key) && isConstant($0.value) }
+        case .getattr(let b, _): return isConstant(b)
+        case .getitem(let a, let b): return isConstant(a) && isConstant(b)
+        case .slice(let a, let b, let c, let d): return isConstant(a) && [b, c, d].allSatisfy { $0.map(isConstant) ?? true }
+        case .filter(let b, let name, let a):
+            return !["map", "select", "reject", "selectattr", "rejectattr"].contains(name) && isConstant(b) && args(a)
+        case .test(let b, _, let a): return isConstant(b) && args(a)
+        case .unary(_, let a), .not(let a): return isConstant(a)
+        case .binary(_, let a, let b), .and(let a, let b), .or(let a, let b): return isConstant(a) && isConstant(b)
+        case .compare(let a, let ops): return isConstant(a) && ops.allSatisfy { isConstant($0.operand) }
+        case .conditional(let a, let b, let c): return isConstant(a) && isConstant(b) && (c.map(isConstant) ?? true)
+        }
+    }
+
+    /// The names an expression reads, in order.
+    static func namesRead(_ e: Expr) -> [String] {
+        var out: [String] = []
+        func expr(_ e: Expr?) {
+            guard let e else { return }
+            switch e.kind {
+            case .literal: break
+            case .name(let n): out.append(n)
+            case .list(let a), .tuple(let a), .concat(let a): a.forEach { expr($0) }
+            case .dict(let d): d.forEach { expr($0.key); expr($0.value) }
+            case .getattr(let b, _): expr(b)
+            case .getitem(let a, let b): expr(a); expr(b)
+            case .slice(let a, let b, let c, let d): expr(a); expr(b); expr(c); expr(d)
+            case .call(let f, let args): expr(f); args.positional.forEach { expr($0) }; args.keyword.forEach { expr($0.value) }
+            case .filter(let b, _, let args), .test(let b, _, let args):
+                expr(b); args.positional.forEach { expr($0) }; args.keyword.forEach { expr($0.value) }
+            case .unary(_, let a), .not(let a): expr(a)
+            case .binary(_, let a, let b), .and(let a, let b), .or(let a, let b): expr(a); expr(b)
+            case .compare(let a, let ops): expr(a); ops.forEach { expr($0.operand) }
+            case .conditional(let a, let b, let c): expr(a); expr(b); expr(c)
+            }
+        }
+        expr(e)
+        return out
     }
 
     /// The names a list of statements reads anywhere (for the macro's caller/varargs/kwargs).

@@ -26,7 +26,7 @@ extension Value {
     func repr(depth: Int = 0) throws(PyError) -> String {
         if depth > ChatTemplateLimits.maxCompareDepth { throw PyError(.limit, "a value nested too deeply to print") }
         switch self {
-        case .undefined: return ""
+        case .undefined: return "Undefined"
         case .none: return "None"
         case .bool(let b): return b ? "True" : "False"
         case .int(let i): return String(i)
@@ -54,7 +54,12 @@ extension Value {
             }
             return out + "}"
         case .namespace(let n):
+            if n.isLoop { return "<LoopContext \((n.attributes["index"].flatMap(Builtins.index)) ?? 0)/\((n.attributes["length"].flatMap(Builtins.index)) ?? 0)>" }
             return "<Namespace " + (try Value.dict(n.attributes).repr(depth: depth + 1)) + ">"
+        case .iterator(let i):
+            return i.typeName == "generator" ? "<generator object \(i.function) at 0x0>" : "<\(i.typeName) object at 0x0>"
+        case .view(let v):
+            return v.typeName + "(" + (try Value.list(v.items.items).repr(depth: depth + 1)) + ")"
         case .callable(let c):
             switch c {
             case .macro(let m): return "<Macro '\(m.definition.name)'>"

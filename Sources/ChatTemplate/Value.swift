@@ -30,6 +30,11 @@ public enum Value: Sendable {
     case namespace(Namespace)
     /// A macro, a global function (`range`, `raise_exception`…) or a method bound to its receiver.
     case callable(Callable)
+    /// A Python generator or iterator (what `select`, `map`, `selectattr`, `unique`, `batch`, `items` and
+    /// `reverse` return): always true, has no length, is consumed by iterating it.
+    case iterator(ValueIterator)
+    /// A view of a dict (`d.items()`, `d.keys()`, `d.values()`): iterable and sized, not subscriptable.
+    case view(DictView)
 
     /// A list value; `depth` is computed from the items.
     public static func list(_ items: [Value]) -> Value { .list(ValueList(items)) }
@@ -81,6 +86,52 @@ public struct ValueList: Sendable {
         for v in items { d = max(d, v.depth) }
         depth = d + 1
     }
+}
+
+/// A generator: its items computed up front; an error raised while computing them (a test failing on
+/// one item) is raised when the consumer reaches that item, as the lazy generator would raise it.
+public final class ValueIterator: @unchecked Sendable {
+    /// Python's type name: "generator", "list_reverseiterator"…
+    let typeName: String
+    /// The function that made it, for its repr: "select_or_reject", "sync_do_map"…
+    let function: String
+    private let items: [Value]
+    private let error: PyError?
+    private var position = 0
+    let depth: Int
+
+    init(_ items: [Value], error: PyError? = nil, typeName: String = "generator", function: String) {
+        self.items = items
+        self.error = error
+        self.typeName = typeName
+        self.function = function
+        depth = ValueList(items).depth
+    }
+
+    /// The items not consumed yet; consumes them (raising the deferred error at the end, if any).
+    func drain() throws(PyError) -> [Value] {
+        let rest = Array(items[position...])
+        position = items.count
+        if let error { throw error }
+        return rest
+    }
+
+    /// The next item (nil at the end); consumes it.
+    func next() throws(PyError) -> Value? {
+        if position < items.count {
+            position += 1
+            return items[position - 1]
+        }
+        if let error { throw error }
+        return nil
+    }
+}
+
+/// `dict.items()`, `dict.keys()` or `dict.values()`.
+public struct DictView: Sendable {
+    /// "dict_items", "dict_keys" or "dict_values".
+    let typeName: String
+    let items: ValueList
 }
 
 /// A Python dict: keys in insertion order, looked up by Python equality (`1`, `1.0` and `True` are one key).
@@ -180,7 +231,7 @@ public struct MacroValue: Sendable {
 
 /// A Python exception raised by an operation on values; the evaluator adds the template location.
 struct PyError: Error {
-    enum Kind { case type, value, undefined, zeroDivision, overflow, security, runtime, limit, unsupported, index, raised }
+    enum Kind { case type, value, undefined, zeroDivision, overflow, security, runtime, limit, unsupported, index, raised, attribute, filterArgument }
     let kind: Kind
     let message: String
     /// For `.limit`: the limit that was exceeded.
@@ -206,6 +257,8 @@ extension Value {
         case .list(let l), .tuple(let l): return l.depth
         case .dict(let d): return d.depth
         case .namespace(let n): return n.depth
+        case .iterator(let i): return i.depth
+        case .view(let v): return v.items.depth
         default: return 0
         }
     }
@@ -220,7 +273,8 @@ extension Value {
         case .string(let s): return !s.isEmpty
         case .list(let l), .tuple(let l): return !l.items.isEmpty
         case .dict(let d): return d.count > 0
-        case .namespace, .callable: return true
+        case .namespace, .callable, .iterator: return true
+        case .view(let v): return !v.items.items.isEmpty
         }
     }
 
@@ -240,6 +294,8 @@ extension Value {
         case .tuple: return "tuple"
         case .dict: return "dict"
         case .namespace: return "Namespace"
+        case .iterator(let i): return i.typeName
+        case .view(let v): return v.typeName
         case .callable(let c):
             switch c {
             case .macro: return "Macro"
@@ -263,6 +319,8 @@ extension Value {
         case .list(let l), .tuple(let l): return l.items
         case .dict(let d): return d.keys
         case .string(let s): return s.unicodeScalars.map { .string(String($0)) }
+        case .iterator(let i): return try i.drain()
+        case .view(let v): return v.items.items
         default: throw .type("'\(typeName)' object is not iterable")
         }
     }
@@ -274,6 +332,7 @@ extension Value {
         case .string(let s): return s.unicodeScalars.count
         case .list(let l), .tuple(let l): return l.items.count
         case .dict(let d): return d.count
+        case .view(let v): return v.items.items.count
         default: throw .type("object of type '\(typeName)' has no len()")
         }
     }
@@ -304,6 +363,10 @@ extension Value {
             }
             return true
         case let (.namespace(a), .namespace(b)): return a === b
+        case let (.iterator(a), .iterator(b)): return a === b
+        case let (.view(a), .view(b)):
+            guard a.typeName == b.typeName, a.typeName != "dict_values" else { return false }
+            return Value.list(a.items.items).pyEquals(.list(b.items.items), depth: depth + 1)
         default:
             if let x = numeric, let y = other.numeric { return x == y }
             return false

@@ -214,6 +214,15 @@ SYNTHETIC = [
     ("scope-if-set", "{% if true %}{% set y = 5 %}{% endif %}{{ y }}", {}),
     ("scope-namespace", "{% set ns = namespace(count=0, found=false) %}{% for i in [1, 2, 3] %}{% set ns.count = ns.count + i %}{% if i == 2 %}{% set ns.found = true %}{% endif %}{% endfor %}{{ ns.count }}{{ ns.found }}{{ ns.missing is defined }}", {}),
     ("scope-loop-var-leak", "{% for i in [1, 2] %}{% endfor %}[{{ i }}]", {}),
+    # jinja2 decides each frame's variables when it compiles (idtracking.py): a name the top level assigns
+    # directly, without reading it first, starts undefined there, hiding a variable of the same name
+    ("scope-root-store-shadows-context", "{% for i in [1] %}[{{ s }}]{% endfor %}{% set s = 1 %}{{ s }}", {"s": "outer"}),
+    ("scope-root-load-first", "{{ s }}{% set s = 1 %}{{ s }}", {"s": "outer"}),
+    ("scope-root-store-in-branch", "{% for i in [1] %}[{{ s }}]{% endfor %}{% if true %}{% set s = 1 %}{% endif %}{{ s }}", {"s": "outer"}),
+    ("scope-macro-sees-later-set", "{% macro m() %}[{{ s }}]{% endmacro %}{{ m() }}{% set s = 2 %}{{ m() }}", {"s": "outer"}),
+    ("scope-nested-for-store", "{% for i in [1] %}{% for j in [1] %}{{ s }}{% endfor %}{% set s = 5 %}{{ s }}{% endfor %}{{ s }}", {"s": "outer"}),
+    ("scope-set-block-is-a-frame", "{% set x %}{% set y = 1 %}{{ y }}{% endset %}[{{ x }}][{{ y }}]", {}),
+    ("scope-macro-local-store", "{% macro m() %}[{{ t }}]{% set t = 1 %}[{{ t }}]{% endmacro %}{{ m() }}", {"t": "outer"}),
     ("set-tuple", "{% set a, b = 1, 2 %}{{ a }}{{ b }}{% set c, d = [3, 4] %}{{ c }}{{ d }}", {}),
     ("set-block", "{% set body %}x{{ 1 + 1 }}y{% endset %}[{{ body }}]{{ body | length }}", {}),
     ("set-overrides-global", "{% set messages = messages[1:] %}{{ messages | length }}{% set add_generation_prompt = false %}{{ add_generation_prompt }}", {"messages": [1, 2, 3], "add_generation_prompt": True}),
