@@ -43,12 +43,26 @@ public enum PatchPositions: String, Sendable, CaseIterable {
     case all
 }
 
+/// The query positions a knockout blocks (`--knockout-from`).
+public enum KnockoutQueries: String, Sendable, CaseIterable {
+    /// The answer position only (the last prompt token; Geva et al. 2023). The default: it measures the
+    /// span's role in the prediction read at that position (M_C, the logit difference). Generated tokens
+    /// still attend to the span.
+    case answer
+    /// The answer position and every generated token: the whole greedy answer is produced without
+    /// reading the span (what `--generate` accuracy under a knockout should usually mean).
+    case generation
+    /// Every query position outside the span itself (prompt and generated tokens); the span's own tokens
+    /// keep attending to each other, so no row loses all its keys.
+    case all
+}
+
 /// One named intervention of a run.
 public struct PlannedIntervention: Sendable, Equatable {
     public enum Action: Sendable, Equatable {
         case ablate(ActivationSite, AblationMode)
-        /// Attention from the answer position to the span's tokens blocked in these layers, all heads.
-        case knockout(SpanKind, layers: [Int])
+        /// Attention from the query positions `from` to the span's tokens blocked in these layers, all heads.
+        case knockout(SpanKind, layers: [Int], from: KnockoutQueries)
         case transplant([TransplantComponent], layers: [Int], from: String)
         case patch(ActivationSite, PatchPositions, from: String)
     }
@@ -70,7 +84,7 @@ public struct PlannedIntervention: Sendable, Equatable {
     public var layer: Int {
         switch action {
         case let .ablate(site, _), let .patch(site, _, _): return site.layer
-        case let .knockout(_, layers), let .transplant(_, layers, _): return layers.count == 1 ? layers[0] : -1
+        case let .knockout(_, layers, _), let .transplant(_, layers, _): return layers.count == 1 ? layers[0] : -1
         }
     }
 
@@ -78,7 +92,7 @@ public struct PlannedIntervention: Sendable, Equatable {
     public var layers: [Int] {
         switch action {
         case let .ablate(site, _), let .patch(site, _, _): return [site.layer]
-        case let .knockout(_, layers), let .transplant(_, layers, _): return layers
+        case let .knockout(_, layers, _), let .transplant(_, layers, _): return layers
         }
     }
 
@@ -94,7 +108,7 @@ public struct PlannedIntervention: Sendable, Equatable {
     public var component: String {
         switch action {
         case let .ablate(site, _), let .patch(site, _, _): return Self.siteName(site)
-        case let .knockout(span, _): return span.rawValue
+        case let .knockout(span, _, _): return span.rawValue
         case let .transplant(components, _, _): return components.map(\.rawValue).joined(separator: "+")
         }
     }
@@ -130,7 +144,9 @@ public struct PlannedIntervention: Sendable, Equatable {
             case let .head(l, h): name = "ablate L\(l)H\(h) \(mode.rawValue)"
             default: name = "ablate \(Self.siteName(site)) L\(site.layer) \(mode.rawValue)"
             }
-        case let .knockout(span, layers): name = "knockout \(span.rawValue) \(Self.layerText(layers))"
+        case let .knockout(span, layers, from):
+            // The default (from the answer position) keeps the names of files written before --knockout-from.
+            name = "knockout \(span.rawValue) \(Self.layerText(layers))" + (from == .answer ? "" : " from \(from.rawValue)")
         case let .transplant(components, layers, from):
             name = "transplant \(components.map(\.rawValue).joined(separator: "+")) \(Self.layerText(layers)) from \(from)"
         case let .patch(site, positions, from):
@@ -157,6 +173,7 @@ public struct ExperimentRequest: Sendable {
     public var ablation: AblationMode = .zero
     public var knockout: [String] = []
     public var knockoutWindow: Int? = nil
+    public var knockoutFrom: KnockoutQueries = .answer
     public var transplantFrom: String? = nil
     public var components: [String] = []
     public var transplantLayers: String = "each"
@@ -224,10 +241,10 @@ public struct ExperimentRequest: Sendable {
                 // Centred on each layer; windows at the edges are cut short, so each centre has its own.
                 for center in 0..<L {
                     let lo = max(0, center - (k - 1) / 2), hi = min(L - 1, center + k / 2)
-                    out.append(PlannedIntervention(.knockout(span, layers: Array(lo...hi))))
+                    out.append(PlannedIntervention(.knockout(span, layers: Array(lo...hi), from: knockoutFrom)))
                 }
             } else {
-                out.append(PlannedIntervention(.knockout(span, layers: try layerList(parts.count == 2 ? parts[1] : "all", option: "--knockout"))))
+                out.append(PlannedIntervention(.knockout(span, layers: try layerList(parts.count == 2 ? parts[1] : "all", option: "--knockout"), from: knockoutFrom)))
             }
         }
         if let from = transplantFrom {

@@ -6,8 +6,10 @@
 //   logit difference  logit[context answer] − logit[memory answer] (first tokens) at the answer position
 //   M_C               p_ctx / (p_ctx + p_mem) of the model's output at the answer position
 //   answer log-likelihoods, teacher-forced, of both whole answers
-//   patch recovery    (patched − target) / (source − target) of the logit difference (activation patching,
-//                     as TransformerLens's patching demos normalise it)
+//   patch recovery    (patched − target) / (source − target) of the logit difference per probe, and the
+//                     source's own logit difference (source_logit_diff), from which the analysis takes
+//                     the ratio of the means over probes (activation patching, as TransformerLens's
+//                     patching demos normalise it; Analysis/InterventionEffects.swift)
 // Interventions that are the same for every probe (zero ablation, transplant) run the probes of a group
 // together; those that depend on the probe (mean ablation per position, knockout of the probe's span,
 // patching its source activations) run probe by probe. A span missing in a probe leaves that probe's
@@ -138,7 +140,7 @@ public enum InterventionJob {
             let needsMeans = plan.contains { if case .ablate(_, .mean) = $0.action { return true } else { return false } }
             let means = needsMeans ? try MeanActivations(items.map { try record($0.0, model: target, compute: options.compute) }) : nil
             var results: [[InterventionOutcome]] = []
-            var recovery: [[Float]] = []
+            var recovery: [[Float]] = [], sourceDiff: [[Float]] = []
             for (ii, planned) in plan.enumerated() {
                 let models = try realize(planned, target: target, items: items, sources: sources, means: means,
                                          sourceRecordings: sourceRecordings, extraPositions: options.maxNewTokens + maxAnswerTokens(items))
@@ -155,12 +157,14 @@ public enum InterventionJob {
                     recovery.append(outcomes.indices.map { k in
                         (outcomes[k].logitDiff - clean[k].logitDiff) / (src[k].logitDiff - clean[k].logitDiff)
                     })
+                    sourceDiff.append(src.map(\.logitDiff))
                 } else {
                     recovery.append([Float](repeating: .nan, count: items.count))
+                    sourceDiff.append([Float](repeating: .nan, count: items.count))
                 }
                 progress?.interventionFinished(ii, of: plan.count)
             }
-            try file.write(checkpoint: ci, clean: clean, intervened: results, recovery: recovery)
+            try file.write(checkpoint: ci, clean: clean, intervened: results, recovery: recovery, sourceLogitDiff: sourceDiff)
             progress?.checkpointFinished(ci, name: ref.name, skipped: false)
         }
         try file.finish()
@@ -210,11 +214,17 @@ public enum InterventionJob {
                 }
                 return try target.intervened([Intervention(.write(hook(site), heads: heads(site), edit: .replaceAt(values)))])
             }
-        case let .knockout(span, layers):
+        case let .knockout(span, layers, from):
             return try items.map { item -> DecoderModel? in
                 guard item.0.spanStatus[span]?.isFound ?? false, let keys = item.0.spanPositions[span], !keys.isEmpty else { return nil }
                 let q = item.0.answerPosition
-                return try target.intervened(layers.map { .knockout(layer: $0, queries: .only([q]), keys: .only(Set(keys))) })
+                let queries: PositionSet
+                switch from {
+                case .answer: queries = .only([q])
+                case .generation: queries = .from(q)
+                case .all: queries = .only(Set(0..<(item.0.promptIDs.count + extraPositions)).subtracting(keys))
+                }
+                return try target.intervened(layers.map { .knockout(layer: $0, queries: queries, keys: .only(Set(keys))) })
             }
         case let .transplant(components, layers, from):
             return [try target.transplanted(from: sources[from]!, components: components, layers: layers)]
@@ -362,6 +372,8 @@ final class InterventionFile {
                 throw mismatch("its \(key) is \(recorded.map(\.description) ?? "not recorded"), and this run's is \(now[key].map(\.description) ?? "unset") (pass the file's \(option))")
             }
             done = try file.readUInt8(S.checkpointComplete.name).values.map { $0 == 1 }
+            // Files written before source_logit_diff existed get it now (NaN at their finished checkpoints).
+            if !file.exists(S.sourceLogitDiff.name) { try file.createVariable(S.sourceLogitDiff) }
             return
         }
         file = try HDF5File.create(at: url, overwrite: s.force)
@@ -395,7 +407,7 @@ final class InterventionFile {
             attrs[S.Attribute.generate] = .int(generate ? 1 : 0)
             attrs["patch_recovery_definition"] = .string("(patched − target) / (source − target) of logit[context answer] − logit[memory answer]")
             attrs["mean_ablation_definition"] = .string("the activation averaged over the probe set at the same checkpoint, per position counted from the end of the prompt; positions past the prompt take the answer position's mean")
-            attrs["knockout_definition"] = .string("−inf added to the pre-softmax scores from the answer position to the span's tokens, every head of the listed layers (Geva et al. 2023)")
+            attrs["knockout_definition"] = .string("−inf added to the pre-softmax scores from the query positions to the span's tokens, every head of the listed layers (Geva et al. 2023); queries: the answer position, or with 'from generation' in the name also every generated token, with 'from all' every position outside the span")
             if let shard = s.shard {
                 attrs[RunSchema.Attribute.shard] = .string(shard.description)
                 attrs[RunSchema.Attribute.shardBy] = .string(shard.axis.rawValue)
@@ -412,7 +424,8 @@ final class InterventionFile {
         }
     }
 
-    func write(checkpoint ci: Int, clean: [InterventionOutcome], intervened: [[InterventionOutcome]], recovery: [[Float]]) throws {
+    func write(checkpoint ci: Int, clean: [InterventionOutcome], intervened: [[InterventionOutcome]], recovery: [[Float]],
+               sourceLogitDiff: [[Float]]) throws {
         do {
             try file.writeSlab(S.cleanLogitDiff.name, index: ci, floats: clean.map(\.logitDiff))
             try file.writeSlab(S.cleanMC.name, index: ci, floats: clean.map(\.mc))
@@ -421,6 +434,7 @@ final class InterventionFile {
             try file.writeSlab(S.mc.name, index: ci, floats: intervened.flatMap { $0.map(\.mc) })
             try file.writeSlab(S.answerLoglik.name, index: ci, floats: intervened.flatMap { $0.flatMap(\.loglik) })
             try file.writeSlab(S.patchRecovery.name, index: ci, floats: recovery.flatMap { $0 })
+            try file.writeSlab(S.sourceLogitDiff.name, index: ci, floats: sourceLogitDiff.flatMap { $0 })
             if generate {
                 for (variables, rows) in [(S.cleanGeneration, clean), (S.intervenedGeneration, intervened.flatMap { $0 })] {
                     let (cf, pf, text) = (variables[0], variables[1], variables[2])

@@ -70,8 +70,13 @@ struct ExperimentOptions: ParsableArguments {
     @Option(help: "Ablation: zero or mean (the probe set's mean per position from the prompt's end).")
     var ablation: String = "zero"
 
-    @Option(help: "Attention knockout from the answer position: SPAN[@LAYERS], e.g. context@all, subject@0-5 (repeatable).")
+    @Option(help: "Attention knockout to a span: SPAN[@LAYERS], e.g. context@all, subject@0-5 (repeatable); from the positions of --knockout-from.")
     var knockout: [String] = []
+
+    @Option(help: ArgumentHelp("With --knockout: the query positions blocked: answer (the last prompt token; default), generation (it and every generated token) or all (every position outside the span).",
+                               discussion: "answer measures the span's role in the prediction read at the answer position (M_C, logit difference), as Geva et al. do; generated tokens still read the span, so --generate accuracy changes little. generation blocks the whole greedy answer from the span. Interventions from other positions than answer carry 'from generation' / 'from all' in their names.",
+                               valueName: "answer|generation|all"))
+    var knockoutFrom: KnockoutQueries = .answer
 
     @Option(help: "With --knockout: sweep windows of K layers centred on each layer.")
     var knockoutWindow: Int?
@@ -103,6 +108,7 @@ struct ExperimentOptions: ParsableArguments {
         if components != nil && transplantFrom == nil { throw ValidationError("--components needs --transplant-from") }
         if !patch.isEmpty && patchFrom == nil { throw ValidationError("--patch needs --patch-from") }
         if knockoutWindow != nil && knockout.isEmpty { throw ValidationError("--knockout-window needs --knockout") }
+        if knockoutFrom != .answer && knockout.isEmpty { throw ValidationError("--knockout-from needs --knockout") }
     }
 
     /// Whether any experiment was given.
@@ -114,6 +120,7 @@ struct ExperimentOptions: ParsableArguments {
         request.ablation = AblationMode(rawValue: ablation)!
         request.knockout = knockout
         request.knockoutWindow = knockoutWindow
+        request.knockoutFrom = knockoutFrom
         request.transplantFrom = transplantFrom
         request.components = components.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } } ?? []
         request.transplantLayers = layers
@@ -135,3 +142,5 @@ final class InterventionProgress: InterventionJobProgress {
     func interventionFinished(_ index: Int, of total: Int) { line.probeFinished(index, of: total) }
     func checkpointFinished(_ index: Int, name: String, skipped: Bool) { line.finished(name: name, skipped: skipped) }
 }
+
+extension KnockoutQueries: ExpressibleByArgument {}
