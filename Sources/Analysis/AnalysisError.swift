@@ -33,7 +33,8 @@ public enum AnalysisError: Error, CustomStringConvertible, Sendable {
         case let .malformedRun(path, field, detail):
             return "\(path): field '\(field)': \(detail)"
         case let .incompleteRun(path, complete, needed):
-            return "\(path): only \(complete) checkpoint(s) are complete; this needs at least \(needed)"
+            return complete == 0 ? "\(path): no checkpoint is complete yet (checkpoint_complete is 0 for every checkpoint)"
+                : "\(path): only \(complete) checkpoint(s) are complete; this needs at least \(needed)"
         case let .unknownCheckpoint(path, name, available):
             return "\(path): no complete checkpoint '\(name)' (complete: \(Self.list(available)))"
         case let .unknownSpan(path, name, available):
@@ -56,7 +57,7 @@ public enum AnalysisError: Error, CustomStringConvertible, Sendable {
         case .malformedRun:
             return "The file is damaged or was edited; rerun `cpiscope probe` (with --resume if it was interrupted)."
         case .incompleteRun:
-            return "Finish the run with `cpiscope probe ... --resume`, or analyse it once more checkpoints are written."
+            return "Finish the run: rerun the command that wrote it with --resume (e.g. `cpiscope probe ... --resume`), or analyse it once a checkpoint is written."
         case .unknownCheckpoint:
             return "Name a checkpoint by its name (e.g. checkpoint-500) or its step (e.g. 500); `cpiscope diff RUN.h5 --format json` lists them."
         case .unknownSpan:

@@ -1,5 +1,7 @@
 // What one `cpiscope diff` invocation computes: the checkpoint pairs asked for, the run's
-// trajectories and headline, and optionally a comparison with a second run.
+// trajectories and headline, and optionally a comparison with a second run. A run with one complete
+// checkpoint has no pair and no trajectory: its headline carries the checkpoint's levels
+// (CheckpointLevels.swift), and `--against` still compares it with another run of that checkpoint.
 import Foundation
 
 /// Options of a diff.
@@ -25,6 +27,7 @@ public struct DiffOptions: Sendable {
 public struct DiffResult: Sendable {
     public let run: RunData
     public let options: DiffOptions
+    /// The checkpoint pairs compared (empty for a run with one complete checkpoint).
     public let diffs: [CheckpointDiff]
     public let headline: Headline
     public let comparison: RunComparison?
@@ -40,13 +43,20 @@ public enum DiffAnalysis {
             throw AnalysisError.invalidOption(option: "--each", detail: "compares every checkpoint with --from; drop --to")
         }
         let run = try RunData(url: url)
-        try run.requireCheckpoints(2)
+        try run.requireCheckpoints(1)
         _ = try run.spanIndex(options.span)
         let bootstrap = try Bootstrap(seed: options.seed, resamples: options.resamples)
         let last = run.checkpoints.count - 1
         let from = try options.from.map(run.checkpointIndex) ?? 0
         var pairs: [(Int, Int)]
-        if options.each {
+        if last == 0 {
+            // One complete checkpoint: nothing to pair; --from/--to/--each have no second checkpoint.
+            if options.each || options.to != nil || options.from != nil {
+                throw AnalysisError.invalidOption(option: options.each ? "--each" : options.from != nil ? "--from" : "--to",
+                                                  detail: "\(run.path) has one complete checkpoint (\(run.checkpoints[0])), so there is no second checkpoint to compare with; drop the option to see its per-head and per-layer means, or compare two runs of it with --against")
+            }
+            pairs = []
+        } else if options.each {
             pairs = run.checkpoints.indices.filter { $0 != from }.map { (from, $0) }
         } else {
             let to = try options.to.map(run.checkpointIndex) ?? last
@@ -62,7 +72,7 @@ public enum DiffAnalysis {
         }
         guard options.dlaTop >= 1 else { throw AnalysisError.invalidOption(option: "--dla-top", detail: "\(options.dlaTop) is below 1") }
         let headline = try TrajectoryAnalysis.analyze(run, measures: measures, bootstrap: bootstrap, dla: options.dla)
-        let ends = Set(pairs.flatMap { [$0.0, $0.1] }).sorted()
+        let ends = pairs.isEmpty ? [0] : Set(pairs.flatMap { [$0.0, $0.1] }).sorted()
         let dlaRankings = try headline.dla.map { d in try ends.map { try d.ranking(at: $0, top: options.dlaTop, bootstrap: bootstrap) } } ?? []
         var comparison: RunComparison?
         if let other {

@@ -17,11 +17,15 @@ public struct Headline: Sendable {
     /// The primary measure: counterfactual accuracy (context reliance in generation).
     public let primary: Trajectory
     /// Context attention change between `diff.from` (the primary measure's peak, or the first
-    /// checkpoint when the peak is the final one) and the final checkpoint.
-    public let diff: CheckpointDiff
-    /// The 5 heads and 3 layers whose context attention changed most in `diff`.
+    /// checkpoint when the peak is the final one or there is none) and the final checkpoint; nil for a
+    /// run with one complete checkpoint.
+    public let diff: CheckpointDiff?
+    /// The 5 heads and 3 layers whose context attention changed most in `diff` (empty without one).
     public let topHeads: [HeadChange]
     public let topLayers: [LayerChange]
+    /// A run with one complete checkpoint: its measures, heads and layers (context span) with
+    /// intervals; nil when the run has two or more.
+    public let levels: CheckpointLevels?
     /// Direct logit attribution (nil for a schema-version-1 run or when not asked for).
     public let dla: LogitAttributionAnalysis?
 
@@ -30,23 +34,49 @@ public struct Headline: Sendable {
     /// Peak − final of the primary measure, with its 95% interval.
     public var drop: Estimate { primary.drop }
     public var verdict: Verdict { primary.verdict }
+    /// Whether the run has one complete checkpoint (no pair, no trajectory, no verdict).
+    public var single: Bool { checkpoints.count == 1 }
 
     /// A plain-text summary, one fact per line.
     public func lines() -> [String] {
         var out: [String] = []
-        out.append("run \(run): \(checkpoints.count) checkpoints (steps \(steps.first ?? 0)–\(steps.last ?? 0)), \(probes) probes; bootstrap seed \(seed), \(resamples) resamples")
+        if let levels {
+            out.append("run \(run): 1 checkpoint (\(levels.name), step \(levels.step)), \(probes) probes; bootstrap seed \(seed), \(resamples) resamples; "
+                       + "one checkpoint, so no trajectory, peak or verdict: means over probes with 95% intervals")
+        } else {
+            out.append("run \(run): \(checkpoints.count) checkpoints (steps \(steps.first ?? 0)–\(steps.last ?? 0)), \(probes) probes; bootstrap seed \(seed), \(resamples) resamples")
+        }
         if !incompleteCheckpoints.isEmpty {
             out.append("left out (incomplete): \(AnalysisError.list(incompleteCheckpoints))")
         }
-        for t in trajectories.measures { out.append(Self.describe(t, checkpoints: checkpoints, steps: steps)) }
-        out.append("top moving heads (\(diff.span) attention, \(diff.fromName) → \(diff.toName)): "
-                   + topHeads.map { "L\($0.layer)H\($0.head) \(Fmt.signed($0.change.estimate.value)) \(Fmt.interval($0.change.estimate.interval))" }.joined(separator: ", "))
-        out.append("top moving layers: "
-                   + topLayers.map { "L\($0.layer) \(Fmt.signed($0.change.estimate.value)) \(Fmt.interval($0.change.estimate.interval))" }.joined(separator: ", "))
-        if let all = trajectories.correlations.last {
-            out.append("Spearman rho (context attention vs counterfactual accuracy across checkpoints): \(Fmt.number(all.correlation.rho)) (n = \(all.correlation.n))")
+        if let levels {
+            out += Self.describe(levels)
+        } else {
+            for t in trajectories.measures { out.append(Self.describe(t, checkpoints: checkpoints, steps: steps)) }
+        }
+        if let diff {
+            out.append("top moving heads (\(diff.span) attention, \(diff.fromName) → \(diff.toName)): "
+                       + topHeads.map { "L\($0.layer)H\($0.head) \(Fmt.signed($0.change.estimate.value)) \(Fmt.interval($0.change.estimate.interval))" }.joined(separator: ", "))
+            out.append("top moving layers: "
+                       + topLayers.map { "L\($0.layer) \(Fmt.signed($0.change.estimate.value)) \(Fmt.interval($0.change.estimate.interval))" }.joined(separator: ", "))
+            if let all = trajectories.correlations.last {
+                out.append("Spearman rho (context attention vs counterfactual accuracy across checkpoints): \(Fmt.number(all.correlation.rho)) (n = \(all.correlation.n))")
+            }
         }
         if let dla { out += Self.describe(dla, checkpoints: checkpoints) }
+        return out
+    }
+
+    /// The lines of a one-checkpoint run: each measure's mean, and the heads and layers with the most
+    /// attention on the span.
+    public static func describe(_ levels: CheckpointLevels) -> [String] {
+        var out = levels.measures.map { m in
+            "\(m.measure.label) at \(levels.name): \(Fmt.number(m.estimate.value)) \(Fmt.interval(m.estimate.interval)) (n = \(m.estimate.n))"
+        }
+        out.append("heads with the most \(levels.span) attention at \(levels.name): "
+                   + levels.heads.prefix(5).map { "L\($0.layer)H\($0.head) \(Fmt.number($0.estimate.value)) \(Fmt.interval($0.estimate.interval))" }.joined(separator: ", "))
+        out.append("layers with the most \(levels.span) attention (mean over heads): "
+                   + levels.rankedLayers.prefix(3).map { "L\($0.layer) \(Fmt.number($0.estimate.value)) \(Fmt.interval($0.estimate.interval))" }.joined(separator: ", "))
         return out
     }
 
@@ -63,16 +93,18 @@ extension Headline {
     /// difference split into attention, MLP and the rest.
     public static func describe(_ d: LogitAttributionAnalysis, checkpoints: [String]) -> [String] {
         var out: [String] = []
+        let single = d.first == d.final
         for r in d.peak == d.final ? [d.keyRankings[1]] : [d.keyRankings[1], d.keyRankings[2]] {
-            let at = "\(checkpoints[r.checkpoint]) (\(r.checkpoint == d.peak ? "peak" : "final"))"
+            let at = single ? checkpoints[r.checkpoint] : "\(checkpoints[r.checkpoint]) (\(r.checkpoint == d.peak ? "peak" : "final"))"
             out.append("context heads at \(at) (mean DLA, logits): " + Fmt.heads(r.contextHeads))
             out.append("memory heads at \(at): " + Fmt.heads(r.memoryHeads))
         }
         let parts = ["logit_diff", "attention_heads", "mlp"].compactMap { d.component($0) }
-        let keys = [(d.first, "first"), (d.peak, "peak"), (d.final, "final")]
         guard parts.count == 3 else { return out }
-        out.append("logit difference (context − memory answer, mean over probes): " + keys.map { c, name in
-            let v = parts.map { $0.trajectory.values[c] }
+        // One entry per distinct key checkpoint ("first = peak" when they coincide).
+        out.append("logit difference (context − memory answer, mean over probes): " + d.keyCheckpoints.map { key in
+            let v = parts.map { $0.trajectory.values[key.index] }
+            let name = single ? "at \(checkpoints[key.index])" : key.roles.joined(separator: " = ")
             return "\(name) \(Fmt.signed(v[0])) = heads \(Fmt.signed(v[1])) + MLP \(Fmt.signed(v[2])) + rest \(Fmt.signed(v[0] - v[1] - v[2]))"
         }.joined(separator: "; "))
         return out
@@ -82,7 +114,7 @@ extension Headline {
 /// Entry points for the whole-run analysis.
 public enum TrajectoryAnalysis {
     /// Opens `run`, analyses it and returns the headline.
-    /// - Throws: `AnalysisError` (not a run, schema version, fewer than 2 complete checkpoints, ...).
+    /// - Throws: `AnalysisError` (not a run, schema version, no complete checkpoint, ...).
     public static func analyze(run url: URL, seed: UInt64 = 0, resamples: Int = 2000) throws -> Headline {
         let run = try RunData(url: url)
         return try analyze(run, measures: try RunMeasures(run: run),
@@ -92,16 +124,18 @@ public enum TrajectoryAnalysis {
     /// The headline of an opened run, reusing computed measures; `dla: false` leaves out direct logit
     /// attribution (it is always absent for a version-1 run).
     public static func analyze(_ run: RunData, measures: RunMeasures, bootstrap: Bootstrap, dla: Bool = true) throws -> Headline {
-        try run.requireCheckpoints(2)
+        try run.requireCheckpoints(1)
         let trajectories = try RunTrajectories(run: run, measures: measures, bootstrap: bootstrap)
         let primary = trajectories.trajectory(.counterfactualAccuracy)
         let last = run.checkpoints.count - 1
         let from = primary.peak.map { $0 < last ? $0 : 0 } ?? 0
-        let diff = try CheckpointDiff(run: run, measures: measures, span: "context", from: from, to: last, bootstrap: bootstrap)
+        let diff = last > 0 ? try CheckpointDiff(run: run, measures: measures, span: "context", from: from, to: last, bootstrap: bootstrap) : nil
+        let levels = last == 0 ? try CheckpointLevels(run: run, measures: measures, span: "context", checkpoint: 0, bootstrap: bootstrap) : nil
         return Headline(run: run.path, checkpoints: run.checkpoints, steps: run.steps, probes: run.probes.count,
                         seed: bootstrap.seed, resamples: bootstrap.resamples,
                         incompleteCheckpoints: run.incompleteCheckpoints, trajectories: trajectories, primary: primary,
-                        diff: diff, topHeads: Array(diff.heads.prefix(5)), topLayers: Array(diff.rankedLayers.prefix(3)),
+                        diff: diff, topHeads: Array(diff?.heads.prefix(5) ?? []), topLayers: Array(diff?.rankedLayers.prefix(3) ?? []),
+                        levels: levels,
                         dla: dla ? try LogitAttributionAnalysis(run: run, peak: primary.peak, bootstrap: bootstrap) : nil)
     }
 }

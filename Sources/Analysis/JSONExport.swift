@@ -29,6 +29,18 @@ public enum AnalysisJSON {
         ]
     }
 
+    /// One checkpoint's means (a run with one complete checkpoint).
+    public static func levels(_ x: CheckpointLevels) -> [String: Any] {
+        func level(_ e: Estimate) -> [String: Any] { estimate(e) }
+        return [
+            "checkpoint": ["name": x.name, "step": x.step], "span": x.span,
+            "measures": x.measures.map { m -> [String: Any] in var o = level(m.estimate); o["measure"] = m.measure.rawValue; o["unit"] = m.measure.unit; return o },
+            "heads": x.heads.map { h -> [String: Any] in var o = level(h.estimate); o["layer"] = h.layer; o["head"] = h.head; return o },
+            "layers": x.layers.map { l -> [String: Any] in var o = level(l.estimate); o["layer"] = l.layer; return o },
+            "lens_mc": x.lens.map { l -> [String: Any] in var o = level(l.estimate); o["lens_layer"] = l.layer; return o },
+        ]
+    }
+
     public static func trajectory(_ t: Trajectory, checkpoints: [String], steps: [Int64]) -> [String: Any] {
         var o: [String: Any] = [
             "id": t.id, "label": t.label, "unit": t.unit,
@@ -96,12 +108,15 @@ public enum AnalysisJSON {
             "spearman": h.trajectories.correlations.map { c -> [String: Any] in
                 ["layer": c.layer.map { $0 as Any } ?? "all", "rho": number(c.correlation.rho), "n": c.correlation.n]
             },
-            "top_heads": ["from": h.diff.fromName, "to": h.diff.toName, "span": h.diff.span,
-                          "heads": h.topHeads.map { x -> [String: Any] in
-                              var o = change(x.change); o["layer"] = x.layer; o["head"] = x.head; return o
-                          },
-                          "layers": h.topLayers.map { x -> [String: Any] in var o = change(x.change); o["layer"] = x.layer; return o }],
+            "top_heads": h.diff.map { d -> Any in
+                ["from": d.fromName, "to": d.toName, "span": d.span,
+                 "heads": h.topHeads.map { x -> [String: Any] in
+                     var o = change(x.change); o["layer"] = x.layer; o["head"] = x.head; return o
+                 },
+                 "layers": h.topLayers.map { x -> [String: Any] in var o = change(x.change); o["layer"] = x.layer; return o }] as [String: Any]
+            } ?? NSNull(),
         ]
+        if let l = h.levels { o["levels"] = levels(l) }
         if let d = h.dla { o["dla"] = dla(d) }
         return o
     }

@@ -17,6 +17,9 @@ enum DLAReport {
     /// "first", "peak", "final" names of each key checkpoint, joined: "first = peak".
     static func keyLabel(_ roles: [String]) -> String { roles.joined(separator: " = ") }
 
+    /// The position (0 first, 1 peak, 2 final) of a key checkpoint's first role in `RoleChange.at`.
+    static func keySlot(_ roles: [String]) -> Int { ["first", "peak", "final"].firstIndex(of: roles.first ?? "first") ?? 0 }
+
     /// The tracked heads' DLA over the run with 95% bands (context heads solid, memory heads dashed).
     static func headsChart(_ m: ReportModel, _ d: LogitAttributionAnalysis) -> String {
         let series = d.tracked.enumerated().map { i, t in
@@ -33,23 +36,24 @@ enum DLAReport {
         var o = "<section id=\"dla\"><h2>Direct logit attribution</h2>"
         o += "<p class=\"meta\">Each component's direct contribution to \(unit) (first tokens) at the answer position, through the final norm frozen at the real residual's scale; the components (heads, MLP layers, embedding, biases, remainder) sum to the logit difference. Context heads push towards the context answer (largest positive mean over probes), memory heads towards the memorised one (most negative). \(esc(run.dla?.definition ?? ""))</p>"
 
-        // Components over the run.
+        // Components over the run (two or more checkpoints).
         let parts = ["logit_diff", "attention_heads", "mlp"].compactMap { d.component($0) }
+        let single = run.checkpoints.count == 1
         o += "<div class=\"grid2\">"
-        o += HTMLReport.figure(LineChart(id: "chart-dla-components", title: "Logit difference: attention vs MLP", x: m.x, xLabel: m.xLabel,
+        if !single { o += HTMLReport.figure(LineChart(id: "chart-dla-components", title: "Logit difference: attention vs MLP", x: m.x, xLabel: m.xLabel,
                                          yLabel: "mean DLA (logits)",
                                          series: parts.enumerated().map { i, x in
                                              Series(name: x.trajectory.label, color: palette[[6, 0, 1][i]], y: x.trajectory.values, band: x.bands, dashed: i == 0)
                                          }, width: 520, height: 320, xNames: run.checkpoints).svg(),
-                               "Mean over probes of the logit difference (dashed) and of its sum over attention heads and over MLP layers; bands: 95% bootstrap intervals.")
+                               "Mean over probes of the logit difference (dashed) and of its sum over attention heads and over MLP layers; bands: 95% bootstrap intervals.") }
 
         // Split by source span of the tracked heads.
         let keys = d.keyCheckpoints
         let rows = d.spanSplits
-        let roleOf = Dictionary(keys.map { ($0.index, keyLabel($0.roles)) }, uniquingKeysWith: { a, _ in a })
+        let roleOf = Dictionary(keys.map { ($0.index, single ? "" : keyLabel($0.roles)) }, uniquingKeysWith: { a, _ in a })
         let spanMax = rows.flatMap(\.perSpan).filter(\.isFinite).map(abs).max() ?? 1
         o += HTMLReport.figure(Heatmap(id: "heatmap-dla-spans", title: "Where the heads' DLA comes from (source span)",
-                                       rowLabels: rows.map { "\($0.name) \(roleOf[$0.checkpoint] ?? "")" }, columnLabels: run.spans,
+                                       rowLabels: rows.map { "\($0.name) \(roleOf[$0.checkpoint] ?? "")".trimmingCharacters(in: .whitespaces) }, columnLabels: run.spans,
                                        rowAxis: "head at checkpoint", columnAxis: "source span", values: rows.flatMap(\.perSpan),
                                        scale: .diverging(spanMax), unit: "mean DLA from the span (logits)", maxWidth: 520, maxHeight: 420).svg(),
                                "Each tracked head's DLA split over the key positions it reads from, summed per span, mean over the probes where the span was found; red pushes towards the context answer, blue towards the memorised one.")
@@ -59,12 +63,12 @@ enum DLAReport {
         let layerLabels = (0..<run.layers).map(String.init), headLabels = (0..<H).map(String.init)
         let keyMeans = keys.map { k in Array(d.headMeans[(k.index * LH)..<((k.index + 1) * LH)]) }
         let maxAbs = keyMeans.joined().filter(\.isFinite).map(abs).max() ?? 1
-        o += "<h3>Head DLA at the key checkpoints</h3><div class=\"grid2\">"
+        o += single ? "<h3>Head DLA at \(esc(run.checkpoints[0]))</h3><div class=\"grid2\">" : "<h3>Head DLA at the key checkpoints</h3><div class=\"grid2\">"
         for (k, means) in zip(keys, keyMeans) {
-            o += HTMLReport.figure(Heatmap(id: "heatmap-dla-\(k.roles[0])", title: "Head DLA at \(run.checkpoints[k.index]) (\(keyLabel(k.roles)))",
+            o += HTMLReport.figure(Heatmap(id: "heatmap-dla-\(k.roles[0])", title: single ? "Head DLA at \(run.checkpoints[k.index])" : "Head DLA at \(run.checkpoints[k.index]) (\(keyLabel(k.roles)))",
                                            rowLabels: layerLabels, columnLabels: headLabels, rowAxis: "layer", columnAxis: "head", values: means,
                                            scale: .diverging(maxAbs), unit: "mean head DLA (logits)", maxWidth: 340, maxHeight: 360).svg(),
-                                   "Mean over probes at step \(run.steps[k.index]); red = context head, blue = memory head (one colour scale for all three maps).")
+                                   "Mean over probes at step \(run.steps[k.index]); red = context head, blue = memory head\(keys.count > 1 ? " (one colour scale for all \(keys.count) maps)" : "").")
         }
         o += "</div>"
 
@@ -75,30 +79,33 @@ enum DLAReport {
             let k = key.index
             for (role, heads) in [("context", r.contextHeads), ("memory", r.memoryHeads)] {
                 for (i, x) in heads.enumerated() {
-                    o += "<tr><td>\(esc(run.checkpoints[k])) (\(keyLabel(key.roles)))</td><td>\(role)</td><td class=\"num\">\(i + 1)</td><td>\(x.name)</td>"
+                    o += "<tr><td>\(esc(run.checkpoints[k]))\(single ? "" : " (\(keyLabel(key.roles)))")</td><td>\(role)</td><td class=\"num\">\(i + 1)</td><td>\(x.name)</td>"
                     o += "<td class=\"num\">\(Fmt.signed(x.estimate.value)) \(Fmt.interval(x.estimate.interval))</td><td class=\"num\">\(x.estimate.n)</td></tr>"
                 }
             }
         }
         o += "</tbody></table></div>"
 
-        // Heads that changed role.
-        o += "<h3>Heads that changed role (first → peak → final)</h3><div class=\"tablewrap\"><table id=\"dla-role-changes\"><thead><tr><th>head</th>"
-        for c in [d.first, d.peak, d.final] { o += "<th>\(esc(run.checkpoints[c])) mean DLA [95% CI] (rank)</th>" }
-        o += "<th>role</th></tr></thead><tbody>"
-        for x in d.roleChanges {
-            o += "<tr><td>\(x.name)</td>" + x.at.map { "<td class=\"num\">\(Fmt.signed($0.estimate.value)) \(Fmt.interval($0.estimate.interval)) (\($0.rank))</td>" }.joined()
-            o += "<td>\(x.at.map(\.role.rawValue).joined(separator: " → "))</td></tr>"
+        // Heads that changed role: one column per distinct key checkpoint ("first = peak" when they coincide).
+        if keys.count > 1 {
+            o += "<h3>Heads that changed role (first → peak → final)</h3><div class=\"tablewrap\"><table id=\"dla-role-changes\"><thead><tr><th>head</th>"
+            for k in keys { o += "<th>\(esc(run.checkpoints[k.index])) (\(keyLabel(k.roles))) mean DLA [95% CI] (rank)</th>" }
+            o += "<th>role</th></tr></thead><tbody>"
+            for x in d.roleChanges {
+                let at = keys.map { x.at[keySlot($0.roles)] }
+                o += "<tr><td>\(x.name)</td>" + at.map { "<td class=\"num\">\(Fmt.signed($0.estimate.value)) \(Fmt.interval($0.estimate.interval)) (\($0.rank))</td>" }.joined()
+                o += "<td>\(at.map(\.role.rawValue).joined(separator: " → "))</td></tr>"
+            }
+            o += "</tbody></table></div><p class=\"meta\">Candidates: the top \(LogitAttributionAnalysis.listed) context and memory heads at any of the key checkpoints; a head flipping between context and memory comes first, then the largest shift of rank among all \(LH) heads. Role: context when the 95% interval lies above 0, memory when below, neutral otherwise.</p>"
         }
-        o += "</tbody></table></div><p class=\"meta\">Candidates: the top \(LogitAttributionAnalysis.listed) context and memory heads at any of the three checkpoints; a head flipping between context and memory comes first, then the largest shift of rank among all \(LH) heads. Role: context when the 95% interval lies above 0, memory when below, neutral otherwise.</p>"
 
-        // Components at the key checkpoints.
+        // Components at the key checkpoints, one column per distinct one.
         o += "<h3>Logit difference and its components</h3><div class=\"tablewrap\"><table id=\"dla-components\"><thead><tr><th>component</th>"
-        for c in [d.first, d.peak, d.final] { o += "<th>\(esc(run.checkpoints[c])) mean [95% CI]</th>" }
+        for k in keys { o += "<th>\(esc(run.checkpoints[k.index]))\(single ? "" : " (\(keyLabel(k.roles)))") mean [95% CI]</th>" }
         o += "</tr></thead><tbody>"
         for x in d.components {
             o += "<tr><td>\(esc(x.trajectory.label))</td>"
-            for c in [d.first, d.peak, d.final] { o += "<td class=\"num\">\(Fmt.signed(x.trajectory.values[c])) \(Fmt.interval(x.bands[c]))</td>" }
+            for k in keys { o += "<td class=\"num\">\(Fmt.signed(x.trajectory.values[k.index])) \(Fmt.interval(x.bands[k.index]))</td>" }
             o += "</tr>"
         }
         o += "</tbody></table></div></section>"

@@ -1,6 +1,8 @@
 // Text renderings of `cpiscope diff`: an aligned table for terminals and one CSV with a
 // `section` column (head, layer, lens_mc, measure, trajectory, spearman, compare, and for runs
-// with direct logit attribution dla_head, dla_trajectory, dla_component).
+// with direct logit attribution dla_head, dla_trajectory, dla_component; a run with one complete
+// checkpoint has level_measure, level_head, level_layer and level_lens_mc instead of the pair and
+// trajectory sections).
 import Analysis
 import Foundation
 
@@ -25,13 +27,17 @@ public enum DiffText {
             o += align([["measure", "from", "to", "change", "95% CI", "n"]] + d.measures.map { [$0.measure.rawValue] + cells($0.change) })
         }
         let h = r.headline
-        o += "\n== trajectories (peak = first checkpoint with the largest mean; drop = peak − final) ==\n"
-        o += align([["measure", "first", "peak", "at (step)", "final", "drop", "95% CI", "n", "verdict"]]
-                   + (h.trajectories.measures + h.trajectories.layers).map { trajectoryRow($0, run) })
-        o += "\n== Spearman rho across checkpoints: context attention per layer vs counterfactual accuracy ==\n"
-        o += align([["layer", "rho", "n"]] + h.trajectories.correlations.map {
-            [$0.layer.map(String.init) ?? "all", Fmt.signed($0.correlation.rho), String($0.correlation.n)]
-        })
+        if let levels = h.levels {
+            o += levelsTable(levels, top: top)
+        } else {
+            o += "\n== trajectories (peak = first checkpoint with the largest mean; drop = peak − final) ==\n"
+            o += align([["measure", "first", "peak", "at (step)", "final", "drop", "95% CI", "n", "verdict"]]
+                       + (h.trajectories.measures + h.trajectories.layers).map { trajectoryRow($0, run) })
+            o += "\n== Spearman rho across checkpoints: context attention per layer vs counterfactual accuracy ==\n"
+            o += align([["layer", "rho", "n"]] + h.trajectories.correlations.map {
+                [$0.layer.map(String.init) ?? "all", Fmt.signed($0.correlation.rho), String($0.correlation.n)]
+            })
+        }
         if let d = h.dla { o += dlaTable(r, d) }
         if let c = r.comparison {
             o += "\n== comparison: B − A per checkpoint, paired by probe id (A = \(c.pathA), B = \(c.pathB)) ==\n"
@@ -43,10 +49,37 @@ public enum DiffText {
                 }
             }
             o += align(rows)
-            o += "\nverdicts: " + c.measures.map { "\($0.measure.rawValue) A \($0.trajectoryA.verdict.rawValue), B \($0.trajectoryB.verdict.rawValue)" }.joined(separator: "; ") + "\n"
+            if c.checkpoints.count > 1 {
+                o += "\nverdicts: " + c.measures.map { "\($0.measure.rawValue) A \($0.trajectoryA.verdict.rawValue), B \($0.trajectoryB.verdict.rawValue)" }.joined(separator: "; ") + "\n"
+            }
         }
-        o += "\nheadline: \(Headline.describe(h.primary, checkpoints: h.checkpoints, steps: h.steps))\n"
+        if let levels = h.levels {
+            let e = levels.level(.counterfactualAccuracy)
+            o += "\nheadline: one checkpoint (\(levels.name)): \(Measure.counterfactualAccuracy.label.lowercased()) \(Fmt.number(e.value)) \(Fmt.interval(e.interval)) (n = \(e.n)); a trajectory needs two complete checkpoints\n"
+        } else {
+            o += "\nheadline: \(Headline.describe(h.primary, checkpoints: h.checkpoints, steps: h.steps))\n"
+        }
         return o
+    }
+
+    /// The tables of a run with one complete checkpoint: each measure's mean, the heads and layers on
+    /// the span, and M_C per lens layer, with 95% intervals; `top` limits the head rows.
+    static func levelsTable(_ x: CheckpointLevels, top: Int) -> String {
+        let at = "\(x.name) (step \(x.step))"
+        var o = "\n== one complete checkpoint, \(at): no checkpoint pair, trajectory or verdict (they need two); means over probes with 95% intervals ==\n"
+        o += "\n== measures at \(at) ==\n"
+        o += align([["measure", "mean", "95% CI", "n"]] + x.measures.map { [$0.measure.rawValue] + levelCells($0.estimate) })
+        o += "\n== \(x.span) attention by head at \(at): top \(min(top, x.heads.count)) of \(x.heads.count) by mean ==\n"
+        o += align([["layer", "head", "mean", "95% CI", "n"]] + x.heads.prefix(top).map { [String($0.layer), String($0.head)] + levelCells($0.estimate) })
+        o += "\n== \(x.span) attention by layer (mean over heads) at \(at) ==\n"
+        o += align([["layer", "mean", "95% CI", "n"]] + x.layers.map { [String($0.layer)] + levelCells($0.estimate) })
+        o += "\n== logit-lens M_C by lens layer (0 = embeddings) at \(at) ==\n"
+        o += align([["lens layer", "mean", "95% CI", "n"]] + x.lens.map { [String($0.layer)] + levelCells($0.estimate) })
+        return o
+    }
+
+    static func levelCells(_ e: Estimate) -> [String] {
+        [Fmt.number(e.value), Fmt.interval(e.interval), String(e.n)]
     }
 
     /// One CSV of every row; `top` limits the head rows per pair (nil = all).
@@ -65,14 +98,26 @@ public enum DiffText {
             for m in d.measures { row("measure", m.measure.rawValue, d.fromName, d.toName, nil, nil, m.change) }
         }
         let run = r.run, C = run.checkpoints.count
+        if let x = r.headline.levels {
+            // One checkpoint: level_* rows hold the mean at it (from = to = it; mean_from = mean_to = change = the mean).
+            func level(_ section: String, _ measure: String, _ layer: Int?, _ head: Int?, _ e: Estimate) {
+                t.add([.text(section), .text(measure), .text(x.name), .text(x.name), .text(layer.map(String.init) ?? ""), .text(head.map(String.init) ?? ""),
+                       .number(e.value), .number(e.value), .number(e.value), .number(e.interval.low), .number(e.interval.high), .int(e.n),
+                       .text(""), .text(""), .text(""), .text("")])
+            }
+            for m in x.measures { level("level_measure", m.measure.rawValue, nil, nil, m.estimate) }
+            for h in top.map({ Array(x.heads.prefix($0)) }) ?? x.heads { level("level_head", "\(x.span)_attention", h.layer, h.head, h.estimate) }
+            for l in x.layers { level("level_layer", "\(x.span)_attention", l.layer, nil, l.estimate) }
+            for l in x.lens { level("level_lens_mc", "mc_ratio", l.layer, nil, l.estimate) }
+        }
         // Trajectory rows: from = peak, to = final, change = final − peak (= −drop), interval negated to match.
-        for x in r.headline.trajectories.measures + r.headline.trajectories.layers {
+        for x in r.headline.levels == nil ? r.headline.trajectories.measures + r.headline.trajectories.layers : [] {
             let k = x.peak
             t.add([.text("trajectory"), .text(x.id), .text(k.map { run.checkpoints[$0] } ?? ""), .text(run.checkpoints[C - 1]), .text(""), .text(""),
                    .number(k.map { x.values[$0] } ?? .nan), .number(x.values[C - 1]), .number(-x.drop.value),
                    .number(-x.drop.interval.high), .number(-x.drop.interval.low), .int(x.drop.n), .text(x.verdict.rawValue), .text(""), .text(""), .text("")])
         }
-        for c in r.headline.trajectories.correlations {
+        for c in r.headline.levels == nil ? r.headline.trajectories.correlations : [] {
             t.add([.text("spearman"), .text("context_attention~counterfactual_accuracy"), .text(run.checkpoints[0]), .text(run.checkpoints[C - 1]),
                    .text(c.layer.map(String.init) ?? "all"), .text(""), .number(.nan), .number(.nan), .number(.nan), .number(.nan), .number(.nan),
                    .int(c.correlation.n), .text(""), .number(c.correlation.rho), .text(""), .text("")])
@@ -123,11 +168,18 @@ public enum DiffText {
             o += align([["role", "rank", "layer", "head", "mean DLA", "95% CI", "n"]]
                        + k.contextHeads.enumerated().map { dlaRow("context", $0 + 1, $1) } + k.memoryHeads.enumerated().map { dlaRow("memory", $0 + 1, $1) })
         }
-        o += "\n== head DLA trajectories: top context and memory heads at the counterfactual-accuracy peak \(run.checkpoints[d.peak]) ==\n"
-        o += align([["role", "measure", "first", "peak", "at (step)", "final", "drop", "95% CI", "n", "verdict"]]
-                   + d.tracked.map { [$0.role.rawValue] + trajectoryRow($0.trajectory, run) })
-        o += "\n== logit difference and its components (mean over probes) ==\n"
-        o += align([["component"] + run.checkpoints] + d.components.map { x in [x.trajectory.id] + x.trajectory.values.map { Fmt.signed($0) } })
+        if run.checkpoints.count > 1 {
+            o += "\n== head DLA trajectories: top context and memory heads at the counterfactual-accuracy peak \(run.checkpoints[d.peak]) ==\n"
+            o += align([["role", "measure", "first", "peak", "at (step)", "final", "drop", "95% CI", "n", "verdict"]]
+                       + d.tracked.map { [$0.role.rawValue] + trajectoryRow($0.trajectory, run) })
+            o += "\n== logit difference and its components (mean over probes) ==\n"
+            o += align([["component"] + run.checkpoints] + d.components.map { x in [x.trajectory.id] + x.trajectory.values.map { Fmt.signed($0) } })
+        } else {
+            o += "\n== logit difference and its components at \(run.checkpoints[0]) (mean over probes, 95% interval) ==\n"
+            o += align([["component", "mean", "95% CI", "n"]] + d.components.map { x in
+                [x.trajectory.id, Fmt.signed(x.trajectory.values[0]), Fmt.interval(x.bands[0]), String(x.trajectory.counts[0])]
+            })
+        }
         return o
     }
 

@@ -5,6 +5,10 @@
 //   heatmap-mc-tuned-lens (runs with a tuned lens), and the tables verdicts, spearman, top-heads,
 //   probe-table; runs with direct logit attribution
 //   (schema version 2) add DLAReport's charts and tables (DLAReport.swift).
+// A run with one complete checkpoint has no trajectory, verdict or change between checkpoints: it gets
+//   a `checkpoint` section with the table levels (each measure's mean and interval), chart-layers-at-checkpoint,
+//   heatmap-heads, top-heads (heads ranked by mean), the logit-lens charts, chart-mc-lens-at-checkpoint and
+//   probe-table; DLA keeps its heatmap, heads, span split and components at that checkpoint.
 import Analysis
 import Foundation
 
@@ -12,6 +16,9 @@ enum HTMLReport {
     static let chartIDs = ["chart-accuracy", "chart-attention", "chart-mc", "heatmap-context-layers", "heatmap-subject-layers",
                            "heatmap-heads", "heatmap-heads-change", "chart-lens-context", "chart-lens-memory", "heatmap-mc-lens"]
     static let tableIDs = ["verdicts", "spearman", "top-heads", "probe-table"]
+    /// A run with one complete checkpoint: no trajectory, verdict or change; means at the checkpoint.
+    static let singleChartIDs = ["chart-layers-at-checkpoint", "heatmap-heads", "chart-lens-context", "chart-lens-memory", "chart-mc-lens-at-checkpoint"]
+    static let singleTableIDs = ["levels", "top-heads", "probe-table"]
 
     static let style = """
     body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:#1b1b1b;margin:0;background:#fff}
@@ -45,11 +52,32 @@ enum HTMLReport {
         let run = m.run, h = m.headline
         let C = run.checkpoints.count
         var o = documentStart(file: run.path)
+        let checkpointFacts = m.single ? "1 checkpoint (\(run.checkpoints[0]), step \(run.steps[0]))"
+            : "\(C) checkpoints (steps \(run.steps.first ?? 0)–\(run.steps.last ?? 0))"
         o += header(title: "cpiscope report", fileLabel: "Run", path: run.path, info: run.info,
-                    facts: "\(C) checkpoints (steps \(run.steps.first ?? 0)–\(run.steps.last ?? 0)) · \(run.probes.count) probes · \(run.layers) layers × \(run.heads) heads",
+                    facts: "\(checkpointFacts) · \(run.probes.count) probes · \(run.layers) layers × \(run.heads) heads",
                     options: m.options, incomplete: run.incompleteCheckpoints)
-        o += "<nav><a href=\"#verdict\">Verdict</a><a href=\"#trajectories\">Trajectories</a><a href=\"#layers\">Layers</a><a href=\"#heads\">Heads</a>\(m.dla == nil ? "" : "<a href=\"#dla\">Logit attribution</a>")<a href=\"#lens\">Logit lens</a><a href=\"#probes\">Probes</a></nav></header><main>"
+        let dlaLink = m.dla == nil ? "" : "<a href=\"#dla\">Logit attribution</a>"
+        if m.single {
+            o += "<nav><a href=\"#checkpoint\">Checkpoint</a><a href=\"#layers\">Layers</a><a href=\"#heads\">Heads</a>\(dlaLink)<a href=\"#lens\">Logit lens</a><a href=\"#probes\">Probes</a></nav></header><main>"
+            o += checkpointSection(m)
+        } else {
+            o += "<nav><a href=\"#verdict\">Verdict</a><a href=\"#trajectories\">Trajectories</a><a href=\"#layers\">Layers</a><a href=\"#heads\">Heads</a>\(dlaLink)<a href=\"#lens\">Logit lens</a><a href=\"#probes\">Probes</a></nav></header><main>"
+            o += verdictAndTrajectories(m)
+        }
+        o += m.single ? layersAtCheckpoint(m) : layersAcrossCheckpoints(m)
+        o += heads(m)
+        if let d = m.dla { o += DLAReport.section(m, d) }
+        o += lens(m)
+        o += probes(m)
+        o += documentEnd(files: files, toolVersion: run.info["tool_version"] ?? "", definitions: "docs/analysis.md")
+        return o
+    }
 
+    /// The verdict table and the trajectory charts (two or more checkpoints).
+    static func verdictAndTrajectories(_ m: ReportModel) -> String {
+        let run = m.run, h = m.headline
+        var o = ""
         // Verdict.
         o += "<section id=\"verdict\"><h2>Verdict</h2><div class=\"headline\"><p>\(esc(m.headlineSentence))</p>"
         o += "<p class=\"verdict v-\(h.verdict.rawValue)\">\(esc(h.primary.label)): \(h.verdict.rawValue)</p></div>"
@@ -85,8 +113,40 @@ enum HTMLReport {
                               yRange: 0...1, xNames: run.checkpoints).svg(),
                     "Probability of the context answer's first token relative to both answers' first tokens, at the model output.")
         o += "</div></section>"
+        return o
+    }
 
-        // Layers.
+    /// One checkpoint: each measure's mean over probes with its interval, in place of the verdicts.
+    static func checkpointSection(_ m: ReportModel) -> String {
+        guard let x = m.levels else { return "" }
+        var o = "<section id=\"checkpoint\"><h2>One checkpoint: \(esc(x.name))</h2><div class=\"headline\"><p>\(esc(m.headlineSentence))</p></div>"
+        o += "<div class=\"scroll\"><table id=\"levels\"><thead><tr><th>measure</th><th>unit</th><th>mean [95% CI]</th><th>n</th></tr></thead><tbody>"
+        for e in x.measures {
+            o += "<tr><td>\(esc(e.measure.label))</td><td>\(esc(e.measure.unit))</td><td class=\"num\">\(Fmt.number(e.estimate.value)) \(Fmt.interval(e.estimate.interval))</td><td class=\"num\">\(e.estimate.n)</td></tr>"
+        }
+        o += "</tbody></table></div>"
+        o += "<p class=\"meta\">The run has one complete checkpoint, so the report has no trajectories, peak, drop or verdict (they compare checkpoints); every number is the mean over probes at \(esc(x.name)) with its 95% bootstrap interval. Compare two runs of this checkpoint (two templates or probe sets) with <code>cpiscope diff A.h5 --against B.h5</code>.</p></section>"
+        return o
+    }
+
+    /// Context and subject attention per layer at the one checkpoint, with 95% bands.
+    static func layersAtCheckpoint(_ m: ReportModel) -> String {
+        guard let context = m.headline.levels, let subject = m.subjectLevels else { return "" }
+        let series = [(context, "context span", palette[0]), (subject, "subject span", palette[2])].map { x, name, color in
+            Series(name: name, color: color, y: x.layers.map(\.estimate.value), band: x.layers.map(\.estimate.interval))
+        }
+        var o = "<section id=\"layers\"><h2>Layers at \(esc(context.name))</h2>"
+        o += figure(LineChart(id: "chart-layers-at-checkpoint", title: "Attention per layer at \(context.name)", x: (0..<m.run.layers).map(Double.init),
+                              xLabel: "layer", yLabel: "attention mass (0–1)", series: series,
+                              xNames: (0..<m.run.layers).map { "layer \($0)" }, integerX: true).svg(),
+                    "Mean over heads and probes of the attention mass from the answer position on each span, per layer. Bands: 95% bootstrap interval of the mean over probes.")
+        return o + "</section>"
+    }
+
+    /// Context and subject attention per layer and checkpoint, and the Spearman table.
+    static func layersAcrossCheckpoints(_ m: ReportModel) -> String {
+        let run = m.run, h = m.headline
+        var o = ""
         let layerLabels = (0..<run.layers).map(String.init)
         let ctxMax = max(m.contextLayers.filter(\.isFinite).max() ?? 1, 1e-9)
         let subjMax = max(m.subjectLayers.filter(\.isFinite).max() ?? 1, 1e-9)
@@ -105,11 +165,34 @@ enum HTMLReport {
             o += "<tr><td>\(c.layer.map(String.init) ?? "all layers")</td><td class=\"num\">\(Fmt.signed(c.correlation.rho))</td><td class=\"num\">\(c.correlation.n)</td></tr>"
         }
         o += "</tbody></table></div></section>"
+        return o
+    }
 
-        // Heads.
+    /// The layer × head heatmap at one checkpoint, and with two or more checkpoints the change between two.
+    static func heads(_ m: ReportModel) -> String {
+        let run = m.run
+        var o = ""
+        let layerLabels = (0..<run.layers).map(String.init)
         let headLabels = (0..<run.heads).map(String.init)
         let hMax = max(m.headsMean.filter(\.isFinite).max() ?? 1, 1e-9)
-        let d = m.change
+        let span = m.options.span
+        guard let d = m.change else {
+            o += "<section id=\"heads\"><h2>Heads</h2><div class=\"grid2\">"
+            o += figure(Heatmap(id: "heatmap-heads", title: "\(span) attention per head at \(run.checkpoints[m.headsCheckpoint])",
+                                rowLabels: layerLabels, columnLabels: headLabels, rowAxis: "layer", columnAxis: "head", values: m.headsMean,
+                                scale: .viridis(0, hMax), unit: "attention mass on \(span) (0–1)", maxWidth: 520, maxHeight: 480).svg(),
+                        "Mean over probes of the attention mass on the \(esc(span)) span at \(esc(run.checkpoints[m.headsCheckpoint])) (step \(run.steps[m.headsCheckpoint])).")
+            o += "</div>"
+            if let x = m.levels {
+                o += "<h3>Heads with the most \(esc(x.span)) attention at \(esc(x.name))</h3>"
+                o += "<div class=\"tablewrap\"><table id=\"top-heads\"><thead><tr><th>rank</th><th>layer</th><th>head</th><th>mean [95% CI]</th><th>n</th></tr></thead><tbody>"
+                for (i, h) in x.heads.prefix(20).enumerated() {
+                    o += "<tr><td class=\"num\">\(i + 1)</td><td class=\"num\">\(h.layer)</td><td class=\"num\">\(h.head)</td><td class=\"num\">\(Fmt.number(h.estimate.value)) \(Fmt.interval(h.estimate.interval))</td><td class=\"num\">\(h.estimate.n)</td></tr>"
+                }
+                o += "</tbody></table></div>"
+            }
+            return o + "</section>"
+        }
         var changeGrid = [Double](repeating: .nan, count: run.layers * run.heads)
         for x in d.heads { changeGrid[x.layer * run.heads + x.head] = x.change.estimate.value }
         let cMax = changeGrid.filter(\.isFinite).map(abs).max() ?? 1
@@ -134,10 +217,13 @@ enum HTMLReport {
             o += "<td class=\"num\">\(Fmt.signed(x.change.estimate.value)) \(Fmt.interval(x.change.estimate.interval))</td><td class=\"num\">\(x.change.estimate.n)</td></tr>"
         }
         o += "</tbody></table></div></section>"
+        return o
+    }
 
-        if let d = m.dla { o += DLAReport.section(m, d) }
-
-        // Logit lens.
+    /// The logit-lens curves and the M_C per lens layer.
+    static func lens(_ m: ReportModel) -> String {
+        let run = m.run
+        var o = ""
         let lensX = (0..<run.lensLayers).map(Double.init)
         o += "<section id=\"lens\"><h2>Logit lens</h2><div class=\"grid2\">"
         for (a, id, name) in [(0, "chart-lens-context", "context answer"), (1, "chart-lens-memory", "memorised answer")] {
@@ -146,10 +232,18 @@ enum HTMLReport {
                        y: (0..<run.lensLayers).map { m.lens[(c * 2 + a) * run.lensLayers + $0] })
             }
             o += figure(LineChart(id: id, title: "Logit lens: \(name)", x: lensX, xLabel: "lens layer (0 = embeddings, l = after block l−1)",
-                                  yLabel: "log-prob of first token (nats)", series: series, width: 520, height: 320).svg(),
+                                  yLabel: "log-prob of first token (nats)", series: series, width: 520, height: 320, integerX: true).svg(),
                         "Mean over probes of the log-probability of the \(name)'s first token, read out after each layer, at \(m.lensCheckpoints.count) checkpoints (dark = early, yellow = late).")
         }
         o += "</div>"
+        if let x = m.levels {
+            o += figure(LineChart(id: "chart-mc-lens-at-checkpoint", title: "M_C per lens layer at \(x.name)", x: lensX,
+                                  xLabel: "lens layer (0 = embeddings, l = after block l−1)", yLabel: "M_C = p_ctx / (p_ctx + p_mem)",
+                                  series: [Series(name: "mean M_C", color: palette[3], y: x.lens.map(\.estimate.value), band: x.lens.map(\.estimate.interval))],
+                                  yRange: 0...1, xNames: (0..<run.lensLayers).map { "lens layer \($0)" }, integerX: true).svg(),
+                        "Mean over probes of M_C at each lens layer. Band: 95% bootstrap interval of the mean over probes.")
+            return o + "</section>"
+        }
         o += figure(Heatmap(id: "heatmap-mc-lens", title: "M_C per lens layer and checkpoint", rowLabels: (0..<run.lensLayers).map(String.init),
                             columnLabels: m.columnLabels, rowAxis: "lens layer", columnAxis: m.xLabel, values: m.mcLens,
                             scale: .viridis(0, 1), unit: "M_C = p_ctx / (p_ctx + p_mem)").svg(),
@@ -161,13 +255,20 @@ enum HTMLReport {
                         "The same under the run's tuned lens (a learned affine translator per layer before the final norm; docs/torch-bin.md). The last row is the model's output, as for the logit lens.")
         }
         o += "</section>"
+        return o
+    }
 
-        // Probes.
+    /// The per-probe table.
+    static func probes(_ m: ReportModel) -> String {
+        let run = m.run, C = run.checkpoints.count
+        var o = ""
         o += "<section id=\"probes\"><h2>Probes</h2><p class=\"meta\">Correctness per checkpoint, oldest first: "
         o += "<span class=\"strip\"><span class=\"sC\">C</span></span> context answer only, <span class=\"strip\"><span class=\"sP\">P</span></span> memorised answer only, "
-        o += "<span class=\"strip\"><span class=\"sB\">B</span></span> both, <span class=\"strip\"><span class=\"sN\">·</span></span> neither. "
-        o += "Top heads: the 3 heads whose \(esc(d.span)) attention changed most for that probe, \(esc(d.fromName)) → \(esc(d.toName)).</p>"
-        o += "<div class=\"tablewrap\"><table id=\"probe-table\"><thead><tr><th>probe</th><th>prompt</th><th>context / memorised answer</th><th>generated (final checkpoint)</th><th>correctness per checkpoint</th><th>top moving heads</th></tr></thead><tbody>"
+        o += "<span class=\"strip\"><span class=\"sB\">B</span></span> both, <span class=\"strip\"><span class=\"sN\">·</span></span> neither."
+        if let d = m.change {
+            o += " Top heads: the 3 heads whose \(esc(d.span)) attention changed most for that probe, \(esc(d.fromName)) → \(esc(d.toName))."
+        }
+        o += "</p><div class=\"tablewrap\"><table id=\"probe-table\"><thead><tr><th>probe</th><th>prompt</th><th>context / memorised answer</th><th>generated (\(C == 1 ? "the checkpoint" : "final checkpoint"))</th><th>correctness per checkpoint</th>\(m.change == nil ? "" : "<th>top moving heads</th>")</tr></thead><tbody>"
         let P = run.probes.count
         for p in 0..<P {
             let prompt = run.prompts[p]
@@ -177,11 +278,12 @@ enum HTMLReport {
             o += "<td>\(esc(run.contextAnswers[p])) / \(esc(run.memoryAnswers[p]))</td>"
             o += "<td class=\"gen\">\(esc(run.generated[(C - 1) * P + p]))</td>"
             o += "<td class=\"strip\">\(strip(run, probe: p))</td>"
-            o += "<td>" + m.probeTopHeads[p].map { "L\($0.0)H\($0.1) \(Fmt.signed($0.2))" }.joined(separator: ", ") + "</td></tr>"
+            if m.change != nil {
+                o += "<td>" + m.probeTopHeads[p].map { "L\($0.0)H\($0.1) \(Fmt.signed($0.2))" }.joined(separator: ", ") + "</td>"
+            }
+            o += "</tr>"
         }
         o += "</tbody></table></div></section></main>"
-
-        o += documentEnd(files: files, toolVersion: run.info["tool_version"] ?? "", definitions: "docs/analysis.md")
         return o
     }
 

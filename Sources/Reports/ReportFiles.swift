@@ -19,6 +19,22 @@ enum ReportFiles {
         }
         out.append(("trajectory.csv", t.text))
 
+        if let x = m.levels, let context = m.headline.levels, let subject = m.subjectLevels {
+            // One checkpoint: the means behind the checkpoint table, the layer chart and the head table.
+            var lv = CSVTable(["checkpoint", "step", "kind", "name", "span", "layer", "head", "mean", "ci_low", "ci_high", "n"])
+            func add(_ kind: String, _ name: String, _ span: String, _ layer: Int?, _ head: Int?, _ e: Estimate) {
+                lv.add([.text(x.name), .int(Int(x.step)), .text(kind), .text(name), .text(span), .text(layer.map(String.init) ?? ""),
+                        .text(head.map(String.init) ?? ""), .number(e.value), .number(e.interval.low), .number(e.interval.high), .int(e.n)])
+            }
+            for e in x.measures { add("measure", e.measure.rawValue, "", nil, nil, e.estimate) }
+            for y in [context, subject] + (x.span == "context" || x.span == "subject" ? [] : [x]) {
+                for l in y.layers { add("layer", "\(y.span)_attention", y.span, l.layer, nil, l.estimate) }
+            }
+            for h in x.heads { add("head", "\(x.span)_attention", x.span, h.layer, h.head, h.estimate) }
+            for l in x.lens { add("lens_mc", "mc_ratio", "", l.layer, nil, l.estimate) }
+            out.append(("checkpoint_levels.csv", lv.text))
+        }
+
         var v = CSVTable(["measure", "unit", "first", "peak_checkpoint", "peak_step", "peak", "final", "rise", "rise_ci_low", "rise_ci_high",
                           "drop", "drop_ci_low", "drop_ci_high", "drop_n", "net", "net_ci_low", "net_ci_high", "verdict"])
         for x in m.headline.trajectories.measures + m.headline.trajectories.layers {
@@ -28,7 +44,7 @@ enum ReportFiles {
                    .number(x.drop.value), .number(x.drop.interval.low), .number(x.drop.interval.high), .int(x.drop.n),
                    .number(x.net.value), .number(x.net.interval.low), .number(x.net.interval.high), .text(x.verdict.rawValue)])
         }
-        out.append(("verdicts.csv", v.text))
+        if !m.single { out.append(("verdicts.csv", v.text)) }
 
         for (name, grid) in [("context_attention_by_layer.csv", m.contextLayers), ("subject_attention_by_layer.csv", m.subjectLayers)] {
             var g = CSVTable(["layer", "checkpoint", "step", "mean_attention"])
@@ -40,18 +56,20 @@ enum ReportFiles {
 
         var hc = CSVTable(["checkpoint", "step", "span", "layer", "head", "mean_attention"])
         for l in 0..<L { for h in 0..<H {
-            hc.add([.text(run.checkpoints[m.headsCheckpoint]), .int(Int(run.steps[m.headsCheckpoint])), .text(m.change.span),
+            hc.add([.text(run.checkpoints[m.headsCheckpoint]), .int(Int(run.steps[m.headsCheckpoint])), .text(m.options.span),
                     .int(l), .int(h), .number(m.headsMean[l * H + h])])
         } }
         out.append(("heads_at_checkpoint.csv", hc.text))
 
-        var ch = CSVTable(["span", "from", "to", "rank", "layer", "head", "mean_from", "mean_to", "change", "ci_low", "ci_high", "n"])
-        for (i, x) in m.change.heads.enumerated() {
-            let e = x.change.estimate
-            ch.add([.text(m.change.span), .text(m.change.fromName), .text(m.change.toName), .int(i + 1), .int(x.layer), .int(x.head),
-                    .number(x.change.meanFrom), .number(x.change.meanTo), .number(e.value), .number(e.interval.low), .number(e.interval.high), .int(e.n)])
+        if let change = m.change {
+            var ch = CSVTable(["span", "from", "to", "rank", "layer", "head", "mean_from", "mean_to", "change", "ci_low", "ci_high", "n"])
+            for (i, x) in change.heads.enumerated() {
+                let e = x.change.estimate
+                ch.add([.text(change.span), .text(change.fromName), .text(change.toName), .int(i + 1), .int(x.layer), .int(x.head),
+                        .number(x.change.meanFrom), .number(x.change.meanTo), .number(e.value), .number(e.interval.low), .number(e.interval.high), .int(e.n)])
+            }
+            out.append(("heads_change.csv", ch.text))
         }
-        out.append(("heads_change.csv", ch.text))
 
         var lens = CSVTable(["checkpoint", "step", "answer", "lens_layer", "mean_logprob"])
         for c in 0..<C { for a in 0..<2 { for ll in 0..<LL {
@@ -71,7 +89,7 @@ enum ReportFiles {
         for c in m.headline.trajectories.correlations {
             sp.add([.text(c.layer.map(String.init) ?? "all"), .number(c.correlation.rho), .int(c.correlation.n)])
         }
-        out.append(("spearman.csv", sp.text))
+        if !m.single { out.append(("spearman.csv", sp.text)) }
 
         var pr = CSVTable(["probe", "checkpoint", "step", "counterfactual_correct", "parametric_correct", "generated"])
         for p in 0..<P { for c in 0..<C {
@@ -80,13 +98,15 @@ enum ReportFiles {
         } }
         out.append(("probes.csv", pr.text))
 
-        var pt = CSVTable(["probe", "from", "to", "rank", "layer", "head", "change"])
-        for p in 0..<P {
-            for (i, x) in m.probeTopHeads[p].enumerated() {
-                pt.add([.text(run.probes[p]), .text(m.change.fromName), .text(m.change.toName), .int(i + 1), .int(x.0), .int(x.1), .number(x.2)])
+        if let change = m.change {
+            var pt = CSVTable(["probe", "from", "to", "rank", "layer", "head", "change"])
+            for p in 0..<P {
+                for (i, x) in m.probeTopHeads[p].enumerated() {
+                    pt.add([.text(run.probes[p]), .text(change.fromName), .text(change.toName), .int(i + 1), .int(x.0), .int(x.1), .number(x.2)])
+                }
             }
+            out.append(("probe_top_heads.csv", pt.text))
         }
-        out.append(("probe_top_heads.csv", pt.text))
         if let d = m.dla { out += dlaCSVs(m, d) }
         return out
     }
@@ -130,7 +150,7 @@ enum ReportFiles {
                         .number(y.estimate.value), .number(y.estimate.interval.low), .number(y.estimate.interval.high), .int(y.estimate.n), .int(y.rank), .text(y.role.rawValue)])
             }
         }
-        out.append(("dla_role_changes.csv", rc.text))
+        if C > 1 { out.append(("dla_role_changes.csv", rc.text)) }
 
         var sp = CSVTable(["layer", "head", "role", "checkpoint", "step", "span", "mean_dla", "head_total"])
         for x in d.spanSplits { for (s, name) in run.spans.enumerated() {
@@ -151,16 +171,31 @@ enum ReportFiles {
     static func markdown(_ m: ReportModel, files: [String]) -> String {
         let run = m.run, h = m.headline
         var o = "# cpiscope report\n\n"
-        o += "Run `\(run.path)`: \(run.checkpoints.count) checkpoints (steps \(run.steps.first ?? 0)–\(run.steps.last ?? 0)), \(run.probes.count) probes, "
+        let checkpoints = m.single ? "1 checkpoint (\(run.checkpoints[0]), step \(run.steps[0]))"
+            : "\(run.checkpoints.count) checkpoints (steps \(run.steps.first ?? 0)–\(run.steps.last ?? 0))"
+        o += "Run `\(run.path)`: \(checkpoints), \(run.probes.count) probes, "
         o += "\(run.layers) layers × \(run.heads) heads. Bootstrap: seed \(m.options.seed), \(m.options.resamples) resamples, 95% percentile intervals.\n\n"
         if !run.incompleteCheckpoints.isEmpty { o += "Left out (not complete): \(run.incompleteCheckpoints.joined(separator: ", ")).\n\n" }
+        if let x = m.levels {
+            o += "## One checkpoint: \(x.name)\n\n\(m.headlineSentence)\n\n| measure | mean [95% CI] | n |\n|---|---:|---:|\n"
+            for e in x.measures { o += "| \(e.measure.label) | \(Fmt.number(e.estimate.value)) \(Fmt.interval(e.estimate.interval)) | \(e.estimate.n) |\n" }
+            o += "\n## Heads with the most \(x.span) attention at \(x.name)\n\n| rank | layer | head | mean [95% CI] | n |\n|---:|---:|---:|---:|---:|\n"
+            for (i, h) in x.heads.prefix(10).enumerated() {
+                o += "| \(i + 1) | \(h.layer) | \(h.head) | \(Fmt.number(h.estimate.value)) \(Fmt.interval(h.estimate.interval)) | \(h.estimate.n) |\n"
+            }
+            o += "\n## Layers\n\nLayers with the most \(x.span) attention (mean over heads): "
+            o += x.rankedLayers.prefix(3).map { "L\($0.layer) \(Fmt.number($0.estimate.value)) \(Fmt.interval($0.estimate.interval))" }.joined(separator: ", ") + ".\n"
+            if let d = m.dla { o += dlaMarkdown(m, d) }
+            o += "\n## Files\n\n" + files.map { "- `\($0)`" }.joined(separator: "\n") + "\n"
+            return o
+        }
         o += "## Verdict\n\n**\(h.primary.label): \(h.verdict.rawValue)**. \(m.headlineSentence)\n\n"
         o += "| measure | first | peak (step) | final | drop peak→final [95% CI] | n | verdict |\n|---|---:|---:|---:|---:|---:|---|\n"
         for t in h.trajectories.measures {
             o += "| \(t.label) | \(Fmt.number(t.values.first ?? .nan)) | \(t.peak.map { "\(Fmt.number(t.values[$0])) (\(run.steps[$0]))" } ?? "n/a") | "
             o += "\(Fmt.number(t.values.last ?? .nan)) | \(Fmt.number(t.drop.value)) \(Fmt.interval(t.drop.interval)) | \(t.drop.n) | \(t.verdict.rawValue) |\n"
         }
-        let d = m.change
+        guard let d = m.change else { return o }
         o += "\n## Top moving heads (\(d.span) attention, \(d.fromName) → \(d.toName))\n\n"
         o += "| rank | layer | head | from | to | change [95% CI] | n |\n|---:|---:|---:|---:|---:|---:|---:|\n"
         for (i, x) in d.heads.prefix(10).enumerated() {
@@ -185,24 +220,30 @@ enum ReportFiles {
 
     /// report.md's direct-logit-attribution section.
     static func dlaMarkdown(_ m: ReportModel, _ d: LogitAttributionAnalysis) -> String {
-        let run = m.run, keys = [d.first, d.peak, d.final]
+        let run = m.run, keys = d.keyCheckpoints
         var o = "\n## Direct logit attribution (\(DLAReport.unit))\n\n"
         o += Headline.describe(d, checkpoints: run.checkpoints).map { "- \($0)\n" }.joined()
-        o += "\n### Heads that changed role (first → peak → final)\n\n| head | " + keys.map { "\(run.checkpoints[$0]) [95% CI] (rank)" }.joined(separator: " | ")
-        o += " | role |\n|---|" + String(repeating: "---:|", count: 3) + "---|\n"
-        for x in d.roleChanges {
-            o += "| \(x.name) | " + x.at.map { "\(Fmt.signed($0.estimate.value)) \(Fmt.interval($0.estimate.interval)) (\($0.rank))" }.joined(separator: " | ")
-            o += " | \(x.at.map(\.role.rawValue).joined(separator: " → ")) |\n"
+        if keys.count > 1 {
+            // One column per distinct key checkpoint ("first = peak" when they coincide).
+            o += "\n### Heads that changed role (first → peak → final)\n\n| head | "
+            o += keys.map { "\(run.checkpoints[$0.index]) (\(DLAReport.keyLabel($0.roles))) [95% CI] (rank)" }.joined(separator: " | ")
+            o += " | role |\n|---|" + String(repeating: "---:|", count: keys.count) + "---|\n"
+            for x in d.roleChanges {
+                let at = keys.map { x.at[DLAReport.keySlot($0.roles)] }
+                o += "| \(x.name) | " + at.map { "\(Fmt.signed($0.estimate.value)) \(Fmt.interval($0.estimate.interval)) (\($0.rank))" }.joined(separator: " | ")
+                o += " | \(at.map(\.role.rawValue).joined(separator: " → ")) |\n"
+            }
         }
         o += "\n### Where the tracked heads' DLA comes from (mean per source span)\n\n| head | role | checkpoint | " + run.spans.joined(separator: " | ") + " | total |\n"
         o += "|---|---|---|" + String(repeating: "---:|", count: run.spans.count + 1) + "\n"
         for x in d.spanSplits {
             o += "| \(x.name) | \(x.role.rawValue) | \(run.checkpoints[x.checkpoint]) | " + x.perSpan.map { Fmt.signed($0) }.joined(separator: " | ") + " | \(Fmt.signed(x.total)) |\n"
         }
-        o += "\n### Logit difference and its components (mean [95% CI])\n\n| component | " + keys.map { run.checkpoints[$0] }.joined(separator: " | ") + " |\n|---|"
-        o += String(repeating: "---:|", count: 3) + "\n"
+        o += "\n### Logit difference and its components (mean [95% CI])\n\n| component | "
+        o += keys.map { keys.count == 1 ? run.checkpoints[$0.index] : "\(run.checkpoints[$0.index]) (\(DLAReport.keyLabel($0.roles)))" }.joined(separator: " | ") + " |\n|---|"
+        o += String(repeating: "---:|", count: keys.count) + "\n"
         for x in d.components {
-            o += "| \(x.trajectory.label) | " + keys.map { "\(Fmt.signed(x.trajectory.values[$0])) \(Fmt.interval(x.bands[$0]))" }.joined(separator: " | ") + " |\n"
+            o += "| \(x.trajectory.label) | " + keys.map { "\(Fmt.signed(x.trajectory.values[$0.index])) \(Fmt.interval(x.bands[$0.index]))" }.joined(separator: " | ") + " |\n"
         }
         return o
     }

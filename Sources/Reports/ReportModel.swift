@@ -40,8 +40,12 @@ struct ReportModel {
     /// Layer × head map at `headsCheckpoint`: `[layer, head]` means over probes and probe counts.
     let headsCheckpoint: Int
     let headsMean: [Double]
-    /// Head changes between two checkpoints on `options.span`.
-    let change: CheckpointDiff
+    /// Head changes between two checkpoints on `options.span` (nil for a run with one complete checkpoint).
+    let change: CheckpointDiff?
+    /// A run with one complete checkpoint: its means on `options.span` and on the subject span, with
+    /// intervals (nil otherwise).
+    let levels: CheckpointLevels?
+    let subjectLevels: CheckpointLevels?
     /// `[lens_layer, checkpoint]` mean M_C.
     let mcLens: [Double]
     /// `[lens_layer, checkpoint]` mean M_C under the tuned lens, when the run has one.
@@ -56,7 +60,7 @@ struct ReportModel {
     init(run: RunData, options: ReportOptions) throws {
         self.run = run
         self.options = options
-        try run.requireCheckpoints(2)
+        try run.requireCheckpoints(1)
         let span = try run.spanIndex(options.span)
         let bootstrap = try Bootstrap(seed: options.seed, resamples: options.resamples)
         let measures = try RunMeasures(run: run)
@@ -80,13 +84,25 @@ struct ReportModel {
         let at = try run.attention(checkpoint: headsCheckpoint, span: span)
         headsMean = (0..<(L * H)).map { j in Stats.nanMean((0..<P).map { at[$0 * L * H + j] }).mean }
 
-        let from = try options.from.map(run.checkpointIndex) ?? headline.diff.from
-        let to = try options.to.map(run.checkpointIndex) ?? headline.diff.to
-        guard from != to else {
-            throw AnalysisError.invalidOption(option: "--from/--to", detail: "both name \(run.checkpoints[from]); pick two different checkpoints")
+        if let diff = headline.diff {
+            let from = try options.from.map(run.checkpointIndex) ?? diff.from
+            let to = try options.to.map(run.checkpointIndex) ?? diff.to
+            guard from != to else {
+                throw AnalysisError.invalidOption(option: "--from/--to", detail: "both name \(run.checkpoints[from]); pick two different checkpoints")
+            }
+            change = (from == diff.from && to == diff.to && options.span == diff.span) ? diff
+                : try CheckpointDiff(run: run, measures: measures, span: options.span, from: from, to: to, bootstrap: bootstrap)
+            levels = nil
+            subjectLevels = nil
+        } else {
+            if let option = options.from.map({ _ in "--from" }) ?? options.to.map({ _ in "--to" }) {
+                throw AnalysisError.invalidOption(option: option, detail: "\(run.path) has one complete checkpoint (\(run.checkpoints[0])), so there is no change to draw; drop the option")
+            }
+            change = nil
+            levels = options.span == "context" ? headline.levels
+                : try CheckpointLevels(run: run, measures: measures, span: options.span, checkpoint: 0, bootstrap: bootstrap)
+            subjectLevels = try CheckpointLevels(run: run, measures: measures, span: "subject", checkpoint: 0, bootstrap: bootstrap)
         }
-        change = (from == headline.diff.from && to == headline.diff.to && options.span == headline.diff.span) ? headline.diff
-            : try CheckpointDiff(run: run, measures: measures, span: options.span, from: from, to: to, bootstrap: bootstrap)
 
         func meanByLensLayer(_ values: [Float]) -> [Double] {
             var out = [Double](repeating: .nan, count: LL * C)
@@ -113,6 +129,7 @@ struct ReportModel {
         }
         lensCheckpoints = picks.sorted()
 
+        guard let change else { probeTopHeads = []; return }
         let a = try run.attention(checkpoint: change.from, span: span), b = try run.attention(checkpoint: change.to, span: span)
         probeTopHeads = (0..<P).map { p in
             var moves: [(Int, Int, Double)] = []
@@ -125,8 +142,17 @@ struct ReportModel {
         }
     }
 
+    /// Whether the run has one complete checkpoint (no trajectory sections).
+    var single: Bool { levels != nil }
+
     /// The headline sentence about the primary measure.
     var headlineSentence: String {
+        if let levels {
+            let e = levels.level(.counterfactualAccuracy)
+            return "One complete checkpoint, \(levels.name) (step \(levels.step)): counterfactual accuracy \(Fmt.number(e.value)) "
+                + "(95% CI \(Fmt.interval(e.interval)), n = \(e.n) probes). A trajectory, its peak and a verdict need two complete checkpoints; "
+                + "the per-layer and per-head views below are at this checkpoint."
+        }
         let t = headline.primary
         guard let k = t.peak, let last = t.values.last else {
             return "\(t.label) has no data; verdict: \(t.verdict.rawValue) (\(t.verdict.explanation))."

@@ -50,6 +50,9 @@ public enum ReportWriter {
     /// The chart and table element ids of index.html.
     public static var chartIDs: [String] { HTMLReport.chartIDs }
     public static var tableIDs: [String] { HTMLReport.tableIDs }
+    /// The chart and table ids of the report of a run with one complete checkpoint.
+    public static var singleCheckpointChartIDs: [String] { HTMLReport.singleChartIDs }
+    public static var singleCheckpointTableIDs: [String] { HTMLReport.singleTableIDs }
     /// The ids added for a run with direct logit attribution (schema version 2).
     public static var dlaChartIDs: [String] { DLAReport.chartIDs }
     public static var dlaTableIDs: [String] { DLAReport.tableIDs }

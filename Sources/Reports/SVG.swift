@@ -124,6 +124,8 @@ struct LineChart {
     var height = 300.0
     /// Category labels for x (used in tooltips), one per x.
     var xNames: [String]? = nil
+    /// Whole-number x ticks only (layers, lens layers): no "0.5" between two layers.
+    var integerX = false
 
     func svg() -> String {
         let left = 64.0, right = 16.0, bottom = 48.0
@@ -167,7 +169,10 @@ struct LineChart {
             o += "<line class=\"grid\" x1=\"\(px(left))\" x2=\"\(px(left + pw))\" y1=\"\(px(sy(t)))\" y2=\"\(px(sy(t)))\"/>"
             o += "<text class=\"tick\" x=\"\(px(left - 6))\" y=\"\(px(sy(t) + 4))\" text-anchor=\"end\">\(tickLabel(t, step: ystep))</text>"
         }
-        let xt = niceTicks(xlo, xhi, count: max(2, Int(pw / 90)))
+        var xt = niceTicks(xlo, xhi, count: max(2, Int(pw / 90)))
+        if integerX && (xt.count > 1 ? xt[1] - xt[0] : 1) < 1 {
+            xt = stride(from: xlo.rounded(.up), through: xhi, by: 1).map { $0 }
+        }
         let xstep = xt.count > 1 ? xt[1] - xt[0] : 1
         for t in xt {
             o += "<line class=\"axis\" x1=\"\(px(sx(t)))\" x2=\"\(px(sx(t)))\" y1=\"\(px(top + ph))\" y2=\"\(px(top + ph + 4))\"/>"

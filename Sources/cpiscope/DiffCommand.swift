@@ -45,8 +45,13 @@ struct DiffCommand: ParsableCommand {
         dla_trajectory and dla_component (mean and 95% band per checkpoint); JSON: dla_rankings and \
         headline.dla.
 
+        A run with one complete checkpoint has no pair and no trajectory: diff shows each measure, \
+        head, layer (mean over heads) and lens layer at that checkpoint as the mean over probes with \
+        its 95% interval, and the DLA heads there (--from, --to and --each need a second checkpoint).
+
         --against OTHER.h5 compares two runs (two templates, full finetuning vs LoRA) that share \
-        probe ids and complete checkpoints: B − A per measure and checkpoint, paired by probe id. \
+        probe ids and complete checkpoints, one checkpoint included (two templates on one model): \
+        B − A per measure and checkpoint, paired by probe id. \
         Runs that do not match, files that are not cpiscope runs, and other schema versions are \
         refused. The same --seed gives the same intervals.
 

@@ -28,6 +28,9 @@ struct ReportCommand: ParsableCommand {
                         split into attention, MLP and the rest
           report.md   the same headline numbers, for terminals and PRs
           *.csv       the table behind each chart
+        A run with one complete checkpoint gets the same page without the trajectory, verdict and \
+        change sections: each measure, the attention per layer and per head, the logit lens and \
+        the DLA heads at that checkpoint, with 95% intervals.
         An intervention file (written by `cpiscope intervene`, told apart by its \
         cpiscope_intervention_schema_version attribute) gets its own report, with a section per \
         kind of intervention in the file:

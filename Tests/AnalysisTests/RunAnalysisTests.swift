@@ -194,7 +194,7 @@ struct RunAnalysisTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let h = try TrajectoryAnalysis.analyze(run: url, seed: 3, resamples: 100)
         #expect(h.peakCheckpoint == "checkpoint-200" && h.peakStep == 200 && h.verdict == .inversion)
-        #expect(h.diff.fromName == "checkpoint-200" && h.diff.toName == "checkpoint-500")
+        #expect(h.diff?.fromName == "checkpoint-200" && h.diff?.toName == "checkpoint-500" && h.levels == nil)
         #expect(h.topHeads.count == 5 && h.topLayers.count == 3)
         let direct = try CheckpointDiff(run: RunData(url: url), measures: RunMeasures(run: RunData(url: url)), span: "context",
                                         from: 2, to: 5, bootstrap: Bootstrap(seed: 3, resamples: 100))
@@ -202,7 +202,7 @@ struct RunAnalysisTests {
         #expect(h.lines().contains { $0.contains("→ inversion") })
     }
 
-    @Test("incomplete checkpoints are left out; fewer than two complete ones are refused")
+    @Test("incomplete checkpoints are left out; a run with no complete checkpoint is refused")
     func incomplete() throws {
         var s = SyntheticRun(); s.complete = [1, 1, 0, 1, 1, 1]
         let (dir, url) = try makeRun(s)
@@ -217,12 +217,12 @@ struct RunAnalysisTests {
         #expect(zip(got, want).map { gap($0, $1) }.max()! <= tol)
         #expect(throws: AnalysisError.self) { try run.checkpointIndex("checkpoint-200") }
 
-        var one = SyntheticRun(); one.complete = [0, 0, 0, 1, 0, 0]
-        let (dir2, url2) = try makeRun(one)
+        var none = SyntheticRun(); none.complete = [0, 0, 0, 0, 0, 0]
+        let (dir2, url2) = try makeRun(none)
         defer { try? FileManager.default.removeItem(at: dir2) }
         #expect { try DiffAnalysis.run(url2, options: DiffOptions()) } throws: { e in
-            guard case AnalysisError.incompleteRun(_, 1, 2) = e else { return false }
-            return true
+            guard case AnalysisError.incompleteRun(_, 0, 1) = e else { return false }
+            return (e as? AnalysisError)?.description.contains("no checkpoint is complete yet") == true
         }
     }
 

@@ -125,4 +125,30 @@ struct ChromiumTests {
             try FileManager.default.copyItem(at: png, to: URL(fileURLWithPath: keep))
         }
     }
+
+    @Test("the report of a one-checkpoint run renders: its charts in Chromium's DOM, a non-blank screenshot, no console messages")
+    func singleCheckpointReport() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("run.h5")
+        try singleCheckpointRun().write(to: url)
+        var o = ReportOptions(); o.resamples = 200
+        let out = dir.appendingPathComponent("report")
+        try ReportWriter.write(run: url, to: out, options: o)
+        let page = out.appendingPathComponent("index.html")
+        let dom = try browse(page, ["--dump-dom"])
+        #expect(dom.status == 0)
+        for id in ReportWriter.singleCheckpointChartIDs + ["heatmap-dla-first", "heatmap-dla-spans"] {
+            #expect(dom.stdout.contains("<svg id=\"\(id)\""), "chart \(id) missing from Chromium's DOM")
+        }
+        for id in ReportWriter.singleCheckpointTableIDs { #expect(dom.stdout.contains("id=\"\(id)\""), "table \(id) missing") }
+        #expect(dom.consoleLines.isEmpty, "console: \(dom.consoleLines)")
+        let png = dir.appendingPathComponent("single.png")
+        let (img, shot) = try screenshot(page, to: png, window: (1280, 3000))
+        #expect(shot.consoleLines.isEmpty && img.nonWhiteFraction > 0.03, "non-white share \(img.nonWhiteFraction)")
+        if let keep = ProcessInfo.processInfo.environment["CPISCOPE_SINGLE_SCREENSHOT_OUT"] {
+            try? FileManager.default.removeItem(atPath: keep)
+            try FileManager.default.copyItem(at: png, to: URL(fileURLWithPath: keep))
+        }
+    }
 }
