@@ -158,6 +158,8 @@ enum Builtins {
     /// Python's binary arithmetic: `+ - * / // % **`.
     static func binary(_ op: String, _ a: Value, _ b: Value) throws(PyError) -> Value {
         try a.requireDefined()
+        // `str % x` never uses an undefined x's failing methods (Python treats it as a mapping).
+        if op == "%", case .string(let f) = a, case .undefined = b { return .string(try pythonPercentFormat(f, b)) }
         try b.requireDefined()
         if let x = a.numeric, let y = b.numeric { return try arithmetic(op, x, y) }
         switch (op, a, b) {

@@ -276,6 +276,7 @@ final class Evaluator {
         case .literal(let v):
             return v
         case .name(let n):
+            if constantFolding { throw .runtime(pythonType: "Impossible", message: "a name is not a constant", at: e.location) }
             return lookup(n)
         case .list(let items):
             var out: [Value] = []
@@ -314,6 +315,7 @@ final class Evaluator {
                 }
             }
         case .call(let fn, let args):
+            if constantFolding { throw .runtime(pythonType: "Impossible", message: "a call is not a constant", at: e.location) }
             let callee = try eval(fn)
             let (positional, keyword) = try evalArguments(args)
             return try callValue(callee, positional, keyword, at: e.location)
@@ -486,6 +488,7 @@ extension PyError.Kind {
         case .raised: return "TemplateError"
         case .attribute: return "AttributeError"
         case .filterArgument: return "FilterArgumentError"
+        case .impossible: return "Impossible"
         }
     }
 }

@@ -125,6 +125,10 @@ extension Evaluator {
         func b(_ names: [String]) throws(PyError) -> [Value?] { try Builtins.bind(name, names, args, kwargs) }
         func bool(_ v: Value?) -> Bool { v?.isTruthy ?? false }
         try charge()
+        // jinja2 cannot evaluate the filters that need the template context when it compiles a template.
+        if constantFolding, ["map", "select", "reject", "selectattr", "rejectattr"].contains(name) {
+            throw PyError(.impossible, "the '\(name)' filter needs the context")
+        }
         switch name {
         case "abs":
             _ = try b([])
@@ -313,6 +317,7 @@ extension Evaluator {
             return .string(try value.str().pyUpper)
         case "map":
             return lazy("sync_do_map") { (out: inout [Value]) throws(PyError) in
+                guard value.isTruthy else { return }  // jinja2: `if value:` before anything else
                 let items = try value.iterate()
                 try charge(items.count)
                 if args.isEmpty, kwargs.contains(where: { $0.0 == "attribute" }) {
@@ -323,6 +328,7 @@ extension Evaluator {
                 }
                 guard case .string(let f)? = args.first else { throw PyError(.runtime, "map requires a filter argument") }
                 guard Builtins.filterNames.contains(f) else { throw PyError(.runtime, "No filter named \(pythonRepr(f)).") }
+                if constantFolding { throw PyError(.impossible, "map needs the context") }
                 let rest = Array(args.dropFirst())
                 for x in items { out.append(try filter(f, x, rest, kwargs)) }
             }
@@ -339,6 +345,7 @@ extension Evaluator {
             return best
         case "select", "reject", "selectattr", "rejectattr":
             return lazy("select_or_reject") { (out: inout [Value]) throws(PyError) in
+                guard value.isTruthy else { return }  // jinja2: `if value:` before anything else
                 let byAttribute = name.hasSuffix("attr")
                 var rest = args
                 var get: (Value) throws(PyError) -> Value = { (v: Value) throws(PyError) -> Value in v }
@@ -503,6 +510,14 @@ extension Evaluator {
             return v
         }
         try charge()
+        // The tests that take only the value refuse an argument, as their Python functions do.
+        let unary: Set<String> = ["defined", "undefined", "none", "boolean", "true", "false", "integer", "float", "number", "string",
+                                  "mapping", "sequence", "iterable", "callable", "escaped", "filter", "test", "odd", "even", "lower", "upper"]
+        if unary.contains(name), !args.isEmpty || !kwargs.isEmpty {
+            if name == "callable" { throw .type("callable() takes exactly one argument (\(1 + args.count + kwargs.count) given)") }
+            if !kwargs.isEmpty { throw .type("test_\(name)() got an unexpected keyword argument \(pythonRepr(kwargs[0].0))") }
+            throw .type("test_\(name)() takes 1 positional argument but \(1 + args.count) were given")
+        }
         switch name {
         case "defined": return !value.isUndefined
         case "undefined": return value.isUndefined
@@ -525,7 +540,11 @@ extension Evaluator {
             case .string, .list, .tuple, .dict, .undefined, .iterator, .view: return true
             default: return false
             }
-        case "callable": if case .callable = value { return true }; return false
+        case "callable":
+            switch value {
+            case .callable, .undefined: return true  // jinja2's Undefined has a (failing) __call__
+            default: return false
+            }
         case "escaped": return false
         case "filter": if case .string(let s) = value { return Builtins.filterNames.contains(s) }; return false
         case "test": if case .string(let s) = value { return Builtins.testNames.contains(s) }; return false

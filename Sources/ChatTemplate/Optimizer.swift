@@ -1,7 +1,7 @@
 // jinja2's compile-time constant folding, which can change what a template does, so it is mirrored here.
 //
-// jinja2 (optimizer.py) replaces every expression made only of constants (literals, operators, subscripts,
-// tests and filters that need no context) by its value when that value has a "safe repr" (None, bools,
+// jinja2 (optimizer.py) replaces every expression it can evaluate without the render context (literals,
+// operators, subscripts, tests and the filters that need no context; no names, no calls) by its value when that value has a "safe repr" (None, bools,
 // numbers, strings and lists/tuples/dicts of them; not an undefined value or a generator); and the code
 // generator (`_output_child_to_const`) prints a constant `{{ … }}` expression at compile time whatever its
 // value. Evaluated that way (`as_const`), a slice goes through the environment's getitem, so slicing a
@@ -22,7 +22,7 @@ struct Optimizer {
             return s
         case .output(let e):
             let folded = fold(e)
-            if Parser.isConstant(folded), let v = value(folded), let text = try? v.str() {
+            if let v = value(folded), let text = try? v.str() {
                 return make(.data(text))
             }
             return make(.output(folded))
@@ -80,17 +80,19 @@ struct Optimizer {
         case .not(let a): rebuilt = make(.not(fold(a)))
         case .conditional(let a, let b, let c): rebuilt = make(.conditional(test: fold(a), then: fold(b), else: c.map(fold)))
         }
-        guard Parser.isConstant(rebuilt), let v = value(rebuilt), Optimizer.hasSafeRepr(v) else { return rebuilt }
+        guard let v = value(rebuilt), Optimizer.hasSafeRepr(v) else { return rebuilt }
         return make(.literal(v))
     }
 
-    /// The value of a constant expression, or nil when evaluating it fails (it is then left for run time).
+    /// The value of an expression evaluated as jinja2's `as_const` does (a name, a call or a filter that
+    /// needs the context makes it non-constant, and `and`, `or` and `if` only look at the operands they
+    /// pick), or nil when it is not constant or its evaluation fails (it is then left for run time).
     private func value(_ e: Expr) -> Value? {
         let evaluator = Evaluator(variables: [:], limits: limits, now: BrokenDownTime(year: 1970, month: 1, day: 1))
         evaluator.constantFolding = true
-        if case .conditional(_, _, nil) = e.kind {
+        if case .conditional(let test, _, nil) = e.kind {
             // jinja2: a conditional without else has no constant value when its test is false.
-            guard case .conditional(let test, _, _) = e.kind, (try? evaluator.eval(test))?.isTruthy == true else { return nil }
+            guard (try? evaluator.eval(test))?.isTruthy == true else { return nil }
         }
         return try? evaluator.eval(e)
     }

@@ -776,28 +776,6 @@ struct Parser {
         }
     }
 
-    /// Whether jinja2's optimizer can evaluate `e` when it compiles the template (`as_const`): literals and
-    /// operators, subscripts, tests and filters over constants, except the filters that need the context.
-    static func isConstant(_ e: Expr) -> Bool {
-        func args(_ a: Arguments) -> Bool { a.positional.allSatisfy(isConstant) && a.keyword.allSatisfy { isConstant($0.value) } }
-        switch e.kind {
-        case .literal: return true
-        case .name, .call: return false
-        case .list(let a), .tuple(let a), .concat(let a): return a.allSatisfy(isConstant)
-        case .dict(let d): return d.allSatisfy { isConstant($0.key) && isConstant($0.value) }
-        case .getattr(let b, _): return isConstant(b)
-        case .getitem(let a, let b): return isConstant(a) && isConstant(b)
-        case .slice(let a, let b, let c, let d): return isConstant(a) && [b, c, d].allSatisfy { $0.map(isConstant) ?? true }
-        case .filter(let b, let name, let a):
-            return !["map", "select", "reject", "selectattr", "rejectattr"].contains(name) && isConstant(b) && args(a)
-        case .test(let b, _, let a): return isConstant(b) && args(a)
-        case .unary(_, let a), .not(let a): return isConstant(a)
-        case .binary(_, let a, let b), .and(let a, let b), .or(let a, let b): return isConstant(a) && isConstant(b)
-        case .compare(let a, let ops): return isConstant(a) && ops.allSatisfy { isConstant($0.operand) }
-        case .conditional(let a, let b, let c): return isConstant(a) && isConstant(b) && (c.map(isConstant) ?? true)
-        }
-    }
-
     /// The names an expression reads, in order.
     static func namesRead(_ e: Expr) -> [String] {
         var out: [String] = []

@@ -459,9 +459,13 @@ func pythonPercentFormat(_ format: String, _ args: Value) throws(PyError) -> Str
     let f = format.scalars
     var positional: [Value]
     var mapping: ValueDict? = nil
+    // Python treats any subscriptable argument other than a tuple or string as a mapping: then unused
+    // arguments are not an error.
+    var isMapping = false
     switch args {
     case .tuple(let t): positional = t.items
-    case .dict(let d): positional = [args]; mapping = d
+    case .dict(let d): positional = [args]; mapping = d; isMapping = true
+    case .list, .undefined: positional = [args]; isMapping = true
     default: positional = [args]
     }
     var next = 0
@@ -568,7 +572,7 @@ func pythonPercentFormat(_ format: String, _ args: Value) throws(PyError) -> Str
             out += numericSign + body
         }
     }
-    if mapping == nil, next < positional.count { throw .type("not all arguments converted during string formatting") }
+    if !isMapping, next < positional.count { throw .type("not all arguments converted during string formatting") }
     return out
 }
 

@@ -231,7 +231,7 @@ public struct MacroValue: Sendable {
 
 /// A Python exception raised by an operation on values; the evaluator adds the template location.
 struct PyError: Error {
-    enum Kind { case type, value, undefined, zeroDivision, overflow, security, runtime, limit, unsupported, index, raised, attribute, filterArgument }
+    enum Kind { case type, value, undefined, zeroDivision, overflow, security, runtime, limit, unsupported, index, raised, attribute, filterArgument, impossible }
     let kind: Kind
     let message: String
     /// For `.limit`: the limit that was exceeded.
