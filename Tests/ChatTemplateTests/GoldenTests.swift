@@ -79,3 +79,51 @@ func check(_ result: Result<String, ChatTemplateError>, _ golden: JSONValue, sou
         }
     }
 }
+
+/// A random template (Tools/goldens/make_chat_template_goldens.py, RANDOM_SEED) and what jinja2 made of it.
+struct RandomCase: Sendable, CustomTestStringConvertible {
+    let index: Int, source: String
+    let expected: JSONValue
+    var testDescription: String { "random #\(index)" }
+
+    static let all: [RandomCase] = (Fixtures.goldens["random"]?.array ?? []).enumerated().map {
+        RandomCase(index: $0.offset, source: $0.element["source"]?.string ?? "", expected: $0.element)
+    }
+}
+
+@Suite("random templates against jinja2 (differential)")
+struct RandomTemplateTests {
+    /// The same text; or an error of the same Python type (messages may be worded differently: these
+    /// templates are nonsense on purpose, and the types pin the semantics).
+    @Test("random templates render as jinja2 renders them", arguments: RandomCase.all)
+    func random(_ c: RandomCase) {
+        let result = Result { () throws(ChatTemplateError) -> String in
+            let t = try ChatTemplate(source: c.source)
+            return try t.render(variables: Fixtures.variables(Fixtures.goldens["random_variables"]), now: Fixtures.frozenNow)
+        }
+        if let want = c.expected["text"]?.string {
+            switch result {
+            case .success(let got): if let diff = firstDifference(got, want) { Issue.record(Comment(rawValue: "\(c.source.debugDescription)\n" + diff)) }
+            case .failure(let e): Issue.record("\(c.source.debugDescription): failed with \(e); jinja2 rendered \(want.debugDescription.prefix(200))")
+            }
+            return
+        }
+        let error = c.expected["error"]
+        let type = error?["type"]?.string ?? ""
+        switch result {
+        case .success(let got):
+            Issue.record("\(c.source.debugDescription): rendered \(got.debugDescription.prefix(200)); jinja2 raised \(type): \(error?["message"]?.string ?? "")")
+        case .failure(let e):
+            switch e {
+            case .syntax, .unsupported:
+                #expect(["TemplateSyntaxError", "TemplateAssertionError"].contains(type), "\(c.source.debugDescription): \(e)")
+            case .runtime(let t, _, _):
+                #expect(t == type, "\(c.source.debugDescription): \(e); jinja2 raised \(type): \(error?["message"]?.string ?? "")")
+            case .raised:
+                #expect(error?["kind"]?.string == "raise_exception")
+            default:
+                Issue.record("\(c.source.debugDescription): \(e); jinja2 raised \(type)")
+            }
+        }
+    }
+}

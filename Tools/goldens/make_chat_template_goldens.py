@@ -28,15 +28,19 @@ template called raise_exception(msg) (jinja2.exceptions.TemplateError exactly; m
 
 Also "synthetic" cases: small templates that pin jinja2 semantics the real templates rely on (whitespace
 control, scoping, loop variables, filters, tests, string methods, tojson, printing of Python values,
-undefined values, errors), rendered by the same compiled environment with the given variables.
+undefined values, errors), rendered by the same compiled environment with the given variables; and
+"random": 400 templates drawn from a small grammar (RANDOM_SEED) over variables of every type, a
+differential test of the interpreter against jinja2 (text, or the Python type of the exception).
 
 Rerun from the repository root:  python3 Tools/goldens/make_chat_template_goldens.py
 Versions: Tools/requirements-chat-templates.txt.
 """
+import copy
 import datetime as _dt
 import glob
 import json
 import os
+import random
 import sys
 
 import jinja2
@@ -332,6 +336,96 @@ def synthetic_cases():
     return out
 
 
+# Random templates (a small grammar over the constructs chat templates use, with variables of every type),
+# rendered by the same environment: differential cases between jinja2 and the Swift interpreter. Cases whose
+# text jinja2 cannot reproduce (a generator's memory address) or that need values the interpreter does not
+# model (markupsafe's Markup inside a container, complex numbers) are skipped.
+RANDOM_SEED = 20240726
+RANDOM_COUNT = 400
+RANDOM_VARS = {"msgs": [{"role": "system", "content": " Sys é "}, {"role": "user", "content": "Hi, there"}, {"role": "assistant", "content": "Yo"},
+                 {"role": "user", "content": "", "tool_calls": [{"name": "f", "arguments": {"a": 1}}]}],
+        "s": "  Hello, World é  ", "n": 7, "f": 2.5, "d": {"b": 2, "a": 1, "c": None}, "l": [3, 1, 2, 1], "e": [], "z": 0,
+        "words": ["b", "A", "c"], "t": None, "nested": {"x": {"y": [1, {"z": "deep"}]}}}
+ATOMS = ["1", "0", "-3", "2.5", "1e-5", "0.1", "100", "''", "'a'", "'Hello World'", "'  x '", "'é'", "'a,b'", "none", "true", "false",
+         "[]", "[1, 2]", "['a', 'B']", "{}", "{'k': 1}", "msgs", "s", "n", "f", "d", "l", "e", "z", "words", "t", "nothing", "nested",
+         "msgs[0]", "msgs[-1]", "d.a", "d['b']", "nested.x.y", "(1, 'a')", "msgs[1].content", "s[2:7]", "l[::-1]", "words[1]"]
+FILTERS = ["length", "upper", "lower", "trim", "first", "last", "list", "join(',')", "join", "default('x')", "default('x', true)", "tojson",
+           "tojson(indent=2)", "items", "string", "int", "float", "abs", "round", "round(1)", "sort", "unique", "reverse", "title", "capitalize",
+           "replace('a', 'b')", "select('odd')", "reject('even')", "map('upper')", "selectattr('role', 'equalto', 'user')",
+           "rejectattr('role', 'equalto', 'user')", "map(attribute='role')", "indent(2)", "center(9)", "wordcount", "sum", "min", "max",
+           "dictsort", "batch(2)", "e", "count", "d", "list | length", "trim('x')", "safe", "format(1)", "sort(reverse=true)", "tojson(sort_keys=true)"]
+TESTS = ["defined", "undefined", "none", "string", "number", "mapping", "iterable", "sequence", "odd", "even", "divisibleby(2)", "divisibleby 3",
+         "in [1, 'a']", "equalto 1", "lower", "upper", "true", "false", "integer", "float", "boolean", "callable", "eq 'a'", "gt 1", "le 2"]
+METHODS = [".strip()", ".upper()", ".lower()", ".split()", ".split(',')", ".startswith('H')", ".endswith('é  ')", ".replace('l', 'L')",
+           ".title()", ".capitalize()", ".lstrip()", ".rstrip()", ".get('a')", ".get('zz', 5)", ".items()", ".keys()", ".values()",
+           ".count('l')", ".find('o')", ".index(1)", ".join(['x', 'y'])", ".format(1)", ".isdigit()", ".zfill(5)", ".split(' ', 1)", ".rsplit(',', 1)"]
+
+BINOPS = ["+", "-", "*", "/", "//", "%", "**", "~", "==", "!=", "<", "<=", ">", ">=", "in", "not in", "and", "or"]
+
+
+def expr(rng, depth):
+    r = rng.random()
+    if depth <= 0 or r < 0.25:
+        return rng.choice(ATOMS)
+    if r < 0.40:
+        return f"{expr(rng, depth-1)} {rng.choice(BINOPS)} {expr(rng, depth-1)}"
+    if r < 0.52:
+        return f"{expr(rng, depth-1)} | {rng.choice(FILTERS)}"
+    if r < 0.60:
+        return f"{expr(rng, depth-1)} is {rng.choice(['', 'not '])}{rng.choice(TESTS)}"
+    if r < 0.70:
+        return f"({expr(rng, depth-1)}){rng.choice(METHODS)}"
+    if r < 0.76:
+        return f"{rng.choice(['not ', '-'])}{expr(rng, depth-1)}"
+    if r < 0.82:
+        return f"({expr(rng, depth-1)} if {expr(rng, depth-1)} else {expr(rng, depth-1)})"
+    if r < 0.88:
+        idx = rng.choice(['0', '-1', '1:', ':2', '::-1', "'role'", "'a'", '5'])
+        return f"({expr(rng, depth-1)})[{idx}]"
+    if r < 0.94:
+        return f"[{expr(rng, depth-1)}, {expr(rng, depth-1)}]"
+    return f"({expr(rng, depth-1)})"
+
+
+def stmt(rng, depth):
+    r = rng.random()
+    if depth <= 0 or r < 0.45:
+        return "{{ " + expr(rng, 2) + " }}" + rng.choice(["", "|", "\n", " "])
+    if r < 0.6:
+        body = "".join(stmt(rng, depth-1) for _ in range(rng.randint(1, 3)))
+        var = rng.choice(["x", "m", "c"])
+        src = rng.choice(["msgs", "l", "s", "d", "words", "e", "d.items()", "range(3)", "nothing", "msgs[1:]"])
+        filt = rng.choice(["", f" if {var}", f" if loop is defined"]) if rng.random() < 0.3 else ""
+        els = "{% else %}E" if rng.random() < 0.2 else ""
+        ws = rng.choice(["", "-"])
+        return "{%" + ws + f" for {var} in {src}{filt} " + ws + "%}" + rng.choice(["", "\n  "]) + body + "{{ loop.index }}{{ loop.last }}" + els + "{% endfor %}" + rng.choice(["", "\n"])
+    if r < 0.75:
+        body = "".join(stmt(rng, depth-1) for _ in range(rng.randint(1, 2)))
+        return "{% if " + expr(rng, 2) + " %}" + body + ("{% elif " + expr(rng, 1) + " %}B" if rng.random() < 0.3 else "") + ("{% else %}" + stmt(rng, depth-1) if rng.random() < 0.4 else "") + "{% endif %}"
+    if r < 0.85:
+        v = rng.choice(["x", "y", "s", "n"])
+        return "{% set " + v + " = " + expr(rng, 2) + " %}{{ " + v + " }}"
+    if r < 0.95:
+        return "{% set ns = namespace(v=" + expr(rng, 1) + ") %}{% for i in l %}{% set ns.v = " + expr(rng, 1).replace("nothing", "ns.v") + " %}{% endfor %}{{ ns.v }}"
+    return "{% macro mm(a, b='B') %}[{{ a }}{{ b }}]{% endmacro %}{{ mm(" + expr(rng, 1) + ") }}"
+
+
+def random_cases():
+    rng = random.Random(RANDOM_SEED)
+    out = []
+    while len(out) < RANDOM_COUNT:
+        source = "".join(stmt(rng, 2) for _ in range(rng.randint(1, 3)))
+        case = {"source": source}
+        case.update(outcome(lambda: chat_template_utils._compile_jinja_template(source).render(**copy.deepcopy(RANDOM_VARS))))
+        text = case.get("text", "") + case.get("error", {}).get("message", "")
+        if " at 0x" in text or "Markup(" in text or "complex" in text or "0X" in text:
+            continue
+        if "error" in case and sum(1 for c in out if "error" in c) >= RANDOM_COUNT // 3:
+            continue  # most random templates fail somewhere; keep two thirds that render
+        out.append(case)
+    return out
+
+
 def main():
     goldens = {
         "generator": "Tools/goldens/make_chat_template_goldens.py",
@@ -341,6 +435,8 @@ def main():
         "folders": special_tokens(),
         "cases": real_cases(),
         "synthetic": synthetic_cases(),
+        "random_variables": RANDOM_VARS,
+        "random": random_cases(),
     }
     path = os.path.join(FIXTURES, "goldens.json")
     with open(path, "w", encoding="utf-8") as f:
