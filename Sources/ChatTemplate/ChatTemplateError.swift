@@ -96,7 +96,7 @@ public struct ChatTemplateLimits: Sendable, Equatable {
     /// The largest template source accepted, in UTF-8 bytes.
     public var maxTemplateBytes = 1 << 20
     /// The most deeply nested statements or expressions the parser accepts.
-    public var maxNesting = 64
+    public var maxNesting = 100
     /// The largest rendered output, and the largest string an operation may build, in UTF-8 bytes.
     public var maxOutputBytes = 8 << 20
     /// The most loop iterations in one render, all loops together.
