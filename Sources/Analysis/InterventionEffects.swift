@@ -1,8 +1,15 @@
 // The effect of each intervention in a `cpiscope intervene` file (docs/interventions.md): per checkpoint
 // and intervention, the mean change from the clean model over probes, with a paired bootstrap interval
 // (Statistics.swift), of the logit difference, M_C and (with --generate) counterfactual accuracy, and
-// the mean patch recovery with its bootstrap interval. NaN values (a span missing in a probe, an
-// undefined recovery) are left out, probe by probe. `InterventionRun` reads and validates the file
+// a patch's recovery as the ratio of means
+//     recovery = Σ_p (patched_p − target_p) / Σ_p (source_p − target_p)
+// over the probes where all three logit differences are finite, with the paired bootstrap of that
+// ratio (`Bootstrap.ratio`: both sums over the same resampled probes). This is the normalisation of
+// the TransformerLens activation-patching demos (Nanda, "Exploratory Analysis Demo", and Heimersheim &
+// Nanda, "How to use and interpret activation patching", 2024: (patched − corrupted) / (clean −
+// corrupted) of the mean logit difference), and unlike the mean of per-probe ratios it is not dominated
+// by probes whose source and target nearly tie. Files written before `source_logit_diff` existed have
+// no recovery (undefined). NaN values (a span missing in a probe) are left out, probe by probe. `InterventionRun` reads and validates the file
 // (untrusted: every coordinate and variable shape is checked, and only complete checkpoints are used);
 // `InterventionEffects` computes, ranks and words the effects for `diff`, `report` and `demo`.
 import Foundation
@@ -41,6 +48,9 @@ public struct InterventionRun: Sendable {
     public let logitDiff: [Float]
     public let mc: [Float]
     public let recovery: [Float]
+    /// `[checkpoint, intervention, probe]`: a patch's source logit difference (NaN for other kinds); nil
+    /// in files written before it was recorded.
+    public let sourceLogitDiff: [Float]?
     /// With generations: `[checkpoint, probe]` and `[checkpoint, intervention, probe]`; empty otherwise.
     public let cleanCounterfactual: [UInt8]
     public let counterfactual: [UInt8]
@@ -122,6 +132,7 @@ public struct InterventionRun: Sendable {
         logitDiff = select(try r.floats(S.logitDiff), per: I * P)
         mc = select(try r.floats(S.mc), per: I * P)
         recovery = select(try r.floats(S.patchRecovery), per: I * P)
+        sourceLogitDiff = file.exists(S.sourceLogitDiff.name) ? select(try r.floats(S.sourceLogitDiff), per: I * P) : nil
         let generateAttribute = (try? file.attribute(S.Attribute.generate)) == .int(1)
         generated = generateAttribute || (try? file.shape(of: S.counterfactualCorrect.name)) != nil
         cleanCounterfactual = generated ? select(try r.uint8(S.cleanCounterfactualCorrect), per: P) : []
@@ -152,7 +163,9 @@ public struct InterventionEffect: Sendable {
     public let mcChange: Estimate
     /// nil without --generate.
     public let counterfactualChange: Estimate?
-    /// Mean patch recovery over the probes where it is finite, with its bootstrap interval (undefined for other kinds).
+    /// A patch's recovery, Σ (patched − target) / Σ (source − target) of the logit difference over the
+    /// probes where all three are finite, with its paired bootstrap interval (undefined for other kinds,
+    /// and for files without `source_logit_diff`).
     public let recovery: Estimate
 
     public init(checkpoint: String, name: String, kind: String, layer: Int, head: Int, component: String, source: String,
@@ -230,7 +243,6 @@ public enum InterventionEffects {
         for c in run.checkpoints.indices where only == nil || only == c {
             let clean = (0..<P).map { Double(run.cleanLogitDiff[c * P + $0]) }, cleanMC = (0..<P).map { Double(run.cleanMC[c * P + $0]) }
             let cleanCF = run.generated ? (0..<P).map { Double(run.cleanCounterfactual[c * P + $0]) } : []
-            let zeros = [Double](repeating: 0, count: P)
             for i in 0..<I {
                 let base = (c * I + i) * P
                 func values<T: BinaryFloatingPoint>(_ x: [T]) -> [Double] { (0..<P).map { Double(x[base + $0]) } }
@@ -241,10 +253,24 @@ public enum InterventionEffects {
                     mcChange: try bootstrap.paired(from: cleanMC, to: values(run.mc)),
                     counterfactualChange: run.generated
                         ? try bootstrap.paired(from: cleanCF, to: (0..<P).map { Double(run.counterfactual[base + $0]) }) : nil,
-                    recovery: run.kinds[i] == "patch" ? try bootstrap.paired(from: zeros, to: values(run.recovery)) : .undefined))
+                    recovery: run.kinds[i] == "patch" ? try recovery(run, checkpoint: c, intervention: i, bootstrap: bootstrap) : .undefined))
             }
         }
         return out
+    }
+
+    /// A patch's recovery at checkpoint `c`: the ratio of means Σ (patched − target) / Σ (source − target)
+    /// of the logit difference with its paired bootstrap interval (see the file header).
+    static func recovery(_ run: InterventionRun, checkpoint c: Int, intervention i: Int, bootstrap: Bootstrap) throws -> Estimate {
+        guard let source = run.sourceLogitDiff else { return .undefined }
+        let P = run.probes.count, I = run.names.count, base = (c * I + i) * P
+        var gained: [Double] = [], gap: [Double] = []
+        for p in 0..<P {
+            let target = Double(run.cleanLogitDiff[c * P + p]), patched = Double(run.logitDiff[base + p]), src = Double(source[base + p])
+            gained.append(patched - target)
+            gap.append(src - target)
+        }
+        return try bootstrap.ratio(gained, gap)
     }
 
     /// The effects at one checkpoint ranked by |measure| (largest first; undefined ones last, file

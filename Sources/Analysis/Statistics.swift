@@ -7,6 +7,11 @@
 //                        from Xoshiro256StarStar(seed:) (`index(below: n)`, resample by resample,
 //                        index by index) and takes the mean of the drawn d; the interval is the
 //                        2.5th and 97.5th percentiles of the resample means.
+//   ratio of means     — Σ_i a_i / Σ_i b_i over the probes finite in both (a ratio estimator; Cochran,
+//                        "Sampling Techniques", 3rd ed. 1977, ch. 6), with the same paired resamples:
+//                        resample r's ratio is Σ a[idx_{r,i}] / Σ b[idx_{r,i}], both sums over the same
+//                        drawn probes; the interval is the percentiles of the resample ratios. Resamples
+//                        whose denominator is 0 give ±∞ (0/0 is left out).
 //   percentile         — Hyndman & Fan (1996) definition 7 (numpy's default "linear").
 //   Spearman's rho     — Pearson's correlation of the average ranks (ties share the mean of the
 //                        ranks they span), as scipy.stats.spearmanr; NaN when either side is constant.
@@ -159,11 +164,9 @@ public final class Bootstrap {
         return try estimate(d)
     }
 
-    /// Estimates for every column of `d` (`[rows, columns]`, row-major, all finite), sharing the
-    /// resamples: resample r's mean for column j is (Σ_i d[idx_{r,i}, j]) / n, summed in draw order.
-    public func estimates(matrix d: [Double], rows n: Int, columns m: Int) throws -> [Estimate] {
-        precondition(d.count == n * m, "matrix size")
-        guard n > 0 else { return [Estimate](repeating: .undefined, count: m) }
+    /// Resample r's mean of every column of `d` (`[rows, columns]`, row-major, n > 0): `[resample, column]`,
+    /// (Σ_i d[idx_{r,i}, j]) / n summed in draw order; and the point means.
+    func resampleMeans(matrix d: [Double], rows n: Int, columns m: Int) throws -> (means: [Double], point: [Double]) {
         let idx = try plan(n)
         var point = [Double](repeating: 0, count: m)
         for i in 0..<n { for j in 0..<m { point[j] += d[i * m + j] } }
@@ -178,6 +181,41 @@ public final class Bootstrap {
             }
             for j in 0..<m { means[r * m + j] = acc[j] / Double(n) }
         }
+        return (means, point.map { $0 / Double(n) })
+    }
+
+    /// The ratio of means Σ a / Σ b over the probes where both are finite, with the percentile interval
+    /// of the same ratio over the paired resamples (both sums over the same drawn probes). `n` counts
+    /// those probes; the value is NaN when Σ b is 0 or no probe has both.
+    public func ratio(_ a: [Double], _ b: [Double]) throws -> Estimate {
+        precondition(a.count == b.count, "ratio needs equally long inputs")
+        var d: [Double] = []
+        for (x, y) in zip(a, b) where x.isFinite && y.isFinite { d += [x, y] }
+        let n = d.count / 2
+        guard n > 0 else { return .undefined }
+        let (means, point) = try resampleMeans(matrix: d, rows: n, columns: 2)
+        var ratios: [Double] = []
+        ratios.reserveCapacity(resamples)
+        for r in 0..<resamples {
+            let q = means[r * 2] / means[r * 2 + 1]
+            if !q.isNaN { ratios.append(q) }
+        }
+        ratios.sort()
+        let value = point[1] == 0 ? Double.nan : point[0] / point[1]
+        let lowQ = (1 - level) / 2, highQ = 1 - (1 - level) / 2
+        let interval = ratios.isEmpty || !value.isFinite ? Interval.undefined
+            : Interval(low: Stats.quantile(sorted: ratios, lowQ), high: Stats.quantile(sorted: ratios, highQ))
+        return Estimate(value: value, interval: interval, n: n)
+    }
+
+    /// Estimates for every column of `d` (`[rows, columns]`, row-major, all finite), sharing the
+    /// resamples: resample r's mean for column j is (Σ_i d[idx_{r,i}, j]) / n, summed in draw order.
+    public func estimates(matrix d: [Double], rows n: Int, columns m: Int) throws -> [Estimate] {
+        precondition(d.count == n * m, "matrix size")
+        guard n > 0 else { return [Estimate](repeating: .undefined, count: m) }
+        let (means, _) = try resampleMeans(matrix: d, rows: n, columns: m)
+        var point = [Double](repeating: 0, count: m)
+        for i in 0..<n { for j in 0..<m { point[j] += d[i * m + j] } }
         let lowQ = (1 - level) / 2, highQ = 1 - (1 - level) / 2
         var out: [Estimate] = []
         out.reserveCapacity(m)

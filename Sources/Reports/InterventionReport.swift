@@ -7,7 +7,7 @@
 //                  95% intervals (table-transplant-K) and a heatmap of the restoration (heatmap-transplant-K)
 //   iv-knockout    the change in logit difference over the knockout window's centre layer, one line per
 //                  span and window size (chart-knockout-K), and a table (table-knockout)
-//   iv-patching    layer × head heatmaps of the mean patch recovery (heatmap-patching-heads-K) and
+//   iv-patching    layer × head heatmaps of the patch recovery (heatmap-patching-heads-K) and
 //                  layer × checkpoint heatmaps for block-output patches (heatmap-patching-layers-K)
 // plus the headline (iv-headline) and the interventions ranked at one checkpoint (table-ranking).
 // K counts the charts of one kind from 1. Every number is an `InterventionEffect`; the CSVs hold them.
@@ -184,7 +184,7 @@ enum InterventionReport {
 
         o += "<section id=\"iv-headline\"><h2>Headline</h2><div class=\"headline\">"
         o += m.headline.dropFirst().map { "<p>\(esc($0))</p>" }.joined() + "</div>"
-        o += "<p class=\"meta\">Every change is intervened − clean, the mean over probes of the per-probe difference at the same checkpoint, with a paired bootstrap 95% interval; probes where a value is missing (NaN, e.g. a span not found) are left out. Logit difference: \(unit), first tokens, at the answer position. M_C = p_ctx / (p_ctx + p_mem). Patch recovery = (patched − target) / (source − target) of the logit difference.</p></section>"
+        o += "<p class=\"meta\">Every change is intervened − clean, the mean over probes of the per-probe difference at the same checkpoint, with a paired bootstrap 95% interval; probes where a value is missing (NaN, e.g. a span not found) are left out. Logit difference: \(unit), first tokens, at the answer position. M_C = p_ctx / (p_ctx + p_mem). Patch recovery = Σ (patched − target) / Σ (source − target) of the logit difference over the probes (the ratio of the means, with a paired bootstrap of that ratio; docs/interventions.md).</p></section>"
         if m.kinds.contains("ablate") { o += ablation(m) }
         if m.kinds.contains("transplant") { o += transplant(m) }
         if m.kinds.contains("knockout") { o += knockout(m) }
@@ -279,13 +279,13 @@ enum InterventionReport {
         var o = "<section id=\"iv-patching\"><h2>Activation patching</h2><div class=\"grid2\">"
         for (k, (key, effects)) in grouped(m.of("patch") { $0.head >= 0 }, by: { [$0.checkpoint, $0.source, $0.patchPositions] }).enumerated() {
             o += heatmap("heatmap-patching-heads-\(k + 1)", "Patching \(key[1]) → \(key[0]) (\(key[2]) positions): recovery per head", .heads(effects),
-                         .recovery, rowAxis: "layer", columnAxis: "head", scaleAtLeast: 1, unit: "mean recovery (1 = source's logit diff)",
-                         caption: "Each head's hook_z copied from \(esc(key[1])) into \(esc(key[0])) at the \(esc(key[2])) position(s); the mean normalised recovery (patched − target) / (source − target) of the logit difference. 1 = the head alone carries the difference.")
+                         .recovery, rowAxis: "layer", columnAxis: "head", scaleAtLeast: 1, unit: "recovery (1 = the source's logit diff)",
+                         caption: "Each head's hook_z copied from \(esc(key[1])) into \(esc(key[0])) at the \(esc(key[2])) position(s); the recovery Σ (patched − target) / Σ (source − target) of the logit difference over the probes. 1 = the head alone carries the difference.")
         }
         for (k, (key, effects)) in grouped(m.of("patch") { $0.head < 0 }, by: { [$0.source, $0.patchPositions, $0.component] }).enumerated() {
             let grid = EffectGrid.layers(effects) { $0.checkpoint }
             o += heatmap("heatmap-patching-layers-\(k + 1)", "Patching \(key[2]) from \(key[0]) (\(key[1]) positions): recovery per layer", grid,
-                         .recovery, rowAxis: "layer", columnAxis: "target checkpoint", scaleAtLeast: 1, unit: "mean recovery",
+                         .recovery, rowAxis: "layer", columnAxis: "target checkpoint", scaleAtLeast: 1, unit: "recovery",
                          caption: "The block output of one layer copied from \(esc(key[0])) into each target checkpoint.")
         }
         return o + "</div></section>"

@@ -61,7 +61,8 @@ struct DiffCommand: ParsableCommand {
         effect, largest first (--by: logit-diff, the default, mc, cf or recovery; --kind keeps one \
         of ablate, knockout, transplant, patch). Each row gives the mean change from the clean \
         model over probes (intervened − clean) of the logit difference, M_C and, with generations, \
-        counterfactual accuracy, and the mean patch recovery, each with a paired bootstrap 95% \
+        counterfactual accuracy, and a patch's recovery Σ(patched − target) / Σ(source − target) over \
+        the probes, each with a paired bootstrap 95% \
         interval (--seed, --resamples) and n. --top rows are shown (default 20 in tables, all in \
         json/csv). Then a headline: which transplant restores the most context reliance there, and \
         the strongest intervention of each kind. CSV: one row per intervention with its rank; JSON: \

@@ -28,7 +28,8 @@ struct InterveneCommand: ParsableCommand {
               projections and q/k norms; attn.ov: value and output projections).
           --patch-from CHECKPOINT --patch heads:each|layers:each --positions answer|all
               activation patching: CHECKPOINT's hook_z (per head) or block output copied into the target's pass;
-              patch_recovery = (patched − target) / (source − target) of the logit difference.
+              the file keeps each probe's patched, target and source logit differences; diff and report give the
+              recovery Σ(patched − target) / Σ(source − target) over the probes, with a bootstrap interval.
 
         Examples:
           cpiscope intervene Demo/full-ft --probes Probes/demo_heldout.jsonl --ablate heads:all -o Notebooks-out/ablate.h5

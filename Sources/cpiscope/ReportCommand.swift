@@ -42,8 +42,9 @@ struct ReportCommand: ParsableCommand {
                         intervals, and a heatmap
                       - knockout: the change in logit difference over the
                         blocked window's layer, one curve per span
-                      - patching: layer × head heatmaps of the mean
-                        recovery (layer × checkpoint for block outputs)
+                      - patching: layer × head heatmaps of the recovery,
+                        Σ(patched − target) / Σ(source − target) over
+                        probes (layer × checkpoint for block outputs)
                       - the headline: which component's transplant restores
                         the most context reliance at --checkpoint (default
                         the final one), and the interventions ranked there

@@ -27,12 +27,17 @@ struct InterventionAnalysisTests {
             let c = k / raw.I, i = k % raw.I
             #expect(e.checkpoint == raw.checkpoints[c] && e.name == raw.names[i] && e.kind == raw.kinds[i])
             let measures: [(String, Estimate)] = [("logit_diff", e.logitDiffChange), ("mc", e.mcChange), ("cf", try #require(e.counterfactualChange))]
-                + (e.kind == "patch" ? [("recovery", e.recovery)] : [])
             for (name, got) in measures {
                 let (a, b) = raw.pair(name, c, i)
                 let want = naivePairedBootstrap(from: a, to: b, seed: 7, resamples: 200)
                 worst = max(worst, gap(got.value, want.0), gap(got.interval.low, want.1), gap(got.interval.high, want.2))
                 #expect(got.n == want.3, "\(e.name) \(name) n")
+            }
+            if e.kind == "patch" {
+                let (num, den) = raw.recoveryTerms(c, i)
+                let want = naiveRatioBootstrap(num, den, seed: 7, resamples: 200)
+                worst = max(worst, gap(e.recovery.value, want.0), gap(e.recovery.interval.low, want.1), gap(e.recovery.interval.high, want.2))
+                #expect(e.recovery.n == want.3, "\(e.name) recovery n")
             }
             if e.kind != "patch" { #expect(e.recovery.n == 0 && e.recovery.value.isNaN) }
         }
@@ -53,12 +58,55 @@ struct InterventionAnalysisTests {
         #expect(ablate.ranked[0].logitDiffChange.interval.high < 0 && ablate.ranked[1].logitDiffChange.interval.low > 0)
         let patch = try InterventionRanking(run: run, by: .recovery, kind: "patch", seed: 1, resamples: 200)
         #expect(patch.ranked.prefix(2).map(\.name) == ["patch resid_post L2 answer from checkpoint-50", "patch z L2H1 answer from checkpoint-50"])
-        #expect(patch.ranked[0].recovery.n == run.probes.count - 1, "probe 0's recovery is undefined")
+        #expect(patch.ranked[0].recovery.n == run.probes.count, "probe 0, where source and target tie, counts in both sums")
         let subject = try #require(r.ranked.first { $0.name == "knockout subject L0-2" })
         #expect(subject.logitDiffChange.n == run.probes.count - 1 && subject.knockoutLayers == [0, 1, 2])
         let line = try #require(InterventionEffects.transplantHeadline(r.ranked))
         #expect(line.hasPrefix("At checkpoint-200, transplanting attn.ov of layer 1 from checkpoint-50 restores the most context reliance: counterfactual accuracy changes by +"), "\(line)")
         #expect(r.headline.first == line && r.headline.contains { $0.hasPrefix("knockout: strongest at checkpoint-200 is knockout context L1") })
+    }
+
+    @Test("patch recovery is the ratio of means Σ(patched − target) / Σ(source − target), equal to a hand computation from the stored logit differences (relative |Δ| ≤ 1e-12)")
+    func recoveryByHand() throws {
+        let (dir, url) = try write()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let raw = try RawInterventions(url)
+        let effects = try InterventionEffects.analyze(url, seed: 3, resamples: 100)
+        var worst = 0.0, checked = 0
+        for (k, e) in effects.enumerated() where e.kind == "patch" {
+            let c = k / raw.I, i = k % raw.I, base = (c * raw.I + i) * raw.P
+            var gained = 0.0, gap = 0.0
+            for p in 0..<raw.P {
+                gained += Double(raw.diff[base + p]) - Double(raw.clean[c * raw.P + p])
+                gap += Double(raw.source[base + p]) - Double(raw.clean[c * raw.P + p])
+            }
+            worst = max(worst, abs(e.recovery.value - gained / gap) / max(1, abs(gained / gap)))
+            checked += 1
+        }
+        #expect(checked == raw.C * raw.kinds.filter { $0 == "patch" }.count && worst <= 1e-12, "\(checked) patches; max relative |Δ| = \(worst)")
+        let top = try #require(effects.first { $0.checkpoint == "checkpoint-200" && $0.name == "patch z L2H1 answer from checkpoint-50" })
+        #expect(abs(top.recovery.value - 0.8) < 0.05 && top.recovery.interval.low < top.recovery.value && top.recovery.value < top.recovery.interval.high,
+                "planted 0.8: \(top.recovery)")
+    }
+
+    @Test("a probe whose source and target nearly tie no longer dominates the recovery (the mean of per-probe ratios would be > 100)")
+    func nearTie() throws {
+        var s = SyntheticInterventions(); s.nearTie = 4
+        let (dir, url) = try write(s)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let raw = try RawInterventions(url)
+        let run = try InterventionRun(url: url)
+        let effects = try InterventionEffects.analyze(run, bootstrap: Bootstrap(seed: 0, resamples: 300))
+        for name in ["patch z L2H1 answer from checkpoint-50", "patch resid_post L2 answer from checkpoint-50"] {
+            let e = try #require(effects.first { $0.checkpoint == "checkpoint-200" && $0.name == name })
+            let i = try #require(raw.names.firstIndex(of: name)), base = (1 * raw.I + i) * raw.P
+            // The old estimator: the mean of the stored per-probe ratios, dominated by probe 4's 0.5 / 1e-4.
+            let perProbe = (0..<raw.P).map { Double(raw.recovery[base + $0]) }.filter(\.isFinite)
+            let meanOfRatios = perProbe.reduce(0, +) / Double(perProbe.count)
+            #expect(meanOfRatios > 100, "\(name): mean of ratios \(meanOfRatios)")
+            #expect(e.recovery.value > 0.7 && e.recovery.value < 1.1, "\(name): ratio of means \(e.recovery.value)")
+            #expect(e.recovery.interval.high - e.recovery.interval.low < 0.5, "\(name): interval \(e.recovery.interval)")
+        }
     }
 
     @Test("names: knockout layers, patch positions and ablation modes are read from the intervention's name")

@@ -112,4 +112,23 @@ struct StatisticsTests {
         #expect(Stats.nanMean([1, .nan, 3]).mean == 2 && Stats.nanMean([1, .nan, 3]).count == 2)
         #expect(Stats.nanMean([Double.nan]).mean.isNaN)
     }
+
+    @Test("the ratio of means and its paired bootstrap equal plain loops (max |Δ| ≤ 1e-12); NaN pairs dropped; Σ b = 0 is undefined")
+    func ratioOfMeans() throws {
+        let boot = try Bootstrap(seed: 13, resamples: 400)
+        let a = (0..<25).map { $0 == 3 ? .nan : 0.8 * Double($0 % 7) + noise($0, 1) }
+        let b = (0..<25).map { $0 == 9 ? .nan : Double($0 % 7) + 0.5 + noise($0, 2) }
+        let got = try boot.ratio(a, b)
+        let want = naiveRatioBootstrap(a, b, seed: 13, resamples: 400)
+        let worst = max(gap(got.value, want.0), gap(got.interval.low, want.1), gap(got.interval.high, want.2))
+        #expect(worst <= 1e-12 && got.n == 23, "max |Δ| = \(worst), n = \(got.n)")
+        // The value is Σ a / Σ b over the 23 complete pairs, not the mean of the ratios.
+        let keep = (0..<25).filter { a[$0].isFinite && b[$0].isFinite }
+        let byHand = keep.reduce(0.0) { $0 + a[$1] } / keep.reduce(0.0) { $0 + b[$1] }
+        let meanOfRatios = keep.reduce(0.0) { $0 + a[$1] / b[$1] } / Double(keep.count)
+        #expect(abs(got.value - byHand) <= 1e-12 * abs(byHand) && abs(got.value - meanOfRatios) > 1e-3, "\(got.value) vs \(byHand), mean of ratios \(meanOfRatios)")
+        #expect(got.interval.low < got.value && got.value < got.interval.high)
+        let zero = try boot.ratio([1, 2], [1, -1])
+        #expect(zero.value.isNaN && zero.interval.low.isNaN && zero.n == 2)
+    }
 }

@@ -159,6 +159,7 @@ struct InterventionTests {
         let clean = try f.readFloats("clean_logit_diff").values, cleanMC = try f.readFloats("clean_mc").values
         let diffs = try f.readFloats("intervened_logit_diff").values, mcs = try f.readFloats("intervened_mc").values
         let recovery = try f.readFloats("patch_recovery").values
+        let source = try f.readFloats("source_logit_diff").values
         let P = golden.probes.count
         var checked = 0
         for (p, row) in golden.probes.enumerated() {
@@ -174,6 +175,10 @@ struct InterventionTests {
                 if case .patch = planned.action, let src = row.others["source"] {
                     let want = (ref.logit_diff - row.clean.logit_diff) / (src.logit_diff - row.clean.logit_diff)
                     #expect(abs(Double(recovery[i * P + p]) - want) <= 1e-3 * max(1, abs(want)), "\(row.id) \(planned.name): recovery")
+                    // The source's own logit difference, stored for the ratio-of-means recovery (transformers golden, 1e-4).
+                    #expect(abs(Double(source[i * P + p]) - src.logit_diff) <= 1e-4, "\(row.id) \(planned.name): source_logit_diff \(source[i * P + p]) vs \(src.logit_diff)")
+                } else {
+                    #expect(source[i * P + p].isNaN, "\(planned.name): source_logit_diff is NaN except for patches")
                 }
             }
         }

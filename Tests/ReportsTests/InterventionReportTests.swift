@@ -44,8 +44,14 @@ struct InterventionReportTests {
             let c = try #require(raw.checkpoints.firstIndex(of: r["checkpoint"] ?? "")), i = try #require(raw.names.firstIndex(of: r["intervention"] ?? ""))
             for (measure, column) in [("logit_diff", "logit_diff"), ("mc", "mc"), ("cf", "cf"), ("recovery", "recovery")] {
                 if measure == "recovery" && raw.kinds[i] != "patch" { #expect(r["recovery"] == "" && r["recovery_n"] == "0"); continue }
-                let (a, b) = raw.pair(measure, c, i)
-                let want = naivePairedBootstrap(from: a, to: b, seed: 3, resamples: 200)
+                let want: (Double, Double, Double, Int)
+                if measure == "recovery" {
+                    let (num, den) = raw.recoveryTerms(c, i)
+                    want = naiveRatioBootstrap(num, den, seed: 3, resamples: 200)
+                } else {
+                    let (a, b) = raw.pair(measure, c, i)
+                    want = naivePairedBootstrap(from: a, to: b, seed: 3, resamples: 200)
+                }
                 let value = measure == "recovery" ? "recovery" : "\(column)_change"
                 worst = max(worst, gap(num(r[value]), want.0), gap(num(r["\(column)_ci_low"]), want.1), gap(num(r["\(column)_ci_high"]), want.2))
                 #expect(Int(r["\(column)_n"] ?? "") == want.3)

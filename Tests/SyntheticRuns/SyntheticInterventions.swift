@@ -6,7 +6,9 @@
 //              checkpoint (+0.5) and M_C by 0.3; mlp of layer 2 lowers M_C by 0.2
 //   knockout   blocking the context in layer 1 lowers the logit difference by 3; the subject span is
 //              missing in probe 3 (NaN there)
-//   patch      head L2H1 recovers 0.8 of the logit difference, block output of layer 2 recovers 0.9
+//   patch      head L2H1 recovers 0.8 of the logit difference, block output of layer 2 recovers 0.9: the
+//              source's logit difference is the clean one plus 1.5–2.5, except probe 0 where source and
+//              target tie (and `nearTie`, where they differ by 1e-4 while the patch still moves 0.5)
 import Foundation
 import HDF5Store
 
@@ -31,6 +33,9 @@ public struct SyntheticInterventions {
     public var omit: Set<String> = []
     public var misshapen: String? = nil
     public var badKind: String? = nil
+    /// A probe whose source and target logit differences differ by only 1e-4 while every patch moves
+    /// the logit difference by 0.5 (a per-probe ratio of 5000).
+    public var nearTie: Int? = nil
 
     /// The interventions, named as Experiments.swift names them.
     public var entries: [Entry] {
@@ -76,21 +81,39 @@ public struct SyntheticInterventions {
         }
     }
 
-    public func recovery(_ e: Entry, _ c: Int, _ p: Int) -> Float {
-        guard e.kind == "patch" else { return .nan }
-        if p == 0 { return .nan }                                            // source and target tie for probe 0
+    /// The planted share of the source − target gap that patch `e` recovers for probe p.
+    func plantedRecovery(_ e: Entry, _ c: Int, _ p: Int) -> Double {
         switch (e.component, e.layer, e.head) {
-        case ("z", 2, 1): return Float(0.8 + 0.1 * (noise(c, p, 5) - 0.5))
-        case ("resid_post", 2, _): return Float(0.9 + 0.1 * (noise(c, p, 6) - 0.5))
-        default: return Float(0.05 * (noise(c, p, e.layer, e.head, 7) - 0.5))
+        case ("z", 2, 1): return 0.8 + 0.1 * (noise(c, p, 5) - 0.5)
+        case ("resid_post", 2, _): return 0.9 + 0.1 * (noise(c, p, 6) - 0.5)
+        default: return 0.05 * (noise(c, p, e.layer, e.head, 7) - 0.5)
         }
+    }
+
+    /// The patch source's logit difference for probe p (the same for every patch, as one source is patched from).
+    public func sourceLogitDiff(_ c: Int, _ p: Int) -> Double {
+        let clean = Double(cleanLogitDiff(c, p))
+        if p == 0 { return clean }                                          // source and target tie for probe 0
+        if p == nearTie { return clean + 1e-4 }
+        return clean + 1.5 + noise(c, p, 15)
+    }
+
+    /// patch_recovery as InterventionJob stores it: (patched − target) / (source − target), per probe.
+    public func recovery(_ i: Int, _ c: Int, _ p: Int) -> Float {
+        guard entries[i].kind == "patch" else { return .nan }
+        return Float((Double(logitDiff(i, c, p)) - Double(cleanLogitDiff(c, p))) / (Double(Float(sourceLogitDiff(c, p))) - Double(cleanLogitDiff(c, p))))
     }
 
     /// `[i]` intervened values of probe p at checkpoint c; NaN for the subject knockout of probe 3.
     public func logitDiff(_ i: Int, _ c: Int, _ p: Int) -> Float {
         let e = entries[i]
         if e.kind == "knockout" && e.component == "subject" && p == 3 { return .nan }
-        return Float(Double(cleanLogitDiff(c, p)) + planted(e, c).0 + 0.4 * (noise(i, c, p, 8) - 0.5))
+        let clean = Double(cleanLogitDiff(c, p))
+        if e.kind == "patch" {
+            if p == nearTie { return Float(clean + 0.5) }
+            return Float(clean + plantedRecovery(e, c, p) * (sourceLogitDiff(c, p) - clean) + 0.02 * (noise(i, c, p, 8) - 0.5))
+        }
+        return Float(clean + planted(e, c).0 + 0.4 * (noise(i, c, p, 8) - 0.5))
     }
 
     public func mc(_ i: Int, _ c: Int, _ p: Int) -> Float {
@@ -132,7 +155,8 @@ public struct SyntheticInterventions {
             S.logitDiff: { c in (0..<I).flatMap { i in (0..<P).map { logitDiff(i, c, $0) } } },
             S.mc: { c in (0..<I).flatMap { i in (0..<P).map { mc(i, c, $0) } } },
             S.answerLoglik: { c in (0..<(I * P)).flatMap { k in [Float(-1 - noise(c, k, 13)), Float(-2 - noise(c, k, 14))] } },
-            S.patchRecovery: { c in (0..<I).flatMap { i in (0..<P).map { recovery(list[i], c, $0) } } },
+            S.patchRecovery: { c in (0..<I).flatMap { i in (0..<P).map { recovery(i, c, $0) } } },
+            S.sourceLogitDiff: { c in (0..<I).flatMap { i in (0..<P).map { list[i].kind == "patch" ? Float(sourceLogitDiff(c, $0)) : .nan } } },
         ]
         let bytes: [SchemaVariable: (Int) -> [UInt8]] = [
             S.cleanCounterfactualCorrect: { c in (0..<P).map { cleanCF(c, $0) } },
@@ -172,6 +196,8 @@ public struct RawInterventions {
     public let C: Int, P: Int, I: Int
     public let checkpoints: [String], names: [String], kinds: [String]
     public let clean: [Float], cleanMC: [Float], diff: [Float], mc: [Float], recovery: [Float]
+    /// `source_logit_diff` (empty when the file has none).
+    public let source: [Float]
     /// Empty without generations.
     public let cleanCF: [UInt8], cf: [UInt8]
 
@@ -189,6 +215,7 @@ public struct RawInterventions {
         cleanMC = try f.readFloats(S.cleanMC.name).values
         mc = try f.readFloats(S.mc.name).values
         recovery = try f.readFloats(S.patchRecovery.name).values
+        source = f.exists(S.sourceLogitDiff.name) ? try f.readFloats(S.sourceLogitDiff.name).values : []
         if (try? f.shape(of: S.counterfactualCorrect.name)) != nil {
             cleanCF = try f.readUInt8(S.cleanCounterfactualCorrect.name).values
             cf = try f.readUInt8(S.counterfactualCorrect.name).values
@@ -197,14 +224,21 @@ public struct RawInterventions {
         }
     }
 
-    /// Per probe, (clean, intervened) of intervention i at checkpoint c for a measure: logit_diff, mc, cf or recovery (clean = 0).
+    /// Per probe, of a patch i at checkpoint c: (patched − target, source − target) of the logit difference,
+    /// the numerator and denominator of the recovery's ratio of means.
+    public func recoveryTerms(_ c: Int, _ i: Int) -> ([Double], [Double]) {
+        let base = (c * I + i) * P
+        return ((0..<P).map { Double(diff[base + $0]) - Double(clean[c * P + $0]) },
+                (0..<P).map { Double(source[base + $0]) - Double(clean[c * P + $0]) })
+    }
+
+    /// Per probe, (clean, intervened) of intervention i at checkpoint c for a measure: logit_diff, mc or cf.
     public func pair(_ measure: String, _ c: Int, _ i: Int) -> ([Double], [Double]) {
         let base = (c * I + i) * P
         let row = (0..<P)
         switch measure {
         case "mc": return (row.map { Double(cleanMC[c * P + $0]) }, row.map { Double(mc[base + $0]) })
         case "cf": return (row.map { Double(cleanCF[c * P + $0]) }, row.map { Double(cf[base + $0]) })
-        case "recovery": return (row.map { _ in 0 }, row.map { Double(recovery[base + $0]) })
         default: return (row.map { Double(clean[c * P + $0]) }, row.map { Double(diff[base + $0]) })
         }
     }

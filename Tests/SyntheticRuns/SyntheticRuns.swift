@@ -281,6 +281,25 @@ public func naivePairedBootstrap(from a: [Double], to b: [Double], seed: UInt64,
     return (d.reduce(0, +) / Double(d.count), naivePercentile(means, 0.025), naivePercentile(means, 0.975), d.count)
 }
 
+/// The bootstrap of a ratio of means as documented (docs/interventions.md), with plain loops: the probes
+/// where a and b are both finite; resample r draws the same indices as every other statistic over n
+/// probes and takes Σ a / Σ b over them (0/0 dropped); (Σa / Σb, low, high, n).
+public func naiveRatioBootstrap(_ a: [Double], _ b: [Double], seed: UInt64, resamples: Int) -> (Double, Double, Double, Int) {
+    var x: [Double] = [], y: [Double] = []
+    for i in 0..<a.count where a[i].isFinite && b[i].isFinite { x.append(a[i]); y.append(b[i]) }
+    if x.isEmpty { return (.nan, .nan, .nan, 0) }
+    var rng = Xoshiro256StarStar(seed: seed)
+    var ratios: [Double] = []
+    for _ in 0..<resamples {
+        var sa = 0.0, sb = 0.0
+        for _ in 0..<x.count { let k = rng.index(below: x.count); sa += x[k]; sb += y[k] }
+        let q = (sa / Double(x.count)) / (sb / Double(x.count))
+        if !q.isNaN { ratios.append(q) }
+    }
+    let value = (x.reduce(0, +) / Double(x.count)) / (y.reduce(0, +) / Double(y.count))
+    return (value, naivePercentile(ratios, 0.025), naivePercentile(ratios, 0.975), x.count)
+}
+
 /// Average ranks by counting: rank_i = 1 + #{x_j < x_i} + (#{x_j == x_i} − 1) / 2.
 public func countingRanks(_ x: [Double]) -> [Double] {
     x.map { v in 1 + Double(x.filter { $0 < v }.count) + Double(x.filter { $0 == v }.count - 1) / 2 }
