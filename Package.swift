@@ -41,12 +41,12 @@ let package = Package(
         .target(name: "HDF5Store", dependencies: ["HDF5Shim"]),
         .target(name: "Analysis", dependencies: ["HDF5Store"]),
         .target(name: "Reports", dependencies: ["Analysis"]),
-        .target(name: "ProbeRun", dependencies: ["Checkpoints", "Models", "Instrumentation", "ProbeKit",
+        .target(name: "ProbeRun", dependencies: ["Checkpoints", "Models", "Instrumentation", "ProbeKit", "ChatTemplate",
                                                  "Tokenization", "HDF5Store", "TensorCore"]),
         .target(name: "Criticality", dependencies: ["StrictJSON", "Checkpoints", "Models", "Tokenization", "HDF5Store", "Analysis", "ProbeRun", "TensorCore"]),
         .executableTarget(name: "cpiscope", dependencies: [
             "StrictJSON", "TensorCore", "Checkpoints", "Tokenization", "Models", "Instrumentation",
-            "ProbeKit", "HDF5Store", "Analysis", "Reports", "ProbeRun", "Criticality",
+            "ProbeKit", "ChatTemplate", "HDF5Store", "Analysis", "Reports", "ProbeRun", "Criticality",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Fuzz harness over the parsers of untrusted files (.ci/fuzz.sh builds it with libFuzzer).
@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "HDF5StoreTests", dependencies: ["HDF5Store"]),
         .testTarget(name: "ProbeKitTests", dependencies: ["ProbeKit", "Tokenization", "StrictJSON"]),
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "StrictJSON"]),
-        .testTarget(name: "ProbeRunTests", dependencies: ["ProbeRun", "Models", "Checkpoints", "ProbeKit",
+        .testTarget(name: "ProbeRunTests", dependencies: ["ProbeRun", "Models", "Checkpoints", "ProbeKit", "ChatTemplate",
                                                           "Tokenization", "Instrumentation", "HDF5Store", "TensorCore"]),
         .target(name: "SyntheticRuns", dependencies: ["Analysis", "HDF5Store"], path: "Tests/SyntheticRuns"),  // test support
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "HDF5Store", "SyntheticRuns"]),

@@ -85,6 +85,9 @@ public struct BuiltPrompt: Sendable, Equatable {
     /// Status of each text kind.
     public let spanStatus: [SpanKind: SpanStatus]
     public let subjectSource: SubjectSource
+    /// Whether tokenization adds the tokenizer's special tokens (false when the template's text holds
+    /// them: `PromptTemplate.specialTokensInText`).
+    public var addSpecialTokens = true
 
     /// The text of a span range (for checks and display).
     public func text(of range: Range<Int>) -> String {
@@ -166,12 +169,14 @@ public enum PromptBuilder {
 
         let endsInWhitespace = promptScalars.last.map { $0.properties.isWhitespace } ?? false
         let separator = endsInWhitespace ? "" : " "
-        return BuiltPrompt(
+        var built = BuiltPrompt(
             probeID: probe.id, templateName: template.name, prompt: rendered.prompt,
             promptLength: promptScalars.count, separator: separator,
             fullText: rendered.prompt + separator + probe.answer,
             memoryFullText: rendered.prompt + separator + probe.memoryAnswer,
             answer: probe.answer, memoryAnswer: probe.memoryAnswer,
             spans: spans, spanStatus: status, subjectSource: source)
+        built.addSpecialTokens = !template.specialTokensInText
+        return built
     }
 }

@@ -27,6 +27,13 @@ public struct PromptTemplate: Sendable, Equatable {
     /// The exact template text, with `{context}`, `{question}` and `{{`/`}}` escapes as written.
     public let text: String
     let segments: [Segment]
+    /// True when the rendered text already holds the model's special tokens (a chat template renders
+    /// `<s>`, `<|im_start|>`…): the prompt is then tokenized without the tokenizer's own special tokens,
+    /// as transformers' `apply_chat_template(tokenize=True)` does. False for the built-in and file templates.
+    public private(set) var specialTokensInText = false
+    /// Where the template came from, for the run file ("" for the built-ins and template files): e.g.
+    /// "chat_template.jinja of /models/x (name default, sha256:…)".
+    public private(set) var origin = ""
 
     /// The sentence the context-only variants add.
     public static let contextOnlyInstruction = "Answer the question based on the input context only."
@@ -129,6 +136,33 @@ public struct PromptTemplate: Sendable, Equatable {
         self.segments = segments
     }
 
+    /// A template cut out of an already rendered prompt: `rendered` holds `contextMarker` and
+    /// `questionMarker` where the context and the question go (each at least once), and the rest is kept
+    /// verbatim. This is how a chat template becomes a prompt template: render the conversation with the
+    /// markers as the probe's text, then cut. Throws `templateMissingPlaceholder` naming the marker the
+    /// rendering lost (a chat template that drops or rewrites the user's message).
+    public static func cut(rendered: String, contextMarker: String, questionMarker: String, name: String,
+                           specialTokensInText: Bool, origin: String) throws -> PromptTemplate {
+        var segments: [Segment] = []
+        var rest = Substring(rendered)
+        while !rest.isEmpty {
+            let c = rest.range(of: contextMarker), q = rest.range(of: questionMarker)
+            guard let next = [c, q].compactMap({ $0 }).min(by: { $0.lowerBound < $1.lowerBound }) else {
+                segments.append(.literal(String(rest))); break
+            }
+            if next.lowerBound > rest.startIndex { segments.append(.literal(String(rest[..<next.lowerBound]))) }
+            segments.append(next == c ? .context : .question)
+            rest = rest[next.upperBound...]
+        }
+        for (needed, seg) in [("context", Segment.context), ("question", Segment.question)] where !segments.contains(seg) {
+            throw ProbeKitError.templateMissingPlaceholder(template: name, placeholder: needed)
+        }
+        var t = PromptTemplate(name: name, segments: segments)
+        t.specialTokensInText = specialTokensInText
+        t.origin = origin
+        return t
+    }
+
     /// Loads a template file (`--template-file`): UTF-8, at most 64 KiB. One trailing newline
     /// ("\n" or "\r\n", as editors add) is removed; end the file with two to keep one.
     /// The template is named after the file's last path component.
@@ -145,6 +179,9 @@ public struct PromptTemplate: Sendable, Equatable {
         if text.hasSuffix("\r\n") || text.hasSuffix("\n") { text.removeLast() }
         return try parse(text, name: url.lastPathComponent)
     }
+
+    /// The template with `context` and `question` substituted.
+    public func rendered(context: String, question: String) -> String { render(context: context, question: question).prompt }
 
     /// The rendered prompt and the scalar ranges where context and question were substituted.
     func render(context: String, question: String) -> (prompt: String, context: [Range<Int>], question: [Range<Int>]) {

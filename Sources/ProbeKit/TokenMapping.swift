@@ -62,17 +62,18 @@ public struct TokenizedProbe: Sendable, Equatable {
     /// Encodes `built`'s prompt and full texts with `encoder` and maps spans to positions.
     public init(_ built: BuiltPrompt, encoder: some TextEncoder) throws {
         let id = built.probeID
-        let prompt = try Self.encode(encoder, built.prompt, length: built.promptLength, probeID: id, what: "prompt")
+        let special = built.addSpecialTokens
+        let prompt = try Self.encode(encoder, built.prompt, length: built.promptLength, probeID: id, what: "prompt", addSpecialTokens: special)
         guard !prompt.ids.isEmpty else { throw ProbeKitError.emptyPromptTokens(probeID: id) }
         probeID = id
         promptIDs = prompt.ids
         promptOffsets = prompt.offsets
         answerPosition = prompt.ids.count - 1
         contextAnswer = try Self.answerTokens(encoder, built.fullText, prompt: prompt, promptLength: built.promptLength,
-                                              probeID: id, which: "context answer", answer: built.answer)
+                                              probeID: id, which: "context answer", answer: built.answer, addSpecialTokens: special)
         memoryAnswer = try Self.answerTokens(encoder, built.memoryFullText, prompt: prompt,
                                              promptLength: built.promptLength, probeID: id,
-                                             which: "memorized answer", answer: built.memoryAnswer)
+                                             which: "memorized answer", answer: built.memoryAnswer, addSpecialTokens: special)
 
         var positions: [SpanKind: [Int]] = [:]
         var status: [SpanKind: SpanStatus] = [:]
@@ -125,10 +126,10 @@ public struct TokenizedProbe: Sendable, Equatable {
     }
 
     private static func encode(_ encoder: some TextEncoder, _ text: String, length: Int, probeID: String,
-                               what: String) throws -> (ids: [Int], offsets: [Range<Int>]) {
+                               what: String, addSpecialTokens: Bool) throws -> (ids: [Int], offsets: [Range<Int>]) {
         let out: (ids: [Int], offsets: [Range<Int>])
         do {
-            out = try encoder.encodeWithOffsets(text, addSpecialTokens: true)
+            out = try encoder.encodeWithOffsets(text, addSpecialTokens: addSpecialTokens)
         } catch {
             throw ProbeKitError.encoderFailed(probeID: probeID, text: what, detail: ProbeSetLoader.describe(error))
         }
@@ -149,9 +150,10 @@ public struct TokenizedProbe: Sendable, Equatable {
 
     private static func answerTokens(_ encoder: some TextEncoder, _ fullText: String,
                                      prompt: (ids: [Int], offsets: [Range<Int>]), promptLength: Int,
-                                     probeID: String, which: String, answer: String) throws -> AnswerTokens {
+                                     probeID: String, which: String, answer: String, addSpecialTokens: Bool) throws -> AnswerTokens {
         let fullLength = fullText.unicodeScalars.count
-        let full = try encode(encoder, fullText, length: fullLength, probeID: probeID, what: "prompt + \(which)")
+        let full = try encode(encoder, fullText, length: fullLength, probeID: probeID, what: "prompt + \(which)",
+                              addSpecialTokens: addSpecialTokens)
         let n = prompt.ids.count
         if full.ids.count > n, Array(full.ids[..<n]) == prompt.ids {
             let ids = zip(full.ids[n...], full.offsets[n...]).filter { !$0.1.isEmpty }.map(\.0)

@@ -379,6 +379,7 @@ public enum ProbeJob {
             "tool": .string("cpiscope"), "tool_version": .string(spec.toolVersion),
             "command_line": .string(spec.commandLine), "created": .string(iso),
             "template_name": .string(spec.template.name), "template_text": .string(spec.template.text),
+            "template_origin": .string(spec.template.origin),
             "model_type": .string(config.modelType), "model_config": .string(config.rawJSON),
             "checkpoint_paths": .strings(spec.checkpoints.map(\.path.path)),
             "checkpoint_steps": .ints(spec.checkpoints.map { Int64($0.step ?? -1) }),

@@ -2,6 +2,7 @@
 // and a non-zero exit status. Every module's error enum conforms to `HintedError` here.
 import ArgumentParser
 import Analysis
+import ChatTemplate
 import Checkpoints
 import Foundation
 import Models
@@ -31,6 +32,19 @@ extension InterventionJobError: HintedError {}
 extension RunMergeError: HintedError {}
 extension InterventionError: HintedError {
     var hint: String { "Layers and heads count from 0; see cpiscope intervene --help." }
+}
+extension ChatTemplateError: HintedError {
+    var hint: String {
+        switch self {
+        case .raised: return "The model's own chat template refused this conversation (the message above is the template's): change the conversation (--system, the roles), or pick another template with --chat-template-name."
+        case .noTemplate: return "Instruct checkpoints carry chat_template.jinja or a chat_template field in tokenizer_config.json; point --tokenizer at a folder that has one, or use --template plain|alpaca|tulu."
+        case .templateNotFound: return "Pass one of the listed names with --chat-template-name."
+        case .syntax, .unsupported: return "cpiscope renders the Jinja subset of docs/probes-and-templates.md (\"Chat templates\"); the construct above is outside it. Please report the template."
+        case .runtime, .limitExceeded: return "The template failed while rendering this conversation; `cpiscope template render DIR --messages F.json` shows the same error on a conversation of your own."
+        case .invalidFile: return "Fix or replace the file named above."
+        case .emptyConversation: return "Give at least one message."
+        }
+    }
 }
 extension TransplantError: HintedError {
     var hint: String { "Transplants need another checkpoint of the same model, and layers inside it." }

@@ -20,8 +20,18 @@ struct ProbeRunOptions: ParsableArguments {
     @Option(help: "Checkpoints to use: all, every:K, steps:A-B, or a comma list of names/steps.")
     var checkpoints: String?
 
-    @Option(help: "Prompt template: plain, alpaca or tulu.")
+    @Option(help: ArgumentHelp("Prompt template: plain, alpaca, tulu, or chat (the checkpoint's own chat template).",
+                               discussion: "chat renders the chat template beside the tokenizer (chat_template.jinja, or tokenizer_config.json's chat_template) as transformers' apply_chat_template does, with an optional --system message and a user message holding the context and question (\"Background: {context} Question: {question}\", or --user-template), and the generation prompt. docs/probes-and-templates.md, \"Chat templates\"."))
     var template: String = "plain"
+
+    @Option(help: "With --template chat: a system message.")
+    var system: String?
+
+    @Option(help: "With --template chat: a file with the user message's text, with {context} and {question} (default: \"Background: {context} Question: {question}\").")
+    var userTemplate: String?
+
+    @Option(help: "With --template chat: which of the folder's named chat templates (default: \"default\").")
+    var chatTemplateName: String?
 
     @Flag(help: "Add \"Answer the question based on the input context only.\" to the template.")
     var contextOnly = false
@@ -82,8 +92,11 @@ struct ProbeRunOptions: ParsableArguments {
     func validate() throws {
         if force && resume { throw ValidationError("--force and --resume exclude each other") }
         if templateFile != nil && template != "plain" { throw ValidationError("give either --template or --template-file") }
-        if PromptTemplate.builtin(template) == nil {
-            throw ValidationError("unknown --template '\(template)'; choose one of \(PromptTemplate.builtinNames.joined(separator: ", "))")
+        if template != "chat" && PromptTemplate.builtin(template) == nil {
+            throw ValidationError("unknown --template '\(template)'; choose one of \((PromptTemplate.builtinNames + ["chat"]).joined(separator: ", "))")
+        }
+        if template != "chat" && (system != nil || userTemplate != nil || chatTemplateName != nil) {
+            throw ValidationError("--system, --user-template and --chat-template-name need --template chat")
         }
         if let m = maxNewTokens, m < 0 { throw ValidationError("--max-new-tokens must be ≥ 0") }
         if batch < 1 { throw ValidationError("--batch must be ≥ 1") }
@@ -98,6 +111,13 @@ struct ProbeRunOptions: ParsableArguments {
         var tmpl: PromptTemplate
         if let f = templateFile {
             tmpl = try PromptTemplate.load(url: URL(fileURLWithPath: f))
+        } else if template == "chat" {
+            let tokenizerURL = tokenizer.map { URL(fileURLWithPath: $0) }
+            guard let folder = ChatPrompt.folder(refs: refs, tokenizer: tokenizerURL, trajectoryRoot: root, base: base.map { URL(fileURLWithPath: $0) }) else {
+                throw ValidationError("--template chat: no tokenizer folder to read a chat template from; pass --tokenizer DIR")
+            }
+            tmpl = try ChatPrompt.template(folder: folder, templateName: chatTemplateName, system: system,
+                                           userTemplate: userTemplate.map { URL(fileURLWithPath: $0) }, contextOnly: contextOnly)
         } else {
             tmpl = PromptTemplate.builtin(template, contextOnly: contextOnly)!
         }

@@ -358,6 +358,43 @@ let badInputs: [BadInput] = [
     },
     BadInput(id: "lens-bad-syntax", input: "--lens without the tuned: prefix", status: 64,
              expect: ["--lens takes tuned:PATH"]) { d in trajectoryArgs(d, ["--lens", "some/folder"]) },
+    // Chat templates (--template chat; cpiscope template render)
+    BadInput(id: "chat-no-template", input: "--template chat with a tokenizer folder that has no chat template", status: 1,
+             expect: ["has no chat template", "chat_template.jinja"]) { d in
+        try FileManager.default.copyItem(at: trajectory.appendingPathComponent("tokenizer.json"), to: d.appendingPathComponent("tokenizer.json"))
+        return trajectoryArgs(d, ["--template", "chat", "--tokenizer", d.path])
+    },
+    BadInput(id: "chat-template-raises", input: "--template chat: the model's template refuses a system message (raise_exception)", status: 1,
+             expect: ["raised", "System role not supported"]) { d in
+        try FileManager.default.copyItem(at: trajectory.appendingPathComponent("tokenizer.json"), to: d.appendingPathComponent("tokenizer.json"))
+        try write("{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}{{ messages[0]['content'] }}",
+                  d.appendingPathComponent("chat_template.jinja"))
+        return trajectoryArgs(d, ["--template", "chat", "--tokenizer", d.path, "--system", "Be brief."])
+    },
+    BadInput(id: "chat-template-syntax", input: "--template chat: a chat template with an unclosed {% if %}", status: 1,
+             expect: ["chat_template.jinja", "line 1"]) { d in
+        try FileManager.default.copyItem(at: trajectory.appendingPathComponent("tokenizer.json"), to: d.appendingPathComponent("tokenizer.json"))
+        try write("{% if messages %}{{ messages[0]['content'] }}", d.appendingPathComponent("chat_template.jinja"))
+        return trajectoryArgs(d, ["--template", "chat", "--tokenizer", d.path])
+    },
+    BadInput(id: "chat-drops-user-message", input: "--template chat: a template that never prints the user's message", status: 1,
+             expect: ["chat_template.jinja", "does not print the user message"]) { d in
+        try FileManager.default.copyItem(at: trajectory.appendingPathComponent("tokenizer.json"), to: d.appendingPathComponent("tokenizer.json"))
+        try write("<s>[INST] hello [/INST]", d.appendingPathComponent("chat_template.jinja"))
+        return trajectoryArgs(d, ["--template", "chat", "--tokenizer", d.path])
+    },
+    BadInput(id: "chat-options-without-chat", input: "--system without --template chat", status: 64,
+             expect: ["need --template chat"]) { d in trajectoryArgs(d, ["--system", "Be brief."]) },
+    BadInput(id: "template-render-not-array", input: "template render: a messages file that is one object, not an array", status: 1,
+             expect: ["m.json", "expected a JSON array"]) { d in
+        try write("{\"role\": \"user\", \"content\": \"hi\"}", d.appendingPathComponent("m.json"))
+        return ["template", "render", trajectory.path, "--messages", d.appendingPathComponent("m.json").path]
+    },
+    BadInput(id: "template-render-no-content", input: "template render: a message without content", status: 1,
+             expect: ["m.json", "message 1", "\"content\""]) { d in
+        try write("[{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\"}]", d.appendingPathComponent("m.json"))
+        return ["template", "render", trajectory.path, "--messages", d.appendingPathComponent("m.json").path]
+    },
     // Instruction data (`cpiscope criticality`, docs/criticality.md)
     BadInput(id: "criticality-row-missing-field", input: "criticality: a data row without its instruction", status: 1,
              expect: ["data.jsonl", "row 2 has no 'instruction' field"]) { d in

@@ -16,9 +16,21 @@ struct ResumeIntegrityTests {
     /// The finished run: 3 checkpoints, groups of 2, 4 new tokens, layer 0 dumped for every probe.
     static let base = ["--dump", "0", "--batch", "2", "--max-new-tokens", "4", "--threads", "1", "--quiet"]
 
-    /// A changed value for each result-changing option (arguments replacing or added to `base`).
+    /// Options the first run adds to `base` for `option` to apply (the chat options need --template chat).
+    static func start(_ option: String) -> [String] {
+        ["--system", "--user-template", "--chat-template-name"].contains(option) ? ["--template", "chat"] : []
+    }
+
+    /// A changed value for each result-changing option (arguments replacing or added to `base` + `start`).
     static func changed(_ option: String, dir: URL) throws -> [String] {
         switch option {
+        case "--system": return ["--template", "chat", "--system", "Be brief."]
+        case "--user-template":
+            let f = dir.appendingPathComponent("user.txt")
+            try "{context}\n\n{question}".write(to: f, atomically: true, encoding: .utf8)
+            return ["--template", "chat", "--user-template", f.path]
+        // The fixture's folder has a second, ChatML template (additional_chat_templates/chatml.jinja).
+        case "--chat-template-name": return ["--template", "chat", "--chat-template-name", "chatml"]
         case "--probes":
             let other = dir.appendingPathComponent("probes-other.jsonl")
             let text = try String(contentsOf: probes, encoding: .utf8)
@@ -73,15 +85,15 @@ struct ResumeIntegrityTests {
         let dir = try makeTempDir("resume")
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("run.h5")
-        _ = try runOK(Self.arguments(out, []))
+        _ = try runOK(Self.arguments(out, Self.start(option)))
         try markIncomplete(out, checkpoint: 1)
         let before = try Data(contentsOf: out)
-        let r = try Exec.cpiscope(Self.arguments(out, try Self.changed(option, dir: dir)) + ["--resume"])
+        let r = try Exec.cpiscope(Self.arguments(out, Self.start(option) + (try Self.changed(option, dir: dir))) + ["--resume"])
         #expect(r.exitedNormally && r.status == 1, "\(option): resume with a changed value should fail: \(r.summary)")
         #expect(r.errorLine?.contains(option) ?? false, "\(option): the error should name the option: \(r.stderr)")
         #expect(try Data(contentsOf: out) == before, "\(option): a refused resume changed the file")
         // The file's own settings still resume, and finish the checkpoint.
-        _ = try runOK(Self.arguments(out, []) + ["--resume"])
+        _ = try runOK(Self.arguments(out, Self.start(option)) + ["--resume"])
     }
 
     @Test("every option of `cpiscope probe --help` is classified: result-changing (checked on resume) or neutral")
