@@ -21,9 +21,12 @@ import StrictJSON
 
 /// One message of a conversation: a role ("system", "user", "assistant"…) and its text.
 public struct ChatMessage: Sendable, Equatable {
+    /// "system", "user", "assistant" or any role the template knows.
     public var role: String
+    /// The message text.
     public var content: String
 
+    /// A message with `role` and `content`.
     public init(role: String, content: String) {
         self.role = role
         self.content = content
@@ -37,6 +40,7 @@ public struct SpecialToken: Sendable, Equatable {
     /// The token's text, e.g. `<s>`.
     public let content: String
 
+    /// A special token variable.
     public init(name: String, content: String) {
         self.name = name
         self.content = content
@@ -129,10 +133,13 @@ public struct ChatTemplate: Sendable {
 
     // MARK: finding a model's template
 
-    /// The file names transformers reads, relative to the model folder.
+    /// The template file transformers reads first, relative to the model folder (the "default" template).
     public static let templateFile = "chat_template.jinja"
+    /// The folder of more named templates (`<name>.jinja`).
     public static let additionalTemplatesDirectory = "additional_chat_templates"
+    /// The tokenizer configuration: the `chat_template` field and the special tokens.
     public static let configFile = "tokenizer_config.json"
+    /// The legacy special-token file, read when tokenizer_config.json has no `added_tokens_decoder`.
     public static let legacySpecialTokensFile = "special_tokens_map.json"
     /// The largest tokenizer_config.json read (it may hold the whole added-tokens table).
     public static let maxConfigBytes = 64 << 20

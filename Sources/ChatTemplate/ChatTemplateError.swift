@@ -6,14 +6,18 @@
 
 /// Where in a template: 1-based line and column (column counted in Unicode code points).
 public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
+    /// 1-based line.
     public let line: Int
+    /// 1-based column, in Unicode code points.
     public let column: Int
 
+    /// A place in a template.
     public init(line: Int, column: Int) {
         self.line = line
         self.column = column
     }
 
+    /// "line L, column C".
     public var description: String { "line \(line), column \(column)" }
 }
 
@@ -41,6 +45,7 @@ public enum ChatTemplateError: Error, Sendable, Equatable, CustomStringConvertib
     /// `apply_chat_template` refuses an empty conversation, and so does `render`.
     case emptyConversation
 
+    /// One line: what went wrong, where, and the template's own message for `.raised`.
     public var description: String {
         switch self {
         case let .raised(message, at):
@@ -108,6 +113,7 @@ public struct ChatTemplateLimits: Sendable, Equatable {
     /// The most elements a list or dict built by the template may hold.
     public var maxCollectionCount = 1_000_000
 
+    /// The default limits.
     public init() {}
 
     /// The deepest nesting of values (lists in lists…) a template may build or compare.

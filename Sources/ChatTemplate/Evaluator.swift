@@ -455,8 +455,7 @@ final class Evaluator {
         defer { scopes = saved }
         // Defaults are evaluated in the macro's scope, so they can use the parameters before them.
         let firstDefault = d.parameters.count - d.defaults.count
-        for p in missing {
-            let i = d.parameters.firstIndex(of: p)!
+        for (i, p) in d.parameters.enumerated() where missing.contains(p) {
             let v = i >= firstDefault ? try eval(d.defaults[i - firstDefault]) : .undefined(Undefined("parameter \(pythonRepr(p)) was not provided"))
             scopes[scopes.count - 1][p] = v
         }

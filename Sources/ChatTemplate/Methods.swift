@@ -91,7 +91,7 @@ extension Evaluator {
             let candidates: [Value]
             switch a[0] {
             case .tuple(let t)?: candidates = t.items
-            case .string?: candidates = [a[0]!]
+            case .string(let p)?: candidates = [.string(p)]
             default: throw .type("\(name) first arg must be str or a tuple of str, not \(a[0]?.typeName ?? "nothing")")
             }
             for c in candidates {

@@ -598,8 +598,10 @@ func cFormat(_ d: Double, conversion: Character, precision: Int, alternate: Bool
 
 /// A broken-down local time, as Python's `datetime.now()` holds it.
 public struct BrokenDownTime: Sendable, Equatable {
+    /// Calendar fields of a naive local time: month 1...12, day 1...31, hour 0...23.
     public var year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int, microsecond: Int
 
+    /// A local time; the fields are used as given (no validation, no time zone).
     public init(year: Int, month: Int, day: Int, hour: Int = 0, minute: Int = 0, second: Int = 0, microsecond: Int = 0) {
         self.year = year; self.month = month; self.day = day
         self.hour = hour; self.minute = minute; self.second = second; self.microsecond = microsecond

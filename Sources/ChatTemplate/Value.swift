@@ -17,11 +17,15 @@ public enum Value: Sendable {
     case undefined(Undefined)
     /// Python `None` (`none` in templates; JSON null).
     case none
+    /// Python `True` / `False`.
     case bool(Bool)
     /// Python `int`, limited to 64 bits: an overflowing operation is an error.
     case int(Int)
+    /// Python `float`; prints as Python's repr (`1.0`, `1e-05`).
     case float(Double)
+    /// Python `str`: indexed, sliced and compared by Unicode code point.
     case string(String)
+    /// A Python list.
     case list(ValueList)
     /// A tuple (what `dict.items()` yields, `(a, b)` literals): prints with parentheses, JSON as a list.
     case tuple(ValueList)
@@ -76,10 +80,12 @@ public struct Undefined: Sendable, Equatable {
 
 /// The items of a list or tuple and their nesting depth.
 public struct ValueList: Sendable {
+    /// The items, in order.
     public let items: [Value]
     /// 1 + the deepest item's depth.
     public let depth: Int
 
+    /// A list of `items`.
     public init(_ items: [Value]) {
         self.items = items
         var d = 0
@@ -136,11 +142,15 @@ public struct DictView: Sendable {
 
 /// A Python dict: keys in insertion order, looked up by Python equality (`1`, `1.0` and `True` are one key).
 public struct ValueDict: Sendable {
+    /// The keys, in insertion order.
     public private(set) var keys: [Value] = []
+    /// The values, aligned with `keys`.
     public private(set) var values: [Value] = []
     private var index: [HashKey: Int] = [:]
+    /// 1 + the deepest key's or value's depth.
     public private(set) var depth: Int = 1
 
+    /// An empty dict.
     public init() {}
 
     /// Builds a dict from pairs; a later duplicate key replaces the value and keeps the first position.
@@ -148,6 +158,7 @@ public struct ValueDict: Sendable {
         for (k, v) in pairs { try set(k, v) }
     }
 
+    /// The number of keys.
     public var count: Int { keys.count }
 
     /// The value of `key`, or nil. Unhashable keys (lists, dicts) are never present.
@@ -278,7 +289,9 @@ extension Value {
         }
     }
 
+    /// Whether the value is jinja2's Undefined.
     public var isUndefined: Bool { if case .undefined = self { return true }; return false }
+    /// Whether the value is Python's None.
     public var isNone: Bool { if case .none = self { return true }; return false }
 
     /// Python's `type(x).__name__`, for error messages.
