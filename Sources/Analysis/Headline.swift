@@ -81,10 +81,15 @@ public struct Headline: Sendable {
     }
 
     /// "Counterfactual accuracy: peak 0.812 at checkpoint-500 (step 500); final 0.406; drop 0.406 [0.31, 0.50] (n = 32) → inversion"
+    /// A constant series names no peak: "Counterfactual accuracy: 0.000 at every checkpoint (constant, no peak) → flat".
     public static func describe(_ t: Trajectory, checkpoints: [String], steps: [Int64]) -> String {
+        if t.constant, let v = t.values.first(where: \.isFinite) {
+            return "\(t.label): \(Fmt.number(v)) at every checkpoint (constant, no peak) → \(t.verdict.rawValue)"
+        }
         guard let k = t.peak, let last = t.values.last else { return "\(t.label): no data → \(t.verdict.rawValue)" }
         return "\(t.label): first \(Fmt.number(t.values[0])), peak \(Fmt.number(t.values[k])) at \(checkpoints[k]) (step \(steps[k])), "
-            + "final \(Fmt.number(last)); drop peak→final \(Fmt.number(t.drop.value)) \(Fmt.interval(t.drop.interval)) (n = \(t.drop.n)) → \(t.verdict.rawValue)"
+            + "final \(Fmt.number(last)); drop peak→final \(Fmt.number(t.drop.value)) \(Fmt.interval(t.drop.interval)) (n = \(t.drop.n); "
+            + "minimum effect \(Fmt.number(t.minimumEffect))) → \(t.verdict.rawValue)"
     }
 }
 
@@ -95,7 +100,7 @@ extension Headline {
         var out: [String] = []
         let single = d.first == d.final
         for r in d.peak == d.final ? [d.keyRankings[1]] : [d.keyRankings[1], d.keyRankings[2]] {
-            let at = single ? checkpoints[r.checkpoint] : "\(checkpoints[r.checkpoint]) (\(r.checkpoint == d.peak ? "peak" : "final"))"
+            let at = single ? checkpoints[r.checkpoint] : "\(checkpoints[r.checkpoint]) (\(r.checkpoint == d.peak && d.peakKnown ? "peak" : "final"))"
             out.append("context heads at \(at) (mean DLA, logits): " + Fmt.heads(r.contextHeads))
             out.append("memory heads at \(at): " + Fmt.heads(r.memoryHeads))
         }

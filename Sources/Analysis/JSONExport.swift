@@ -46,7 +46,7 @@ public enum AnalysisJSON {
             "id": t.id, "label": t.label, "unit": t.unit,
             "values": t.values.map(number), "counts": t.counts,
             "rise": estimate(t.rise), "drop": estimate(t.drop), "net": estimate(t.net),
-            "verdict": t.verdict.rawValue,
+            "verdict": t.verdict.rawValue, "minimum_effect": number(t.minimumEffect), "constant": t.constant,
         ]
         if let k = t.peak {
             o["peak"] = ["index": k, "name": checkpoints[k], "step": steps[k], "value": number(t.values[k])]
@@ -75,7 +75,7 @@ public enum AnalysisJSON {
         let key = { (c: Int) -> [String: Any] in ["name": run.checkpoints[c], "step": run.steps[c]] }
         return [
             "definition": run.dla?.definition ?? NSNull(),
-            "first": key(d.first), "peak": key(d.peak), "final": key(d.final),
+            "first": key(d.first), "peak": d.peakKnown ? key(d.peak) : NSNull(), "final": key(d.final),
             "rankings": d.keyRankings.map { ranking($0, run: run) },
             "tracked_heads": d.tracked.map { t -> [String: Any] in
                 ["role": t.role.rawValue, "layer": t.layer, "head": t.head,

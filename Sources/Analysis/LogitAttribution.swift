@@ -97,10 +97,13 @@ public struct SpanSplit: Sendable {
 public struct LogitAttributionAnalysis: Sendable {
     public static let listed = 5, tracked = 3, roleChangeRows = 10
 
-    /// The key checkpoints (complete-checkpoint indices): first, peak, final.
+    /// The key checkpoints (complete-checkpoint indices): first, peak, final. Without a
+    /// counterfactual-accuracy peak (a constant accuracy, one checkpoint) `peak` is the final checkpoint
+    /// and `peakKnown` is false.
     public let first: Int
     public let peak: Int
     public let final: Int
+    public let peakKnown: Bool
     /// `[checkpoint, layer, head]`: mean DLA over probes.
     public let headMeans: [Double]
     /// `[checkpoint, layer]`: mean MLP DLA over probes.
@@ -120,7 +123,7 @@ public struct LogitAttributionAnalysis: Sendable {
     /// The distinct key checkpoints, ascending, each with its names ("first", "peak", "final").
     public var keyCheckpoints: [(index: Int, roles: [String])] {
         var out: [(index: Int, roles: [String])] = []
-        for (c, role) in [(first, "first"), (peak, "peak"), (final, "final")] {
+        for (c, role) in [(first, "first"), (peak, "peak"), (final, "final")] where role != "peak" || peakKnown {
             if let i = out.firstIndex(where: { $0.index == c }) { out[i].roles.append(role) } else { out.append((c, [role])) }
         }
         return out
@@ -132,7 +135,7 @@ public struct LogitAttributionAnalysis: Sendable {
         guard let data = run.dla else { return nil }
         self.run = run; self.data = data
         let C = run.checkpoints.count, P = run.probes.count, L = run.layers, LH = run.layers * run.heads
-        first = 0; final = C - 1; self.peak = peak ?? (C - 1)
+        first = 0; final = C - 1; self.peak = peak ?? (C - 1); peakKnown = peak != nil
         var means = [Double](repeating: .nan, count: C * LH)
         var mlp = [Double](repeating: .nan, count: C * L)
         for c in 0..<C {
@@ -153,13 +156,13 @@ public struct LogitAttributionAnalysis: Sendable {
             return TrackedHead(role: role, layer: x.layer, head: x.head,
                                trajectory: try Trajectory(id: "head_dla_L\(x.layer)H\(x.head)", label: "DLA of head L\(x.layer)H\(x.head)",
                                                           unit: "logit difference", perProbe: perProbe, checkpoints: C, probes: P,
-                                                          bootstrap: bootstrap),
+                                                          minimumEffect: VerdictFloor.logits, bootstrap: bootstrap),
                                bands: try bootstrap.bands(perProbe, checkpoints: C, probes: P))
         }
 
         components = try Self.componentSeries(run: run, data: data).map { id, label, perProbe in
             DLAComponent(trajectory: try Trajectory(id: id, label: label, unit: "logit difference", perProbe: perProbe,
-                                                    checkpoints: C, probes: P, bootstrap: bootstrap),
+                                                    checkpoints: C, probes: P, minimumEffect: VerdictFloor.logits, bootstrap: bootstrap),
                          bands: try bootstrap.bands(perProbe, checkpoints: C, probes: P))
         }
 

@@ -27,6 +27,15 @@ public enum Measure: String, CaseIterable, Sendable {
         }
     }
 
+    /// The smallest change a verdict counts, in `unit` (VerdictFloor; docs/analysis.md, "Verdicts").
+    public var minimumEffect: Double {
+        switch self {
+        case .counterfactualAccuracy, .parametricAccuracy: return VerdictFloor.accuracy
+        case .contextAttention, .subjectAttention: return VerdictFloor.attention
+        case .mcLastLayer: return VerdictFloor.mc
+        }
+    }
+
     /// The unit of one value.
     public var unit: String {
         switch self {

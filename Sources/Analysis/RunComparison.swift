@@ -40,9 +40,9 @@ public struct RunComparison: Sendable {
             return MeasureComparison(
                 measure: measure, difference: diff,
                 trajectoryA: try Trajectory(id: measure.rawValue, label: measure.label, unit: measure.unit, perProbe: xa,
-                                            checkpoints: C, probes: P, bootstrap: bootstrap),
+                                            checkpoints: C, probes: P, minimumEffect: measure.minimumEffect, bootstrap: bootstrap),
                 trajectoryB: try Trajectory(id: measure.rawValue, label: measure.label, unit: measure.unit, perProbe: xb,
-                                            checkpoints: C, probes: P, bootstrap: bootstrap))
+                                            checkpoints: C, probes: P, minimumEffect: measure.minimumEffect, bootstrap: bootstrap))
         }
     }
 

@@ -30,8 +30,8 @@ public enum DiffText {
         if let levels = h.levels {
             o += levelsTable(levels, top: top)
         } else {
-            o += "\n== trajectories (peak = first checkpoint with the largest mean; drop = peak − final) ==\n"
-            o += align([["measure", "first", "peak", "at (step)", "final", "drop", "95% CI", "n", "verdict"]]
+            o += "\n== trajectories (peak = first checkpoint with the largest mean, none for a constant series; drop = peak − final; a change counts when it exceeds its 95% half-width and the minimum effect) ==\n"
+            o += align([["measure", "first", "peak", "at (step)", "final", "drop", "95% CI", "n", "min effect", "verdict"]]
                        + (h.trajectories.measures + h.trajectories.layers).map { trajectoryRow($0, run) })
             o += "\n== Spearman rho across checkpoints: context attention per layer vs counterfactual accuracy ==\n"
             o += align([["layer", "rho", "n"]] + h.trajectories.correlations.map {
@@ -169,8 +169,9 @@ public enum DiffText {
                        + k.contextHeads.enumerated().map { dlaRow("context", $0 + 1, $1) } + k.memoryHeads.enumerated().map { dlaRow("memory", $0 + 1, $1) })
         }
         if run.checkpoints.count > 1 {
-            o += "\n== head DLA trajectories: top context and memory heads at the counterfactual-accuracy peak \(run.checkpoints[d.peak]) ==\n"
-            o += align([["role", "measure", "first", "peak", "at (step)", "final", "drop", "95% CI", "n", "verdict"]]
+            o += "\n== head DLA trajectories: top context and memory heads at "
+                + (d.peakKnown ? "the counterfactual-accuracy peak \(run.checkpoints[d.peak])" : "the final checkpoint \(run.checkpoints[d.peak]) (counterfactual accuracy has no peak)") + " ==\n"
+            o += align([["role", "measure", "first", "peak", "at (step)", "final", "drop", "95% CI", "n", "min effect", "verdict"]]
                        + d.tracked.map { [$0.role.rawValue] + trajectoryRow($0.trajectory, run) })
             o += "\n== logit difference and its components (mean over probes) ==\n"
             o += align([["component"] + run.checkpoints] + d.components.map { x in [x.trajectory.id] + x.trajectory.values.map { Fmt.signed($0) } })
@@ -193,8 +194,8 @@ public enum DiffText {
 
     static func trajectoryRow(_ t: Trajectory, _ run: RunData) -> [String] {
         [t.id, Fmt.number(t.values.first ?? .nan), t.peak.map { Fmt.number(t.values[$0]) } ?? "n/a",
-         t.peak.map { "\(run.checkpoints[$0]) (\(run.steps[$0]))" } ?? "n/a", Fmt.number(t.values.last ?? .nan),
-         Fmt.number(t.drop.value), Fmt.interval(t.drop.interval), String(t.drop.n), t.verdict.rawValue]
+         t.peak.map { "\(run.checkpoints[$0]) (\(run.steps[$0]))" } ?? (t.constant ? "none (constant)" : "n/a"), Fmt.number(t.values.last ?? .nan),
+         Fmt.number(t.drop.value), Fmt.interval(t.drop.interval), String(t.drop.n), Fmt.number(t.minimumEffect), t.verdict.rawValue]
     }
 
     /// Columns padded to their widest cell (first column left-aligned, others right-aligned).

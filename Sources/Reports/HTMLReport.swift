@@ -81,15 +81,15 @@ enum HTMLReport {
         // Verdict.
         o += "<section id=\"verdict\"><h2>Verdict</h2><div class=\"headline\"><p>\(esc(m.headlineSentence))</p>"
         o += "<p class=\"verdict v-\(h.verdict.rawValue)\">\(esc(h.primary.label)): \(h.verdict.rawValue)</p></div>"
-        o += "<div class=\"scroll\"><table id=\"verdicts\"><thead><tr><th>measure</th><th>unit</th><th>first</th><th>peak (step)</th><th>final</th><th>rise to peak [95% CI]</th><th>drop peak→final [95% CI]</th><th>n</th><th>verdict</th></tr></thead><tbody>"
+        o += "<div class=\"scroll\"><table id=\"verdicts\"><thead><tr><th>measure</th><th>unit</th><th>first</th><th>peak (step)</th><th>final</th><th>rise to peak [95% CI]</th><th>drop peak→final [95% CI]</th><th>n</th><th>minimum effect</th><th>verdict</th></tr></thead><tbody>"
         for t in h.trajectories.measures + h.trajectories.layers {
             o += "<tr><td>\(esc(t.label))</td><td>\(esc(t.unit))</td><td class=\"num\">\(Fmt.number(t.values.first ?? .nan))</td>"
-            o += "<td class=\"num\">\(t.peak.map { "\(Fmt.number(t.values[$0])) (\(run.steps[$0]))" } ?? "n/a")</td><td class=\"num\">\(Fmt.number(t.values.last ?? .nan))</td>"
+            o += "<td class=\"num\">\(t.peak.map { "\(Fmt.number(t.values[$0])) (\(run.steps[$0]))" } ?? (t.constant ? "none (constant)" : "n/a"))</td><td class=\"num\">\(Fmt.number(t.values.last ?? .nan))</td>"
             o += "<td class=\"num\">\(Fmt.number(t.rise.value)) \(Fmt.interval(t.rise.interval))</td><td class=\"num\">\(Fmt.number(t.drop.value)) \(Fmt.interval(t.drop.interval))</td>"
-            o += "<td class=\"num\">\(t.drop.n)</td><td class=\"verdict v-\(t.verdict.rawValue)\">\(t.verdict.rawValue)</td></tr>"
+            o += "<td class=\"num\">\(t.drop.n)</td><td class=\"num\">\(Fmt.number(t.minimumEffect))</td><td class=\"verdict v-\(t.verdict.rawValue)\">\(t.verdict.rawValue)</td></tr>"
         }
         o += "</tbody></table></div>"
-        o += "<p class=\"meta\">inversion: the peak is inside the trajectory, and both the rise to it and the drop after it exceed the half-width of their 95% paired-bootstrap intervals. rising / falling: the net change first→final exceeds its half-width. The peak is chosen on the same data, so read the drop's interval as descriptive.</p></section>"
+        o += "<p class=\"meta\">A change counts when it exceeds the half-width of its 95% paired-bootstrap interval and reaches the minimum effect: the larger of the measure's floor (\(Fmt.number(VerdictFloor.accuracy, 2)) for accuracies, \(Fmt.number(VerdictFloor.attention, 2)) for attention mass, \(Fmt.number(VerdictFloor.mc, 2)) for M_C) and \(Fmt.number(VerdictFloor.relative, 1)) × the curve's range across checkpoints. inversion: the peak is inside the trajectory and both the rise to it and the drop after it count. rising / falling: the net change first→final counts. flat: none does; a constant series has no peak. The peak is chosen on the same data, so read the drop's interval as descriptive.</p></section>"
 
         // Trajectories.
         let band = { (measure: Measure) in m.bands[measure] }

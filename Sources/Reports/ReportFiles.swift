@@ -36,13 +36,14 @@ enum ReportFiles {
         }
 
         var v = CSVTable(["measure", "unit", "first", "peak_checkpoint", "peak_step", "peak", "final", "rise", "rise_ci_low", "rise_ci_high",
-                          "drop", "drop_ci_low", "drop_ci_high", "drop_n", "net", "net_ci_low", "net_ci_high", "verdict"])
+                          "drop", "drop_ci_low", "drop_ci_high", "drop_n", "net", "net_ci_low", "net_ci_high", "verdict", "minimum_effect"])
         for x in m.headline.trajectories.measures + m.headline.trajectories.layers {
             v.add([.text(x.id), .text(x.unit), .number(x.values.first ?? .nan), .text(x.peak.map { run.checkpoints[$0] } ?? ""),
                    .text(x.peak.map { String(run.steps[$0]) } ?? ""), .number(x.peak.map { x.values[$0] } ?? .nan), .number(x.values.last ?? .nan),
                    .number(x.rise.value), .number(x.rise.interval.low), .number(x.rise.interval.high),
                    .number(x.drop.value), .number(x.drop.interval.low), .number(x.drop.interval.high), .int(x.drop.n),
-                   .number(x.net.value), .number(x.net.interval.low), .number(x.net.interval.high), .text(x.verdict.rawValue)])
+                   .number(x.net.value), .number(x.net.interval.low), .number(x.net.interval.high), .text(x.verdict.rawValue),
+                   .number(x.minimumEffect)])
         }
         if !m.single { out.append(("verdicts.csv", v.text)) }
 
@@ -192,7 +193,7 @@ enum ReportFiles {
         o += "## Verdict\n\n**\(h.primary.label): \(h.verdict.rawValue)**. \(m.headlineSentence)\n\n"
         o += "| measure | first | peak (step) | final | drop peak→final [95% CI] | n | verdict |\n|---|---:|---:|---:|---:|---:|---|\n"
         for t in h.trajectories.measures {
-            o += "| \(t.label) | \(Fmt.number(t.values.first ?? .nan)) | \(t.peak.map { "\(Fmt.number(t.values[$0])) (\(run.steps[$0]))" } ?? "n/a") | "
+            o += "| \(t.label) | \(Fmt.number(t.values.first ?? .nan)) | \(t.peak.map { "\(Fmt.number(t.values[$0])) (\(run.steps[$0]))" } ?? (t.constant ? "none (constant)" : "n/a")) | "
             o += "\(Fmt.number(t.values.last ?? .nan)) | \(Fmt.number(t.drop.value)) \(Fmt.interval(t.drop.interval)) | \(t.drop.n) | \(t.verdict.rawValue) |\n"
         }
         guard let d = m.change else { return o }

@@ -154,12 +154,15 @@ struct ReportModel {
                 + "the per-layer and per-head views below are at this checkpoint."
         }
         let t = headline.primary
+        if t.constant, let v = t.values.first(where: \.isFinite) {
+            return "\(t.label) is \(Fmt.number(v)) at every checkpoint: a constant series has no peak. Verdict: \(t.verdict.rawValue), \(t.verdict.explanation)."
+        }
         guard let k = t.peak, let last = t.values.last else {
             return "\(t.label) has no data; verdict: \(t.verdict.rawValue) (\(t.verdict.explanation))."
         }
         let C = run.checkpoints.count
         return "\(t.label) starts at \(Fmt.number(t.values[0])), peaks at \(run.checkpoints[k]) (step \(run.steps[k])) at \(Fmt.number(t.values[k])) "
             + "and ends at \(Fmt.number(last)) (\(run.checkpoints[C - 1])): a drop of \(Fmt.number(t.drop.value)) "
-            + "(95% CI \(Fmt.interval(t.drop.interval)), n = \(t.drop.n) probes). Verdict: \(t.verdict.rawValue), \(t.verdict.explanation)."
+            + "(95% CI \(Fmt.interval(t.drop.interval)), n = \(t.drop.n) probes; minimum effect \(Fmt.number(t.minimumEffect))). Verdict: \(t.verdict.rawValue), \(t.verdict.explanation)."
     }
 }

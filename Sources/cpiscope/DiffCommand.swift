@@ -28,10 +28,12 @@ struct DiffCommand: ParsableCommand {
         |change|.
 
         Trajectory analysis, per measure: the curve over checkpoints, the peak (the first checkpoint \
-        with the largest mean), the drop from the peak to the final checkpoint with its interval, and \
-        a verdict: inversion when the peak is inside the trajectory and both the rise to it and the \
-        drop after it exceed the half-width of their 95% intervals; otherwise rising, falling or \
-        flat by the net change first → final. Also Spearman's rho across checkpoints between each \
+        with the largest mean; a constant series has none), the drop from the peak to the final \
+        checkpoint with its interval, and a verdict: inversion when the peak is inside the trajectory \
+        and both the rise to it and the drop after it exceed the half-width of their 95% intervals \
+        and the minimum effect (the larger of the measure's floor, e.g. 0.05 for accuracies and 0.01 \
+        for attention mass, and 0.1 × the curve's range); otherwise rising, falling or flat by the \
+        net change first → final. Also Spearman's rho across checkpoints between each \
         layer's context attention and counterfactual accuracy. Definitions: docs/analysis.md.
 
         Direct logit attribution (runs of schema version 2; shown by default, --no-dla leaves it \

@@ -81,10 +81,14 @@ struct RunAnalysisTests {
                 #expect(got.n == want.3, "\(id): n")
             }
             for c in 0..<raw.C { worst = max(worst, gap(traj.values[c], curve[c])) }
-            // The verdict rule, applied to the naive numbers.
-            let hw = { (e: (Double, Double, Double, Int)) in (e.2 - e.1) / 2 }
-            let expected: Verdict = (k > 0 && k < raw.C - 1 && rise.0 > 0 && rise.0 > hw(rise) && drop.0 > 0 && drop.0 > hw(drop)) ? .inversion
-                : (net.0 > 0 && net.0 > hw(net)) ? .rising : (net.0 < 0 && -net.0 > hw(net)) ? .falling : .flat
+            // The verdict rule, applied to the naive numbers: a change counts above its half-width and the
+            // minimum effect, max(the measure's floor, 0.1 × the curve's range) (docs/analysis.md).
+            let floor = id.hasSuffix("accuracy") ? 0.05 : id == "mc_last_layer" ? 0.02 : 0.01
+            let m = max(floor, 0.1 * ((curve.max() ?? 0) - (curve.min() ?? 0)))
+            #expect(abs(traj.minimumEffect - m) <= tol, "\(id): minimum effect \(traj.minimumEffect) vs \(m)")
+            let counts = { (v: Double, e: (Double, Double, Double, Int)) in v > 0 && v > (e.2 - e.1) / 2 && v >= m }
+            let expected: Verdict = (k > 0 && k < raw.C - 1 && counts(rise.0, rise) && counts(drop.0, drop)) ? .inversion
+                : counts(net.0, net) ? .rising : counts(-net.0, net) ? .falling : .flat
             #expect(traj.verdict == expected, "\(id): verdict \(traj.verdict) vs \(expected)")
         }
         #expect(worst <= tol, "max |Δ| = \(worst)")
@@ -229,10 +233,11 @@ struct RunAnalysisTests {
     @Test("verdict rules: rising, falling, flat, a fall inside the interval, peak at the end, too few probes")
     func verdictRules() throws {
         let boot = try Bootstrap(seed: 11, resamples: 300)
-        func verdict(_ rows: [[Double]]) throws -> Verdict {
+        func trajectory(_ rows: [[Double]], floor: Double = 0.01) throws -> Trajectory {
             try Trajectory(id: "x", label: "x", unit: "u", perProbe: rows.flatMap { $0 }, checkpoints: rows.count,
-                           probes: rows[0].count, bootstrap: boot).verdict
+                           probes: rows[0].count, minimumEffect: floor, bootstrap: boot)
         }
+        func verdict(_ rows: [[Double]], floor: Double = 0.01) throws -> Verdict { try trajectory(rows, floor: floor).verdict }
         let P = 20
         let j = (0..<P).map { noise($0, 9) * 0.02 }  // small per-probe jitter
         #expect(try verdict([0.1, 0.3, 0.5, 0.7].map { v in j.map { v + $0 } }) == .rising)
@@ -248,7 +253,49 @@ struct RunAnalysisTests {
         #expect(try verdict([[0.1, 0.2]]) == .insufficient, "one checkpoint")
         // The rule itself at its boundary: a drop equal to the half-width is not enough.
         let e = { (v: Double, lo: Double, hi: Double) in Estimate(value: v, interval: Interval(low: lo, high: hi), n: 5) }
-        #expect(Trajectory.verdict(peak: 1, checkpoints: 3, rise: e(0.5, 0.3, 0.7), drop: e(0.2, 0.0, 0.4), net: e(0.3, 0.1, 0.5)) == .rising)
-        #expect(Trajectory.verdict(peak: 1, checkpoints: 3, rise: e(0.5, 0.3, 0.7), drop: e(0.21, 0.0, 0.4), net: e(0.3, 0.1, 0.5)) == .inversion)
+        #expect(Trajectory.verdict(peak: 1, checkpoints: 3, rise: e(0.5, 0.3, 0.7), drop: e(0.2, 0.0, 0.4), net: e(0.3, 0.1, 0.5), minimumEffect: 0) == .rising)
+        #expect(Trajectory.verdict(peak: 1, checkpoints: 3, rise: e(0.5, 0.3, 0.7), drop: e(0.21, 0.0, 0.4), net: e(0.3, 0.1, 0.5), minimumEffect: 0) == .inversion)
+        // ... and at the minimum effect: a drop equal to it counts, one just below does not.
+        #expect(Trajectory.verdict(peak: 1, checkpoints: 3, rise: e(0.5, 0.4, 0.6), drop: e(0.05, 0.045, 0.055), net: e(0.45, 0.4, 0.5), minimumEffect: 0.05) == .inversion)
+        #expect(Trajectory.verdict(peak: 1, checkpoints: 3, rise: e(0.5, 0.4, 0.6), drop: e(0.0499, 0.045, 0.055), net: e(0.45, 0.4, 0.5), minimumEffect: 0.05) == .rising)
+    }
+
+    @Test("verdict floors: a drop of 0.005 in attention mass with a tight interval is flat, not an inversion; a small dip after a large rise is a rise")
+    func verdictFloors() throws {
+        let boot = try Bootstrap(seed: 11, resamples: 300)
+        func trajectory(_ rows: [[Double]], floor: Double) throws -> Trajectory {
+            try Trajectory(id: "x", label: "Subject attention", unit: "attention mass (0–1)", perProbe: rows.flatMap { $0 }, checkpoints: rows.count,
+                           probes: rows[0].count, minimumEffect: floor, bootstrap: boot)
+        }
+        let P = 30
+        let j = (0..<P).map { noise($0, 21) * 0.001 }  // tiny per-probe jitter: intervals far narrower than the changes
+        // The case: peak 0.268, final 0.263 (drop 0.005), tight intervals.
+        let tiny = [0.262, 0.268, 0.263].map { v in j.map { v + $0 } }
+        let without = try trajectory(tiny, floor: 0)
+        #expect(without.verdict == .inversion && without.drop.interval.low > 0, "control: without a floor the interval alone calls it an inversion")
+        let with = try trajectory(tiny, floor: VerdictFloor.attention)
+        #expect(with.verdict == .flat && abs(with.minimumEffect - 0.01) < 1e-15, "\(with.verdict), minimum effect \(with.minimumEffect)")
+        #expect(Headline.describe(with, checkpoints: ["a", "b", "c"], steps: [0, 1, 2]).hasSuffix("minimum effect 0.010) → flat"))
+        // Relative floor: rise 0.8, then a dip of 0.03 (above the absolute 0.01, below 0.1 × range = 0.08).
+        let dip = try trajectory([0.1, 0.9, 0.87].map { v in j.map { v + $0 } }, floor: VerdictFloor.attention)
+        #expect(dip.verdict == .rising && abs(dip.minimumEffect - 0.08) < 1e-9, "\(dip.verdict), minimum effect \(dip.minimumEffect)")
+        #expect(abs(dip.drop.value - 0.03) < 1e-9 && dip.drop.interval.low > 0, "the dip is outside its interval, so only the floor stops it")
+    }
+
+    @Test("a constant series names no peak: counterfactual accuracy 0 at every checkpoint is flat, with no checkpoint called its peak")
+    func constantSeries() throws {
+        var s = SyntheticRun(); s.accuracy = [0, 0, 0, 0, 0, 0]
+        let (dir, url) = try makeRun(s)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let h = try TrajectoryAnalysis.analyze(run: url, seed: 1, resamples: 100)
+        #expect(h.primary.constant && h.primary.peak == nil && h.peakCheckpoint == nil && h.verdict == .flat)
+        #expect(h.primary.rise.n == 0 && h.primary.drop.n == 0 && h.primary.net.value == 0)
+        let line = Headline.describe(h.primary, checkpoints: h.checkpoints, steps: h.steps)
+        #expect(line == "Counterfactual accuracy: 0.000 at every checkpoint (constant, no peak) → flat", "\(line)")
+        #expect(!h.lines().contains { $0.contains("peak 0.000 at checkpoint-0") })
+        // The head change runs from the first checkpoint when there is no peak.
+        #expect(h.diff?.fromName == "checkpoint-0" && h.diff?.toName == "checkpoint-500")
+        // A varying measure of the same run still has its peak.
+        #expect(h.trajectories.trajectory(.contextAttention).peak != nil)
     }
 }

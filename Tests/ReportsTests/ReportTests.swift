@@ -100,9 +100,12 @@ struct ReportTests {
             for (name, e) in [("rise", rise), ("drop", drop), ("net", net)] {
                 cmp(r[name], e.0, "\(id) \(name)"); cmp(r["\(name)_ci_low"], e.1, "\(id) \(name) low"); cmp(r["\(name)_ci_high"], e.2, "\(id) \(name) high")
             }
-            let hw = { (e: (Double, Double, Double, Int)) in (e.2 - e.1) / 2 }
-            let v = (k > 0 && k < C - 1 && rise.0 > 0 && rise.0 > hw(rise) && drop.0 > 0 && drop.0 > hw(drop)) ? "inversion"
-                : (net.0 > 0 && net.0 > hw(net)) ? "rising" : (net.0 < 0 && -net.0 > hw(net)) ? "falling" : "flat"
+            // Verdict floors (docs/analysis.md): max(the measure's floor, 0.1 × the curve's range).
+            let m = max(id.hasSuffix("accuracy") ? 0.05 : id == "mc_last_layer" ? 0.02 : 0.01, 0.1 * ((curve.max() ?? 0) - (curve.min() ?? 0)))
+            cmp(r["minimum_effect"], m, "\(id) minimum effect")
+            let counts = { (x: Double, e: (Double, Double, Double, Int)) in x > 0 && x > (e.2 - e.1) / 2 && x >= m }
+            let v = (k > 0 && k < C - 1 && counts(rise.0, rise) && counts(drop.0, drop)) ? "inversion"
+                : counts(net.0, net) ? "rising" : counts(-net.0, net) ? "falling" : "flat"
             #expect(r["verdict"] == v, "\(id) verdict")
         }
 
