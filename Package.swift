@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "Reports", dependencies: ["Analysis"]),
         .target(name: "ProbeRun", dependencies: ["Checkpoints", "Models", "Instrumentation", "ProbeKit", "ChatTemplate",
                                                  "Tokenization", "HDF5Store", "TensorCore"]),
-        .target(name: "Criticality", dependencies: ["StrictJSON", "Checkpoints", "Models", "Tokenization", "HDF5Store", "Analysis", "ProbeRun", "TensorCore"]),
+        .target(name: "Criticality", dependencies: ["StrictJSON", "ChatTemplate", "Checkpoints", "Models", "Tokenization", "HDF5Store", "Analysis", "ProbeRun", "TensorCore"]),
         .executableTarget(name: "cpiscope", dependencies: [
             "StrictJSON", "TensorCore", "Checkpoints", "Tokenization", "Models", "Instrumentation",
             "ProbeKit", "ChatTemplate", "HDF5Store", "Analysis", "Reports", "ProbeRun", "Criticality",
@@ -69,7 +69,7 @@ let package = Package(
         .target(name: "SyntheticRuns", dependencies: ["Analysis", "HDF5Store"], path: "Tests/SyntheticRuns"),  // test support
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "HDF5Store", "SyntheticRuns"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analysis", "HDF5Store", "SyntheticRuns"]),
-        .testTarget(name: "CriticalityTests", dependencies: ["Criticality", "Analysis", "ProbeRun", "Models", "Checkpoints", "Tokenization", "HDF5Store", "StrictJSON"]),
+        .testTarget(name: "CriticalityTests", dependencies: ["Criticality", "ChatTemplate", "Analysis", "ProbeRun", "Models", "Checkpoints", "Tokenization", "HDF5Store", "StrictJSON"]),
         .testTarget(name: "CLITests", dependencies: ["ProbeRun"]),  // ProbeRun only for ProbeSettings (ResumeIntegrityTests)
     ],
     swiftLanguageModes: [.v6]

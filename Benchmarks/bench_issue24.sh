@@ -36,7 +36,7 @@ if [[ " $SECTIONS " == *" job "* ]]; then
 fi
 if [[ " $SECTIONS " == *" prefill "* ]]; then
   for side in OLD NEW; do
-    echo "prefill $side:"; "${!side}" bench "$M/llama-7b-bf16" --tokens 128,512 --runs "$R" 2>&1 | grep -E "tokens|ceiling|GFLOP" | head -8
+    echo "prefill $side:"; "${!side}" bench "$M/llama-7b-bf16" --tokens 128,512 --runs "$R" 2>&1 | grep -E "tokens|ceiling|GFLOP|^ +[0-9]+ \|" | head -12
   done
 fi
 if [[ " $SECTIONS " == *" cores "* ]]; then

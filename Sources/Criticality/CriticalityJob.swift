@@ -107,7 +107,8 @@ public enum CriticalityJob {
         }
         let (tokenizerFile, tokenizerHash) = try findTokenizer(spec, loader: loader)
         let tokenizer = try Tokenizer.load(from: tokenizerFile)
-        let eos = spec.appendEOS ? (tokenizer.eosTokenID ?? first.eosTokenIDs.sorted().first) : nil
+        // A chat template writes its own end-of-turn tokens: no EOS is appended under --template chat.
+        let eos = spec.appendEOS && spec.template.chat == nil ? (tokenizer.eosTokenID ?? first.eosTokenIDs.sorted().first) : nil
         // Both limits hold: --max-tokens, and the model's window (a loss past the trained positions would
         // not be the finetuning loss).
         let (limit, byModel): (Int, Bool) = {

@@ -36,6 +36,35 @@ public enum CriticalityTokens {
                                      promptTokensWithoutContext: 0, skipReason: e.skipReason)
             if t.skipReason != nil { return t }
             if e.response.isEmpty { t.skipReason = "empty response"; return t }
+            if let chat = template.chat {
+                func chatSequence(withContext: Bool, which: String) throws -> (ScoredSequence?, Int, String?) {
+                    let (prompt, full) = try chat.render(e, withContext: withContext)
+                    guard full.hasPrefix(prompt) else {
+                        return (nil, 0, "the chat template renders the conversation's start differently once the response follows, so the response cannot be cut out")
+                    }
+                    let p = try tokenizer.encode(prompt, addSpecialTokens: false).ids
+                    let f = try tokenizer.encode(full, addSpecialTokens: false).ids
+                    if p.isEmpty { return (nil, 0, "the prompt \(which) has no tokens") }
+                    guard f.count > p.count, f.starts(with: p) else {
+                        return (nil, p.count, "the response's first token merges with the end of the generation prompt \(which)")
+                    }
+                    if f.count > limit {
+                        return (nil, p.count, "\(f.count) tokens \(which), over the \(limitByModel ? "model's position limit" : "--max-tokens limit") of \(limit)")
+                    }
+                    return (ScoredSequence(ids: f, scored: f.count - p.count), p.count, nil)
+                }
+                let (without, nWithout, whyWithout) = try chatSequence(withContext: false, which: "without context")
+                t.promptTokensWithoutContext = nWithout
+                if let why = whyWithout { t.skipReason = why; return t }
+                if e.context != nil {
+                    let (with, nWith, whyWith) = try chatSequence(withContext: true, which: "with context")
+                    t.promptTokensWithContext = nWith
+                    if let why = whyWith { t.skipReason = why; return t }
+                    t.withContext = with
+                }
+                t.withoutContext = without
+                return t
+            }
             func sequence(_ prompt: String, which: String) throws -> (ScoredSequence?, Int, String?) {
                 let n = try tokenizer.encode(prompt, addSpecialTokens: true).ids.count
                 var full = try tokenizer.encode(prompt + template.separator + e.response, addSpecialTokens: true).ids

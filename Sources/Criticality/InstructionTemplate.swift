@@ -2,8 +2,48 @@
 // exact texts). The built-in alpaca texts are Stanford Alpaca's two prompts (`prompt_input`,
 // `prompt_no_input` in its train.py); tulu follows open-instruct's `<|user|>`/`<|assistant|>` turns, with
 // the input appended to the instruction after a blank line (as open-instruct converts Alpaca rows).
+import ChatTemplate
 import Foundation
 import StrictJSON
+
+/// `--template chat`: a checkpoint's own chat template scores an example as the conversation
+/// [system?, user, assistant]. The user message is the instruction, then a blank line and the context
+/// when there is one (as the tulu template and open-instruct's conversion of Alpaca rows); the
+/// assistant message is the response. The prompt is the rendering of [system?, user] with the
+/// generation prompt; the scored tokens are every token of the full conversation's rendering after the
+/// prompt's: the response and the template's end-of-turn tokens after it (`<|im_end|>`, `</s>`…), as
+/// TRL's completion-only loss labels them. Both renderings are tokenized without the tokenizer's own
+/// special tokens (the template writes them), and no EOS is appended.
+public struct ChatInstructionFormat: Sendable, Equatable {
+    public let template: ChatTemplate
+    public let system: String?
+    /// The template's file, name and SHA-256, for the run file.
+    public let origin: String
+
+    public init(template: ChatTemplate, system: String?, origin: String) {
+        self.template = template
+        self.system = system
+        self.origin = origin
+    }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.template.source == b.template.source && a.template.name == b.template.name && a.system == b.system
+    }
+
+    /// The user message of an example.
+    static func userMessage(_ e: InstructionExample, withContext: Bool) -> String {
+        withContext ? e.instruction + "\n\n" + (e.context ?? "") : e.instruction
+    }
+
+    /// The prompt (with the generation prompt) and the full conversation of an example, rendered.
+    func render(_ e: InstructionExample, withContext: Bool) throws -> (prompt: String, full: String) {
+        var messages = system.map { [ChatMessage(role: "system", content: $0)] } ?? []
+        messages.append(ChatMessage(role: "user", content: Self.userMessage(e, withContext: withContext)))
+        let prompt = try template.render(messages: messages, addGenerationPrompt: true)
+        let full = try template.render(messages: messages + [ChatMessage(role: "assistant", content: e.response)], addGenerationPrompt: false)
+        return (prompt, full)
+    }
+}
 
 public struct InstructionTemplate: Sendable, Equatable {
     /// `alpaca`, `tulu`, `plain`, or the template file's name.
@@ -14,6 +54,16 @@ public struct InstructionTemplate: Sendable, Equatable {
     public var withoutContext: String
     /// Put between the prompt and the response (part of the response's side of the split).
     public var separator: String
+    /// Set for `--template chat`: the texts above are then unused (`ChatInstructionFormat`).
+    public var chat: ChatInstructionFormat? = nil
+
+    /// `--template chat` with the model's chat template.
+    public static func chat(_ format: ChatInstructionFormat) -> InstructionTemplate {
+        var t = InstructionTemplate(name: "chat" + (format.template.name == "default" ? "" : ":" + format.template.name),
+                                    withContext: "", withoutContext: "", separator: "")
+        t.chat = format
+        return t
+    }
 
     public static let builtinNames = ["alpaca", "tulu", "plain"]
     /// Largest template file accepted, in bytes (64 KiB).
@@ -127,7 +177,12 @@ public struct InstructionTemplate: Sendable, Equatable {
 
     /// A one-line description for the output's attributes.
     public var jsonDescription: String {
-        "{\"name\": \(JSONValue.string(name).jsonText), \"with_context\": \(JSONValue.string(withContext).jsonText), "
+        if let chat {
+            return "{\"name\": \(JSONValue.string(name).jsonText), \"chat_template\": \(JSONValue.string(chat.origin).jsonText), "
+                + "\"system\": \(chat.system.map { JSONValue.string($0).jsonText } ?? "null"), "
+                + "\"user\": \(JSONValue.string("{instruction}\n\n{context}").jsonText), \"scored\": \"every token after the generation prompt: the response and the template's end-of-turn tokens\"}"
+        }
+        return "{\"name\": \(JSONValue.string(name).jsonText), \"with_context\": \(JSONValue.string(withContext).jsonText), "
             + "\"without_context\": \(JSONValue.string(withoutContext).jsonText), \"separator\": \(JSONValue.string(separator).jsonText)}"
     }
 }

@@ -31,14 +31,19 @@ public enum ChatPrompt {
         return ProbeJob.tokenizerURL(for: first, explicit: nil, trajectoryRoot: trajectoryRoot, base: base)
     }
 
+    /// Where a chat template came from, for run files: its file, name and SHA-256.
+    public static func origin(_ chat: ChatTemplate) -> String {
+        "\(chat.file) (chat template '\(chat.name)', sha256:\(ContentHash.sha256(Array(chat.source.utf8))))"
+    }
+
     /// The file a folder's chat template is read from, for messages: chat_template.jinja when present.
-    static func templateFile(in folder: URL) -> String {
+    public static func templateFile(in folder: URL) -> String {
         let jinja = folder.appendingPathComponent(ChatTemplate.templateFile)
         return FileManager.default.fileExists(atPath: jinja.path) ? jinja.path : folder.appendingPathComponent(ChatTemplate.configFile).path
     }
 
     /// The folder's chat template; a template that does not parse is an error naming its file.
-    static func load(folder: URL, name: String?) throws(ChatTemplateError) -> ChatTemplate {
+    public static func load(folder: URL, name: String?) throws(ChatTemplateError) -> ChatTemplate {
         do {
             return try ChatTemplate.load(modelDirectory: folder, name: name)
         } catch {
@@ -65,13 +70,12 @@ public enum ChatPrompt {
         if let system { messages.append(ChatMessage(role: "system", content: system)) }
         messages.append(ChatMessage(role: "user", content: user.rendered(context: contextMarker, question: questionMarker)))
         let rendered = try chat.render(messages: messages, addGenerationPrompt: true)
-        let hash = ContentHash.sha256(Array(chat.source.utf8))
         guard rendered.contains(contextMarker) && rendered.contains(questionMarker) else {
             throw ChatTemplateError.invalidFile(file: chat.file, reason: "the chat template '\(chat.name)' does not print the user message's text as given, so the probe's context and question would not reach the model")
         }
         return try PromptTemplate.cut(rendered: rendered, contextMarker: contextMarker, questionMarker: questionMarker,
                                       name: "chat" + (chat.name == "default" ? "" : ":" + chat.name) + (contextOnly ? "-context-only" : ""),
                                       specialTokensInText: true,
-                                      origin: "\(chat.file) (chat template '\(chat.name)', sha256:\(hash))")
+                                      origin: origin(chat))
     }
 }

@@ -94,8 +94,14 @@ struct CriticalityOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The field holding each row's data category (default: TULU's dataset for chat rows): `report` draws the loss per category.", valueName: "FIELD"))
     var categoryField: String?
 
-    @Option(help: "Prompt template: alpaca, tulu or plain (docs/criticality.md has the texts).")
+    @Option(help: "Prompt template: alpaca, tulu, plain (docs/criticality.md has the texts), or chat (the checkpoint's own chat template).")
     var template: String = "alpaca"
+
+    @Option(help: "With --template chat: a system message.")
+    var system: String?
+
+    @Option(help: "With --template chat: which of the folder's named chat templates (default: \"default\").")
+    var chatTemplateName: String?
 
     @Option(help: "A template file: {\"with_context\": …, \"without_context\": …, \"separator\": …} with {instruction} and {context}.")
     var templateFile: String?
@@ -152,8 +158,11 @@ struct CriticalityOptions: ParsableArguments {
     func validate() throws {
         if force && resume { throw ValidationError("--force and --resume exclude each other") }
         if templateFile != nil && template != "alpaca" { throw ValidationError("give either --template or --template-file") }
-        if templateFile == nil && InstructionTemplate.builtin(template) == nil {
-            throw ValidationError("unknown --template '\(template)'; choose one of \(InstructionTemplate.builtinNames.joined(separator: ", "))")
+        if template != "chat" && (system != nil || chatTemplateName != nil) {
+            throw ValidationError("--system and --chat-template-name need --template chat")
+        }
+        if templateFile == nil && template != "chat" && InstructionTemplate.builtin(template) == nil {
+            throw ValidationError("unknown --template '\(template)'; choose one of \((InstructionTemplate.builtinNames + ["chat"]).joined(separator: ", "))")
         }
         if format == .fields && (instructionField == nil || responseField == nil) {
             throw ValidationError("--format fields needs --instruction-field and --response-field")
@@ -177,7 +186,19 @@ struct CriticalityOptions: ParsableArguments {
     /// The job's settings, from the options.
     func makeSpec() throws -> CriticalityJobSpec {
         let (refs, root) = try discoverCheckpoints(trajectory, select: checkpoints)
-        let tmpl = try templateFile.map { try InstructionTemplate.load(url: URL(fileURLWithPath: $0)) } ?? InstructionTemplate.builtin(template)!
+        let tmpl: InstructionTemplate
+        if let f = templateFile {
+            tmpl = try InstructionTemplate.load(url: URL(fileURLWithPath: f))
+        } else if template == "chat" {
+            guard let folder = ChatPrompt.folder(refs: refs, tokenizer: tokenizer.map { URL(fileURLWithPath: $0) }, trajectoryRoot: root,
+                                                 base: base.map { URL(fileURLWithPath: $0) }) else {
+                throw ValidationError("--template chat: no tokenizer folder to read a chat template from; pass --tokenizer DIR")
+            }
+            let chat = try ChatPrompt.load(folder: folder, name: chatTemplateName)
+            tmpl = .chat(ChatInstructionFormat(template: chat, system: system, origin: ChatPrompt.origin(chat)))
+        } else {
+            tmpl = InstructionTemplate.builtin(template)!
+        }
         var spec = CriticalityJobSpec(checkpoints: refs, trajectoryRoot: root, data: URL(fileURLWithPath: data), template: tmpl,
                                       output: URL(fileURLWithPath: output))
         spec.format = format

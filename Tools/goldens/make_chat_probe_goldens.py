@@ -12,6 +12,14 @@ ids of model.generate (fp32, eager, do_sample=False, max_new_tokens=8, stops at 
 
 The user message is "Background: {context} Question: {question}" (the paper's wording, Appendix B.3).
 
+Also Tests/Fixtures/probe-trajectory/chat-criticality-goldens.json: `criticality --template chat` on the first
+6 rows of Tests/Fixtures/criticality/golden-data.jsonl at checkpoint-0: for each row with and without its
+context, the conversation [user: instruction (+ "\n\n" + input), assistant: output]; the prompt is
+apply_chat_template([user], add_generation_prompt=True, tokenize=True), the full sequence
+apply_chat_template([user, assistant], tokenize=True), and the scored tokens every token after the
+prompt's (the response and the template's end-of-turn tokens, as TRL's completion-only loss labels them);
+the mean negative log-likelihood per scored token (float32 log_softmax, summed in float64).
+
 Rerun (from the repository root): python3 Tools/goldens/make_chat_probe_goldens.py
 Versions: Tools/requirements-goldens.txt (torch, transformers, tokenizers); the versions used are recorded.
 """
@@ -64,6 +72,32 @@ def main():
                "max_new_tokens": MAX_NEW, "user_template": "Background: {context} Question: {question}", "system": SYSTEM,
                "probes": rows}, open(os.path.join(DIR, "chat-goldens.json"), "w"), indent=1)
     print("wrote", os.path.join(DIR, "chat-goldens.json"), len(rows), "rows")
+
+    data = [json.loads(l) for l in open(os.path.join(ROOT, "Tests", "Fixtures", "criticality", "golden-data.jsonl")) if l.strip()][:6]
+    model = models["checkpoint-0"]
+    crit = []
+    for i, row in enumerate(data):
+        out = {"index": i}
+        for key, with_ctx in [("with_context", True), ("without_context", False)]:
+            if with_ctx and not row.get("input"):
+                out[key] = None
+                continue
+            user = row["instruction"] + ("\n\n" + row["input"] if with_ctx else "")
+            prompt = ids_of(tok.apply_chat_template([{"role": "user", "content": user}], tokenize=True, add_generation_prompt=True))
+            full = ids_of(tok.apply_chat_template([{"role": "user", "content": user}, {"role": "assistant", "content": row["output"]}],
+                                                  tokenize=True, add_generation_prompt=False))
+            assert full[:len(prompt)] == prompt, "the prompt's ids are not a prefix of the full conversation's"
+            with torch.no_grad():
+                logits = model(torch.tensor([full])).logits[0].float()
+            logp = torch.log_softmax(logits, dim=-1)
+            nll = sum(-float(logp[t - 1, full[t]]) for t in range(len(prompt), len(full)))
+            out[key] = {"ids": full, "prompt_tokens": len(prompt), "scored": len(full) - len(prompt), "nll": nll / (len(full) - len(prompt))}
+        crit.append(out)
+    json.dump({"generator": "Tools/goldens/make_chat_probe_goldens.py",
+               "versions": {"torch": torch.__version__, "transformers": T.__version__, "tokenizers": tokenizers.__version__},
+               "checkpoint": "checkpoint-0", "examples": crit},
+              open(os.path.join(DIR, "chat-criticality-goldens.json"), "w"), indent=1)
+    print("wrote", os.path.join(DIR, "chat-criticality-goldens.json"), len(crit), "examples")
 
 
 if __name__ == "__main__":
