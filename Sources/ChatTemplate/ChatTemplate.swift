@@ -47,6 +47,12 @@ public struct SpecialToken: Sendable, Equatable {
     }
 }
 
+/// The parser's result, carried back from the parsing thread.
+struct ParsedBody: Sendable {
+    let body: [Stmt]
+    let undefined: [String]
+}
+
 /// A parsed chat template with the special tokens of its model folder, ready to render conversations.
 public struct ChatTemplate: Sendable {
     /// The template text exactly as read. Hash it (e.g. `ContentHash.sha256(Array(source.utf8))`) to record
@@ -77,7 +83,12 @@ public struct ChatTemplate: Sendable {
         self.file = file
         self.specialTokens = specialTokens
         self.limits = limits
-        (body, topLevelUndefined) = try Parser.parse(source, limits: limits)
+        let parsed = try onLargeStack { () throws(ChatTemplateError) in
+            let (body, undefined) = try Parser.parse(source, limits: limits)
+            return ParsedBody(body: body, undefined: undefined)
+        }
+        body = parsed.body
+        topLevelUndefined = parsed.undefined
     }
 
     // MARK: rendering
@@ -105,14 +116,20 @@ public struct ChatTemplate: Sendable {
         for (k, v) in variables { context[k] = v }
         context["messages"] = .list(conversation.map(ChatTemplate.normalize))
         context["add_generation_prompt"] = .bool(addGenerationPrompt)
-        let evaluator = Evaluator(variables: context, limits: limits, now: now ?? BrokenDownTime.now(), topLevelUndefined: topLevelUndefined)
-        return try evaluator.render(body)
+        let (limits, body, undefined, time) = (self.limits, self.body, topLevelUndefined, now ?? BrokenDownTime.now())
+        let variables = context
+        return try onLargeStack { () throws(ChatTemplateError) in
+            try Evaluator(variables: variables, limits: limits, now: time, topLevelUndefined: undefined).render(body)
+        }
     }
 
     /// Renders with exactly `variables` (no messages, special tokens or defaults added): jinja2's
     /// `Template.render(**variables)`, for tests of the interpreter itself.
     func render(variables: [String: Value], now: BrokenDownTime) throws(ChatTemplateError) -> String {
-        try Evaluator(variables: variables, limits: limits, now: now, topLevelUndefined: topLevelUndefined).render(body)
+        let (limits, body, undefined) = (self.limits, self.body, topLevelUndefined)
+        return try onLargeStack { () throws(ChatTemplateError) in
+            try Evaluator(variables: variables, limits: limits, now: now, topLevelUndefined: undefined).render(body)
+        }
     }
 
     /// transformers' `_normalize_chat_messages` and `_alias_reasoning_fields`.

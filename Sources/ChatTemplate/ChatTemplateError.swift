@@ -110,6 +110,9 @@ public struct ChatTemplateLimits: Sendable, Equatable {
     public var maxSteps = 50_000_000
     /// The deepest macro recursion.
     public var maxCallDepth = 64
+    /// The deepest evaluation: statements and expressions being evaluated inside each other, across
+    /// macro calls (each call evaluates its body inside the call's expression).
+    public var maxEvaluationDepth = 1_000
     /// The most elements a list or dict built by the template may hold.
     public var maxCollectionCount = 1_000_000
 

@@ -21,6 +21,8 @@ final class Evaluator {
     var iterations = 0
     var steps = 0
     var callDepth = 0
+    /// Statements and expressions being evaluated inside each other.
+    private var depth = 0
     /// Evaluating a constant expression when the template is compiled (jinja2's `as_const`).
     var constantFolding = false
 
@@ -161,7 +163,18 @@ final class Evaluator {
         return .normal
     }
 
+    /// Counts one level of evaluation nesting.
+    private func enter(_ at: SourceLocation) throws(ChatTemplateError) {
+        depth += 1
+        if depth > limits.maxEvaluationDepth {
+            throw .limitExceeded(what: "evaluation depth (statements and expressions inside each other, across macro calls)",
+                                 limit: limits.maxEvaluationDepth, at: at)
+        }
+    }
+
     private func execOne(_ s: Stmt) throws(ChatTemplateError) -> Flow {
+        try enter(s.location)
+        defer { depth -= 1 }
         switch s.kind {
         case .data(let text):
             try write(text, at: s.location)
@@ -271,6 +284,8 @@ final class Evaluator {
     // MARK: expressions
 
     func eval(_ e: Expr) throws(ChatTemplateError) -> Value {
+        try enter(e.location)
+        defer { depth -= 1 }
         try py(e.location) { () throws(PyError) in try charge() }
         switch e.kind {
         case .literal(let v):

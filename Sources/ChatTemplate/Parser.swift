@@ -39,6 +39,32 @@ struct Expr: Sendable {
 
     let kind: Kind
     let location: SourceLocation
+    /// 1 + the deepest sub-expression's depth (the parser refuses trees deeper than the nesting limit,
+    /// so that evaluating, folding and freeing them cannot exhaust the stack).
+    let depth: Int
+
+    init(kind: Kind, location: SourceLocation) {
+        self.kind = kind
+        self.location = location
+        var d = 0
+        func see(_ e: Expr?) { if let e { d = max(d, e.depth) } }
+        func see(_ a: Arguments) { a.positional.forEach { see($0) }; a.keyword.forEach { see($0.value) } }
+        switch kind {
+        case .literal, .name: break
+        case .list(let a), .tuple(let a), .concat(let a): a.forEach { see($0) }
+        case .dict(let pairs): pairs.forEach { see($0.key); see($0.value) }
+        case .getattr(let b, _): see(b)
+        case .getitem(let a, let b): see(a); see(b)
+        case .slice(let a, let b, let c, let e): see(a); see(b); see(c); see(e)
+        case .call(let f, let args): see(f); see(args)
+        case .filter(let b, _, let args), .test(let b, _, let args): see(b); see(args)
+        case .unary(_, let a), .not(let a): see(a)
+        case .binary(_, let a, let b), .and(let a, let b), .or(let a, let b): see(a); see(b)
+        case .compare(let a, let ops): see(a); ops.forEach { see($0.operand) }
+        case .conditional(let a, let b, let c): see(a); see(b); see(c)
+        }
+        depth = d + 1
+    }
 }
 
 /// The arguments of a call, filter or test.
@@ -191,6 +217,14 @@ struct Parser {
         var what = "unexpected \(Parser.describe(current))"
         if let expected { what += ", expected \(expected)" }
         return .syntax(what: what, at: current.location)
+    }
+
+    /// Refuses an expression tree deeper than the nesting limit (long operator chains nest too).
+    private func checked(_ e: Expr) throws(ChatTemplateError) -> Expr {
+        if e.depth > maxNesting {
+            throw .limitExceeded(what: "nesting of expressions", limit: maxNesting, at: e.location)
+        }
+        return e
     }
 
     private mutating func nest() throws(ChatTemplateError) {
@@ -484,7 +518,7 @@ struct Parser {
             let test = try parseOr()
             var otherwise: Expr? = nil
             if skipName("else") { otherwise = try parseExpression() }
-            expr = Expr(kind: .conditional(test: test, then: expr, else: otherwise), location: location)
+            expr = try checked(Expr(kind: .conditional(test: test, then: expr, else: otherwise), location: location))
         }
         return expr
     }
@@ -493,7 +527,7 @@ struct Parser {
         var left = try parseAnd()
         while isName("or") {
             let location = advance().location
-            left = Expr(kind: .or(left, try parseAnd()), location: location)
+            left = try checked(Expr(kind: .or(left, try parseAnd()), location: location))
         }
         return left
     }
@@ -502,7 +536,7 @@ struct Parser {
         var left = try parseNot()
         while isName("and") {
             let location = advance().location
-            left = Expr(kind: .and(left, try parseNot()), location: location)
+            left = try checked(Expr(kind: .and(left, try parseNot()), location: location))
         }
         return left
     }
@@ -534,14 +568,14 @@ struct Parser {
                 break
             }
         }
-        return ops.isEmpty ? first : Expr(kind: .compare(first, ops), location: location)
+        return ops.isEmpty ? first : try checked(Expr(kind: .compare(first, ops), location: location))
     }
 
     private mutating func parseMath1() throws(ChatTemplateError) -> Expr {
         var left = try parseConcat()
         while case .op(let o) = current.kind, o == "+" || o == "-" {
             let location = advance().location
-            left = Expr(kind: .binary(o, left, try parseConcat()), location: location)
+            left = try checked(Expr(kind: .binary(o, left, try parseConcat()), location: location))
         }
         return left
     }
@@ -550,14 +584,14 @@ struct Parser {
         let location = current.location
         var items = [try parseMath2()]
         while skipOp("~") { items.append(try parseMath2()) }
-        return items.count == 1 ? items[0] : Expr(kind: .concat(items), location: location)
+        return items.count == 1 ? items[0] : try checked(Expr(kind: .concat(items), location: location))
     }
 
     private mutating func parseMath2() throws(ChatTemplateError) -> Expr {
         var left = try parsePow()
         while case .op(let o) = current.kind, ["*", "/", "//", "%"].contains(o) {
             let location = advance().location
-            left = Expr(kind: .binary(o, left, try parsePow()), location: location)
+            left = try checked(Expr(kind: .binary(o, left, try parsePow()), location: location))
         }
         return left
     }
@@ -566,7 +600,7 @@ struct Parser {
         var left = try parseUnary()
         while isOp("**") {
             let location = advance().location
-            left = Expr(kind: .binary("**", left, try parseUnary()), location: location)
+            left = try checked(Expr(kind: .binary("**", left, try parseUnary()), location: location))
         }
         return left
     }
@@ -648,6 +682,7 @@ struct Parser {
     private mutating func parsePostfix(_ start: Expr) throws(ChatTemplateError) -> Expr {
         var node = start
         while true {
+            node = try checked(node)
             if isOp(".") {
                 let location = advance().location
                 let t = advance()
@@ -678,7 +713,7 @@ struct Parser {
             } else if isOp("(") {
                 node = Expr(kind: .call(node, try parseCallArguments()), location: node.location)
             } else {
-                return node
+                return try checked(node)
             }
         }
     }
@@ -743,6 +778,7 @@ struct Parser {
     private mutating func parseFilterExpression(_ start: Expr) throws(ChatTemplateError) -> Expr {
         var node = start
         while true {
+            node = try checked(node)
             if isOp("|") {
                 for (name, args, location) in try parseFilterChain(startInline: false) {
                     node = Expr(kind: .filter(node, name: name, args), location: location)
@@ -763,7 +799,7 @@ struct Parser {
             } else if isOp("(") {
                 node = Expr(kind: .call(node, try parseCallArguments()), location: node.location)
             } else {
-                return node
+                return try checked(node)
             }
         }
     }

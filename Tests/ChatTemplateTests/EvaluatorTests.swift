@@ -47,7 +47,7 @@ struct EvaluatorTests {
     func floatRepr() {
         let cases: [(Double, String)] = [
             (0.1, "0.1"), (1.0, "1.0"), (-0.0, "-0.0"), (1e16, "1e+16"), (1e15, "1000000000000000.0"), (1e-5, "1e-05"),
-            (0.0001, "0.0001"), (123456789012345678.0, "1.2345678901234568e+17"), (5e-324, "5e-324"),
+            (0.0001, "0.0001"), (123456789012345678.0, "1.2345678901234568e+17"), (Double.leastNonzeroMagnitude, "5e-324"),
             (1.7976931348623157e308, "1.7976931348623157e+308"), (0.1 + 0.2, "0.30000000000000004"), (2.5e-05, "2.5e-05"),
             (.infinity, "inf"), (-.infinity, "-inf"), (100.0, "100.0"), (1.5, "1.5"),
         ]
@@ -133,6 +133,30 @@ struct EvaluatorTests {
         }
         let e = renderError("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}")
         #expect(e != nil)
+    }
+
+    @Test("deep recursion ends in a limit error, not a stack overflow: macros calling themselves from deep expressions")
+    func evaluationDepth() {
+        let negations = String(repeating: "-", count: 90)
+        let e = renderError("{% macro f(n) %}{{ \(negations)(f(n - 1) | length if n > 0 else 1) }}{% endmacro %}{{ f(63) }}")
+        guard case .limitExceeded(let what, _, _)? = e else { Issue.record("got \(String(describing: e))"); return }
+        #expect(what.hasPrefix("evaluation depth"))
+        let ifs = String(repeating: "{% if true %}", count: 90) + "{{ f(n - 1) if n > 0 else 1 }}" + String(repeating: "{% endif %}", count: 90)
+        guard case .limitExceeded? = renderError("{% macro f(n) %}\(ifs){% endmacro %}{{ f(63) }}") else { Issue.record("statements"); return }
+    }
+
+    @Test("long operator, attribute and filter chains are refused when parsed (they nest as deep as they are long)")
+    func longChains() {
+        for source in ["{{ " + Array(repeating: "1", count: 20_000).joined(separator: " + ") + " }}",
+                       "{{ x" + String(repeating: ".a", count: 20_000) + " }}",
+                       "{{ x" + String(repeating: " | trim", count: 20_000) + " }}",
+                       "{{ x" + String(repeating: "[0]", count: 20_000) + " }}",
+                       "{{ 1" + String(repeating: " if 1 else 2", count: 20_000) + " }}"] {
+            guard case .limitExceeded? = renderError(source) else { Issue.record("\(source.prefix(30))… was accepted"); continue }
+        }
+        // Flat constructs of any length are fine: a long ~ concatenation, a long list.
+        #expect((try? render("{{ (" + Array(repeating: "x", count: 5_000).joined(separator: " ~ ") + ") | length }}", ["x": .string("a")])) == "5000")
+        #expect((try? render("{{ [" + Array(repeating: "1", count: 5_000).joined(separator: ", ") + "] | length }}")) == "5000")
     }
 
     @Test("evaluation steps are bounded")
