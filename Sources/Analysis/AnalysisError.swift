@@ -51,7 +51,7 @@ public enum AnalysisError: Error, CustomStringConvertible, Sendable {
         case .cannotOpen:
             return "Pass the .h5 file written by `cpiscope probe ... -o RUN.h5`."
         case .notARun:
-            return "diff and report read files written by `cpiscope probe`; make one with `cpiscope probe TRAJECTORY -o RUN.h5`."
+            return "diff reads files written by `cpiscope probe` or `cpiscope intervene`; report reads those and `cpiscope criticality` files. Make a probe run with `cpiscope probe TRAJECTORY -o RUN.h5`."
         case .schemaVersion:
             return "Rerun `cpiscope probe` with this version of cpiscope, or analyse the file with the cpiscope that wrote it."
         case .malformedRun:

@@ -303,12 +303,15 @@ public enum InterventionEffects {
         let what = best.counterfactualChange != nil ? "counterfactual accuracy" : "M_C"
         let est = restoration(best)
         let layer = best.layer < 0 ? "every layer" : "layer \(best.layer)"
-        let sure = est.interval.excludesZero ? "" : " (its 95% interval includes 0)"
+        // Each interval that includes 0 is flagged right after it, so the note cannot be read as the other's.
+        func change(_ e: Estimate) -> String {
+            "\(Fmt.signed(e.value)) \(Fmt.interval(e.interval))" + (e.interval.excludesZero ? "" : " (this 95% interval includes 0)")
+        }
         let verb = est.value > 0 ? "restores the most context reliance"
             : "comes closest to restoring context reliance (no transplant raises \(what))"
+        let mc = best.counterfactualChange != nil ? " and M_C by \(change(best.mcChange))" : ""
         return "At \(at), transplanting \(best.component) of \(layer) from \(best.source) \(verb): \(what) changes by "
-            + "\(Fmt.signed(est.value)) \(Fmt.interval(est.interval)) and M_C by \(Fmt.signed(best.mcChange.value)) "
-            + "\(Fmt.interval(best.mcChange.interval))\(sure) — the largest of \(transplants.count) transplants."
+            + "\(change(est))\(mc) — the largest of \(transplants.count) transplants."
     }
 
     /// The strongest effect of each kind at `checkpoint`, in words (by |Δ logit diff|; patches by recovery).

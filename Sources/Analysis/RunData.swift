@@ -85,8 +85,11 @@ public final class RunData: Sendable {
         }
         guard let version = try? file.attribute(V.Attribute.version) else {
             let intervention = (try? file.attribute(InterventionSchema.versionAttribute)) != nil
+            let criticality = (try? file.attribute(CriticalitySchema.versionAttribute)) != nil
             throw AnalysisError.notARun(path: path, detail: intervention
                 ? "it is an intervention file (`cpiscope intervene`), which `diff` and `report` read on their own, not with a probe run"
+                : criticality
+                ? "it is a criticality file (`cpiscope criticality`): `cpiscope report` reads it (loss by group over training); `diff` compares probe runs and ranks the interventions of intervention files"
                 : "no cpiscope_schema_version attribute")
         }
         guard case .int(let v) = version else {

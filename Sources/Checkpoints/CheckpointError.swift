@@ -148,7 +148,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Sendable {
             return "\(file): tensor '\(tensor)' starts at \(start), overlapping '\(previous)' which ends at \(previousEnd)"
         case let .gappedOffsets(file, tensor, previous, gapStart, gapEnd):
             let before = previous.map { "after '\($0)'" } ?? "at the start of the data buffer"
-            return "\(file): tensor '\(tensor)' leaves a gap of bytes \(gapStart)..<\(gapEnd) \(before)"
+            return "\(file): tensor '\(tensor)' leaves a gap of \(gapEnd - gapStart) byte(s), from byte \(gapStart) to byte \(gapEnd) (exclusive), \(before)"
         case let .byteLengthMismatch(file, tensor, dtype, shape, expected, actual):
             return "\(file): tensor '\(tensor)' has \(actual) bytes but shape \(shape) × \(dtype.rawValue) needs \(expected)"
         case let .truncated(file, tensor, end, dataLength):

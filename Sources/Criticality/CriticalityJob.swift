@@ -2,6 +2,7 @@
 // into one HDF5 file; optionally the paper's filtered dataset. Order of work, as for probe runs: read and
 // check everything (data, template, checkpoints, tokenizer, lengths, output paths) before the output
 // exists; tokenize once; then per checkpoint load → score every batch → write → flush.
+import Analysis
 import Checkpoints
 import Foundation
 import HDF5Store
@@ -56,13 +57,19 @@ public struct CriticalityJobSpec: Sendable {
     }
 }
 
-/// One checkpoint's headline numbers.
+/// One checkpoint's headline numbers. The means and the median are over the scored examples with a
+/// context (the set `cpiscope report` takes its median criticality over), so the two NLLs compare the
+/// same examples.
 public struct CriticalitySummary: Sendable {
     public var name: String
     public var step: Int?
+    /// Examples scored (with or without a context).
     public var scored: Int
+    /// Scored examples with a context: the set of the three numbers below.
+    public var scoredWithContext: Int
     public var meanNLLWithContext: Double
     public var meanNLLWithoutContext: Double
+    /// The median (percentile definition 7 at 0.5) of their criticality.
     public var medianCriticality: Double
     public var skipped: Bool
 }
@@ -200,7 +207,7 @@ public enum CriticalityJob {
         for (ci, ref) in refs.enumerated() {
             progress?.checkpointStarted(ci, of: refs.count, name: ref.name)
             if done[ci] {
-                summaries.append(CriticalitySummary(name: ref.name, step: ref.step, scored: 0, meanNLLWithContext: .nan,
+                summaries.append(CriticalitySummary(name: ref.name, step: ref.step, scored: 0, scoredWithContext: 0, meanNLLWithContext: .nan,
                                                     meanNLLWithoutContext: .nan, medianCriticality: .nan, skipped: true))
                 continue
             }
@@ -296,15 +303,14 @@ public enum CriticalityJob {
         guard FileManager.default.isWritableFile(atPath: dir.path) else { throw CriticalityError.outputFolderMissing(path: dir.path) }
     }
 
+    /// The means and the median over the scored examples with a context (a finite nll with context and
+    /// criticality), the set the report's median is over.
     static func summarize(_ ref: CheckpointRef, _ s: CriticalityScores) -> CriticalitySummary {
-        func mean(_ v: [Float]) -> Double {
-            let f = v.filter(\.isFinite)
-            return f.isEmpty ? .nan : f.reduce(0.0) { $0 + Double($1) } / Double(f.count)
-        }
-        let c = s.criticality.filter(\.isFinite).sorted()
-        let median = c.isEmpty ? Double.nan : (c.count % 2 == 1 ? Double(c[c.count / 2]) : (Double(c[c.count / 2 - 1]) + Double(c[c.count / 2])) / 2)
-        return CriticalitySummary(name: ref.name, step: ref.step, scored: s.nllWithout.filter(\.isFinite).count,
+        let set = s.nllWith.indices.filter { s.nllWith[$0].isFinite && s.nllWithout[$0].isFinite && s.criticality[$0].isFinite }
+        func mean(_ v: [Float]) -> Double { set.isEmpty ? .nan : set.reduce(0.0) { $0 + Double(v[$1]) } / Double(set.count) }
+        let c = set.map { Double(s.criticality[$0]) }.sorted()
+        return CriticalitySummary(name: ref.name, step: ref.step, scored: s.nllWithout.filter(\.isFinite).count, scoredWithContext: set.count,
                                   meanNLLWithContext: mean(s.nllWith), meanNLLWithoutContext: mean(s.nllWithout),
-                                  medianCriticality: median, skipped: false)
+                                  medianCriticality: Stats.quantile(sorted: c, 0.5), skipped: false)
     }
 }

@@ -145,8 +145,8 @@ public enum InterventionError: Error, CustomStringConvertible, Sendable, Equatab
 
     public var description: String {
         switch self {
-        case let .layerOutOfRange(l, n, i): return "intervention '\(i)': layer \(l) is outside 0..<\(n)"
-        case let .headOutOfRange(h, n, i): return "intervention '\(i)': head \(h) is outside 0..<\(n)"
+        case let .layerOutOfRange(l, n, i): return "intervention '\(i)': layer \(l) is outside the model's layers 0–\(n - 1)"
+        case let .headOutOfRange(h, n, i): return "intervention '\(i)': head \(h) is outside the model's heads 0–\(n - 1)"
         case let .notWritable(hook): return "hook point \(hook) cannot be written (writable: hook_resid_pre, attn.hook_z, hook_attn_out, hook_mlp_out, hook_resid_post)"
         case let .headsOnNonHeadHook(hook): return "hook point \(hook) has no heads; heads apply to attn.hook_z only"
         case let .wrongWidth(f, e, i): return "intervention '\(i)': a vector of \(f) values where the hook holds \(e) per position"

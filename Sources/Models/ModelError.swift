@@ -20,7 +20,7 @@ public enum ModelError: Error, CustomStringConvertible, Sendable {
         case let .unusedTensors(c, ts):
             let shown = ts.prefix(5).joined(separator: ", ")
             return "\(c): \(ts.count) tensor(s) not used by the model: \(shown)\(ts.count > 5 ? ", …" : "")"
-        case let .tokenOutOfRange(id, v): return "token id \(id) is outside the vocabulary (0..<\(v))"
+        case let .tokenOutOfRange(id, v): return "token id \(id) is outside the vocabulary (ids 0–\(v - 1))"
         case let .sequenceTooLong(n, m): return "sequence of \(n) tokens exceeds the model's \(m) positions"
         case .emptyInput: return "no input tokens"
         }

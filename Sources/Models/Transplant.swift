@@ -32,7 +32,7 @@ public enum TransplantError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case let .incompatible(t, s): return "cannot transplant between \(s) (source) and \(t) (target): the models differ in shape"
-        case let .layerOutOfRange(l, n): return "transplant layer \(l) is outside 0..<\(n)"
+        case let .layerOutOfRange(l, n): return "transplant layer \(l) is outside the model's layers 0–\(n - 1)"
         }
     }
 }

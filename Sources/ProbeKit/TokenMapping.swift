@@ -140,7 +140,7 @@ public struct TokenizedProbe: Sendable, Equatable {
         if let bad = out.offsets.firstIndex(where: { $0.lowerBound < 0 || $0.upperBound > length }) {
             throw ProbeKitError.encoderOutputInvalid(
                 probeID: probeID, text: what,
-                detail: "token \(bad) has range \(out.offsets[bad]) outside 0..<\(length)")
+                detail: "token \(bad) spans characters \(out.offsets[bad].lowerBound) to \(out.offsets[bad].upperBound), outside the text's \(length) characters")
         }
         if let bad = out.ids.firstIndex(where: { $0 < 0 }) {
             throw ProbeKitError.encoderOutputInvalid(probeID: probeID, text: what, detail: "token \(bad) has a negative id")

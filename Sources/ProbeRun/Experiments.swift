@@ -197,7 +197,7 @@ public struct ExperimentRequest: Sendable {
                     throw ExperimentError(option: option, detail: "'\(text)' is not a layer list (all, A-B or L,L,…)")
                 }
                 for l in a...b {
-                    guard l >= 0, l < L else { throw ExperimentError(option: option, detail: "layer \(l) is outside 0..<\(L)") }
+                    guard l >= 0, l < L else { throw ExperimentError(option: option, detail: "layer \(l) is outside the model's layers 0–\(L - 1)") }
                     list.append(l)
                 }
             }
@@ -218,8 +218,8 @@ public struct ExperimentRequest: Sendable {
                         guard lh.count == 2, let l = Int(lh[0]), let h = Int(lh[1]) else {
                             throw ExperimentError(option: "--ablate", detail: "'\(item)' is not LAYER.HEAD (e.g. 3.5)")
                         }
-                        guard l >= 0, l < L else { throw ExperimentError(option: "--ablate", detail: "layer \(l) is outside 0..<\(L)") }
-                        guard h >= 0, h < H else { throw ExperimentError(option: "--ablate", detail: "head \(h) is outside 0..<\(H)") }
+                        guard l >= 0, l < L else { throw ExperimentError(option: "--ablate", detail: "layer \(l) is outside the model's layers 0–\(L - 1)") }
+                        guard h >= 0, h < H else { throw ExperimentError(option: "--ablate", detail: "head \(h) is outside the model's heads 0–\(H - 1)") }
                         out.append(PlannedIntervention(.ablate(.head(layer: l, head: h), ablation)))
                     }
                 }

@@ -57,7 +57,9 @@ public enum InterventionJobError: Error, CustomStringConvertible, Sendable {
         case .noExperiment: return "no experiment given"
         case let .experiment(e): return e.description
         case let .unknownSource(name, available):
-            return "source checkpoint '\(name)' is neither a checkpoint of the trajectory (\(available.joined(separator: ", "))) nor a checkpoint folder"
+            let list = available.count <= 12 ? available.joined(separator: ", ")
+                : available.prefix(10).joined(separator: ", ") + ", …, \(available.last ?? "") (\(available.count) in all)"
+            return "source checkpoint '\(name)' is neither a checkpoint of the trajectory (\(list)) nor a checkpoint folder"
         case let .incompatibleSource(source, detail): return "\(source): \(detail)"
         case let .resumeMismatch(path, detail): return "\(path): cannot resume: \(detail)"
         }
@@ -174,13 +176,13 @@ public enum InterventionJob {
     /// A source named by checkpoint name, by step, or as a folder.
     static func sourceURL(_ name: String, spec: ProbeJobSpec) throws -> URL {
         if let ref = spec.checkpoints.first(where: { $0.name == name || $0.step.map(String.init) == name }) { return ref.path }
-        if let root = spec.trajectoryRoot, let ref = try? Trajectory.discover(at: root).first(where: { $0.name == name || $0.step.map(String.init) == name }) {
-            return ref.path
-        }
+        let all = spec.trajectoryRoot.flatMap { try? Trajectory.discover(at: $0) } ?? []
+        if let ref = all.first(where: { $0.name == name || $0.step.map(String.init) == name }) { return ref.path }
         let url = URL(fileURLWithPath: name)
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue { return url }
-        throw InterventionJobError.unknownSource(name: name, available: spec.checkpoints.map(\.name))
+        // Every checkpoint of the trajectory is a valid source, not only those --checkpoints selected.
+        throw InterventionJobError.unknownSource(name: name, available: (all.isEmpty ? spec.checkpoints : all).map(\.name))
     }
 
     static func maxAnswerTokens(_ items: [(TokenizedProbe, BuiltPrompt)]) -> Int {

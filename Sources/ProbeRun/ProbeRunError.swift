@@ -31,7 +31,7 @@ public enum ProbeRunError: Error, CustomStringConvertible, Sendable {
         case let .notARun(p, d): return "\(p): not a cpiscope run: \(d)"
         case let .writeFailed(p, d): return "\(p): write failed: \(d)"
         case let .emptyProbeSet(p): return "\(p): the probe set holds no probes"
-        case let .badDumpLayer(l, n): return "--dump layer \(l) is outside 0..<\(n)"
+        case let .badDumpLayer(l, n): return "--dump layer \(l) is outside the model's layers 0–\(n - 1)"
         case .shardWithDump: return "--shard-by probes cannot be combined with --dump"
         case let .emptyShard(s): return "shard \(s) holds no checkpoints, probes or interventions"
         case let .shardAxis(a, c): return "`cpiscope \(c)` cannot shard by \(a)"

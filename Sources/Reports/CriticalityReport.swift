@@ -42,7 +42,7 @@ enum CriticalityReport {
             let t = table
             let withContext = t.hasContext.filter { $0 }.count
             let skipped = t.skipReason.filter { !$0.isEmpty }.count
-            var out = ["criticality file \(t.path): \(t.examples) examples (\(withContext) with a context, \(skipped) skipped), \(t.checkpoints.count) complete checkpoints"]
+            var out = ["criticality file \(t.path): \(t.examples) examples (\(withContext) with a context, \(skipped) skipped), \(t.checkpoints.count) complete checkpoint\(t.checkpoints.count == 1 ? "" : "s")"]
             let values = t.criticalityValues(checkpoint: t.baseCheckpoint).sorted()
             if !values.isEmpty {
                 out.append("at \(base): median criticality (perplexity of the response without its context) \(Fmt.number(Stats.quantile(sorted: values, 0.5), 4)) over the \(values.count) scored examples with a context; quartiles \(Fmt.number(Stats.quantile(sorted: values, 0.25), 4)) / \(Fmt.number(Stats.quantile(sorted: values, 0.75), 4))")

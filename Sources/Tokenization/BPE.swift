@@ -50,7 +50,7 @@ final class BPEModel: Sendable {
             guard case .number(let n) = v, let id = n.exactInt, id >= 0 && id < Self.maxVocabularyID else {
                 let idField = JSONField(v, path: "\(vocabField.path)[\(quoted(token))]", file: f.file)
                 let id = try idField.int()
-                throw idField.invalid("id \(id) is outside 0..<\(Self.maxVocabularyID)")
+                throw idField.invalid("id \(id) is outside 0–\(Self.maxVocabularyID - 1)")
             }
             vocab[token.exact] = id
             maxID = max(maxID, id)

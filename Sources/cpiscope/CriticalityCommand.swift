@@ -53,12 +53,7 @@ struct CriticalityCommand: ParsableCommand {
               + (result.scoringSeconds > 0 ? String(format: ", %.0f tokens/s scored", Double(result.inputTokens) / result.scoringSeconds) : ""))
         for (i, reason) in result.skipped.prefix(5) { print("  skipped example \(i): \(reason)") }
         if result.skipped.count > 5 { print("  … \(result.skipped.count - 5) more (skip_reason in the file)") }
-        print("checkpoint            step  scored  nll_with_ctx  nll_without_ctx  median_criticality")
-        for s in result.summaries {
-            let head = pad(s.name, 20) + "  " + pad(s.step.map(String.init) ?? "-", 5)
-            if s.skipped { print(head + "  (already complete; skipped)"); continue }
-            print(head + String(format: "  %6d  %12.4f  %15.4f  %18.3f", s.scored, s.meanNLLWithContext, s.meanNLLWithoutContext, s.medianCriticality))
-        }
+        Self.printTable(result.summaries)
         if let f = result.filtered {
             print("filtered: removed \(f.removed) examples → \(f.file.path) (what and why: \(f.sidecar.path))")
         }
@@ -67,6 +62,23 @@ struct CriticalityCommand: ParsableCommand {
             try table.csv(checkpoint: spec.filterCheckpoint).write(to: URL(fileURLWithPath: csv), atomically: true, encoding: .utf8)
             print("wrote \(csv)")
         }
+    }
+}
+
+extension CriticalityCommand {
+    /// The per-checkpoint table: the first two columns as wide as the longest name and step. The NLL means
+    /// and the median are over the scored examples with a context (`with_ctx`), the set the report uses.
+    static func printTable(_ summaries: [CriticalitySummary]) {
+        let width = max(10, summaries.map(\.name.count).max() ?? 0)
+        let stepWidth = max(4, summaries.map { ($0.step.map(String.init) ?? "-").count }.max() ?? 0)
+        print(pad("checkpoint", width) + "  " + padLeft("step", stepWidth) + "  scored  with_ctx  nll_with_ctx  nll_without_ctx  median_criticality")
+        for s in summaries {
+            let head = pad(s.name, width) + "  " + padLeft(s.step.map(String.init) ?? "-", stepWidth)
+            if s.skipped { print(head + "  (already complete; skipped)"); continue }
+            print(head + String(format: "  %6d  %8d  %12.4f  %15.4f  %18.3f", s.scored, s.scoredWithContext, s.meanNLLWithContext,
+                                s.meanNLLWithoutContext, s.medianCriticality))
+        }
+        print("nll_with_ctx, nll_without_ctx (mean nats per response token) and median_criticality are over the with_ctx scored examples with a context, as in `cpiscope report`")
     }
 }
 

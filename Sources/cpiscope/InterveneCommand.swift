@@ -57,8 +57,9 @@ struct InterveneCommand: ParsableCommand {
         var spec = InterventionJobSpec(probe: try job.makeSpec(), experiments: experiments.request)
         spec.generate = experiments.generate
         let plan = try InterventionJob.run(spec, progress: InterventionProgress(quiet: job.quiet))
-        let checkpoints = spec.probe.shard.map { $0.axis == .checkpoints ? $0.range(of: spec.probe.checkpoints.count).count : nil }
-            ?? spec.probe.checkpoints.count
+        // This process's checkpoints: a checkpoint shard's part, else all of them (an Int, never an Optional).
+        let all = spec.probe.checkpoints.count
+        let checkpoints = spec.probe.shard.flatMap { $0.axis == .checkpoints ? $0.range(of: all).count : nil } ?? all
         print("wrote \(spec.probe.output.path): \(plan.count) intervention(s) × \(checkpoints) checkpoint(s)")
     }
 }

@@ -122,7 +122,7 @@ struct TokenizeCommand: ParsableCommand {
                 var slice = String()
                 if r.lowerBound >= 0 && r.upperBound <= scalars.count { slice.unicodeScalars.append(contentsOf: scalars[r]) }
                 let mark = encoding.isSpecial[i] ? "\t(special)" : ""
-                print("\(i)\t\(encoding.ids[i])\t\(r.lowerBound)..<\(r.upperBound)\t\(JSONValue.quoted(encoding.tokens[i]))\t\(JSONValue.quoted(slice))\(mark)")
+                print("\(i)\t\(encoding.ids[i])\t[\(r.lowerBound), \(r.upperBound))\t\(JSONValue.quoted(encoding.tokens[i]))\t\(JSONValue.quoted(slice))\(mark)")
             }
         }
     }

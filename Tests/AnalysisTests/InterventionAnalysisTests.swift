@@ -109,6 +109,26 @@ struct InterventionAnalysisTests {
         }
     }
 
+    @Test("the transplant headline flags the interval that includes 0 right after that interval, not after the other")
+    func transplantWording() {
+        func transplant(cf: Estimate?, mc: Estimate) -> InterventionEffect {
+            InterventionEffect(checkpoint: "checkpoint-0", name: "transplant attn.ov L0 from checkpoint-20", kind: "transplant", layer: 0, head: -1,
+                               component: "attn.ov", source: "checkpoint-20", logitDiffChange: .undefined, mcChange: mc,
+                               counterfactualChange: cf, recovery: .undefined)
+        }
+        let e = { (v: Double, lo: Double, hi: Double) in Estimate(value: v, interval: Interval(low: lo, high: hi), n: 6) }
+        // The case: accuracy unchanged ([0, 0] includes 0), M_C up with an interval above 0.
+        let a = InterventionEffects.transplantHeadline([transplant(cf: e(0, 0, 0), mc: e(0.117, 0.020, 0.266))]) ?? ""
+        #expect(a.contains("counterfactual accuracy changes by +0.000 [+0.000, +0.000] (this 95% interval includes 0) and M_C by +0.117 [+0.020, +0.266] — the largest"), "\(a)")
+        // The reverse: accuracy up (interval above 0), M_C's interval includes 0.
+        let b = InterventionEffects.transplantHeadline([transplant(cf: e(0.2, 0.1, 0.3), mc: e(0.05, -0.01, 0.1))]) ?? ""
+        #expect(b.contains("changes by +0.200 [+0.100, +0.300] and M_C by +0.050 [-0.010, +0.100] (this 95% interval includes 0) — the largest"), "\(b)")
+        #expect(b.components(separatedBy: "includes 0").count == 2, "one flag, for M_C only")
+        // Without generations the restoration is M_C itself: said once, flagged once.
+        let c = InterventionEffects.transplantHeadline([transplant(cf: nil, mc: e(0.05, -0.01, 0.1))]) ?? ""
+        #expect(c.contains("M_C changes by +0.050 [-0.010, +0.100] (this 95% interval includes 0) — the largest") && !c.contains("and M_C by"), "\(c)")
+    }
+
     @Test("names: knockout layers, patch positions and ablation modes are read from the intervention's name")
     func names() {
         func effect(_ name: String, layer: Int = -1) -> InterventionEffect {

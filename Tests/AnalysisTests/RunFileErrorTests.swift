@@ -33,6 +33,16 @@ struct RunFileErrorTests {
         try f.createDimension("x", ints: [1, 2])
         try f.close()
         expectError({ _ = try RunData(url: plain) }, { if case .notARun(_, let d) = $0 { return d.contains("cpiscope_schema_version") }; return false }, "plain HDF5")
+        // A criticality file: diff cannot read it, report can, and the message says so (not "read files written by cpiscope probe").
+        let crit = dir.appendingPathComponent("crit.h5")
+        let g = try HDF5File.create(at: crit, overwrite: false)
+        try g.setAttribute(CriticalitySchema.versionAttribute, .int(1))
+        try g.close()
+        expectError({ _ = try RunData(url: crit) }, { e in
+            guard case .notARun(_, let d) = e else { return false }
+            return d.contains("criticality file") && d.contains("`cpiscope report` reads it") && e.hint.contains("report reads those and `cpiscope criticality` files")
+                && !e.hint.contains("diff and report read files written by `cpiscope probe`")
+        }, "criticality file")
     }
 
     @Test("another schema version is refused, naming both versions")

@@ -150,8 +150,17 @@ let badInputs: [BadInput] = [
         trajectoryArgs(d, ["--transplant-from", "checkpoint-0", "--components", "attn.xy"]).replacingFirst("probe", with: "intervene")
     },
     BadInput(id: "intervene-head-out-of-range", input: "intervene: --ablate names a head the model does not have", status: 1,
-             expect: ["--ablate", "head 9 is outside 0..<4"]) { d in
+             expect: ["--ablate", "head 9 is outside the model's heads 0–3"]) { d in
         trajectoryArgs(d, ["--ablate", "heads:0.9"]).replacingFirst("probe", with: "intervene")
+    },
+    BadInput(id: "intervene-layer-out-of-range", input: "intervene: --ablate names a layer the model does not have", status: 1,
+             expect: ["--ablate", "layer 40 is outside the model's layers 0–1"]) { d in
+        trajectoryArgs(d, ["--ablate", "heads:40.0"]).replacingFirst("probe", with: "intervene")
+    },
+    BadInput(id: "intervene-source-unknown", input: "intervene: --transplant-from names no checkpoint of the trajectory (with --checkpoints selecting another)", status: 1,
+             expect: ["'checkpoint-60'", "checkpoint-0, checkpoint-10, checkpoint-20"]) { d in
+        trajectoryArgs(d, ["--checkpoints", "checkpoint-20", "--transplant-from", "checkpoint-60", "--components", "mlp"])
+            .replacingFirst("probe", with: "intervene")
     },
     BadInput(id: "intervene-source-other-model", input: "intervene: the transplant source is a checkpoint of another model (GPT-2 into Llama)", status: 1,
              expect: ["differs from the trajectory's"]) { d in
@@ -331,7 +340,7 @@ let badInputs: [BadInput] = [
         trajectoryArgs(d, ["--max-tokens", "0"])
     },
     BadInput(id: "dump-layer-out-of-range", input: "--dump names a layer the model does not have", status: 1,
-             expect: ["--dump layer 7", "0..<2"]) { d in trajectoryArgs(d, ["--dump", "7"]) },
+             expect: ["--dump layer 7", "layers 0–1"]) { d in trajectoryArgs(d, ["--dump", "7"]) },
     BadInput(id: "mixed-architectures", input: "a Llama and a GPT-2 checkpoint in one run", status: 1,
              expect: ["probe-gpt2", "gpt2", "llama"]) { d in
         ["probe", trajectory.appendingPathComponent("checkpoint-0").path, Paths.gpt2.path, "--tokenizer", trajectory.path,
@@ -504,6 +513,10 @@ struct BadInputTests {
         }
         for needle in c.expect {
             #expect(shown.contains(needle), "\(c.id): '\(needle)' not in: \(shown)")
+        }
+        // No Swift internals reach the user: no Optional(…) and no `..<` ranges in what is printed.
+        for leak in ["Optional(", "..<"] {
+            #expect(!r.stderr.contains(leak) && !r.stdout.contains(leak), "\(c.id): '\(leak)' printed: \(r.stderr)")
         }
         if c.noOutput {
             #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("run.h5").path),

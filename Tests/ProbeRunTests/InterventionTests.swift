@@ -244,8 +244,8 @@ struct InterventionTests {
             #expect(!FileManager.default.fileExists(atPath: probe.output.path), "a file was left for a refused run")
         }
         refused({ $0.transplantFrom = "checkpoint-0"; $0.components = ["attn.xy"] }, "unknown component 'attn.xy'")
-        refused({ $0.ablate = ["heads:5.0"] }, "layer 5 is outside 0..<2")
-        refused({ $0.ablate = ["heads:0.9"] }, "head 9 is outside 0..<4")
+        refused({ $0.ablate = ["heads:5.0"] }, "layer 5 is outside the model's layers 0–1")
+        refused({ $0.ablate = ["heads:0.9"] }, "head 9 is outside the model's heads 0–3")
         refused({ $0.knockout = ["elbow@all"] }, "unknown span 'elbow'")
         refused({ $0.patchFrom = "checkpoint-99"; $0.patch = ["heads:each"] }, "source checkpoint 'checkpoint-99'")
         refused({ $0.transplantFrom = fixtures.appendingPathComponent("probe-gpt2").path; $0.components = ["mlp"] }, "differs from the trajectory's")
