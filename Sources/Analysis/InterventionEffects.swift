@@ -39,6 +39,11 @@ public struct InterventionRun: Sendable {
     public let heads: [Int]
     public let components: [String]
     public let sources: [String]
+    /// Per intervention, every layer it acts on (`intervention_layers`; empty where none is listed).
+    public let layerLists: [[Int]]
+    /// The model's layer and head counts from the `model_config` attribute (config.json), nil when absent.
+    public let modelLayers: Int?
+    public let modelHeads: Int?
     /// Whether the file holds generations (`--generate`).
     public let generated: Bool
     /// `[checkpoint, probe]` (complete checkpoints).
@@ -110,6 +115,15 @@ public struct InterventionRun: Sendable {
         }
         components = try r.strings(S.component)
         sources = try r.strings(S.source)
+        layerLists = try r.strings(S.layerList).map { text in
+            try text.split(separator: ",").map { part in
+                guard let l = Int(part.trimmingCharacters(in: .whitespaces)), (0..<RunData.maxLayers).contains(l) else {
+                    throw AnalysisError.malformedRun(path: path, field: S.layerList.name, detail: "'\(text)' is not a comma list of layers")
+                }
+                return l
+            }
+        }
+        (modelLayers, modelHeads) = Self.modelShape(try? file.attribute(RunSchema.Attribute.modelConfig))
         func index(_ v: SchemaVariable) throws -> [Int] {
             let field = v.name
             let values = try r.wrap(field) { try file.readInts32(field) }
@@ -147,6 +161,27 @@ public struct InterventionRun: Sendable {
     public func checkpointIndex(_ key: String) throws -> Int {
         try Analysis.checkpointIndex(key, checkpoints: checkpoints, steps: steps, path: path)
     }
+
+    /// The layer and head counts in a config.json text (`num_hidden_layers` / `n_layer`,
+    /// `num_attention_heads` / `n_head`), each nil when absent or out of range.
+    static func modelShape(_ attribute: AttributeValue?) -> (Int?, Int?) {
+        guard case .string(let text)? = attribute, let data = text.data(using: .utf8),
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return (nil, nil) }
+        func count(_ keys: [String], limit: Int) -> Int? {
+            for k in keys { if let n = json[k] as? Int, (1...limit).contains(n) { return n } }
+            return nil
+        }
+        return (count(["num_hidden_layers", "n_layer", "num_layers"], limit: RunData.maxLayers),
+                count(["num_attention_heads", "n_head"], limit: RunData.maxHeads))
+    }
+
+    /// The model's layer count: from config.json, else one past the largest layer any intervention names.
+    public var layerCount: Int {
+        modelLayers ?? ((layers + layerLists.flatMap { $0 }).max() ?? -1) + 1
+    }
+
+    /// The model's head count: from config.json, else one past the largest head any intervention names.
+    public var headCount: Int { modelHeads ?? (heads.max() ?? -1) + 1 }
 }
 
 /// One intervention at one checkpoint.
@@ -158,6 +193,8 @@ public struct InterventionEffect: Sendable {
     public let head: Int
     public let component: String
     public let source: String
+    /// Every layer the intervention acts on, from the file (empty when it lists none).
+    public let layers: [Int]
     /// intervened − clean, over probes.
     public let logitDiffChange: Estimate
     public let mcChange: Estimate
@@ -169,17 +206,21 @@ public struct InterventionEffect: Sendable {
     public let recovery: Estimate
 
     public init(checkpoint: String, name: String, kind: String, layer: Int, head: Int, component: String, source: String,
-                logitDiffChange: Estimate, mcChange: Estimate, counterfactualChange: Estimate?, recovery: Estimate) {
+                layers: [Int] = [], logitDiffChange: Estimate, mcChange: Estimate, counterfactualChange: Estimate?, recovery: Estimate) {
         self.checkpoint = checkpoint; self.name = name; self.kind = kind; self.layer = layer; self.head = head
-        self.component = component; self.source = source; self.logitDiffChange = logitDiffChange; self.mcChange = mcChange
+        self.component = component; self.source = source; self.layers = layers; self.logitDiffChange = logitDiffChange; self.mcChange = mcChange
         self.counterfactualChange = counterfactualChange; self.recovery = recovery
     }
 
-    /// Layers a knockout acts on, read from its name ("knockout context L0-3", "… L1,L4"); [layer]
-    /// when the name has no layer list; empty when neither is known.
+    /// Layers a knockout acts on: the file's list (`intervention_layers`) when it has one, else read from
+    /// the name ("knockout context L0-3", "… L1,L4", with or without " from generation"); [layer] when
+    /// the name has no layer list; empty when neither is known.
     public var knockoutLayers: [Int] {
+        if !layers.isEmpty { return layers }
+        var words = name.split(separator: " ")
+        if words.count >= 2, words[words.count - 2] == "from" { words.removeLast(2) }
         var out: [Int] = []
-        for part in (name.split(separator: " ").last ?? "").split(separator: ",") {
+        for part in (words.last ?? "").split(separator: ",") {
             guard part.first == "L" else { return layer >= 0 ? [layer] : [] }
             let bounds = part.dropFirst().split(separator: "-", omittingEmptySubsequences: false)
             guard (1...2).contains(bounds.count), let a = Int(bounds[0]), let b = Int(bounds[bounds.count - 1]), a <= b, b - a < 1 << 16 else {
@@ -248,7 +289,7 @@ public enum InterventionEffects {
                 func values<T: BinaryFloatingPoint>(_ x: [T]) -> [Double] { (0..<P).map { Double(x[base + $0]) } }
                 out.append(InterventionEffect(
                     checkpoint: run.checkpoints[c], name: run.names[i], kind: run.kinds[i], layer: run.layers[i], head: run.heads[i],
-                    component: run.components[i], source: run.sources[i],
+                    component: run.components[i], source: run.sources[i], layers: run.layerLists[i],
                     logitDiffChange: try bootstrap.paired(from: clean, to: values(run.logitDiff)),
                     mcChange: try bootstrap.paired(from: cleanMC, to: values(run.mc)),
                     counterfactualChange: run.generated

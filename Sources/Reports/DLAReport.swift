@@ -28,7 +28,7 @@ enum DLAReport {
         }
         return HTMLReport.figure(LineChart(id: "chart-dla-heads", title: "Direct logit attribution of the context and memory heads", x: m.x,
                                            xLabel: m.xLabel, yLabel: "head DLA (logits)", series: series, xNames: m.run.checkpoints).svg(),
-                                 "Mean over probes of each head's direct contribution to \(unit) at the answer position; the top \(LogitAttributionAnalysis.tracked) context heads (solid) and memory heads (dashed) at \(d.peakKnown ? "the counterfactual-accuracy peak" : "the final checkpoint (counterfactual accuracy has no peak)") \(esc(m.run.checkpoints[d.peak])). Bands: 95% bootstrap interval of the mean over probes.")
+                                 "Mean over probes of each head's direct contribution to \(unit) at the answer position; the top \(LogitAttributionAnalysis.tracked) context heads (solid) and memory heads (dashed) at \(d.peakKnown ? "the counterfactual-accuracy peak \(esc(m.run.checkpoints[d.peak]))" : "the final checkpoint \(esc(m.run.checkpoints[d.peak])) (counterfactual accuracy has no peak)"). Bands: 95% bootstrap interval of the mean over probes.")
     }
 
     static func section(_ m: ReportModel, _ d: LogitAttributionAnalysis) -> String {

@@ -6,7 +6,8 @@
 //   iv-transplant  layer × component tables of the change in M_C and counterfactual accuracy with
 //                  95% intervals (table-transplant-K) and a heatmap of the restoration (heatmap-transplant-K)
 //   iv-knockout    the change in logit difference over the knockout window's centre layer, one line per
-//                  span and window size (chart-knockout-K), and a table (table-knockout)
+//                  span and window size (chart-knockout-K); knockouts of every layer as their own labelled
+//                  bars (chart-knockout-all-K), not a point at the centre layer; and a table (table-knockout)
 //   iv-patching    layer × head heatmaps of the patch recovery (heatmap-patching-heads-K) and
 //                  layer × checkpoint heatmaps for block-output patches (heatmap-patching-layers-K)
 // plus the headline (iv-headline) and the interventions ranked at one checkpoint (table-ranking).
@@ -73,9 +74,10 @@ struct EffectGrid {
 
     func values(_ measure: EffectMeasure) -> [Double] { cells.map { $0.map { measure.estimate($0).value } ?? .nan } }
 
-    /// Layers × heads of head interventions.
-    static func heads(_ effects: [InterventionEffect]) -> EffectGrid {
-        let L = (effects.map(\.layer).max() ?? -1) + 1, H = (effects.map(\.head).max() ?? -1) + 1
+    /// Layers × heads of head interventions: every layer and head of the model (`layers` × `heads`, from
+    /// the file), not only those the interventions touch; cells without an intervention are "no data".
+    static func heads(_ effects: [InterventionEffect], layers: Int = 0, heads: Int = 0) -> EffectGrid {
+        let L = max(layers, (effects.map(\.layer).max() ?? -1) + 1), H = max(heads, (effects.map(\.head).max() ?? -1) + 1)
         var cells = [InterventionEffect?](repeating: nil, count: L * H)
         for e in effects where e.layer >= 0 && e.head >= 0 { cells[e.layer * H + e.head] = e }
         return EffectGrid(rows: (0..<L).map(String.init), columns: (0..<H).map(String.init), cells: cells)
@@ -205,7 +207,8 @@ enum InterventionReport {
     static func ablation(_ m: InterventionModel) -> String {
         var o = "<section id=\"iv-ablation\"><h2>Ablation</h2><div class=\"grid2\">"
         for (k, (key, effects)) in grouped(m.of("ablate") { $0.head >= 0 }, by: { [$0.checkpoint, $0.ablationMode] }).enumerated() {
-            o += heatmap("heatmap-ablation-heads-\(k + 1)", "Head ablation (\(key[1])) at \(key[0]): Δ logit diff", .heads(effects), .logitDiff,
+            o += heatmap("heatmap-ablation-heads-\(k + 1)", "Head ablation (\(key[1])) at \(key[0]): Δ logit diff",
+                         .heads(effects, layers: m.run.layerCount, heads: m.run.headCount), .logitDiff,
                          rowAxis: "layer", columnAxis: "head", unit: "mean Δ logit diff (logits)",
                          caption: "Mean over probes of the change in \(unit) when the head's output (hook_z) is replaced by its \(esc(key[1])) ablation at every position; blue = the head pushed towards the context answer. Hover a cell for its 95% interval and Δ M_C.")
         }
@@ -244,11 +247,21 @@ enum InterventionReport {
         return o + "<p class=\"meta\">Each target checkpoint rebuilt with one component's weights of one layer taken from the source checkpoint; every other weight is the target's own.</p></section>"
     }
 
+    /// The query positions of a knockout ("generation", "all") from its name's " from X" suffix, "" for the answer position.
+    static func queryPositions(_ e: InterventionEffect) -> String {
+        let words = e.name.split(separator: " ")
+        return words.count >= 2 && words[words.count - 2] == "from" ? String(words[words.count - 1]) : ""
+    }
+
     static func knockout(_ m: InterventionModel) -> String {
         let effects = m.of("knockout")
+        // A knockout of every layer has no place on a layer axis: it gets its own bars, not a point at the centre layer.
+        let L = m.run.layerCount
+        let everyLayer = { (e: InterventionEffect) in L > 1 && e.knockoutLayers == Array(0..<L) }
+        func from(_ e: InterventionEffect) -> String { queryPositions(e).isEmpty ? "" : ", from \(queryPositions(e))" }
         var o = "<section id=\"iv-knockout\"><h2>Knockout</h2><div class=\"grid2\">"
-        for (k, (checkpoint, atCheckpoint)) in grouped(effects.filter { !$0.knockoutLayers.isEmpty }, by: \.checkpoint).enumerated() {
-            let lines = grouped(atCheckpoint) { "\($0.component) (\($0.knockoutLayers.count) layer\($0.knockoutLayers.count == 1 ? "" : "s"))" }
+        for (k, (checkpoint, atCheckpoint)) in grouped(effects.filter { !$0.knockoutLayers.isEmpty && !everyLayer($0) }, by: \.checkpoint).enumerated() {
+            let lines = grouped(atCheckpoint) { "\($0.component) (\($0.knockoutLayers.count) layer\($0.knockoutLayers.count == 1 ? "" : "s")\(from($0)))" }
             let centres = Array(Set(atCheckpoint.map(centre))).sorted()
             let series = lines.enumerated().map { i, line -> Series in
                 var y = [Double](repeating: .nan, count: centres.count), band = [Interval](repeating: .undefined, count: centres.count)
@@ -260,8 +273,15 @@ enum InterventionReport {
             }
             o += HTMLReport.figure(LineChart(id: "chart-knockout-\(k + 1)", title: "Attention knockout at \(checkpoint): Δ logit diff by layer", x: centres,
                                              xLabel: "centre layer of the blocked window", yLabel: "mean Δ logit diff (logits)", series: series,
-                                             width: 520, height: 320).svg(),
+                                             width: 520, height: 320, integerX: centres.allSatisfy { $0 == $0.rounded() }).svg(),
                                    "Attention from the answer position to the span blocked in every head of the window's layers; one line per span and window size. Bands: 95% paired bootstrap intervals. Below 0: the span carried the context answer.")
+        }
+        for (k, (checkpoint, atCheckpoint)) in grouped(effects.filter(everyLayer), by: \.checkpoint).enumerated() {
+            o += HTMLReport.figure(BarChart(id: "chart-knockout-all-\(k + 1)", title: "Attention knockout of every layer (0–\(L - 1)) at \(checkpoint): Δ logit diff",
+                                            labels: atCheckpoint.map { "\($0.component), all layers\(from($0))" },
+                                            values: atCheckpoint.map(\.logitDiffChange.value), intervals: atCheckpoint.map(\.logitDiffChange.interval),
+                                            xLabel: "mean Δ logit diff (logits)").svg(),
+                                   "The span blocked in every head of all \(L) layers at once, one bar per span; whiskers: 95% paired bootstrap intervals. Below 0: the span carried the context answer.")
         }
         o += "</div>"
         o += table(id: "table-knockout", header: ["intervention", "checkpoint", "Δ logit diff [95% CI]", "Δ M_C [95% CI]", "n"],
@@ -278,7 +298,8 @@ enum InterventionReport {
     static func patching(_ m: InterventionModel) -> String {
         var o = "<section id=\"iv-patching\"><h2>Activation patching</h2><div class=\"grid2\">"
         for (k, (key, effects)) in grouped(m.of("patch") { $0.head >= 0 }, by: { [$0.checkpoint, $0.source, $0.patchPositions] }).enumerated() {
-            o += heatmap("heatmap-patching-heads-\(k + 1)", "Patching \(key[1]) → \(key[0]) (\(key[2]) positions): recovery per head", .heads(effects),
+            o += heatmap("heatmap-patching-heads-\(k + 1)", "Patching \(key[1]) → \(key[0]) (\(key[2]) positions): recovery per head",
+                         .heads(effects, layers: m.run.layerCount, heads: m.run.headCount),
                          .recovery, rowAxis: "layer", columnAxis: "head", scaleAtLeast: 1, unit: "recovery (1 = the source's logit diff)",
                          caption: "Each head's hook_z copied from \(esc(key[1])) into \(esc(key[0])) at the \(esc(key[2])) position(s); the recovery Σ (patched − target) / Σ (source − target) of the logit difference over the probes. 1 = the head alone carries the difference.")
         }

@@ -181,7 +181,9 @@ struct LineChart {
         o += "<line class=\"axis\" x1=\"\(px(left))\" x2=\"\(px(left + pw))\" y1=\"\(px(top + ph))\" y2=\"\(px(top + ph))\"/>"
         o += "<line class=\"axis\" x1=\"\(px(left))\" x2=\"\(px(left))\" y1=\"\(px(top))\" y2=\"\(px(top + ph))\"/>"
         o += "<text class=\"label\" x=\"\(px(left + pw / 2))\" y=\"\(px(height - 8))\" text-anchor=\"middle\">\(esc(xLabel))</text>"
-        o += "<text class=\"label\" transform=\"translate(14 \(px(top + ph / 2))) rotate(-90)\" text-anchor=\"middle\">\(esc(yLabel))</text>"
+        // Centred on the plot, but never so high that a long label runs off the top.
+        let yMid = max(top + ph / 2, 7.0 * Double(yLabel.count) / 2 + 2)
+        o += "<text class=\"label\" transform=\"translate(14 \(px(yMid))) rotate(-90)\" text-anchor=\"middle\">\(esc(yLabel))</text>"
         // Bands, then lines, then markers (few points only).
         for s in series {
             guard let band = s.band else { continue }
@@ -249,7 +251,15 @@ struct Heatmap {
         let cw = min(40, max(3, (maxWidth - left - legendW) / Double(max(C, 1))))
         let ch = min(28, max(3, maxHeight / Double(max(R, 1))))
         let pw = cw * Double(C), ph = ch * Double(R)
-        let width = left + pw + legendW, height = top + max(ph, 140) + bottom
+        // The colour bar is tall enough for its rotated unit label (11 px font, at most ~6.4 px a character),
+        // and the label sits right of the widest tick label, so neither is clipped by the SVG's edges.
+        let ticks = niceTicks(scale.low, scale.high, count: 4)
+        let step = ticks.count > 1 ? ticks[1] - ticks[0] : 1
+        let tickW = 6.6 * Double(max(7, ticks.map { tickLabel($0, step: step).count }.max() ?? 0))
+        let lh = max(max(ph, 140) - 30, 6.4 * Double(unit.count) + 12)
+        let body = max(ph, lh + 30)
+        let unitX = left + pw + 18 + 18 + tickW + 10
+        let width = max(left + pw + legendW, unitX + 8), height = top + body + bottom
         var o = "<svg id=\"\(esc(id))\" class=\"chart heatmap\" shape-rendering=\"crispEdges\" role=\"img\" aria-label=\"\(esc(title))\" width=\"\(px(width))\" height=\"\(px(height))\" viewBox=\"0 0 \(px(width)) \(px(height))\">"
         o += "<title>\(esc(title))</title>"
         for r in 0..<R {
@@ -273,16 +283,15 @@ struct Heatmap {
         }
         o += "<rect class=\"frame\" x=\"\(px(left))\" y=\"\(px(top))\" width=\"\(px(pw))\" height=\"\(px(ph))\"/>"
         o += "<text class=\"label\" x=\"\(px(left + pw / 2))\" y=\"\(px(top + ph + 38))\" text-anchor=\"middle\">\(esc(columnAxis))</text>"
-        o += "<text class=\"label\" transform=\"translate(14 \(px(top + ph / 2))) rotate(-90)\" text-anchor=\"middle\">\(esc(rowAxis))</text>"
+        let rowMid = max(top + ph / 2, 7.0 * Double(rowAxis.count) / 2 + 2)
+        o += "<text class=\"label\" transform=\"translate(14 \(px(rowMid))) rotate(-90)\" text-anchor=\"middle\">\(esc(rowAxis))</text>"
         // Legend: a vertical gradient with ticks, the unit, and the no-data swatch.
         let gid = "\(id)-gradient"
-        let lx = left + pw + 18, lh = max(ph, 140) - 30
+        let lx = left + pw + 18
         o += "<defs><linearGradient id=\"\(esc(gid))\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">"
         for i in 0...10 { o += "<stop offset=\"\(px(Double(i) / 10))\" stop-color=\"\(scale.color(at: Double(i) / 10))\"/>" }
         o += "</linearGradient></defs>"
         o += "<rect x=\"\(px(lx))\" y=\"\(px(top))\" width=\"12\" height=\"\(px(lh))\" fill=\"url(#\(esc(gid)))\" stroke=\"#888\" stroke-width=\"0.5\"/>"
-        let ticks = niceTicks(scale.low, scale.high, count: 4)
-        let step = ticks.count > 1 ? ticks[1] - ticks[0] : 1
         for t in ticks where scale.high > scale.low {
             let y = top + (1 - (t - scale.low) / (scale.high - scale.low)) * lh
             o += "<line class=\"axis\" x1=\"\(px(lx + 12))\" x2=\"\(px(lx + 16))\" y1=\"\(px(y))\" y2=\"\(px(y))\"/>"
@@ -290,8 +299,63 @@ struct Heatmap {
         }
         o += "<rect x=\"\(px(lx))\" y=\"\(px(top + lh + 8))\" width=\"12\" height=\"10\" fill=\"\(ColorScale.missing)\"/>"
         o += "<text class=\"tick\" x=\"\(px(lx + 16))\" y=\"\(px(top + lh + 17))\">no data</text>"
-        o += "<text class=\"label small\" transform=\"translate(\(px(lx + 86)) \(px(top + lh / 2))) rotate(90)\" text-anchor=\"middle\">\(esc(unit))</text>"
+        o += "<text class=\"label small\" transform=\"translate(\(px(unitX)) \(px(top + lh / 2))) rotate(90)\" text-anchor=\"middle\">\(esc(unit))</text>"
         o += "</svg>"
         return o
+    }
+}
+
+/// A horizontal bar chart: one labelled bar per row from 0 to its value, with the 95% interval as a
+/// whisker, for effects that have no position on a layer axis (e.g. a knockout of every layer).
+struct BarChart {
+    var id: String
+    var title: String
+    var labels: [String]
+    var values: [Double]
+    var intervals: [Interval]
+    /// The value axis' label, with its unit.
+    var xLabel: String
+    var width = 520.0
+    var color = palette[0]
+
+    func svg() -> String {
+        let labelW = 12 + 6.6 * Double(labels.map(\.count).max() ?? 1)
+        let left = min(max(80, labelW), width * 0.5), right = 24.0, top = 12.0, bar = 22.0, gap = 10.0, bottom = 44.0
+        let pw = width - left - right
+        let ph = Double(labels.count) * (bar + gap) + gap
+        let height = top + ph + bottom
+        let finite = (values + intervals.flatMap { [$0.low, $0.high] }).filter(\.isFinite)
+        var lo = min(0, finite.min() ?? 0), hi = max(0, finite.max() ?? 1)
+        if hi - lo < 1e-12 { lo -= 0.5; hi += 0.5 }
+        let pad = (hi - lo) * 0.05
+        lo -= pad; hi += pad
+        func sx(_ v: Double) -> Double { left + (v - lo) / (hi - lo) * pw }
+        var o = "<svg id=\"\(esc(id))\" class=\"chart\" role=\"img\" aria-label=\"\(esc(title))\" width=\"\(px(width))\" height=\"\(px(height))\" viewBox=\"0 0 \(px(width)) \(px(height))\">"
+        o += "<title>\(esc(title))</title>"
+        let ticks = niceTicks(lo, hi, count: max(2, Int(pw / 90)))
+        let step = ticks.count > 1 ? ticks[1] - ticks[0] : 1
+        for t in ticks {
+            o += "<line class=\"grid\" x1=\"\(px(sx(t)))\" x2=\"\(px(sx(t)))\" y1=\"\(px(top))\" y2=\"\(px(top + ph))\"/>"
+            o += "<text class=\"tick\" x=\"\(px(sx(t)))\" y=\"\(px(top + ph + 15))\" text-anchor=\"middle\">\(tickLabel(t, step: step))</text>"
+        }
+        o += "<line class=\"axis\" x1=\"\(px(sx(0)))\" x2=\"\(px(sx(0)))\" y1=\"\(px(top))\" y2=\"\(px(top + ph))\"/>"
+        for (i, label) in labels.enumerated() {
+            let y = top + gap + Double(i) * (bar + gap), v = values[i], ci = intervals[i]
+            o += "<text class=\"tick\" x=\"\(px(left - 6))\" y=\"\(px(y + bar / 2 + 4))\" text-anchor=\"end\">\(esc(label))</text>"
+            if v.isFinite {
+                let x0 = min(sx(0), sx(v)), w = abs(sx(v) - sx(0))
+                o += "<rect x=\"\(px(x0))\" y=\"\(px(y))\" width=\"\(px(w))\" height=\"\(px(bar))\" fill=\"\(color)\" opacity=\"0.8\">"
+                o += "<title>\(esc(label)): \(Fmt.signed(v)) \(Fmt.interval(ci))</title></rect>"
+            }
+            if ci.low.isFinite && ci.high.isFinite {
+                let ym = y + bar / 2
+                o += "<line class=\"axis\" x1=\"\(px(sx(ci.low)))\" x2=\"\(px(sx(ci.high)))\" y1=\"\(px(ym))\" y2=\"\(px(ym))\"/>"
+                for e in [ci.low, ci.high] {
+                    o += "<line class=\"axis\" x1=\"\(px(sx(e)))\" x2=\"\(px(sx(e)))\" y1=\"\(px(ym - 5))\" y2=\"\(px(ym + 5))\"/>"
+                }
+            }
+        }
+        o += "<text class=\"label\" x=\"\(px(left + pw / 2))\" y=\"\(px(height - 8))\" text-anchor=\"middle\">\(esc(xLabel))</text>"
+        return o + "</svg>"
     }
 }

@@ -85,17 +85,19 @@ struct ProbeCommand: ParsableCommand {
         }
     }
 
-    /// The summary table; the first column is as wide as the longest checkpoint name.
+    /// The summary table; the first two columns are as wide as the longest checkpoint name and step.
     static func printTable(_ s: [CheckpointSummary], readout: Readout = .lastPromptToken) {
         let width = max(10, s.map(\.name.count).max() ?? 0)
+        let stepWidth = max(5, s.map { ($0.step.map(String.init) ?? "-").count }.max() ?? 0)
         let mcHeader = readout == .lastPromptToken ? "M_C(last)" : "M_C(1st answer)"
-        print(pad("checkpoint", width) + "   step  cf_acc  param_acc  ctx_attn  subj_attn  " + mcHeader)
+        print(pad("checkpoint", width) + "  " + padLeft("step", stepWidth) + "  cf_acc  param_acc  ctx_attn  subj_attn  " + padLeft(mcHeader, 9))
         for r in s {
-            let head = pad(r.name, width) + "  " + padLeft(r.step.map(String.init) ?? "-", 5)
+            let head = pad(r.name, width) + "  " + padLeft(r.step.map(String.init) ?? "-", stepWidth)
             if r.skipped { print(head + "  (already complete; skipped)"); continue }
             let mc = readout == .lastPromptToken ? r.meanLastLayerMC : r.meanFirstAnswerMC
-            print(head + String(format: "  %6.3f  %9.3f  %8.4f  %9.4f  %9.4f",
-                  r.counterfactualAccuracy, r.parametricAccuracy, r.meanContextAttention, r.meanSubjectAttention, mc)
+            print(head + String(format: "  %6.3f  %9.3f  %8.4f  %9.4f  ",
+                  r.counterfactualAccuracy, r.parametricAccuracy, r.meanContextAttention, r.meanSubjectAttention)
+                  + padLeft(String(format: "%.4f", mc), max(9, mcHeader.count))
                   + (readout == .firstAnswerToken ? " (\(r.firstAnswerProbes) of \(r.probes) probes)" : ""))
         }
     }

@@ -19,6 +19,40 @@ struct WordingTests {
         #expect(!r.stdout.contains("Optional("))
     }
 
+    @Test("probe's summary table: every column lines up under its header with long checkpoint names (issue 29.6)")
+    func summaryAlignment() throws {
+        let dir = try makeTempDir("wording-align")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // The fixture's checkpoints under long names, up to 23 characters (their steps come from trainer_state.json).
+        let traj = dir.appendingPathComponent("traj")
+        try FileManager.default.createDirectory(at: traj, withIntermediateDirectories: true)
+        for (name, target) in [("checkpoint-1250000", "checkpoint-0"), ("checkpoint-12500000", "checkpoint-10"), ("checkpoint-125000000000", "checkpoint-20")] {
+            try FileManager.default.createSymbolicLink(at: traj.appendingPathComponent(name), withDestinationURL: Paths.trajectory.appendingPathComponent(target))
+        }
+        try FileManager.default.createSymbolicLink(at: traj.appendingPathComponent("tokenizer.json"),
+                                                   withDestinationURL: Paths.trajectory.appendingPathComponent("tokenizer.json"))
+        let r = try runOK(["probe", traj.path, "--probes", Paths.trajectory.appendingPathComponent("probes.jsonl").path,
+                           "-o", dir.appendingPathComponent("run.h5").path, "--quiet", "--threads", "1"])
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        let h = try #require(lines.firstIndex { $0.hasPrefix("checkpoint ") }, "\(r.stdout)")
+        /// The column where each whitespace-separated cell ends.
+        func ends(_ line: String) -> [Int] {
+            var out: [Int] = [], previous: Character = " "
+            for (i, ch) in line.enumerated() {
+                if ch == " " && previous != " " { out.append(i) }
+                previous = ch
+            }
+            if previous != " " { out.append(line.count) }
+            return out
+        }
+        let header = Array(ends(lines[h]).dropFirst())
+        let rows = lines[(h + 1)...].filter { $0.hasPrefix("checkpoint-") }
+        #expect(rows.count == 3, "\(r.stdout)")
+        for row in rows {
+            #expect(Array(ends(row).dropFirst()) == header, "misaligned:\n\(lines[h])\n\(row)")
+        }
+    }
+
     @Test("diff on a criticality file names what diff reads and that report reads it; the criticality table and the report agree on the median")
     func criticalityFile() throws {
         let dir = try makeTempDir("wording-crit")

@@ -126,6 +126,68 @@ struct ChromiumTests {
         }
     }
 
+    /// The texts of `page`'s charts whose box reaches outside their SVG, measured by Chromium (a copy of the
+    /// page with a measuring script appended; the report itself has no scripts), and how many were measured.
+    func clippedTexts(_ page: URL) throws -> (clipped: [String], measured: Int) {
+        let probe = page.deletingLastPathComponent().appendingPathComponent("measure-\(page.lastPathComponent)")
+        let script = """
+        <script>
+        const bad = []; let n = 0;
+        for (const svg of document.querySelectorAll('svg.chart')) {
+          const r = svg.getBoundingClientRect();
+          for (const t of svg.querySelectorAll('text')) {
+            const b = t.getBoundingClientRect();
+            if (b.width === 0 && b.height === 0) continue;
+            n += 1;
+            if (b.left < r.left - 0.5 || b.right > r.right + 0.5 || b.top < r.top - 0.5 || b.bottom > r.bottom + 0.5) bad.push(svg.id + ': ' + t.textContent);
+          }
+        }
+        document.body.setAttribute('data-measured', String(n));
+        document.body.setAttribute('data-clipped', bad.join(' | '));
+        </script>
+        """
+        let html = try String(contentsOf: page, encoding: .utf8).replacingOccurrences(of: "</body>", with: script + "</body>")
+        try Data(html.utf8).write(to: probe)
+        let dom = try browse(probe, ["--dump-dom"], window: (1600, 2400)).stdout
+        func attribute(_ name: String) -> String? {
+            guard let a = dom.range(of: "\(name)=\""), let b = dom.range(of: "\"", range: a.upperBound..<dom.endIndex) else { return nil }
+            return String(dom[a.upperBound..<b.lowerBound])
+        }
+        let clipped = (attribute("data-clipped") ?? "?").split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        return (clipped, Int(attribute("data-measured") ?? "") ?? 0)
+    }
+
+    @Test("no chart text is clipped (colour-bar units, axis labels) in the probe, one-checkpoint and intervention reports; a control proves the check can fail")
+    func nothingClipped() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Control: a label drawn past the left edge of its SVG is reported.
+        let control = dir.appendingPathComponent("control.html")
+        try Data("<!DOCTYPE html><html><body><svg id=\"c\" class=\"chart\" width=\"100\" height=\"40\"><text x=\"-30\" y=\"20\">attention mass on context</text></svg></body></html>".utf8).write(to: control)
+        let c = try clippedTexts(control)
+        #expect(c.clipped == ["c: attention mass on context"] && c.measured == 1, "\(c)")
+
+        var o = ReportOptions(); o.resamples = 100
+        var pages: [URL] = []
+        // A few layers (short heatmaps under long colour-bar units), 9 heads, DLA.
+        var few = SyntheticRun().withDLA(); few.heads = 9
+        try few.write(to: dir.appendingPathComponent("few.h5"))
+        try ReportWriter.write(run: dir.appendingPathComponent("few.h5"), to: dir.appendingPathComponent("few"), options: o)
+        pages.append(dir.appendingPathComponent("few/index.html"))
+        try singleCheckpointRun().write(to: dir.appendingPathComponent("single.h5"))
+        try ReportWriter.write(run: dir.appendingPathComponent("single.h5"), to: dir.appendingPathComponent("single"), options: o)
+        pages.append(dir.appendingPathComponent("single/index.html"))
+        var iv = SyntheticInterventions(); iv.heads = 9
+        try iv.write(to: dir.appendingPathComponent("iv.h5"))
+        _ = try ReportWriter.write(file: dir.appendingPathComponent("iv.h5"), to: dir.appendingPathComponent("iv"), options: o)
+        pages.append(dir.appendingPathComponent("iv/index.html"))
+        for page in pages {
+            let r = try clippedTexts(page)
+            #expect(r.measured > 50, "\(page.path): only \(r.measured) texts measured")
+            #expect(r.clipped.isEmpty, "\(page.deletingLastPathComponent().lastPathComponent): clipped: \(r.clipped)")
+        }
+    }
+
     @Test("the report of a one-checkpoint run renders: its charts in Chromium's DOM, a non-blank screenshot, no console messages")
     func singleCheckpointReport() throws {
         let dir = try tempDir()

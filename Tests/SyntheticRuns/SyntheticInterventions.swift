@@ -17,6 +17,8 @@ public struct SyntheticInterventions {
 
     public struct Entry: Sendable {
         public var name: String, kind: String, layer: Int, head: Int, component: String, source: String
+        /// Every layer acted on (`intervention_layers`).
+        public var layers: [Int] = []
     }
 
     public var checkpoints = ["checkpoint-100", "checkpoint-200"]
@@ -36,6 +38,10 @@ public struct SyntheticInterventions {
     /// A probe whose source and target logit differences differ by only 1e-4 while every patch moves
     /// the logit difference by 0.5 (a per-probe ratio of 5000).
     public var nearTie: Int? = nil
+    /// The heads ablated and patched in each layer (nil = every head), and whether the file records the
+    /// model's config.json (its layer and head counts) in `model_config`.
+    public var headSubset: [Int]? = nil
+    public var modelConfig = true
 
     /// The interventions, named as Experiments.swift names them.
     public var entries: [Entry] {
@@ -44,20 +50,21 @@ public struct SyntheticInterventions {
         for kind in kinds {
             switch kind {
             case "ablate":
-                for l in 0..<L { for h in 0..<H { out.append(Entry(name: "ablate L\(l)H\(h) zero", kind: kind, layer: l, head: h, component: "z", source: "")) } }
-                for l in 0..<L { out.append(Entry(name: "ablate mlp_out L\(l) zero", kind: kind, layer: l, head: -1, component: "mlp_out", source: "")) }
+                for l in 0..<L { for h in headSubset ?? Array(0..<H) { out.append(Entry(name: "ablate L\(l)H\(h) zero", kind: kind, layer: l, head: h, component: "z", source: "", layers: [l])) } }
+                for l in 0..<L { out.append(Entry(name: "ablate mlp_out L\(l) zero", kind: kind, layer: l, head: -1, component: "mlp_out", source: "", layers: [l])) }
             case "transplant":
                 for c in ["attn.qk", "attn.ov", "mlp"] {
-                    for l in 0..<L { out.append(Entry(name: "transplant \(c) L\(l) from checkpoint-50", kind: kind, layer: l, head: -1, component: c, source: "checkpoint-50")) }
+                    for l in 0..<L { out.append(Entry(name: "transplant \(c) L\(l) from checkpoint-50", kind: kind, layer: l, head: -1, component: c, source: "checkpoint-50", layers: [l])) }
                 }
             case "knockout":
-                for l in 0..<L { out.append(Entry(name: "knockout context L\(l)", kind: kind, layer: l, head: -1, component: "context", source: "")) }
-                out.append(Entry(name: "knockout subject L0-\(L - 1)", kind: kind, layer: -1, head: -1, component: "subject", source: ""))
+                for l in 0..<L { out.append(Entry(name: "knockout context L\(l)", kind: kind, layer: l, head: -1, component: "context", source: "", layers: [l])) }
+                // Every layer at once (the report draws it as its own bar, not at the centre layer).
+                out.append(Entry(name: "knockout subject L0-\(L - 1)", kind: kind, layer: -1, head: -1, component: "subject", source: "", layers: Array(0..<L)))
             case "patch":
-                for l in 0..<L { for h in 0..<H {
-                    out.append(Entry(name: "patch z L\(l)H\(h) answer from checkpoint-50", kind: kind, layer: l, head: h, component: "z", source: "checkpoint-50"))
+                for l in 0..<L { for h in headSubset ?? Array(0..<H) {
+                    out.append(Entry(name: "patch z L\(l)H\(h) answer from checkpoint-50", kind: kind, layer: l, head: h, component: "z", source: "checkpoint-50", layers: [l]))
                 } }
-                for l in 0..<L { out.append(Entry(name: "patch resid_post L\(l) answer from checkpoint-50", kind: kind, layer: l, head: -1, component: "resid_post", source: "checkpoint-50")) }
+                for l in 0..<L { out.append(Entry(name: "patch resid_post L\(l) answer from checkpoint-50", kind: kind, layer: l, head: -1, component: "resid_post", source: "checkpoint-50", layers: [l])) }
             default: break
             }
         }
@@ -143,7 +150,7 @@ public struct SyntheticInterventions {
             return misshapen != v.name
         }
         let text: [SchemaVariable: [String]] = [S.kind: list.map { badKind ?? $0.kind }, S.component: list.map(\.component),
-                                                S.source: list.map(\.source), S.layerList: list.map { $0.layer < 0 ? "" : String($0.layer) }]
+                                                S.source: list.map(\.source), S.layerList: list.map { $0.layers.map(String.init).joined(separator: ",") }]
         for v in S.perInterventionText where try define(v) { try f.write(v.name, strings: text[v, default: []]) }
         let index: [SchemaVariable: [Int32]] = [S.layer: list.map { Int32($0.layer) }, S.head: list.map { Int32($0.head) }]
         for v in S.perInterventionIndex where try define(v) { try f.write(v.name, ints32: index[v, default: []]) }
@@ -187,6 +194,9 @@ public struct SyntheticInterventions {
         try f.setAttribute(A.complete, .int(done.allSatisfy { $0 == 1 } ? 1 : 0))
         try f.setAttribute(A.templateName, .string("plain"))
         try f.setAttribute(A.modelType, .string("gpt2"))
+        if modelConfig {
+            try f.setAttribute(A.modelConfig, .string("{\"model_type\": \"gpt2\", \"n_layer\": \(layers), \"n_head\": \(heads), \"n_embd\": 32}"))
+        }
         try f.close()
     }
 }
