@@ -24,16 +24,16 @@ struct DemoCommand: ParsableCommand {
         and heads whose context attention moved most), compares it with the LoRA run, and writes an \
         HTML report. Then it runs one causal experiment (cpiscope intervene): every component of every \
         layer of the final checkpoint transplanted from the peak checkpoint, and prints which transplant \
-        restores the most context reliance. Last, the data side (cpiscope criticality): the bundled \
-        Alpaca-format sample (Probes/ift/alpaca-sample.json) scored by every full-finetuning checkpoint, \
-        with and without each example's context, and the loss of each criticality group over training. \
+        restores the most context reliance. Last, the data side (cpiscope criticality): the trajectory's own \
+        finetuning data (Demo/ift-data.jsonl: its C, C+S and S points) scored by every full-finetuning \
+        checkpoint, with and without each example's context, and the loss of each category over training. \
         Outputs (replaced on each run) go to --output:
           full-ft.h5, lora.h5     the probe runs (docs/hdf5-schema.md)
           transplant.h5           the transplant experiment (docs/interventions.md)
           transplant-report/      its report (index.html, report.md, CSVs)
           report/index.html       the report (plus report.md and CSVs)
-          criticality.h5          the sample's criticality scores per checkpoint (docs/criticality.md)
-          criticality-report/     their report (histograms, C / C+S / S loss curves)
+          criticality.h5          the finetuning data's scores per checkpoint and category (docs/criticality.md)
+          criticality-report/     their report (loss per category C / C+S / S over training, histograms)
 
         Run it from the repository root:  cpiscope demo
         """)
@@ -56,9 +56,12 @@ struct DemoCommand: ParsableCommand {
     func run() throws {
         let fm = FileManager.default
         let full: URL, lora: URL, probeFile: URL
+        // The instruction data the trajectory was finetuned on (Tools/train_demo/ift_data.py), for the data side.
+        var trainingData: URL? = nil
         if let root = data ?? (fm.fileExists(atPath: "Demo/full-ft") ? "Demo" : nil) {
             full = URL(fileURLWithPath: root).appendingPathComponent("full-ft")
             lora = URL(fileURLWithPath: root).appendingPathComponent("lora")
+            trainingData = URL(fileURLWithPath: root).appendingPathComponent("ift-data.jsonl")
             probeFile = URL(fileURLWithPath: probes ?? "Probes/demo_heldout.jsonl")
         } else {
             // The trained demo trajectory is not in this checkout: run the whole job on the bundled
@@ -135,22 +138,23 @@ struct DemoCommand: ParsableCommand {
             _ = try ReportWriter.write(file: file, to: out.appendingPathComponent("transplant-report"), options: reportOptions)
             transplantFile = file
         }
-        // The data side: how much each example of the bundled instruction sample needs its context, over training.
+        // The data side: the trajectory's own finetuning data (C, C+S and S points, in the `plain` template the
+        // demo was trained with), scored with and without each context at every full-finetuning checkpoint —
+        // the loss of each category over training, the paper's Proposition 1 setting, as measured.
         var criticalityFile: URL? = nil
-        let sample = URL(fileURLWithPath: "Probes/ift/alpaca-sample.json")
-        if fm.fileExists(atPath: sample.path) {
+        if let data = trainingData, fm.fileExists(atPath: data.path) {
             let file = out.appendingPathComponent("criticality.h5")
-            // The demo's models read 128 positions: the plain template keeps most examples inside them.
-            var spec = CriticalityJobSpec(checkpoints: trajectory, trajectoryRoot: full, data: sample,
+            var spec = CriticalityJobSpec(checkpoints: trajectory, trajectoryRoot: full, data: data,
                                           template: InstructionTemplate.builtin("plain")!, output: file)
+            spec.categoryField = "category"
             spec.force = true
             spec.commandLine = CommandLine.arguments.joined(separator: " ")
             spec.toolVersion = CPIScopeVersion.string
-            if !quiet { Terminal.error("scoring \(sample.path) with and without each context at every checkpoint") }
+            if !quiet { Terminal.error("scoring \(data.path) (the trajectory's own finetuning data) with and without each context at every checkpoint") }
             let result = try CriticalityJob.run(spec, progress: CriticalityProgressLine(quiet: quiet))
             let summary = try ReportWriter.write(file: file, to: out.appendingPathComponent("criticality-report"), options: reportOptions)
             print("")
-            print("== context criticality of the instruction sample (\(result.examples) examples, \(result.skipped.count) over the demo's 128 positions) ==")
+            print("== the finetuning data's loss by category (C, C+S, S) over training: \(result.examples) examples, \(result.skipped.count) skipped ==")
             for line in summary.lines.dropFirst() { print(line) }
             criticalityFile = file
         }
@@ -163,8 +167,8 @@ struct DemoCommand: ParsableCommand {
         }
         print("  report/index.html  (open in a browser), report/report.md, report/*.csv")
         if let c = criticalityFile {
-            print("  \(c.lastPathComponent)  (criticality of Probes/ift/alpaca-sample.json per checkpoint; docs/criticality.md)")
-            print("  criticality-report/index.html  (its report: histograms and loss by criticality group)")
+            print("  \(c.lastPathComponent)  (the finetuning data's loss and criticality per checkpoint and category; docs/criticality.md)")
+            print("  criticality-report/index.html  (its report: loss per category C / C+S / S over training, histograms)")
         }
         print(String(format: "demo finished in %.1f s", Date().timeIntervalSince(started)))
     }

@@ -158,3 +158,25 @@ def test_golden_probes_span_attention_and_lens_match_transformers(demo, goldens,
                     mine = float(f["lens_logprob"][i, p, answers.index(which), -1])
                     d = abs(mine - logp[first])
                     assert d <= 1e-4, f"{where}: {which} answer log-prob {mine} vs {logp[first]} (|Δ| = {d:.3g} > 1e-4)"
+
+
+def test_demo_scores_its_own_finetuning_data(demo):
+    """The data side of the demo scores the trajectory's own IFT data (Demo/ift-data.jsonl, written by
+    Tools/train_demo/ift_data.py): nothing skipped, categories C, C+S and S, and at the final checkpoint each
+    category's mean loss on the sequence it was trained on (C and C+S with their context, S without) is
+    below 2 nats per response token (the model learned its data; checkpoint 0 is 7-10 nats)."""
+    out, stdout = demo
+    assert "the finetuning data's loss by category" in stdout
+    with h5py.File(out / "criticality.h5", "r") as f:
+        assert int(np.sum(f["skipped"][...])) == 0, strings(f["skip_reason"])
+        category = strings(f["category"])
+        assert set(category) == {"C", "C+S", "S"}
+        assert f.attrs["category_field"] in ("category", b"category")
+        with_ctx, without_ctx = f["nll_with_context"][-1], f["nll_without_context"][-1]
+        first_with, first_without = f["nll_with_context"][0], f["nll_without_context"][0]
+    for c in ["C", "C+S", "S"]:
+        idx = [i for i, x in enumerate(category) if x == c]
+        trained, start = (without_ctx, first_without) if c == "S" else (with_ctx, first_with)
+        final = float(np.mean(trained[idx]))
+        assert final < 2.0, f"category {c}: final-checkpoint loss {final:.3f} nats/token on its own training data"
+        assert float(np.mean(start[idx])) > final, f"category {c}: the loss did not fall over training"
