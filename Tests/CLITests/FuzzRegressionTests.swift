@@ -36,7 +36,7 @@ struct FuzzRegressionTests {
     }
 
     @Test("replaying each corpus: no crash; every regress-* input is rejected with a one-line error",
-          arguments: ["safetensors", "config", "tokenizer", "encoder", "probes", "template", "adapter"])
+          arguments: ["safetensors", "config", "tokenizer", "encoder", "probes", "template", "adapter", "torch-zip", "instruction-data", "chat-template"])
     func replay(_ target: String) throws {
         guard let t = try Self.targets().first(where: { $0.name == target }) else {
             Issue.record("the harness has no target '\(target)'"); return
