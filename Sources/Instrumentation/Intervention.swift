@@ -187,9 +187,6 @@ public struct InterventionSet: Sendable {
 
     public var isEmpty: Bool { interventions.isEmpty }
 
-    /// True when something is written at `hook`.
-    @inline(__always) public func writes(at hook: HookPoint) -> Bool { writes[hook] != nil }
-
     /// The knockouts of layer `l` (empty when none).
     @inline(__always) public func knockouts(layer l: Int) -> [Knockout] { knockoutsByLayer[l] ?? [] }
 

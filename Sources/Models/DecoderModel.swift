@@ -106,9 +106,6 @@ public final class KVCache {
     /// The buffers layer `l` uses.
     @inline(__always) func slot(forLayer l: Int) -> Int { sharedAcrossLayers ? 0 : l }
 
-    /// Forgets all positions (the buffers are kept for reuse).
-    public func reset() { length = 0 }
-
     /// Forgets positions from `newLength` on (e.g. to score another continuation of the same prompt).
     public func truncate(to newLength: Int) {
         precondition(newLength >= 0 && newLength <= length, "truncate(to: \(newLength)) outside 0...\(length)")

@@ -85,9 +85,6 @@ public func withBLASThreads<T>(_ n: Int, _ body: () throws -> T) rethrows -> T {
     return try body()
 }
 
-/// The number of OpenBLAS threads in use.
-public func blasThreads() -> Int { Int(openblas_get_num_threads()) }
-
 /// The kernel family OpenBLAS chose for this CPU (e.g. "SkylakeX", "Haswell", "Zen"). On a VM whose CPU
 /// model it does not know it may fall back to "Prescott" (SSE3; 4-5× slower sgemm here): then set
 /// OPENBLAS_CORETYPE (e.g. SkylakeX) in the environment before starting cpiscope.

@@ -74,11 +74,6 @@ public struct Tensor: @unchecked Sendable {
         }
     }
 
-    /// The same storage viewed with another shape of equal element count.
-    public func reshaped(_ newShape: [Int]) -> Tensor {
-        Tensor(shape: newShape, storage: storage)
-    }
-
     /// The elements as an array (copies).
     public var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
 
