@@ -57,7 +57,7 @@ public struct Intervention: Sendable, Hashable, CustomStringConvertible {
         /// Writes into the tensor at a hook point: `blocks.{l}.hook_resid_pre`, `.attn.hook_z` (per head;
         /// `heads` nil = all), `.hook_attn_out`, `.hook_mlp_out`, `.hook_resid_post`.
         case write(HookPoint, heads: [Int]?, edit: InterventionEdit)
-        /// Attention knockout: the pre-softmax scores (`blocks.{l}.attn.hook_attn_scores`) of the query
+        /// Attention knockout: the pre-softmax scores of block `l` (no hook point) of the query
         /// positions towards the key positions `keys` become −∞, so the softmax renormalises over the
         /// other keys (Geva et al. 2023, "Dissecting recall of factual associations"). `heads` nil = all.
         case knockout(layer: Int, heads: [Int]?, keys: PositionSet)

@@ -1,6 +1,9 @@
-// The decoder-only forward pass shared by every architecture, in float32 on the CPU: one block
-// implementation for every pass the tool makes. Architectures differ only in their weight tables
-// (GPT2.swift, GPTNeoX.swift, Llama.swift), which build a `DecoderModel` from a checkpoint.
+// The decoder-only forward pass shared by every architecture, on the CPU: one block implementation for
+// every pass the tool makes. Families (Families/*.swift, found through the registry in ModelFamily.swift)
+// differ only in data: config fields, a weight table and the structural flags the block reads; each
+// builds a `DecoderModel` from a checkpoint. Weight products run in the `ComputeContext`'s precision,
+// fp32 or bf16 (float32 accumulation; Components.swift, docs/precision.md); norms, softmax, attention
+// and the residual stream are float32 in both.
 //
 // A pass runs one or more sequences at once. Each sequence brings new token ids and its own KV cache
 // (positions continue after what the cache holds), so the same code serves a prompt pass (one sequence,
@@ -12,11 +15,12 @@
 //   for each block l:                                             hooks (TransformerLens names)
 //     x ← x  (writes at blocks.l.hook_resid_pre)                   hook_resid_pre
 //     h = attnNorm?(x); q, k, v = proj(h); qNorm?(q), kNorm?(k); rotary(q, k); k, v → cache
-//     scores = q·kᵀ·scale; softcap?; causal / sliding-window mask; knockouts → −∞   (attn.hook_attn_scores)
-//     pattern = softmax(scores); z = pattern · v                   attn.hook_pattern, attn.hook_z
+//     scores = q·kᵀ·scale; softcap?; causal / sliding-window mask; knockouts → −∞   (no hook point)
+//     pattern = softmax(scores); z = pattern · v                   attn.hook_pattern, attn.hook_pattern_last, attn.hook_z
 //     attn_out = attnPostNorm?(o_proj(z))                          hook_attn_out
 //     sequential: x += attn_out; mlp_out = mlpPostNorm?(mlp(mlpNorm?(x))); x += mlp_out   hook_resid_mid, hook_mlp_out
-//     parallel (GPT-NeoX): x += attn_out + mlp(mlpNorm(x_in))
+//     parallel (GPT-NeoX): x += attn_out + mlp(mlpNorm(x_in))      hook_mlp_out
+//     x → block l+1                                                hook_resid_post
 //   final norm → unembed (only the rows asked for) → softcap?      ln_final.hook_normalized, logits
 // Optional steps (?) are structure read from the block's weights and the config (ModelFamily.swift):
 // OLMo-2 has no pre-norms and post-norms inside the branches, Gemma-2 both, Qwen3 and OLMo-2 q/k norms.

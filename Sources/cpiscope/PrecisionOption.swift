@@ -1,4 +1,4 @@
-// `--precision`, shared by probe, logits and bench.
+// `--precision`, shared by probe, intervene and slurm (through ProbeRunOptions), criticality, logits and bench.
 import ArgumentParser
 import Checkpoints
 import Foundation
