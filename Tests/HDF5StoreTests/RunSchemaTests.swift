@@ -21,12 +21,12 @@ struct RunSchemaTests {
     func probeRun() {
         let all = RunSchema.variables()
         #expect(Set(all.map(\.name)).count == all.count, "duplicate names: \(all.map(\.name))")
-        #expect(all.count == 36, "the version-2 run with tuned lens and dumps has 36 variables besides the coordinates, found \(all.count)")
+        #expect(all.count == 40, "the version-2 run with tuned lens and dumps has 40 variables besides the coordinates (36 + generation_end and the first-answer readout), found \(all.count)")
         for v in all {
             #expect(Set(v.dims).isSubset(of: Self.runDims), "\(v.name): unknown dimension in \(v.dims)")
             #expect(!v.meaning.isEmpty, "\(v.name): no meaning")
         }
-        for v in RunSchema.measurements + RunSchema.dla + RunSchema.tunedLens + RunSchema.perCheckpoint + RunSchema.dumps {
+        for v in RunSchema.measurements + RunSchema.dla + RunSchema.generationDetails + RunSchema.tunedLens + RunSchema.perCheckpoint + RunSchema.dumps {
             #expect(v.dims.first == RunSchema.Dim.checkpoint, "\(v.name) is written per checkpoint but its first dimension is \(v.dims)")
         }
         for v in RunSchema.perProbe { #expect(v.dims.first == RunSchema.Dim.probe, "\(v.name): \(v.dims)") }
