@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "Tokenization", dependencies: ["StrictJSON"]),
         .target(name: "Instrumentation", dependencies: ["TensorCore"]),
         .target(name: "Models", dependencies: ["TensorCore", "Checkpoints", "Instrumentation"]),
-        .target(name: "ProbeKit", dependencies: ["StrictJSON", "Tokenization"]),
+        .target(name: "ProbeKit", dependencies: ["StrictJSON"]),
         .target(name: "ChatTemplate", dependencies: ["StrictJSON"]),  // Jinja chat templates, as transformers renders them
         .target(name: "HDF5Store", dependencies: ["HDF5Shim"]),
         .target(name: "Analysis", dependencies: ["HDF5Store"]),

@@ -3,7 +3,6 @@
 // which the reader, merge and the tests use too. Per-checkpoint variables have `checkpoint` first and are written one checkpoint
 // at a time; `checkpoint_complete` turns 1 after each, so an interrupted run keeps what it finished.
 import Foundation
-import Analysis
 import HDF5Store
 
 /// One checkpoint's scores, `[example]` each (NaN where not scored).
