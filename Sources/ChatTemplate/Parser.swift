@@ -841,25 +841,7 @@ struct Parser {
     /// The names a list of statements reads anywhere (for the macro's caller/varargs/kwargs).
     static func namesUsed(_ body: [Stmt]) -> Set<String> {
         var out = Set<String>()
-        func expr(_ e: Expr?) {
-            guard let e else { return }
-            switch e.kind {
-            case .literal: break
-            case .name(let n): out.insert(n)
-            case .list(let a), .tuple(let a), .concat(let a): a.forEach { expr($0) }
-            case .dict(let d): d.forEach { expr($0.key); expr($0.value) }
-            case .getattr(let b, _): expr(b)
-            case .getitem(let a, let b): expr(a); expr(b)
-            case .slice(let a, let b, let c, let d): expr(a); expr(b); expr(c); expr(d)
-            case .call(let f, let args): expr(f); args.positional.forEach { expr($0) }; args.keyword.forEach { expr($0.value) }
-            case .filter(let b, _, let args), .test(let b, _, let args):
-                expr(b); args.positional.forEach { expr($0) }; args.keyword.forEach { expr($0.value) }
-            case .unary(_, let a), .not(let a): expr(a)
-            case .binary(_, let a, let b), .and(let a, let b), .or(let a, let b): expr(a); expr(b)
-            case .compare(let a, let ops): expr(a); ops.forEach { expr($0.operand) }
-            case .conditional(let a, let b, let c): expr(a); expr(b); expr(c)
-            }
-        }
+        func expr(_ e: Expr?) { if let e { out.formUnion(namesRead(e)) } }
         func stmts(_ list: [Stmt]) {
             for s in list {
                 switch s.kind {
