@@ -1,4 +1,4 @@
-// A synthetic `cpiscope intervene` file (the layout of ProbeRun/InterventionJob.swift and
+// A synthetic `cpiscope intervene` file (the layout of ProbeRun/InterventionFile.swift and
 // docs/interventions.md, written with HDF5Store) with planted effects, and a raw reader of its arrays
 // for recomputing every number without Analysis code. Planted, on top of small noise:
 //   ablate     L2H1 lowers the logit difference by 2 (a context head), L1H3 raises it by 1 (a memory head)
@@ -131,7 +131,7 @@ public struct SyntheticInterventions {
 
     public func cf(_ i: Int, _ c: Int, _ p: Int) -> UInt8 { noise(i, c, p, 10) < planted(entries[i], c).2 ? 1 : 0 }
 
-    /// Writes the file as InterventionJob writes it: every variable of the schema (HDF5Store/RunSchema.swift,
+    /// Writes the file as InterventionJob writes it: every variable of the schema (HDF5Store/InterventionSchema.swift,
     /// `InterventionSchema`), with synthetic values.
     public func write(to url: URL) throws {
         typealias S = InterventionSchema
