@@ -22,6 +22,8 @@ public enum SpanKind: String, CaseIterable, Sendable, Codable, Hashable {
     case question
     case contextAnswer = "context_answer"
     case memoryMention = "memory_mention"
+    /// The system prompt's text, where the template has one (`--template chat --system`).
+    case system
     case bos
     /// Position 0, whatever its token: the attention sink (a special BOS token, or the first token of a
     /// template that opens with another special token such as ChatML's `<|im_start|>`, or a text token).
@@ -29,7 +31,7 @@ public enum SpanKind: String, CaseIterable, Sendable, Codable, Hashable {
     case other
 
     /// The kinds located in text (bos, sink and other are decided in token space).
-    public static let textKinds: [SpanKind] = [.context, .subject, .question, .contextAnswer, .memoryMention]
+    public static let textKinds: [SpanKind] = [.context, .subject, .question, .contextAnswer, .memoryMention, .system]
 }
 
 /// Whether a span was found; a missing span carries the reason.
@@ -166,6 +168,8 @@ public enum PromptBuilder {
             }
         }
         spans[.subject] = TextMatch.merged(subjectSpans)
+        spans[.system] = rendered.system
+        status[.system] = rendered.system.isEmpty ? .missing(reason: "the template has no system prompt (--template chat --system TEXT adds one)") : .found
 
         let endsInWhitespace = promptScalars.last.map { $0.properties.isWhitespace } ?? false
         let separator = endsInWhitespace ? "" : " "

@@ -20,6 +20,8 @@ public struct PromptTemplate: Sendable, Equatable {
         case literal(String)
         case context
         case question
+        /// The system prompt's text (a chat template's system message): a literal whose range is a span.
+        case system(String)
     }
 
     /// The template's name (`plain`, `alpaca-context-only`, or the template file's name).
@@ -80,7 +82,7 @@ public struct PromptTemplate: Sendable, Equatable {
             switch seg {
             case .context: return "{context}"
             case .question: return "{question}"
-            case let .literal(s): return s.replacingOccurrences(of: "{", with: "{{")
+            case let .literal(s), let .system(s): return s.replacingOccurrences(of: "{", with: "{{")
                 .replacingOccurrences(of: "}", with: "}}")
             }
         }.joined()
@@ -141,17 +143,21 @@ public struct PromptTemplate: Sendable, Equatable {
     /// verbatim. This is how a chat template becomes a prompt template: render the conversation with the
     /// markers as the probe's text, then cut. Throws `templateMissingPlaceholder` naming the marker the
     /// rendering lost (a chat template that drops or rewrites the user's message).
-    public static func cut(rendered: String, contextMarker: String, questionMarker: String, name: String,
+    /// `system`, when given, is the marker the system message was rendered with and the text it stands for:
+    /// its occurrences become `system` segments (the `system` span).
+    public static func cut(rendered: String, contextMarker: String, questionMarker: String,
+                           system: (marker: String, text: String)? = nil, name: String,
                            specialTokensInText: Bool, origin: String) throws -> PromptTemplate {
         var segments: [Segment] = []
         var rest = Substring(rendered)
         while !rest.isEmpty {
             let c = rest.range(of: contextMarker), q = rest.range(of: questionMarker)
-            guard let next = [c, q].compactMap({ $0 }).min(by: { $0.lowerBound < $1.lowerBound }) else {
+            let s = system.flatMap { rest.range(of: $0.marker) }
+            guard let next = [c, q, s].compactMap({ $0 }).min(by: { $0.lowerBound < $1.lowerBound }) else {
                 segments.append(.literal(String(rest))); break
             }
             if next.lowerBound > rest.startIndex { segments.append(.literal(String(rest[..<next.lowerBound]))) }
-            segments.append(next == c ? .context : .question)
+            segments.append(next == c ? .context : next == q ? .question : .system(system!.text))
             rest = rest[next.upperBound...]
         }
         for (needed, seg) in [("context", Segment.context), ("question", Segment.question)] where !segments.contains(seg) {
@@ -184,10 +190,10 @@ public struct PromptTemplate: Sendable, Equatable {
     public func rendered(context: String, question: String) -> String { render(context: context, question: question).prompt }
 
     /// The rendered prompt and the scalar ranges where context and question were substituted.
-    func render(context: String, question: String) -> (prompt: String, context: [Range<Int>], question: [Range<Int>]) {
+    func render(context: String, question: String) -> (prompt: String, context: [Range<Int>], question: [Range<Int>], system: [Range<Int>]) {
         var out = String.UnicodeScalarView()
         var count = 0
-        var contextRanges: [Range<Int>] = [], questionRanges: [Range<Int>] = []
+        var contextRanges: [Range<Int>] = [], questionRanges: [Range<Int>] = [], systemRanges: [Range<Int>] = []
         let ctx = context.unicodeScalars, q = question.unicodeScalars
         let ctxCount = ctx.count, qCount = q.count
         for seg in segments {
@@ -195,6 +201,11 @@ public struct PromptTemplate: Sendable, Equatable {
             case let .literal(s):
                 out.append(contentsOf: s.unicodeScalars)
                 count += s.unicodeScalars.count
+            case let .system(s):
+                out.append(contentsOf: s.unicodeScalars)
+                let n = s.unicodeScalars.count
+                if n > 0 { systemRanges.append(count..<(count + n)) }
+                count += n
             case .context:
                 out.append(contentsOf: ctx)
                 contextRanges.append(count..<(count + ctxCount))
@@ -205,6 +216,6 @@ public struct PromptTemplate: Sendable, Equatable {
                 count += qCount
             }
         }
-        return (String(out), contextRanges, questionRanges)
+        return (String(out), contextRanges, questionRanges, systemRanges)
     }
 }

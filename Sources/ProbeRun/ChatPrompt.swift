@@ -17,6 +17,7 @@ public enum ChatPrompt {
     public static let defaultUserContent = "Background: {context} Question: {question}"
     /// Private-use characters that no probe text contains, where the context and the question go.
     static let contextMarker = "\u{F0000}cpiscope-context\u{F0001}", questionMarker = "\u{F0000}cpiscope-question\u{F0001}"
+    static let systemMarker = "\u{F0000}cpiscope-system\u{F0001}"
 
     /// The folder whose chat template a job over `refs` uses: the one holding the tokenizer (--tokenizer's
     /// folder, else the first checkpoint's, the trajectory root or the base), as transformers keeps
@@ -67,14 +68,15 @@ public enum ChatPrompt {
             user = try PromptTemplate.parse(user.text + " " + PromptTemplate.contextOnlyInstruction, name: user.name)
         }
         var messages: [ChatMessage] = []
-        if let system { messages.append(ChatMessage(role: "system", content: system)) }
+        // The system message is rendered as a marker too, so that its text becomes the `system` span.
+        if system != nil { messages.append(ChatMessage(role: "system", content: systemMarker)) }
         messages.append(ChatMessage(role: "user", content: user.rendered(context: contextMarker, question: questionMarker)))
         let rendered = try chat.render(messages: messages, addGenerationPrompt: true)
         guard rendered.contains(contextMarker) && rendered.contains(questionMarker) else {
             throw ChatTemplateError.invalidFile(file: chat.file, reason: "the chat template '\(chat.name)' does not print the user message's text as given, so the probe's context and question would not reach the model")
         }
         return try PromptTemplate.cut(rendered: rendered, contextMarker: contextMarker, questionMarker: questionMarker,
-                                      name: "chat" + (chat.name == "default" ? "" : ":" + chat.name) + (contextOnly ? "-context-only" : ""),
+                                      system: system.map { (systemMarker, $0) }, name: "chat" + (chat.name == "default" ? "" : ":" + chat.name) + (contextOnly ? "-context-only" : ""),
                                       specialTokensInText: true,
                                       origin: origin(chat))
     }

@@ -48,6 +48,13 @@ struct ChatPromptTests {
             let context = try #require(built.spans[.context]?.first)
             #expect(built.text(of: context) == probe.context)
             #expect(t.spanPositions[.sink] == [0] && t.spanStatus[.context] == .found)
+            // The system message's text is the system span (found only when there is one).
+            if let system = row.system {
+                #expect(built.spans[.system]?.map(built.text(of:)) == [system], "\(row.id): system span")
+                #expect(t.spanStatus[.system] == .found && !(t.spanPositions[.system] ?? []).isEmpty)
+            } else {
+                #expect(t.spanStatus[.system]?.isFound == false)
+            }
             for (name, model) in models {
                 var options = MeasureOptions()
                 options.maxNewTokens = golden.max_new_tokens

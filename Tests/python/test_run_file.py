@@ -44,10 +44,10 @@ def run(tmp_path_factory):
 def test_xarray_dims_and_coords(run):
     ds = xr.open_dataset(run, engine="h5netcdf")
     assert not [d for d in ds.dims if d.startswith("phony")]
-    assert dict(ds.sizes) == {"checkpoint": 3, "probe": 6, "span": 8, "layer": 2, "head": 4, "lens_layer": 3, "answer": 2}
+    assert dict(ds.sizes) == {"checkpoint": 3, "probe": 6, "span": 9, "layer": 2, "head": 4, "lens_layer": 3, "answer": 2}
     assert list(ds.checkpoint.values) == ["checkpoint-0", "checkpoint-10", "checkpoint-20"]
     assert list(ds.step.values) == [0, 10, 20]
-    assert list(ds.span.values) == ["context", "subject", "question", "context_answer", "memory_mention", "bos", "sink", "other"]
+    assert list(ds.span.values) == ["context", "subject", "question", "context_answer", "memory_mention", "system", "bos", "sink", "other"]
     assert list(ds.answer.values) == ["context", "memory"]
     assert ds.attention_mass.dims == ("checkpoint", "probe", "span", "layer", "head")
     assert ds.lens_logprob.dims == ("checkpoint", "probe", "answer", "lens_layer")
