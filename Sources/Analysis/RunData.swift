@@ -63,6 +63,9 @@ public final class RunData: Sendable {
     public let lensLogprob: [Float]
     /// `[checkpoint, probe, lens_layer]`: M_C under the tuned lens, when the run has one (`--lens tuned:PATH`).
     public let tunedMcRatio: [Float]?
+    /// `[checkpoint, probe]`: M_C at the first-answer-token readout (`first_answer_mc_ratio`; NaN where the
+    /// generation named neither answer), nil for files written before it.
+    public let firstAnswerMC: [Float]?
 
     /// Direct logit attribution at the answer position (schema version 2), nil for version 1.
     public let dla: LogitAttributionData?
@@ -156,6 +159,7 @@ public final class RunData: Sendable {
         mcRatio = select(try r.floats(V.mcRatio), per: P * LL)
         lensLogprob = select(try r.floats(V.lensLogprob), per: P * answers.count * LL)
         tunedMcRatio = file.exists(V.tunedMCRatio.name) ? select(try r.floats(V.tunedMCRatio), per: P * LL) : nil
+        firstAnswerMC = file.exists(V.firstAnswerMC.name) ? select(try r.floats(V.firstAnswerMC), per: P) : nil
         if v >= 2 {
             try r.expectShape(V.headDLABySpan)
             let perProbe = { (v: SchemaVariable) in select(try r.floats(v), per: P) }

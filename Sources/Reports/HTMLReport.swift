@@ -107,13 +107,32 @@ enum HTMLReport {
                               xNames: run.checkpoints).svg(),
                     "Attention from the answer position (last prompt token) to each span, summed over the span's tokens, averaged over all layers and heads, then over probes.")
         if let d = m.dla { o += DLAReport.headsChart(m, d) }
+        var mcSeries = [Series(name: "mean M_C, last lens layer", color: palette[3], y: m.measures.curve(.mcLastLayer), band: band(.mcLastLayer))]
+        var mcCaption = "Probability of the context answer's first token relative to both answers' first tokens, at the model output, read at the last prompt token."
+        if let first = Self.firstAnswerCurve(run) {
+            mcSeries.append(Series(name: "mean M_C at the first answer token", color: palette[4], y: first.mean, dashed: true))
+            mcCaption += " Dashed: the same ratio read where the greedy generation emits either answer's first token (first_answer_mc_ratio; docs/probes-and-templates.md, readout positions), over the probes whose generation names an answer: "
+                + zip(run.checkpoints, first.count).map { "\($0) \($1) of \(run.probes.count)" }.joined(separator: ", ") + "."
+        }
         o += figure(LineChart(id: "chart-mc", title: "M_C at the last layer", x: m.x, xLabel: m.xLabel,
-                              yLabel: "M_C = p_ctx / (p_ctx + p_mem)",
-                              series: [Series(name: "mean M_C, last lens layer", color: palette[3], y: m.measures.curve(.mcLastLayer), band: band(.mcLastLayer))],
-                              yRange: 0...1, xNames: run.checkpoints).svg(),
-                    "Probability of the context answer's first token relative to both answers' first tokens, at the model output.")
+                              yLabel: "M_C = p_ctx / (p_ctx + p_mem)", series: mcSeries,
+                              yRange: 0...1, xNames: run.checkpoints).svg(), mcCaption)
         o += "</div></section>"
         return o
+    }
+
+    /// Per checkpoint, the mean of the first-answer-token M_C over the probes that have it (NaN when none
+    /// does), and how many do; nil for files without the readout.
+    static func firstAnswerCurve(_ run: RunData) -> (mean: [Double], count: [Int])? {
+        guard let values = run.firstAnswerMC else { return nil }
+        let P = run.probes.count
+        var mean: [Double] = [], count: [Int] = []
+        for c in run.checkpoints.indices {
+            let finite = values[(c * P)..<((c + 1) * P)].filter(\.isFinite).map(Double.init)
+            mean.append(finite.isEmpty ? .nan : finite.reduce(0, +) / Double(finite.count))
+            count.append(finite.count)
+        }
+        return (mean, count)
     }
 
     /// One checkpoint: each measure's mean over probes with its interval, in place of the verdicts.
