@@ -15,7 +15,7 @@ public struct Headline: Sendable {
     /// All trajectories of the run.
     public let trajectories: RunTrajectories
     /// The primary measure: counterfactual accuracy (context reliance in generation).
-    public let primary: Trajectory
+    public let primary: MeasureTrajectory
     /// Context attention change between `diff.from` (the primary measure's peak, or the first
     /// checkpoint when the peak is the final one or there is none) and the final checkpoint; nil for a
     /// run with one complete checkpoint.
@@ -82,7 +82,7 @@ public struct Headline: Sendable {
 
     /// "Counterfactual accuracy: peak 0.812 at checkpoint-500 (step 500); final 0.406; drop 0.406 [0.31, 0.50] (n = 32) → inversion"
     /// A constant series names no peak: "Counterfactual accuracy: 0.000 at every checkpoint (constant, no peak) → flat".
-    public static func describe(_ t: Trajectory, checkpoints: [String], steps: [Int64]) -> String {
+    public static func describe(_ t: MeasureTrajectory, checkpoints: [String], steps: [Int64]) -> String {
         if t.constant, let v = t.values.first(where: \.isFinite) {
             return "\(t.label): \(Fmt.number(v)) at every checkpoint (constant, no peak) → \(t.verdict.rawValue)"
         }

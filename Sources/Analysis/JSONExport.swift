@@ -41,7 +41,7 @@ public enum AnalysisJSON {
         ]
     }
 
-    public static func trajectory(_ t: Trajectory, checkpoints: [String], steps: [Int64]) -> [String: Any] {
+    public static func trajectory(_ t: MeasureTrajectory, checkpoints: [String], steps: [Int64]) -> [String: Any] {
         var o: [String: Any] = [
             "id": t.id, "label": t.label, "unit": t.unit,
             "values": t.values.map(number), "counts": t.counts,

@@ -53,7 +53,7 @@ public struct TrackedHead: Sendable {
     public let layer: Int
     public let head: Int
     /// Mean DLA per checkpoint, peak, rise, drop and verdict.
-    public let trajectory: Trajectory
+    public let trajectory: MeasureTrajectory
     /// 95% interval of the mean per checkpoint.
     public let bands: [Interval]
     public var name: String { "L\(layer)H\(head)" }
@@ -61,7 +61,7 @@ public struct TrackedHead: Sendable {
 
 /// One component of the logit difference across the run.
 public struct DLAComponent: Sendable {
-    public let trajectory: Trajectory
+    public let trajectory: MeasureTrajectory
     public let bands: [Interval]
 }
 
@@ -154,15 +154,15 @@ public struct LogitAttributionAnalysis: Sendable {
             let j = x.layer * run.heads + x.head
             let perProbe = (0..<(C * P)).map { Double(data.head[$0 * LH + j]) }
             return TrackedHead(role: role, layer: x.layer, head: x.head,
-                               trajectory: try Trajectory(id: "head_dla_L\(x.layer)H\(x.head)", label: "DLA of head L\(x.layer)H\(x.head)",
-                                                          unit: "logit difference", perProbe: perProbe, checkpoints: C, probes: P,
-                                                          minimumEffect: VerdictFloor.logits, bootstrap: bootstrap),
+                               trajectory: try MeasureTrajectory(id: "head_dla_L\(x.layer)H\(x.head)", label: "DLA of head L\(x.layer)H\(x.head)",
+                                                                 unit: "logit difference", perProbe: perProbe, checkpoints: C, probes: P,
+                                                                 minimumEffect: VerdictFloor.logits, bootstrap: bootstrap),
                                bands: try bootstrap.bands(perProbe, checkpoints: C, probes: P))
         }
 
         components = try Self.componentSeries(run: run, data: data).map { id, label, perProbe in
-            DLAComponent(trajectory: try Trajectory(id: id, label: label, unit: "logit difference", perProbe: perProbe,
-                                                    checkpoints: C, probes: P, minimumEffect: VerdictFloor.logits, bootstrap: bootstrap),
+            DLAComponent(trajectory: try MeasureTrajectory(id: id, label: label, unit: "logit difference", perProbe: perProbe,
+                                                           checkpoints: C, probes: P, minimumEffect: VerdictFloor.logits, bootstrap: bootstrap),
                          bands: try bootstrap.bands(perProbe, checkpoints: C, probes: P))
         }
 

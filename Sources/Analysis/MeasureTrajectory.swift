@@ -54,7 +54,7 @@ public enum Verdict: String, Sendable, CaseIterable {
 }
 
 /// One measure across checkpoints, analysed.
-public struct Trajectory: Sendable {
+public struct MeasureTrajectory: Sendable {
     /// Measure id (e.g. `counterfactual_accuracy`, `context_attention_layer_3`).
     public let id: String
     public let label: String
@@ -144,22 +144,22 @@ public struct LayerCorrelation: Sendable {
 /// Trajectory analysis of a whole run.
 public struct RunTrajectories: Sendable {
     /// One per `Measure`, in `Measure.allCases` order.
-    public let measures: [Trajectory]
+    public let measures: [MeasureTrajectory]
     /// Context attention per layer.
-    public let layers: [Trajectory]
+    public let layers: [MeasureTrajectory]
     /// Per layer, then the all-layer mean (layer nil).
     public let correlations: [LayerCorrelation]
 
     public init(run: RunData, measures m: RunMeasures, bootstrap: Bootstrap) throws {
         let C = m.checkpoints, P = m.probes
         measures = try Measure.allCases.map {
-            try Trajectory(id: $0.rawValue, label: $0.label, unit: $0.unit, perProbe: m.perProbe[$0] ?? [],
-                           checkpoints: C, probes: P, minimumEffect: $0.minimumEffect, bootstrap: bootstrap)
+            try MeasureTrajectory(id: $0.rawValue, label: $0.label, unit: $0.unit, perProbe: m.perProbe[$0] ?? [],
+                                  checkpoints: C, probes: P, minimumEffect: $0.minimumEffect, bootstrap: bootstrap)
         }
         layers = try (0..<m.layers).map { l in
-            try Trajectory(id: "context_attention_layer_\(l)", label: "Context attention, layer \(l)",
-                           unit: Measure.contextAttention.unit, perProbe: m.layerValues(m.layerContext, layer: l),
-                           checkpoints: C, probes: P, minimumEffect: Measure.contextAttention.minimumEffect, bootstrap: bootstrap)
+            try MeasureTrajectory(id: "context_attention_layer_\(l)", label: "Context attention, layer \(l)",
+                                  unit: Measure.contextAttention.unit, perProbe: m.layerValues(m.layerContext, layer: l),
+                                  checkpoints: C, probes: P, minimumEffect: Measure.contextAttention.minimumEffect, bootstrap: bootstrap)
         }
         let accuracy = m.curve(.counterfactualAccuracy)
         var correlations = layers.enumerated().map { l, t in
@@ -170,7 +170,7 @@ public struct RunTrajectories: Sendable {
     }
 
     /// The trajectory of a headline measure (`measures` holds one per case, in case order).
-    public func trajectory(_ measure: Measure) -> Trajectory {
+    public func trajectory(_ measure: Measure) -> MeasureTrajectory {
         measures[Measure.allCases.firstIndex(of: measure) ?? 0]
     }
 }

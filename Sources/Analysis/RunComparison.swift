@@ -8,8 +8,8 @@ public struct MeasureComparison: Sendable {
     public let measure: Measure
     /// Per checkpoint: B − A, paired over probes.
     public let difference: [Estimate]
-    public let trajectoryA: Trajectory
-    public let trajectoryB: Trajectory
+    public let trajectoryA: MeasureTrajectory
+    public let trajectoryB: MeasureTrajectory
 }
 
 /// Two matched runs compared.
@@ -39,10 +39,10 @@ public struct RunComparison: Sendable {
             }
             return MeasureComparison(
                 measure: measure, difference: diff,
-                trajectoryA: try Trajectory(id: measure.rawValue, label: measure.label, unit: measure.unit, perProbe: xa,
-                                            checkpoints: C, probes: P, minimumEffect: measure.minimumEffect, bootstrap: bootstrap),
-                trajectoryB: try Trajectory(id: measure.rawValue, label: measure.label, unit: measure.unit, perProbe: xb,
-                                            checkpoints: C, probes: P, minimumEffect: measure.minimumEffect, bootstrap: bootstrap))
+                trajectoryA: try MeasureTrajectory(id: measure.rawValue, label: measure.label, unit: measure.unit, perProbe: xa,
+                                                   checkpoints: C, probes: P, minimumEffect: measure.minimumEffect, bootstrap: bootstrap),
+                trajectoryB: try MeasureTrajectory(id: measure.rawValue, label: measure.label, unit: measure.unit, perProbe: xb,
+                                                   checkpoints: C, probes: P, minimumEffect: measure.minimumEffect, bootstrap: bootstrap))
         }
     }
 

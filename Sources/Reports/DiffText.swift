@@ -192,7 +192,7 @@ public enum DiffText {
         [Fmt.number(c.meanFrom), Fmt.number(c.meanTo), Fmt.signed(c.estimate.value), Fmt.interval(c.estimate.interval), String(c.estimate.n)]
     }
 
-    static func trajectoryRow(_ t: Trajectory, _ run: RunData) -> [String] {
+    static func trajectoryRow(_ t: MeasureTrajectory, _ run: RunData) -> [String] {
         [t.id, Fmt.number(t.values.first ?? .nan), t.peak.map { Fmt.number(t.values[$0]) } ?? "n/a",
          t.peak.map { "\(run.checkpoints[$0]) (\(run.steps[$0]))" } ?? (t.constant ? "none (constant)" : "n/a"), Fmt.number(t.values.last ?? .nan),
          Fmt.number(t.drop.value), Fmt.interval(t.drop.interval), String(t.drop.n), Fmt.number(t.minimumEffect), t.verdict.rawValue]

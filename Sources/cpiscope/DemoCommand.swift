@@ -82,7 +82,7 @@ struct DemoCommand: ParsableCommand {
         var runs: [(String, URL)] = []
         for (name, trajectory) in [("full-ft", full), ("lora", lora)] where fm.fileExists(atPath: trajectory.path) {
             let file = out.appendingPathComponent("\(name).h5")
-            var spec = ProbeJobSpec(checkpoints: try Checkpoints.Trajectory.discover(at: trajectory), trajectoryRoot: trajectory,
+            var spec = ProbeJobSpec(checkpoints: try Trajectory.discover(at: trajectory), trajectoryRoot: trajectory,
                                     probeFile: probeFile, template: .plain, output: file)
             spec.force = true
             // The protocol of the demo's transformers goldens (Tools/train_demo/goldens.py): 8 greedy tokens.
@@ -115,7 +115,7 @@ struct DemoCommand: ParsableCommand {
         }
         // The causal experiment: the final checkpoint with each component of each layer taken from the peak.
         var transplantFile: URL? = nil
-        let trajectory = try Checkpoints.Trajectory.discover(at: full)
+        let trajectory = try Trajectory.discover(at: full)
         if let peak = report.headline.peakCheckpoint, let final = trajectory.last, peak != final.name {
             let file = out.appendingPathComponent("transplant.h5")
             var probe = ProbeJobSpec(checkpoints: [final], trajectoryRoot: full, probeFile: probeFile, template: .plain, output: file)

@@ -233,9 +233,9 @@ struct RunAnalysisTests {
     @Test("verdict rules: rising, falling, flat, a fall inside the interval, peak at the end, too few probes")
     func verdictRules() throws {
         let boot = try Bootstrap(seed: 11, resamples: 300)
-        func trajectory(_ rows: [[Double]], floor: Double = 0.01) throws -> Trajectory {
-            try Trajectory(id: "x", label: "x", unit: "u", perProbe: rows.flatMap { $0 }, checkpoints: rows.count,
-                           probes: rows[0].count, minimumEffect: floor, bootstrap: boot)
+        func trajectory(_ rows: [[Double]], floor: Double = 0.01) throws -> MeasureTrajectory {
+            try MeasureTrajectory(id: "x", label: "x", unit: "u", perProbe: rows.flatMap { $0 }, checkpoints: rows.count,
+                                  probes: rows[0].count, minimumEffect: floor, bootstrap: boot)
         }
         func verdict(_ rows: [[Double]], floor: Double = 0.01) throws -> Verdict { try trajectory(rows, floor: floor).verdict }
         let P = 20
@@ -253,19 +253,19 @@ struct RunAnalysisTests {
         #expect(try verdict([[0.1, 0.2]]) == .insufficient, "one checkpoint")
         // The rule itself at its boundary: a drop equal to the half-width is not enough.
         let e = { (v: Double, lo: Double, hi: Double) in Estimate(value: v, interval: Interval(low: lo, high: hi), n: 5) }
-        #expect(Trajectory.verdict(peak: 1, checkpoints: 3, rise: e(0.5, 0.3, 0.7), drop: e(0.2, 0.0, 0.4), net: e(0.3, 0.1, 0.5), minimumEffect: 0) == .rising)
-        #expect(Trajectory.verdict(peak: 1, checkpoints: 3, rise: e(0.5, 0.3, 0.7), drop: e(0.21, 0.0, 0.4), net: e(0.3, 0.1, 0.5), minimumEffect: 0) == .inversion)
+        #expect(MeasureTrajectory.verdict(peak: 1, checkpoints: 3, rise: e(0.5, 0.3, 0.7), drop: e(0.2, 0.0, 0.4), net: e(0.3, 0.1, 0.5), minimumEffect: 0) == .rising)
+        #expect(MeasureTrajectory.verdict(peak: 1, checkpoints: 3, rise: e(0.5, 0.3, 0.7), drop: e(0.21, 0.0, 0.4), net: e(0.3, 0.1, 0.5), minimumEffect: 0) == .inversion)
         // ... and at the minimum effect: a drop equal to it counts, one just below does not.
-        #expect(Trajectory.verdict(peak: 1, checkpoints: 3, rise: e(0.5, 0.4, 0.6), drop: e(0.05, 0.045, 0.055), net: e(0.45, 0.4, 0.5), minimumEffect: 0.05) == .inversion)
-        #expect(Trajectory.verdict(peak: 1, checkpoints: 3, rise: e(0.5, 0.4, 0.6), drop: e(0.0499, 0.045, 0.055), net: e(0.45, 0.4, 0.5), minimumEffect: 0.05) == .rising)
+        #expect(MeasureTrajectory.verdict(peak: 1, checkpoints: 3, rise: e(0.5, 0.4, 0.6), drop: e(0.05, 0.045, 0.055), net: e(0.45, 0.4, 0.5), minimumEffect: 0.05) == .inversion)
+        #expect(MeasureTrajectory.verdict(peak: 1, checkpoints: 3, rise: e(0.5, 0.4, 0.6), drop: e(0.0499, 0.045, 0.055), net: e(0.45, 0.4, 0.5), minimumEffect: 0.05) == .rising)
     }
 
     @Test("verdict floors: a drop of 0.005 in attention mass with a tight interval is flat, not an inversion; a small dip after a large rise is a rise")
     func verdictFloors() throws {
         let boot = try Bootstrap(seed: 11, resamples: 300)
-        func trajectory(_ rows: [[Double]], floor: Double) throws -> Trajectory {
-            try Trajectory(id: "x", label: "Subject attention", unit: "attention mass (0–1)", perProbe: rows.flatMap { $0 }, checkpoints: rows.count,
-                           probes: rows[0].count, minimumEffect: floor, bootstrap: boot)
+        func trajectory(_ rows: [[Double]], floor: Double) throws -> MeasureTrajectory {
+            try MeasureTrajectory(id: "x", label: "Subject attention", unit: "attention mass (0–1)", perProbe: rows.flatMap { $0 }, checkpoints: rows.count,
+                                  probes: rows[0].count, minimumEffect: floor, bootstrap: boot)
         }
         let P = 30
         let j = (0..<P).map { noise($0, 21) * 0.001 }  // tiny per-probe jitter: intervals far narrower than the changes
