@@ -22,6 +22,14 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
         text = "\(value)"
     }
 
+    /// As `init?(_:)`, but an integral value drops its `.0` (`16`, `-0`; `1e+16` stays): the text
+    /// Foundation's JSONSerialization writes, which `--format json` output has always had.
+    public init?(droppingZeroFraction value: Double) {
+        guard value.isFinite else { return nil }
+        let t = "\(value)"
+        text = t.hasSuffix(".0") ? String(t.dropLast(2)) : t
+    }
+
     /// True when the literal has no fraction and no exponent (`1.0` and `1e2` are not integers).
     public var isInteger: Bool { !text.utf8.contains { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") } }
 

@@ -3,6 +3,7 @@ import ArgumentParser
 import Checkpoints
 import Foundation
 import Models
+import StrictJSON
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -65,22 +66,24 @@ struct InspectCommand: ParsableCommand {
         let fileSizes = store.files.map { ($0.url.lastPathComponent, $0.fileSize) }
         switch format {
         case .json:
-            let obj: [String: Any] = [
-                "model_type": config.modelType,
-                "layers": config.layers, "heads": config.heads, "kv_heads": config.kvHeads,
-                "d_model": config.dModel, "d_head": config.dHead, "d_mlp": config.dMLP, "vocab": config.vocab,
-                "parameters": parameters, "dtypes": dtypes, "tied_embeddings": config.tiedEmbeddings,
-                "eos_token_ids": config.eosTokenIDs, "features": ModelFamilies.features(config),
-                "files": fileSizes.map { ["name": $0.0, "bytes": $0.1] },
-                "checkpoints": refs.map { r -> [String: Any] in
-                    var entry: [String: Any] = ["name": r.name, "step": r.step.map { $0 as Any } ?? NSNull(), "path": r.path.path]
+            func strings(_ s: [String]) -> JSONValue { .array(s.map(JSONValue.string)) }
+            let obj = jsonObject([
+                ("model_type", .string(config.modelType)),
+                ("layers", jsonNumber(config.layers)), ("heads", jsonNumber(config.heads)), ("kv_heads", jsonNumber(config.kvHeads)),
+                ("d_model", jsonNumber(config.dModel)), ("d_head", jsonNumber(config.dHead)), ("d_mlp", jsonNumber(config.dMLP)),
+                ("vocab", jsonNumber(config.vocab)),
+                ("parameters", jsonNumber(parameters)), ("dtypes", strings(dtypes)), ("tied_embeddings", .bool(config.tiedEmbeddings)),
+                ("eos_token_ids", .array(config.eosTokenIDs.map(jsonNumber))), ("features", strings(ModelFamilies.features(config))),
+                ("files", .array(fileSizes.map { jsonObject([("name", .string($0.0)), ("bytes", jsonNumber($0.1))]) })),
+                ("checkpoints", .array(refs.map { r -> JSONValue in
+                    var entry: [(String, JSONValue)] = [("name", .string(r.name)), ("step", r.step.map(jsonNumber) ?? .null), ("path", .string(r.path.path))]
                     if let a = adapters[r.name] {
-                        entry["adapter"] = ["rank": a.rank, "alpha": a.alpha, "scale": a.scale, "use_rslora": a.useRSLoRA,
-                                            "targets": a.targets, "base": a.basePath]
+                        entry.append(("adapter", jsonObject([("rank", jsonNumber(a.rank)), ("alpha", jsonNumber(a.alpha)), ("scale", jsonNumber(a.scale)),
+                                                             ("use_rslora", .bool(a.useRSLoRA)), ("targets", strings(a.targets)), ("base", .string(a.basePath))])))
                     }
-                    return entry
-                },
-            ]
+                    return jsonObject(entry)
+                })),
+            ])
             print(jsonString(obj))
         case .text:
             print("\(config.modelType)  (\(first.path.path))")

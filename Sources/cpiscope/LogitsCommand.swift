@@ -3,6 +3,7 @@ import ArgumentParser
 import Checkpoints
 import Foundation
 import Models
+import StrictJSON
 import TensorCore
 
 struct LogitsCommand: ParsableCommand {
@@ -56,8 +57,8 @@ struct LogitsCommand: ParsableCommand {
             .prefix(min(top, model.vocab))
         switch format {
         case .json:
-            let topList: [[String: Any]] = best.map { ["id": $0, "logprob": Double(logprobs[$0])] }
-            print(jsonString(["ids": tokenIDs, "top": topList]))
+            let topList = best.map { jsonObject([("id", jsonNumber($0)), ("logprob", jsonNumber(Double(logprobs[$0])))]) }
+            print(jsonString(jsonObject([("ids", .array(tokenIDs.map(jsonNumber))), ("top", .array(topList))])))
         case .text:
             print("next-token log-probabilities after \(tokenIDs.count) token(s) (\(model.config.modelType)):")
             for (rank, id) in best.enumerated() {
