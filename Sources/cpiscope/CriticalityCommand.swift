@@ -84,14 +84,10 @@ extension CriticalityCommand {
 
 /// The options of `cpiscope criticality`, shared with `cpiscope slurm criticality`.
 struct CriticalityOptions: ParsableArguments {
-    @Argument(help: "A model folder, a folder of checkpoint-N folders, or several folders.")
-    var trajectory: [String]
+    @OptionGroup var run: TrajectoryJobOptions
 
     @Option(help: "The instruction data: JSON array, JSONL, or SQuAD's JSON.")
     var data: String = "Probes/ift/alpaca-sample.json"
-
-    @Option(name: .shortAndLong, help: "Output HDF5 file.")
-    var output: String = "Notebooks-out/criticality.h5"
 
     @Option(help: ArgumentHelp("Data format (default: detected from the fields).", valueName: "alpaca|squad|messages|fields"))
     var format: InstructionDataFormat?
@@ -118,9 +114,6 @@ struct CriticalityOptions: ParsableArguments {
     @Option(help: "A template file: {\"with_context\": …, \"without_context\": …, \"separator\": …} with {instruction} and {context}.")
     var templateFile: String?
 
-    @Option(help: "Checkpoints to use: all, every:K, steps:A-B, or a comma list of names/steps.")
-    var checkpoints: String?
-
     @Option(help: ArgumentHelp("Remove this share of the examples with a context, lowest criticality first (with --write-filtered).", valueName: "P%"))
     var filterLowest: String?
 
@@ -136,39 +129,14 @@ struct CriticalityOptions: ParsableArguments {
     @Flag(help: "Do not append EOS to the responses (Alpaca's training appends it).")
     var noEOS = false
 
-    @Option(help: "tokenizer.json (or its folder) when checkpoints carry none.")
-    var tokenizer: String?
-
-    @Option(help: "Base model folder for LoRA adapter checkpoints.")
-    var base: String?
-
     @Option(help: ArgumentHelp("Tokens per batched pass (default 2048): examples share each read of the weights.",
                                discussion: "Larger batches are faster and use more memory."))
     var batchTokens: Int = 2048
 
-    @Option(help: "Threads (default: all cores).")
-    var threads: Int = 0
-
-    @OptionGroup var precision: PrecisionOption
-
-    @Option(help: ArgumentHelp("Run part I of N of the job into OUT.shard-I-of-N.h5 (`cpiscope merge` joins them).", valueName: "I/N"))
-    var shard: String?
-
-    @Option(help: ArgumentHelp("What --shard splits: checkpoints (contiguous, balanced) or examples (at scoring-batch boundaries).",
-                               valueName: "checkpoints|examples"))
-    var shardBy: ProbeShard.Axis = .checkpoints
-
-    @Flag(help: "Overwrite an existing output file.")
-    var force = false
-    @Flag(help: "Continue an interrupted run: skip checkpoints already complete in the output.")
-    var resume = false
-    @Flag(help: "No progress line.")
-    var quiet = false
     @Option(help: "Also write the per-example table of the first checkpoint (or --filter-checkpoint) as CSV here.")
     var csv: String?
 
     func validate() throws {
-        if force && resume { throw ValidationError("--force and --resume exclude each other") }
         if templateFile != nil && template != "alpaca" { throw ValidationError("give either --template or --template-file") }
         if template != "chat" && (system != nil || chatTemplateName != nil) {
             throw ValidationError("--system and --chat-template-name need --template chat")
@@ -188,22 +156,26 @@ struct CriticalityOptions: ParsableArguments {
         if filterLowest != nil && writeFiltered == nil { throw ValidationError("--filter-lowest needs --write-filtered FILE") }
         if let m = maxTokens, m < 2 { throw ValidationError("--max-tokens must be ≥ 2") }
         if batchTokens < 1 { throw ValidationError("--batch-tokens must be ≥ 1") }
-        if ![.checkpoints, .examples].contains(shardBy) { throw ValidationError("criticality shards by checkpoints or examples (--shard-by), not \(shardBy.rawValue)") }
-        if let s = shard, ProbeShard(s) == nil { throw ValidationError("--shard takes I/N with 1 ≤ I ≤ N, e.g. 2/4") }
-        if shard != nil && (writeFiltered != nil || csv != nil) {
+        try run.check(shardAxes: [.checkpoints, .examples], command: "criticality")
+        if run.shard != nil && (writeFiltered != nil || csv != nil) {
             throw ValidationError("--write-filtered and --csv need every example: merge the shards first, then run the same command on the merged file with --resume")
         }
     }
 
+    /// The output path (-o; default Notebooks-out/criticality.h5).
+    var output: String { run.outputPath(default: "Notebooks-out/criticality.h5") }
+    var quiet: Bool { run.quiet }
+    var shard: String? { run.shard }
+    var shardBy: ProbeShard.Axis { run.shardBy }
+
     /// The job's settings, from the options.
     func makeSpec() throws -> CriticalityJobSpec {
-        let (refs, root) = try discoverCheckpoints(trajectory, select: checkpoints)
+        let (refs, root) = try run.discover()
         let tmpl: InstructionTemplate
         if let f = templateFile {
             tmpl = try InstructionTemplate.load(url: URL(fileURLWithPath: f))
         } else if template == "chat" {
-            guard let folder = ChatPrompt.folder(refs: refs, tokenizer: tokenizer.map { URL(fileURLWithPath: $0) }, trajectoryRoot: root,
-                                                 base: base.map { URL(fileURLWithPath: $0) }) else {
+            guard let folder = ChatPrompt.folder(refs: refs, tokenizer: run.tokenizerURL, trajectoryRoot: root, base: run.baseURL) else {
                 throw ValidationError("--template chat: no tokenizer folder to read a chat template from; pass --tokenizer DIR")
             }
             let chat = try ChatPrompt.load(folder: folder, name: chatTemplateName)
@@ -216,12 +188,12 @@ struct CriticalityOptions: ParsableArguments {
         spec.format = format
         spec.categoryField = categoryField
         if let i = instructionField, let r = responseField { spec.fields = InstructionFields(instruction: i, context: contextField, response: r) }
-        spec.tokenizer = tokenizer.map { URL(fileURLWithPath: $0) }
-        spec.base = base.map { URL(fileURLWithPath: $0) }
-        spec.force = force
-        spec.resume = resume
-        spec.precision = precision.precision
-        if threads > 0 { spec.compute = ComputeContext(threads: threads) }
+        spec.tokenizer = run.tokenizerURL
+        spec.base = run.baseURL
+        spec.force = run.force
+        spec.resume = run.resume
+        spec.precision = run.precision.precision
+        if let compute = run.compute { spec.compute = compute }
         spec.maxTokens = maxTokens
         spec.appendEOS = !noEOS
         spec.batchTokens = batchTokens
@@ -230,7 +202,7 @@ struct CriticalityOptions: ParsableArguments {
         spec.writeFiltered = writeFiltered.map { URL(fileURLWithPath: $0) }
         spec.commandLine = CommandLine.arguments.joined(separator: " ")
         spec.toolVersion = CPIScopeVersion.string
-        if let s = shard.flatMap({ ProbeShard($0, axis: shardBy) }) {
+        if let s = run.jobShard {
             spec.shard = s
             spec.output = s.output(for: spec.output)
         }

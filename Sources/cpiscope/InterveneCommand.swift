@@ -50,7 +50,7 @@ struct InterveneCommand: ParsableCommand {
 
     func validate() throws {
         if !experiments.given { throw ValidationError("give at least one experiment: --ablate, --knockout, --transplant-from or --patch-from") }
-        if ![.checkpoints, .interventions].contains(job.shardBy) { throw ValidationError("intervene shards by checkpoints or interventions (--shard-by), not \(job.shardBy.rawValue)") }
+        try job.run.check(shardAxes: [.checkpoints, .interventions], command: "intervene")
     }
 
     func run() throws {

@@ -51,7 +51,7 @@ struct ProbeCommand: ParsableCommand {
     }
 
     func validate() throws {
-        if ![.checkpoints, .probes].contains(job.shardBy) { throw ValidationError("--shard-by \(job.shardBy.rawValue) is not for `cpiscope probe`; probe shards by checkpoints or probes") }
+        try job.run.check(shardAxes: [.checkpoints, .probes], command: "probe")
         if let d = dump, (try? parseIDs(d)) == nil { throw ValidationError("--dump takes a comma list of layers, e.g. --dump 0,3") }
         if let l = lens, !l.hasPrefix("tuned:") || l.count == "tuned:".count {
             throw ValidationError("--lens takes tuned:PATH (a tuned-lens folder), got '\(l)'")

@@ -8,17 +8,10 @@ import ProbeRun
 import TensorCore
 
 struct ProbeRunOptions: ParsableArguments {
-    @Argument(help: "Checkpoint folder(s), or a folder of checkpoint-N folders.")
-    var trajectory: [String]
+    @OptionGroup var run: TrajectoryJobOptions
 
     @Option(help: "Probe set: JSON array or JSONL with context, question, answer, memory_answer|parametric_answer[, subject, id].")
     var probes: String = "Probes/capitals.jsonl"
-
-    @Option(name: .shortAndLong, help: "Output HDF5 file.")
-    var output: String = "Notebooks-out/run.h5"
-
-    @Option(help: "Checkpoints to use: all, every:K, steps:A-B, or a comma list of names/steps.")
-    var checkpoints: String?
 
     @Option(help: ArgumentHelp("Prompt template: plain, alpaca, tulu, or chat (the checkpoint's own chat template).",
                                discussion: "chat renders the chat template beside the tokenizer (chat_template.jinja, or tokenizer_config.json's chat_template) as transformers' apply_chat_template does, with an optional --system message and a user message holding the context and question (\"Background: {context} Question: {question}\", or --user-template), and the generation prompt. docs/probes-and-templates.md, \"Chat templates\"."))
@@ -39,12 +32,6 @@ struct ProbeRunOptions: ParsableArguments {
     @Option(help: "A template file with {context} and {question} placeholders (instead of --template).")
     var templateFile: String?
 
-    @Option(help: "tokenizer.json (or its folder) to use when checkpoints carry none.")
-    var tokenizer: String?
-
-    @Option(help: "Base model folder for LoRA adapter checkpoints.")
-    var base: String?
-
     @Option(help: ArgumentHelp("Greedy generation: maximum new tokens (default: the probe set's longest answer + 12, at least 16).",
                                discussion: "Room for a leading newline and a sentence around the answer, as instruction-tuned models write it."))
     var maxNewTokens: Int?
@@ -61,20 +48,6 @@ struct ProbeRunOptions: ParsableArguments {
                                valueName: "rule"))
     var correctness: CorrectnessRule = .paper
 
-    @Flag(help: "Overwrite an existing output file.")
-    var force = false
-
-    @Flag(help: "Continue an interrupted run: skip checkpoints already complete in the output.")
-    var resume = false
-
-    @Flag(help: "No progress line.")
-    var quiet = false
-
-    @Option(help: "Threads for matrix products and attention heads (default: all cores).")
-    var threads: Int = 0
-
-    @OptionGroup var precision: PrecisionOption
-
     @Option(help: ArgumentHelp("Probes measured together (default 32): their logit lens, answer scoring and generation share each read of the weights.",
                                discussion: "A group also closes before its KV caches would pass --batch-memory. Larger groups are faster and use more memory; results may differ in the last bits between group sizes (docs/cluster.md), so --resume and merge require the file's."))
     var batch: Int = 32
@@ -82,15 +55,8 @@ struct ProbeRunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Memory for one group's KV caches, in MiB (default: a tenth of the model's float32 size, at least 32).", valueName: "MiB"))
     var batchMemory: Int?
 
-    @Option(help: ArgumentHelp("Run part I of N of the job into OUT.shard-I-of-N.h5 (`cpiscope merge` joins them; docs/cluster.md).", valueName: "I/N"))
-    var shard: String?
-
-    @Option(help: ArgumentHelp("What --shard splits: checkpoints (contiguous, balanced); for probe, probes (at probe-group boundaries); for intervene, interventions (contiguous, balanced).",
-                               valueName: "checkpoints|probes|interventions"))
-    var shardBy: ProbeShard.Axis = .checkpoints
 
     func validate() throws {
-        if force && resume { throw ValidationError("--force and --resume exclude each other") }
         if templateFile != nil && template != "plain" { throw ValidationError("give either --template or --template-file") }
         if template != "chat" && PromptTemplate.builtin(template) == nil {
             throw ValidationError("unknown --template '\(template)'; choose one of \((PromptTemplate.builtinNames + ["chat"]).joined(separator: ", "))")
@@ -102,18 +68,22 @@ struct ProbeRunOptions: ParsableArguments {
         if batch < 1 { throw ValidationError("--batch must be ≥ 1") }
         if let m = batchMemory, m < 1 { throw ValidationError("--batch-memory must be ≥ 1 (MiB)") }
         if let m = maxTokens, m < 1 { throw ValidationError("--max-tokens must be ≥ 1") }
-        if let s = shard, ProbeShard(s) == nil { throw ValidationError("--shard takes I/N with 1 ≤ I ≤ N, e.g. 2/4") }
     }
+
+    /// The output path (-o; default Notebooks-out/run.h5).
+    var output: String { run.outputPath(default: "Notebooks-out/run.h5") }
+    var quiet: Bool { run.quiet }
+    var shard: String? { run.shard }
+    var shardBy: ProbeShard.Axis { run.shardBy }
 
     /// The job's settings, from the options.
     func makeSpec() throws -> ProbeJobSpec {
-        let (refs, root) = try discoverCheckpoints(trajectory, select: checkpoints)
+        let (refs, root) = try run.discover()
         var tmpl: PromptTemplate
         if let f = templateFile {
             tmpl = try PromptTemplate.load(url: URL(fileURLWithPath: f))
         } else if template == "chat" {
-            let tokenizerURL = tokenizer.map { URL(fileURLWithPath: $0) }
-            guard let folder = ChatPrompt.folder(refs: refs, tokenizer: tokenizerURL, trajectoryRoot: root, base: base.map { URL(fileURLWithPath: $0) }) else {
+            guard let folder = ChatPrompt.folder(refs: refs, tokenizer: run.tokenizerURL, trajectoryRoot: root, base: run.baseURL) else {
                 throw ValidationError("--template chat: no tokenizer folder to read a chat template from; pass --tokenizer DIR")
             }
             tmpl = try ChatPrompt.template(folder: folder, templateName: chatTemplateName, system: system,
@@ -123,13 +93,13 @@ struct ProbeRunOptions: ParsableArguments {
         }
         var spec = ProbeJobSpec(checkpoints: refs, trajectoryRoot: root, probeFile: URL(fileURLWithPath: probes),
                                 template: tmpl, output: URL(fileURLWithPath: output))
-        spec.tokenizer = tokenizer.map { URL(fileURLWithPath: $0) }
-        spec.base = base.map { URL(fileURLWithPath: $0) }
-        spec.force = force
-        spec.resume = resume
+        spec.tokenizer = run.tokenizerURL
+        spec.base = run.baseURL
+        spec.force = run.force
+        spec.resume = run.resume
         if let maxNewTokens { spec.options.maxNewTokens = maxNewTokens } else { spec.automaticMaxNewTokens = true }
-        if threads > 0 { spec.options.compute = ComputeContext(threads: threads) }
-        spec.precision = precision.precision
+        if let compute = run.compute { spec.options.compute = compute }
+        spec.precision = run.precision.precision
         spec.probeGroupSize = batch
         spec.batchCacheBytes = batchMemory.map { $0 << 20 }
         if !stop.isEmpty { spec.options.stopStrings = stop }
@@ -137,7 +107,7 @@ struct ProbeRunOptions: ParsableArguments {
         spec.options.correctness = correctness
         spec.commandLine = CommandLine.arguments.joined(separator: " ")
         spec.toolVersion = CPIScopeVersion.string
-        if let s = shard.flatMap({ ProbeShard($0, axis: shardBy) }) {
+        if let s = run.jobShard {
             spec.shard = s
             spec.output = s.output(for: spec.output)
         }

@@ -34,8 +34,8 @@ private let scriptsDiscussion = """
     (`cpiscope merge` of every shard into OUT) and submit.sh (submits the array, then the merge with \
     --dependency=afterok on it). A failed or preempted task is resubmitted with the same script \
     (`sbatch --array=I array.sbatch`) and resumes from its last complete checkpoint; then submit \
-    merge.sbatch. Results depend on the thread count: compare a merged file only with runs of the \
-    same --cpus-per-task (recorded as `threads`).
+    merge.sbatch. Results do not depend on the thread count or on the shards: a merged file equals a \
+    single-process run with any --threads, bit for bit (docs/cluster.md).
     """
 
 struct SlurmProbeCommand: ParsableCommand {
