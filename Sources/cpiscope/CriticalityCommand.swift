@@ -165,8 +165,6 @@ struct CriticalityOptions: ParsableArguments {
     /// The output path (-o; default Notebooks-out/criticality.h5).
     var output: String { run.outputPath(default: "Notebooks-out/criticality.h5") }
     var quiet: Bool { run.quiet }
-    var shard: String? { run.shard }
-    var shardBy: ProbeShard.Axis { run.shardBy }
 
     /// The job's settings, from the options.
     func makeSpec() throws -> CriticalityJobSpec {
@@ -175,9 +173,7 @@ struct CriticalityOptions: ParsableArguments {
         if let f = templateFile {
             tmpl = try InstructionTemplate.load(url: URL(fileURLWithPath: f))
         } else if template == "chat" {
-            guard let folder = ChatPrompt.folder(refs: refs, tokenizer: run.tokenizerURL, trajectoryRoot: root, base: run.baseURL) else {
-                throw ValidationError("--template chat: no tokenizer folder to read a chat template from; pass --tokenizer DIR")
-            }
+            let folder = try run.chatTemplateFolder(refs: refs, root: root)
             let chat = try ChatPrompt.load(folder: folder, name: chatTemplateName)
             tmpl = .chat(ChatInstructionFormat(template: chat, system: system, origin: ChatPrompt.origin(chat)))
         } else {

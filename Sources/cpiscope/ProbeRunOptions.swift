@@ -73,8 +73,6 @@ struct ProbeRunOptions: ParsableArguments {
     /// The output path (-o; default Notebooks-out/run.h5).
     var output: String { run.outputPath(default: "Notebooks-out/run.h5") }
     var quiet: Bool { run.quiet }
-    var shard: String? { run.shard }
-    var shardBy: ProbeShard.Axis { run.shardBy }
 
     /// The job's settings, from the options.
     func makeSpec() throws -> ProbeJobSpec {
@@ -83,9 +81,7 @@ struct ProbeRunOptions: ParsableArguments {
         if let f = templateFile {
             tmpl = try PromptTemplate.load(url: URL(fileURLWithPath: f))
         } else if template == "chat" {
-            guard let folder = ChatPrompt.folder(refs: refs, tokenizer: run.tokenizerURL, trajectoryRoot: root, base: run.baseURL) else {
-                throw ValidationError("--template chat: no tokenizer folder to read a chat template from; pass --tokenizer DIR")
-            }
+            let folder = try run.chatTemplateFolder(refs: refs, root: root)
             tmpl = try ChatPrompt.template(folder: folder, templateName: chatTemplateName, system: system,
                                            userTemplate: userTemplate.map { URL(fileURLWithPath: $0) }, contextOnly: contextOnly)
         } else {

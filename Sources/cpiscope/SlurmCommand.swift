@@ -113,9 +113,9 @@ struct SlurmCriticalityCommand: ParsableCommand {
     @OptionGroup var slurm: SlurmOptions
 
     func validate() throws {
-        if job.shard != nil { throw ValidationError("cpiscope slurm chooses the shards: give --tasks N, not --shard") }
+        if job.run.shard != nil { throw ValidationError("cpiscope slurm chooses the shards: give --tasks N, not --shard") }
         if job.writeFiltered != nil || job.csv != nil { throw ValidationError("filter (--write-filtered) and --csv after the merge: run criticality on the merged file with --resume") }
-        try slurm.check(shardBy: job.shardBy, axes: [.checkpoints, .examples], command: "criticality")
+        try slurm.check(shardBy: job.run.shardBy, axes: [.checkpoints, .examples], command: "criticality")
     }
 
     func run() throws {
@@ -156,8 +156,8 @@ struct SlurmOptions: ParsableArguments {
                                              "--threads": true, "--force": false, "--resume": false, "--quiet": false]
 
     func check(_ job: ProbeRunOptions, axes: [ProbeShard.Axis], command: String) throws {
-        if job.shard != nil { throw ValidationError("cpiscope slurm chooses the shards: give --tasks N, not --shard") }
-        try check(shardBy: job.shardBy, axes: axes, command: command)
+        if job.run.shard != nil { throw ValidationError("cpiscope slurm chooses the shards: give --tasks N, not --shard") }
+        try check(shardBy: job.run.shardBy, axes: axes, command: command)
     }
 
     func check(shardBy: ProbeShard.Axis, axes: [ProbeShard.Axis], command: String) throws {

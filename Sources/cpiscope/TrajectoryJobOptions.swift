@@ -70,6 +70,14 @@ struct TrajectoryJobOptions: ParsableArguments {
     /// The shard of --shard/--shard-by, if any.
     var jobShard: ProbeShard? { shard.flatMap { ProbeShard($0, axis: shardBy) } }
 
+    /// The folder whose chat template `--template chat` renders (beside the job's tokenizer).
+    func chatTemplateFolder(refs: [CheckpointRef], root: URL?) throws -> URL {
+        guard let folder = ChatPrompt.folder(refs: refs, tokenizer: tokenizerURL, trajectoryRoot: root, base: baseURL) else {
+            throw ValidationError("--template chat: no tokenizer folder to read a chat template from; pass --tokenizer DIR")
+        }
+        return folder
+    }
+
     var tokenizerURL: URL? { tokenizer.map { URL(fileURLWithPath: $0) } }
     var baseURL: URL? { base.map { URL(fileURLWithPath: $0) } }
 }
