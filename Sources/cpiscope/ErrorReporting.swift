@@ -57,10 +57,16 @@ struct CLIError: HintedError {
 }
 
 enum Terminal {
-    /// Writes to stderr without buffering.
+    /// Writes to stderr without buffering, after whatever stdout holds (`flushOutput`).
     static func error(_ text: String) {
+        flushOutput()
         FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
     }
+
+    /// Flushes stdout's buffer (every C output stream: fflush(NULL)) before anything goes to stderr, so
+    /// that when both go to one log (`cpiscope demo 2>&1 | tee log`) tables and progress lines come out
+    /// whole and in the order they were written, never interleaved mid-line.
+    static func flushOutput() { fflush(nil) }
 
     static var stderrIsTTY: Bool { isatty(STDERR_FILENO) != 0 }
 }

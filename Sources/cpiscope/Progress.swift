@@ -36,7 +36,7 @@ final class ProgressLine: ProbeJobProgress {
         let remaining = Double(max(0, totalProbes - probesDone)) / max(rate, 1e-9)
         let line = String(format: "checkpoint %d/%d %@  %@ %d/%d  %.1f %@s/s  ETA %@",
                           checkpoint + 1, checkpoints, name, unit as NSString, index + 1, total, rate, unit as NSString, Self.clock(remaining))
-        FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line).utf8))
+        Terminal.flushOutput(); FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line).utf8))
     }
 
     func checkpointFinished(_ s: CheckpointSummary) { finished(name: s.name, skipped: s.skipped) }
@@ -46,7 +46,7 @@ final class ProgressLine: ProbeJobProgress {
         let elapsed = Date().timeIntervalSince(start)
         let line = String(format: "checkpoint %d/%d %@ %@  (%.0f s elapsed)", checkpoint + 1, checkpoints, name,
                           (skipped ? "already complete" : "done") as NSString, elapsed)
-        FileHandle.standardError.write(Data(((tty ? "\r\u{1B}[2K" : "") + line + "\n").utf8))
+        Terminal.flushOutput(); FileHandle.standardError.write(Data(((tty ? "\r\u{1B}[2K" : "") + line + "\n").utf8))
     }
 
     static func clock(_ seconds: Double) -> String {
