@@ -332,9 +332,12 @@ public final class DecoderModel: @unchecked Sendable {
     /// Runs block `l` on the stacked residual rows in `scratch`. Keys and values are computed for every
     /// row; queries, attention output, MLP and residual updates only for rows `q0..<rows` (q0 > 0 only
     /// for the last block of a one-sequence pass whose caller needs just the last position's output).
-    private func block(_ l: Int, _ layout: PassLayout, queryFrom q0: Int, scratch: inout Scratch,
-                       observer: (any ForwardObserver)?, compute: ComputeContext) {
+    /// An observer that is a `BlockTape` also receives the block's internals that the reverse pass needs
+    /// (ActivationGradients.swift); every other pass records nothing more.
+    func block(_ l: Int, _ layout: PassLayout, queryFrom q0: Int, scratch: inout Scratch,
+               observer: (any ForwardObserver)?, compute: ComputeContext) {
         let w = blocks[l]
+        let tape = observer as? BlockTape
         let d = config.dModel
         let n = layout.rows, m = n - q0
         let x = scratch.residual
@@ -347,13 +350,13 @@ public final class DecoderModel: @unchecked Sendable {
         if let norm = w.attnNorm { norm.apply(x, rows: n, into: h); attnIn = UnsafePointer(h) } else { attnIn = UnsafePointer(x) }
         attention(l, w, input: attnIn, layout, queryFrom: q0, scratch: &scratch, observer: observer, compute: compute)
         let attnOut = scratch.attnOut  // [m, d_model]
-        if let post = w.attnPostNorm { post.apply(attnOut, rows: m, into: attnOut) }
+        if let post = w.attnPostNorm { tape?.record(.attnPreNorm, attnOut, count: m * d); post.apply(attnOut, rows: m, into: attnOut) }
         interventions.apply(at: .attnOut(l), attnOut, rows: m, width: d, rowPositions: rowPositions, dHead: config.dHead)
         emit(.attnOut(l), observer, attnOut, [m, d], first)
 
         if config.parallelResidual {
             // GPT-NeoX parallel residual: x + attn(ln1(x)) + mlp(ln2(x)).
-            mlpBranch(w, xq, rows: m, scratch: &scratch, compute: compute)
+            mlpBranch(w, xq, rows: m, scratch: &scratch, tape: tape, compute: compute)
             interventions.apply(at: .mlpOut(l), scratch.mlpOut, rows: m, width: d, rowPositions: rowPositions, dHead: config.dHead)
             emit(.mlpOut(l), observer, scratch.mlpOut, [m, d], first)
             addInPlace(xq, attnOut, count: m * d)
@@ -361,7 +364,7 @@ public final class DecoderModel: @unchecked Sendable {
         } else {
             addInPlace(xq, attnOut, count: m * d)
             emit(.residMid(l), observer, xq, [m, d], first)
-            mlpBranch(w, xq, rows: m, scratch: &scratch, compute: compute)
+            mlpBranch(w, xq, rows: m, scratch: &scratch, tape: tape, compute: compute)
             interventions.apply(at: .mlpOut(l), scratch.mlpOut, rows: m, width: d, rowPositions: rowPositions, dHead: config.dHead)
             emit(.mlpOut(l), observer, scratch.mlpOut, [m, d], first)
             addInPlace(xq, scratch.mlpOut, count: m * d)
@@ -369,11 +372,12 @@ public final class DecoderModel: @unchecked Sendable {
     }
 
     /// mlp_out = mlpPostNorm?(mlp(mlpNorm?(x))) for `rows` rows of the residual into scratch.mlpOut.
-    private func mlpBranch(_ w: BlockWeights, _ x: UnsafePointer<Float>, rows m: Int, scratch: inout Scratch, compute: ComputeContext) {
+    private func mlpBranch(_ w: BlockWeights, _ x: UnsafePointer<Float>, rows m: Int, scratch: inout Scratch, tape: BlockTape?,
+                           compute: ComputeContext) {
         let input: UnsafePointer<Float>
         if let norm = w.mlpNorm { norm.apply(x, rows: m, into: scratch.normed); input = UnsafePointer(scratch.normed) } else { input = x }
-        mlp(w.mlp, input: input, rows: m, scratch: &scratch, compute: compute)
-        if let post = w.mlpPostNorm { post.apply(scratch.mlpOut, rows: m, into: scratch.mlpOut) }
+        mlp(w.mlp, input: input, rows: m, scratch: &scratch, tape: tape, compute: compute)
+        if let post = w.mlpPostNorm { tape?.record(.mlpPreNorm, scratch.mlpOut, count: m * config.dModel); post.apply(scratch.mlpOut, rows: m, into: scratch.mlpOut) }
     }
 
     private func attention(_ l: Int, _ w: BlockWeights, input h: UnsafePointer<Float>, _ layout: PassLayout, queryFrom q0: Int,
@@ -383,6 +387,7 @@ public final class DecoderModel: @unchecked Sendable {
         // 1. Project (queries only for rows q0..<n).
         let qkv = scratch.qkv
         let (ld, qOff, kOff, vOff) = project(w, h, rows: n, queryFrom: q0, into: qkv, compute: compute)
+        (observer as? BlockTape)?.record(.projected, qkv, count: n * ld)
 
         // 2. Rotary on q (query rows) and k (all rows), then append k and v to each sequence's cache
         //    ([kv_head, pos, d_head]).
@@ -391,7 +396,7 @@ public final class DecoderModel: @unchecked Sendable {
             let slot = cache.slot(forLayer: l)
             let kc = cache.keys[slot], vc = cache.values[slot], cap = cache.capacity
             // LongRoPE: the long factors when this sequence ends past the original context (per pass, as transformers).
-            let rot = layout.starts[s] + layout.counts[s] > longRotaryFrom ? longRotary : rotary
+            let rot = rotaryTable(sequenceEnd: layout.starts[s] + layout.counts[s])
             for i in 0..<layout.counts[s] {
                 let r = layout.firstRows[s] + i, p = layout.starts[s] + i
                 let row = qkv + r * ld
@@ -411,8 +416,7 @@ public final class DecoderModel: @unchecked Sendable {
         }
 
         // 3. Scores, mask, softmax and weighted values; (sequence, head) pairs split across threads.
-        var scale: Float = config.attentionScale ?? (config.scaleAttnWeights ? 1 / Float(dh).squareRoot() : 1)
-        if config.scaleAttnByInverseLayerIdx { scale /= Float(l + 1) }
+        let scale = attentionScale(layer: l)
         let softcap = config.attnLogitSoftcap
         let window = l < config.slidingWindow.count ? config.slidingWindow[l] : nil
         let single = layout.count == 1
@@ -523,11 +527,22 @@ public final class DecoderModel: @unchecked Sendable {
         }
     }
 
-    func mlp(_ m: MLP, input h: UnsafePointer<Float>, rows n: Int, scratch: inout Scratch, compute: ComputeContext) {
+    /// The rotary table of a pass whose sequence ends at position `sequenceEnd` (exclusive).
+    func rotaryTable(sequenceEnd: Int) -> RotaryTable? { sequenceEnd > longRotaryFrom ? longRotary : rotary }
+
+    /// The factor of block `l`'s attention scores q·kᵀ.
+    func attentionScale(layer l: Int) -> Float {
+        var scale: Float = config.attentionScale ?? (config.scaleAttnWeights ? 1 / Float(config.dHead).squareRoot() : 1)
+        if config.scaleAttnByInverseLayerIdx { scale /= Float(l + 1) }
+        return scale
+    }
+
+    func mlp(_ m: MLP, input h: UnsafePointer<Float>, rows n: Int, scratch: inout Scratch, tape: BlockTape? = nil, compute: ComputeContext) {
         let hidden = scratch.mlpHidden
         switch m {
         case let .plain(up, down, act):
             up.apply(h, rows: n, into: hidden, compute: compute)
+            tape?.record(.mlpPreActivation, hidden, count: n * up.outFeatures)
             activate(hidden, count: n * up.outFeatures, act, compute: compute)
             down.apply(hidden, rows: n, into: scratch.mlpOut, compute: compute)
         case let .gated(gate, up, down, act):
@@ -535,6 +550,7 @@ public final class DecoderModel: @unchecked Sendable {
             gate.apply(h, rows: n, into: hidden, compute: compute)
             up.apply(h, rows: n, into: u, compute: compute)
             let count = n * up.outFeatures
+            tape?.record(.mlpPreActivation, hidden, count: count)
             activate(hidden, count: count, act, compute: compute)
             for i in 0..<count { hidden[i] *= u[i] }
             down.apply(hidden, rows: n, into: scratch.mlpOut, compute: compute)
@@ -544,6 +560,7 @@ public final class DecoderModel: @unchecked Sendable {
             let both = scratch.mlpHidden2  // [rows, 2·d_mlp]
             gateUp.apply(h, rows: n, into: both, compute: compute)
             for r in 0..<n { (hidden + r * width).update(from: both + r * 2 * width, count: width) }
+            tape?.record(.mlpPreActivation, hidden, count: n * width)
             activate(hidden, count: n * width, act, compute: compute)
             for r in 0..<n {
                 let g = hidden + r * width, u = both + r * 2 * width + width
