@@ -9,7 +9,7 @@ let package = Package(
     products: [
         .executable(name: "cpiscope", targets: ["cpiscope"]),
         .library(name: "CPIScope", targets: ["StrictJSON", "TensorCore", "Checkpoints", "Tokenization", "Models",
-                                             "Instrumentation", "ProbeKit", "ProbeRun", "Analysis", "HDF5Store", "Reports", "Criticality",
+                                             "Instrumentation", "ProbeKit", "TrajectoryJob", "ProbeRun", "Analysis", "HDF5Store", "Reports", "Criticality",
                                              "ChatTemplate"]),
     ],
     dependencies: [
@@ -41,12 +41,14 @@ let package = Package(
         .target(name: "HDF5Store", dependencies: ["HDF5Shim"]),
         .target(name: "Analysis", dependencies: ["HDF5Store"]),
         .target(name: "Reports", dependencies: ["Analysis"]),
-        .target(name: "ProbeRun", dependencies: ["Checkpoints", "Models", "Instrumentation", "ProbeKit", "ChatTemplate",
+        // The job layer under every trajectory job: settings, checks, shards, common attributes, the checkpoint loop.
+        .target(name: "TrajectoryJob", dependencies: ["Checkpoints", "Models", "Tokenization", "HDF5Store", "TensorCore"]),
+        .target(name: "ProbeRun", dependencies: ["TrajectoryJob", "Checkpoints", "Models", "Instrumentation", "ProbeKit", "ChatTemplate",
                                                  "Tokenization", "HDF5Store", "TensorCore"]),
-        .target(name: "Criticality", dependencies: ["StrictJSON", "ChatTemplate", "Checkpoints", "Models", "Tokenization", "HDF5Store", "Analysis", "ProbeRun", "TensorCore"]),
+        .target(name: "Criticality", dependencies: ["StrictJSON", "ChatTemplate", "Checkpoints", "Models", "Tokenization", "HDF5Store", "Analysis", "TrajectoryJob", "TensorCore"]),
         .executableTarget(name: "cpiscope", dependencies: [
             "StrictJSON", "TensorCore", "Checkpoints", "Tokenization", "Models", "Instrumentation",
-            "ProbeKit", "ChatTemplate", "HDF5Store", "Analysis", "Reports", "ProbeRun", "Criticality",
+            "ProbeKit", "ChatTemplate", "HDF5Store", "Analysis", "Reports", "TrajectoryJob", "ProbeRun", "Criticality",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Fuzz harness over the parsers of untrusted files (.ci/fuzz.sh builds it with libFuzzer).
@@ -64,12 +66,13 @@ let package = Package(
         .testTarget(name: "HDF5StoreTests", dependencies: ["HDF5Store"]),
         .testTarget(name: "ProbeKitTests", dependencies: ["ProbeKit", "Tokenization", "StrictJSON"]),
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "StrictJSON"]),
-        .testTarget(name: "ProbeRunTests", dependencies: ["ProbeRun", "Models", "Checkpoints", "ProbeKit", "ChatTemplate",
+        .testTarget(name: "TrajectoryJobTests", dependencies: ["TrajectoryJob", "Checkpoints", "HDF5Store"]),
+        .testTarget(name: "ProbeRunTests", dependencies: ["ProbeRun", "TrajectoryJob", "Models", "Checkpoints", "ProbeKit", "ChatTemplate",
                                                           "Tokenization", "Instrumentation", "HDF5Store", "TensorCore"]),
         .target(name: "SyntheticRuns", dependencies: ["Analysis", "HDF5Store"], path: "Tests/SyntheticRuns"),  // test support
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "HDF5Store", "SyntheticRuns"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analysis", "HDF5Store", "SyntheticRuns"]),
-        .testTarget(name: "CriticalityTests", dependencies: ["Criticality", "ChatTemplate", "Analysis", "ProbeRun", "Models", "Checkpoints", "Tokenization", "HDF5Store", "StrictJSON"]),
+        .testTarget(name: "CriticalityTests", dependencies: ["Criticality", "TrajectoryJob", "ChatTemplate", "Analysis", "ProbeRun", "Models", "Checkpoints", "Tokenization", "HDF5Store", "StrictJSON"]),
         .testTarget(name: "CLITests", dependencies: ["ProbeRun"]),  // ProbeRun only for ProbeSettings (ResumeIntegrityTests)
     ],
     swiftLanguageModes: [.v6]

@@ -14,17 +14,11 @@ public enum CriticalityError: Error, CustomStringConvertible, Sendable, Equatabl
     case templateFile(path: String, detail: String)
     case badPercent(String)
     case filterNeedsContext(path: String)
-    case outputExists(path: String)
-    case writeFailed(path: String, detail: String)
     case resumeMismatch(path: String, detail: String)
     case notACriticalityFile(path: String, detail: String)
-    case outputFolderMissing(path: String)
-    case emptyShard(shard: String, batches: Int)
     case filterInShard(shard: String)
+    case filteredWriteFailed(path: String, detail: String)
     case unknownCheckpoint(String, available: [String])
-    case noTokenizer(checkpoint: String)
-    case tokenizerMismatch(checkpoint: String, first: String)
-    case mixedModels(checkpoint: String, first: String)
     case tokenOutsideVocabulary(tokenizer: String, id: Int, example: Int, vocab: Int)
 
     public var description: String {
@@ -40,17 +34,11 @@ public enum CriticalityError: Error, CustomStringConvertible, Sendable, Equatabl
         case let .templateFile(p, d): return "\(p): \(d)"
         case let .badPercent(s): return "--filter-lowest '\(s)' is not a percentage between 0 and 100"
         case let .filterNeedsContext(p): return "\(p): no scored example has a context, so there is nothing to filter"
-        case let .outputExists(p): return "\(p): output already exists"
-        case let .writeFailed(p, d): return "\(p): write failed: \(d)"
         case let .resumeMismatch(p, d): return "\(p): cannot resume: \(d)"
         case let .notACriticalityFile(p, d): return "\(p): not a cpiscope criticality file: \(d)"
-        case let .emptyShard(s, b): return "shard \(s) holds no checkpoints or examples (the examples form \(b) scoring batch\(b == 1 ? "" : "es"))"
+        case let .filteredWriteFailed(p, d): return "\(p): writing the filtered data failed: \(d)"
         case let .filterInShard(s): return "shard \(s): --write-filtered needs every example's score, which one shard does not have"
-        case let .outputFolderMissing(p): return "\(p): output folder does not exist or is not writable"
         case let .unknownCheckpoint(k, names): return "--filter-checkpoint '\(k)' is none of the run's checkpoints (\(names.joined(separator: ", ")))"
-        case let .noTokenizer(c): return "\(c): no tokenizer.json in the checkpoint, the trajectory folder or the adapter's base"
-        case let .tokenizerMismatch(c, f): return "\(c): its tokenizer.json differs from \(f)"
-        case let .mixedModels(c, f): return "\(c): checkpoint is another model than \(f)"
         case let .tokenOutsideVocabulary(t, id, e, v): return "\(t): token id \(id) (example \(e)) is outside the model's vocabulary of \(v)"
         }
     }
@@ -68,17 +56,11 @@ public enum CriticalityError: Error, CustomStringConvertible, Sendable, Equatabl
         case .templateFile: return "A template file is a JSON object with with_context, without_context and separator (docs/criticality.md)."
         case .badPercent: return "Write the share to remove as a percentage, e.g. --filter-lowest 25%."
         case .filterNeedsContext: return "Filtering removes examples with a context; check --context-field or the data's input field."
-        case .outputExists: return "Pass --force to overwrite it, or --resume to finish an interrupted run."
-        case .writeFailed: return "Check free disk space and permissions; completed checkpoints are kept and --resume continues."
         case .resumeMismatch: return "Resume with the same data, template, settings and checkpoints, or start again with --force."
         case .notACriticalityFile: return "Pass a file written by `cpiscope criticality`."
-        case .emptyShard: return "Use fewer shards than checkpoints or scoring batches, or a smaller --batch-tokens for more batches."
+        case .filteredWriteFailed: return "Check free disk space and permissions; the scores are in the run file, and the same command with --resume writes the filtered data again."
         case .filterInShard: return "Merge the shards (cpiscope merge), then filter: the same criticality command on the merged file with --resume --filter-lowest P% --write-filtered FILE."
-        case .outputFolderMissing: return "Create the folder first, or choose another path."
         case .unknownCheckpoint: return "Name a checkpoint of the run (its folder name or its step)."
-        case .noTokenizer: return "Pass --tokenizer PATH (a tokenizer.json or a folder holding one)."
-        case .tokenizerMismatch: return "Give every checkpoint the same tokenizer, or pass --tokenizer PATH."
-        case .mixedModels: return "A trajectory holds checkpoints of one model; select a subset with --checkpoints."
         case .tokenOutsideVocabulary: return "Use the model's own tokenizer (--tokenizer)."
         }
     }

@@ -4,6 +4,7 @@
 // at a time; `checkpoint_complete` turns 1 after each, so an interrupted run keeps what it finished.
 import Foundation
 import HDF5Store
+import TrajectoryJob
 
 /// One checkpoint's scores, `[example]` each (NaN where not scored).
 public struct CriticalityScores: Sendable {
@@ -34,7 +35,7 @@ public struct CriticalityScores: Sendable {
     }
 }
 
-public final class CriticalityWriter {
+public final class CriticalityWriter: CheckpointFile {
     public let url: URL
     let file: HDF5File
     public let checkpoints: [String]

@@ -102,7 +102,7 @@ public enum CriticalityFilter {
             try FileManager.default.moveItem(at: tmp, to: url)
         } catch {
             try? FileManager.default.removeItem(at: tmp)
-            throw CriticalityError.writeFailed(path: url.path, detail: "\(error)")
+            throw CriticalityError.filteredWriteFailed(path: url.path, detail: "\(error)")
         }
     }
 }

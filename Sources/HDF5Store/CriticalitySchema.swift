@@ -1,6 +1,6 @@
 // The one definition of the criticality file (`cpiscope criticality`, docs/hdf5-schema.md "Criticality
 // files", docs/criticality.md): the writer (Criticality/CriticalityFile.swift), the reader
-// (Analysis/CriticalityData.swift), `merge` (through `ProbeShard.Axis.examples`) and the tests name its
+// (Analysis/CriticalityData.swift), `merge` (through `JobShard.Axis.examples`) and the tests name its
 // variables through it. Meaning and units are documentation; the file does not carry them.
 
 public enum CriticalitySchema {

@@ -69,6 +69,10 @@ public enum RunSchema {
         public static let created = "created", commandLine = "command_line", toolVersion = "tool_version"
         public static let templateName = "template_name", templateText = "template_text", modelType = "model_type"
         public static let modelConfig = "model_config", probeFile = "probe_file", probeFileSHA256 = "probe_file_sha256"
+        /// Every trajectory job's file (TrajectoryJob.commonAttributes).
+        public static let tool = "tool", checkpointPaths = "checkpoint_paths", checkpointSteps = "checkpoint_steps"
+        public static let tokenizerPath = "tokenizer_path", tokenizerSHA256 = "tokenizer_sha256"
+        public static let checkpointWeightFormats = "checkpoint_weight_formats"
         public static let dlaDefinition = "dla_definition"
         /// What the numbers depend on besides the inputs (docs/cluster.md, "What results depend on"). The
         /// thread count is not among them: products are tiled by shape, so runs with any `--threads` are
@@ -79,7 +83,7 @@ public enum RunSchema {
         /// The thread count, as files written before runs stopped depending on it record it; ignored.
         public static let legacyThreads = "threads"
         /// Shard files only (`--shard I/N`): which part, along which axis; the whole job's list per axis is
-        /// `shard_job_<axis>` (ProbeShard.Axis.jobAttribute). Never in a merged file.
+        /// `shard_job_<axis>` (JobShard.Axis.jobAttribute). Never in a merged file.
         public static let shard = "shard", shardBy = "shard_by"
         /// netCDF's list of non-dimension coordinates (`step`).
         public static let coordinates = "coordinates"

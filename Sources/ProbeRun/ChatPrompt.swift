@@ -11,6 +11,7 @@ import ChatTemplate
 import Checkpoints
 import Foundation
 import ProbeKit
+import TrajectoryJob
 
 public enum ChatPrompt {
     /// The user message's content by default (the paper's wording, as the alpaca and tulu templates use it).
@@ -29,7 +30,7 @@ public enum ChatPrompt {
             return FileManager.default.fileExists(atPath: t.path, isDirectory: &isDirectory) && isDirectory.boolValue
                 ? t : t.deletingLastPathComponent()
         }
-        return ProbeJob.tokenizerURL(for: first, explicit: nil, trajectoryRoot: trajectoryRoot, base: base)
+        return TrajectoryJob.tokenizerURL(for: first, explicit: nil, trajectoryRoot: trajectoryRoot, bases: [base].compactMap { $0 })
     }
 
     /// Where a chat template came from, for run files: its file, name and SHA-256.

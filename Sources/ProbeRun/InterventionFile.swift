@@ -3,10 +3,11 @@
 import Checkpoints
 import Foundation
 import HDF5Store
+import TrajectoryJob
 
 /// Writing the intervention run file: its variables are defined in HDF5Store/InterventionSchema.swift
 /// (`InterventionSchema`; docs/interventions.md).
-final class InterventionFile {
+final class InterventionFile: CheckpointFile {
     private typealias S = InterventionSchema
     static let schemaVersion = InterventionSchema.version
     let file: HDF5File
@@ -17,7 +18,7 @@ final class InterventionFile {
     /// `refs` and `plan`: this process's part of the job (all of it without `--shard`); `jobPlan`: the whole job's.
     init(spec: InterventionJobSpec, job: ProbeJob.PreparedJob, checkpoints refs: [CheckpointRef], plan: [PlannedIntervention],
          jobPlan: [PlannedIntervention], options: MeasureOptions) throws {
-        let s = spec.probe
+        let s = spec.probe.job
         url = s.output
         generate = spec.generate
         let checkpoints = refs.map(\.name), probes = job.probeSet.probes.map(\.id), names = plan.map(\.name)
@@ -32,8 +33,7 @@ final class InterventionFile {
             if try file.readStrings(S.Dim.probe).values != probes { try? file.close(); throw mismatch("its probes differ") }
             if try file.readStrings(S.Dim.intervention).values != names { try? file.close(); throw mismatch("its interventions differ") }
             // The probe job's result-changing settings (ProbeSettings) and --generate, as a probe run checks them.
-            var now = ProbeJob.runAttributes(s, config: job.config, tokenizerFile: job.tokenizerFile, tokenizerHash: job.tokenizerHash,
-                                             probeHash: (try? ContentHash.sha256(file: s.probeFile)) ?? "", options: options)
+            var now = ProbeJob.runAttributes(spec.probe, job.with(options))
             now[S.Attribute.generate] = .int(generate ? 1 : 0)
             for key in ProbeSettings.attributes + [S.Attribute.generate] {
                 let recorded = try? file.attribute(key)
@@ -70,21 +70,17 @@ final class InterventionFile {
             for v in S.measurements + (generate ? S.cleanGeneration + S.intervenedGeneration : []) + [S.checkpointComplete] {
                 try file.createVariable(v)
             }
-            var attrs = ProbeJob.runAttributes(s, config: job.config, tokenizerFile: job.tokenizerFile, tokenizerHash: job.tokenizerHash,
-                                               probeHash: (try? ContentHash.sha256(file: s.probeFile)) ?? "", options: options)
+            var attrs = ProbeJob.runAttributes(spec.probe, job.with(options))
             attrs[S.versionAttribute] = .int(Self.schemaVersion)
-            attrs["checkpoint_weight_formats"] = .strings(job.weightFormats)
+            attrs[RunSchema.Attribute.checkpointWeightFormats] = .strings(job.trajectory.weightFormats)
             attrs[RunSchema.Attribute.complete] = .int(0)
             attrs[S.Attribute.generate] = .int(generate ? 1 : 0)
             attrs["patch_recovery_definition"] = .string("(patched − target) / (source − target) of logit[context answer] − logit[memory answer]")
             attrs["mean_ablation_definition"] = .string("the activation averaged over the probe set at the same checkpoint, per position counted from the end of the prompt; positions past the prompt take the answer position's mean")
             attrs["knockout_definition"] = .string("−inf added to the pre-softmax scores from the query positions to the span's tokens, every head of the listed layers (Geva et al. 2023); queries: the answer position, or with 'from generation' in the name also every generated token, with 'from all' every position outside the span")
             if let shard = s.shard {
-                attrs[RunSchema.Attribute.shard] = .string(shard.description)
-                attrs[RunSchema.Attribute.shardBy] = .string(shard.axis.rawValue)
-                attrs[ProbeShard.Axis.checkpoints.jobAttribute] = .strings(s.checkpoints.map(\.name))
-                attrs[ProbeShard.Axis.probes.jobAttribute] = .strings(probes)
-                attrs[ProbeShard.Axis.interventions.jobAttribute] = .strings(jobPlan.map(\.name))
+                attrs.merge(shard.attributes(jobLists: [(.checkpoints, s.checkpoints.map(\.name)), (.probes, probes),
+                                                        (.interventions, jobPlan.map(\.name))])) { $1 }
             }
             for (k, v) in attrs.sorted(by: { $0.key < $1.key }) { try file.setAttribute(k, v) }
             try file.flush()
@@ -95,34 +91,33 @@ final class InterventionFile {
         }
     }
 
-    func write(checkpoint ci: Int, clean: [InterventionOutcome], intervened: [[InterventionOutcome]], recovery: [[Float]],
-               sourceLogitDiff: [[Float]]) throws {
-        do {
-            try file.writeSlab(S.cleanLogitDiff.name, index: ci, floats: clean.map(\.logitDiff))
-            try file.writeSlab(S.cleanMC.name, index: ci, floats: clean.map(\.mc))
-            try file.writeSlab(S.cleanAnswerLoglik.name, index: ci, floats: clean.flatMap(\.loglik))
-            try file.writeSlab(S.logitDiff.name, index: ci, floats: intervened.flatMap { $0.map(\.logitDiff) })
-            try file.writeSlab(S.mc.name, index: ci, floats: intervened.flatMap { $0.map(\.mc) })
-            try file.writeSlab(S.answerLoglik.name, index: ci, floats: intervened.flatMap { $0.flatMap(\.loglik) })
-            try file.writeSlab(S.patchRecovery.name, index: ci, floats: recovery.flatMap { $0 })
-            try file.writeSlab(S.sourceLogitDiff.name, index: ci, floats: sourceLogitDiff.flatMap { $0 })
-            if generate {
-                for (variables, rows) in [(S.cleanGeneration, clean), (S.intervenedGeneration, intervened.flatMap { $0 })] {
-                    let (cf, pf, text) = (variables[0], variables[1], variables[2])
-                    try file.writeSlab(cf.name, index: ci, uint8: rows.map { ($0.generation?.counterfactual ?? false) ? 1 : 0 })
-                    try file.writeSlab(pf.name, index: ci, uint8: rows.map { ($0.generation?.parametric ?? false) ? 1 : 0 })
-                    try file.writeSlab(text.name, index: ci, strings: rows.map { storable($0.generation?.text ?? "") })
-                }
+    /// One checkpoint's results, flushed, then `checkpoint_complete` set and flushed. A failure leaves the
+    /// file to the caller to abandon (TrajectoryJob.forEachCheckpoint).
+    func write(checkpoint ci: Int, _ r: CheckpointOutcomes) throws {
+        let (clean, intervened) = (r.clean, r.intervened)
+        try file.writeSlab(S.cleanLogitDiff.name, index: ci, floats: clean.map(\.logitDiff))
+        try file.writeSlab(S.cleanMC.name, index: ci, floats: clean.map(\.mc))
+        try file.writeSlab(S.cleanAnswerLoglik.name, index: ci, floats: clean.flatMap(\.loglik))
+        try file.writeSlab(S.logitDiff.name, index: ci, floats: intervened.flatMap { $0.map(\.logitDiff) })
+        try file.writeSlab(S.mc.name, index: ci, floats: intervened.flatMap { $0.map(\.mc) })
+        try file.writeSlab(S.answerLoglik.name, index: ci, floats: intervened.flatMap { $0.flatMap(\.loglik) })
+        try file.writeSlab(S.patchRecovery.name, index: ci, floats: r.recovery.flatMap { $0 })
+        try file.writeSlab(S.sourceLogitDiff.name, index: ci, floats: r.sourceLogitDiff.flatMap { $0 })
+        if generate {
+            for (variables, rows) in [(S.cleanGeneration, clean), (S.intervenedGeneration, intervened.flatMap { $0 })] {
+                let (cf, pf, text) = (variables[0], variables[1], variables[2])
+                try file.writeSlab(cf.name, index: ci, uint8: rows.map { ($0.generation?.counterfactual ?? false) ? 1 : 0 })
+                try file.writeSlab(pf.name, index: ci, uint8: rows.map { ($0.generation?.parametric ?? false) ? 1 : 0 })
+                try file.writeSlab(text.name, index: ci, strings: rows.map { storable($0.generation?.text ?? "") })
             }
-            try file.flush()
-            try file.writeSlab(S.checkpointComplete.name, index: ci, uint8: [1])
-            try file.flush()
-        } catch {
-            file.abandon()
-            throw ProbeRunError.writeFailed(path: url.path, detail: "\(error)")
         }
+        try file.flush()
+        try file.writeSlab(S.checkpointComplete.name, index: ci, uint8: [1])
+        try file.flush()
         done[ci] = true
     }
+
+    func completed() throws -> [Bool] { done }
 
     func finish() throws {
         try file.setAttribute(RunSchema.Attribute.complete, .int(1))
@@ -131,4 +126,5 @@ final class InterventionFile {
     }
 
     func close() { try? file.close() }
+    func abandon() { file.abandon() }
 }

@@ -23,6 +23,7 @@ import Models
 import ProbeKit
 import TensorCore
 import Tokenization
+import TrajectoryJob
 
 /// Everything an intervention run needs: the probe job's settings plus the experiments.
 public struct InterventionJobSpec: Sendable {
@@ -38,10 +39,18 @@ public struct InterventionJobSpec: Sendable {
 }
 
 /// Progress callbacks (the CLI draws a progress line from them).
-public protocol InterventionJobProgress: AnyObject {
-    func checkpointStarted(_ index: Int, of total: Int, name: String)
+public protocol InterventionJobProgress: TrajectoryJobProgress {
     func interventionFinished(_ index: Int, of total: Int)
     func checkpointFinished(_ index: Int, name: String, skipped: Bool)
+}
+
+/// One checkpoint's results: the clean measurements, and per planned intervention (file order) the
+/// intervened ones, the patch recovery and the source's logit difference per probe (NaN where they do not apply).
+struct CheckpointOutcomes {
+    var clean: [InterventionOutcome]
+    var intervened: [[InterventionOutcome]] = []
+    var recovery: [[Float]] = []
+    var sourceLogitDiff: [[Float]] = []
 }
 
 /// One (intervention or clean) measurement of one probe.
@@ -56,7 +65,7 @@ public enum InterventionJob {
     /// Runs the job (or its `--shard`); returns the planned interventions of this process (in file order).
     @discardableResult
     public static func run(_ spec: InterventionJobSpec, progress: (any InterventionJobProgress)? = nil) throws -> [PlannedIntervention] {
-        try ProbeJob.checkOutput(spec.probe)
+        try TrajectoryJob.checkOutput(spec.probe.job)
         guard !spec.experiments.isEmpty else { throw InterventionJobError.noExperiment }
         let job = try ProbeJob.prepare(spec.probe)
         let c = job.config
@@ -64,18 +73,10 @@ public enum InterventionJob {
         do { jobPlan = try spec.experiments.expand(layers: c.layers, heads: c.heads) } catch { throw InterventionJobError.experiment(error) }
         // This process's checkpoints and interventions (`--shard`): each intervention × probe is measured
         // exactly as in a single-process run (nothing here depends on the other interventions).
-        var checkpointIndices = Array(spec.probe.checkpoints.indices)
-        var planIndices = Array(jobPlan.indices)
-        if let shard = spec.probe.shard {
-            switch shard.axis {
-            case .checkpoints: checkpointIndices = Array(shard.range(of: checkpointIndices.count))
-            case .interventions: planIndices = Array(shard.range(of: planIndices.count))
-            case .probes, .examples: throw ProbeRunError.shardAxis(axis: shard.axis.rawValue, command: "intervene")
-            }
-            if checkpointIndices.isEmpty || planIndices.isEmpty { throw ProbeRunError.emptyShard(shard: shard.description) }
-        }
-        let refs = checkpointIndices.map { spec.probe.checkpoints[$0] }
-        let plan = planIndices.map { jobPlan[$0] }
+        let part = try JobPart.of(spec.probe.job.shard, checkpoints: spec.probe.job.checkpoints.count, axis: .interventions,
+                                  unitCount: { jobPlan.count }, command: "intervene")
+        let refs = Array(spec.probe.job.checkpoints[part.checkpoints])
+        let plan = Array(jobPlan[part.units ?? jobPlan.indices])
         var options = job.options
         if !spec.generate { options.maxNewTokens = 0 }
         let items = Array(zip(job.tokenized, job.built))
@@ -84,8 +85,8 @@ public enum InterventionJob {
         // Source checkpoints of transplants and patches: loaded once, checked against the first target.
         var sources: [String: DecoderModel] = [:]
         for name in Set(plan.map(\.source)).subtracting([""]).sorted() {
-            let url = try sourceURL(name, spec: spec.probe)
-            let model = try CheckpointLoader(base: spec.probe.base, hashContents: false).load(url).model
+            let url = try sourceURL(name, spec: spec.probe.job)
+            let model = try job.loader.load(url).model
             if model.shapeDescription != c.shapeDescription {
                 throw InterventionJobError.incompatibleSource(source: url.path, detail: "\(model.shapeDescription) differs from the trajectory's \(c.shapeDescription)")
             }
@@ -102,47 +103,47 @@ public enum InterventionJob {
 
         let file = try InterventionFile(spec: spec, job: job, checkpoints: refs, plan: plan, jobPlan: jobPlan, options: options)
         defer { file.close() }
-        for (ci, ref) in refs.enumerated() {
-            progress?.checkpointStarted(ci, of: refs.count, name: ref.name)
-            if file.done[ci] { progress?.checkpointFinished(ci, name: ref.name, skipped: true); continue }
-            let target = try job.loader.load(ref.path).model
-            let clean = try measure(items, models: [target], options: options, groupSize: spec.probe.probeGroupSize, decode: decode)
-            let needsMeans = plan.contains { if case .ablate(_, .mean) = $0.action { return true } else { return false } }
-            let means = needsMeans ? try MeanActivations(items.map { try record($0.0, model: target, compute: options.compute) }) : nil
-            var results: [[InterventionOutcome]] = []
-            var recovery: [[Float]] = [], sourceDiff: [[Float]] = []
-            for (ii, planned) in plan.enumerated() {
-                let models = try realize(planned, target: target, items: items, sources: sources, means: means,
-                                         sourceRecordings: sourceRecordings, extraPositions: options.maxNewTokens + maxAnswerTokens(items))
-                let outcomes: [InterventionOutcome]
-                if let models {
-                    outcomes = try measure(items, models: models.map { $0 ?? target }, options: options,
-                                           groupSize: spec.probe.probeGroupSize, decode: decode,
-                                           missing: models.count == 1 ? nil : models.map { $0 == nil })
-                } else {
-                    outcomes = [InterventionOutcome](repeating: InterventionOutcome(), count: items.count)
+        try TrajectoryJob.forEachCheckpoint(
+            refs, file: file, output: spec.probe.job.output, loader: job.loader, progress: progress,
+            skipped: { ci, ref in progress?.checkpointFinished(ci, name: ref.name, skipped: true) },
+            measure: { _, _, loaded in
+                let target = loaded.model
+                let clean = try measure(items, models: [target], options: options, groupSize: spec.probe.probeGroupSize, decode: decode)
+                let needsMeans = plan.contains { if case .ablate(_, .mean) = $0.action { return true } else { return false } }
+                let means = needsMeans ? try MeanActivations(items.map { try record($0.0, model: target, compute: options.compute) }) : nil
+                var results = CheckpointOutcomes(clean: clean)
+                for (ii, planned) in plan.enumerated() {
+                    let models = try realize(planned, target: target, items: items, sources: sources, means: means,
+                                             sourceRecordings: sourceRecordings, extraPositions: options.maxNewTokens + maxAnswerTokens(items))
+                    let outcomes: [InterventionOutcome]
+                    if let models {
+                        outcomes = try measure(items, models: models.map { $0 ?? target }, options: options,
+                                               groupSize: spec.probe.probeGroupSize, decode: decode,
+                                               missing: models.count == 1 ? nil : models.map { $0 == nil })
+                    } else {
+                        outcomes = [InterventionOutcome](repeating: InterventionOutcome(), count: items.count)
+                    }
+                    results.intervened.append(outcomes)
+                    if case .patch(_, _, let from) = planned.action, let src = sourceClean[from] {
+                        results.recovery.append(outcomes.indices.map { k in
+                            (outcomes[k].logitDiff - clean[k].logitDiff) / (src[k].logitDiff - clean[k].logitDiff)
+                        })
+                        results.sourceLogitDiff.append(src.map(\.logitDiff))
+                    } else {
+                        results.recovery.append([Float](repeating: .nan, count: items.count))
+                        results.sourceLogitDiff.append([Float](repeating: .nan, count: items.count))
+                    }
+                    progress?.interventionFinished(ii, of: plan.count)
                 }
-                results.append(outcomes)
-                if case .patch(_, _, let from) = planned.action, let src = sourceClean[from] {
-                    recovery.append(outcomes.indices.map { k in
-                        (outcomes[k].logitDiff - clean[k].logitDiff) / (src[k].logitDiff - clean[k].logitDiff)
-                    })
-                    sourceDiff.append(src.map(\.logitDiff))
-                } else {
-                    recovery.append([Float](repeating: .nan, count: items.count))
-                    sourceDiff.append([Float](repeating: .nan, count: items.count))
-                }
-                progress?.interventionFinished(ii, of: plan.count)
-            }
-            try file.write(checkpoint: ci, clean: clean, intervened: results, recovery: recovery, sourceLogitDiff: sourceDiff)
-            progress?.checkpointFinished(ci, name: ref.name, skipped: false)
-        }
-        try file.finish()
+                return results
+            },
+            write: { ci, results, _, _ in try file.write(checkpoint: ci, results) },
+            finished: { ci, ref, _ in progress?.checkpointFinished(ci, name: ref.name, skipped: false) })
         return plan
     }
 
     /// A source named by checkpoint name, by step, or as a folder.
-    static func sourceURL(_ name: String, spec: ProbeJobSpec) throws -> URL {
+    static func sourceURL(_ name: String, spec: TrajectoryJobSettings) throws -> URL {
         if let ref = spec.checkpoints.first(where: { $0.name == name || $0.step.map(String.init) == name }) { return ref.path }
         let all = spec.trajectoryRoot.flatMap { try? Trajectory.discover(at: $0) } ?? []
         if let ref = all.first(where: { $0.name == name || $0.step.map(String.init) == name }) { return ref.path }

@@ -6,6 +6,7 @@
 import Foundation
 import HDF5Store
 import ProbeKit
+import TrajectoryJob
 
 extension RunSchema {
     /// The `span` coordinate: ProbeKit's span kinds, in order.
@@ -51,7 +52,7 @@ public struct ProbeRecord: Sendable {
 }
 
 /// Writes (or resumes) one run file.
-public final class RunWriter {
+public final class RunWriter: CheckpointFile {
     public let url: URL
     public let layout: RunLayout
     let file: HDF5File

@@ -5,6 +5,7 @@
 // change here.
 import Foundation
 import HDF5Store
+import TrajectoryJob
 
 public enum RunMergeError: Error, CustomStringConvertible, Sendable {
     case notAShard(path: String)
@@ -45,7 +46,7 @@ public enum RunMerge {
     /// Fields checked first, so that an error names the cause rather than a path that follows from it.
     static let checkedFirst = [A.toolVersion, A.version, InterventionSchema.versionAttribute, A.shardBy, shardCount,
                                A.probeFileSHA256, A.templateText, A.modelConfig] + A.resultsDependOn
-                               + [InterventionSchema.Attribute.generate] + ProbeShard.Axis.allCases.map(\.jobAttribute)
+                               + [InterventionSchema.Attribute.generate] + JobShard.Axis.allCases.map(\.jobAttribute)
 
     /// What a merge wrote: the items no complete shard held (empty for a complete merge).
     public struct Outcome: Sendable { public var missing: [String] }
@@ -58,7 +59,7 @@ public enum RunMerge {
         for f in files {
             var a: [String: AttributeValue] = [:]
             for name in try f.attributeNames() { a[name] = try f.attribute(name) }
-            guard case .string(let shard)? = a[A.shard], let parsed = ProbeShard(shard) else { throw RunMergeError.notAShard(path: f.path) }
+            guard case .string(let shard)? = a[A.shard], let parsed = JobShard(shard) else { throw RunMergeError.notAShard(path: f.path) }
             a[shardCount] = .int(Int64(parsed.count))
             attrs.append(a)
         }
@@ -70,7 +71,7 @@ public enum RunMerge {
                                              detail: "\(a[key].map { "\($0)".prefix(80) } ?? "absent") vs \(ref[key].map { "\($0)".prefix(80) } ?? "absent")")
             }
         }
-        guard case .string(let axisName)? = ref[A.shardBy], let axis = ProbeShard.Axis(rawValue: axisName),
+        guard case .string(let axisName)? = ref[A.shardBy], let axis = JobShard.Axis(rawValue: axisName),
               case .strings(let whole)? = ref[axis.jobAttribute]
         else { throw RunMergeError.notAShard(path: files[0].path) }
         let dim = axis.dimension
@@ -144,7 +145,7 @@ public enum RunMerge {
                 }
             }
             for (key, value) in ref.sorted(by: { $0.key < $1.key })
-            where !ProbeShard.attributeNames.contains(key) && key != shardCount && key != A.coordinates {
+            where !JobShard.attributeNames.contains(key) && key != shardCount && key != A.coordinates {
                 try out.setAttribute(key, value)
             }
             let allDone = try out.readUInt8(RunSchema.checkpointComplete.name).values.allSatisfy { $0 == 1 }

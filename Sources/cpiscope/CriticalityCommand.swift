@@ -4,6 +4,7 @@ import Analysis
 import ArgumentParser
 import Checkpoints
 import Criticality
+import TrajectoryJob
 import Foundation
 import ProbeRun
 import TensorCore
@@ -48,8 +49,8 @@ struct CriticalityCommand: ParsableCommand {
         let (quiet, output, csv) = (job.quiet, job.output, job.csv)
         let progress = CriticalityProgressLine(quiet: quiet)
         let result = try CriticalityJob.run(spec, progress: progress)
-        print("wrote \(spec.output.path)")
-        print("examples\(spec.shard == nil ? "" : " in this shard"): \(result.examples), skipped: \(result.skipped.count)"
+        print("wrote \(spec.job.output.path)")
+        print("examples\(spec.job.shard == nil ? "" : " in this shard"): \(result.examples), skipped: \(result.skipped.count)"
               + (result.scoringSeconds > 0 ? String(format: ", %.0f tokens/s scored", Double(result.inputTokens) / result.scoringSeconds) : ""))
         for (i, reason) in result.skipped.prefix(5) { print("  skipped example \(i): \(reason)") }
         if result.skipped.count > 5 { print("  … \(result.skipped.count - 5) more (skip_reason in the file)") }
@@ -184,24 +185,13 @@ struct CriticalityOptions: ParsableArguments {
         spec.format = format
         spec.categoryField = categoryField
         if let i = instructionField, let r = responseField { spec.fields = InstructionFields(instruction: i, context: contextField, response: r) }
-        spec.tokenizer = run.tokenizerURL
-        spec.base = run.baseURL
-        spec.force = run.force
-        spec.resume = run.resume
-        spec.precision = run.precision.precision
-        if let compute = run.compute { spec.compute = compute }
+        spec.job = run.settings(refs: refs, root: root, output: output)
         spec.maxTokens = maxTokens
         spec.appendEOS = !noEOS
         spec.batchTokens = batchTokens
         spec.filterPercent = try filterLowest.map(CriticalityFilter.percent)
         spec.filterCheckpoint = filterCheckpoint
         spec.writeFiltered = writeFiltered.map { URL(fileURLWithPath: $0) }
-        spec.commandLine = CommandLine.arguments.joined(separator: " ")
-        spec.toolVersion = CPIScopeVersion.string
-        if let s = run.jobShard {
-            spec.shard = s
-            spec.output = s.output(for: spec.output)
-        }
 
         return spec
     }

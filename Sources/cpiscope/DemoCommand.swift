@@ -6,6 +6,7 @@ import Foundation
 import Models
 import ProbeKit
 import ProbeRun
+import TrajectoryJob
 import Criticality
 import Reports
 
@@ -84,13 +85,13 @@ struct DemoCommand: ParsableCommand {
             let file = out.appendingPathComponent("\(name).h5")
             var spec = ProbeJobSpec(checkpoints: try Trajectory.discover(at: trajectory), trajectoryRoot: trajectory,
                                     probeFile: probeFile, template: .plain, output: file)
-            spec.force = true
+            spec.job.force = true
             // The protocol of the demo's transformers goldens (Tools/train_demo/goldens.py): 8 greedy tokens.
             spec.options.maxNewTokens = 8
-            spec.base = nil
-            spec.commandLine = CommandLine.arguments.joined(separator: " ")
-            spec.toolVersion = CPIScopeVersion.string
-            if !quiet { Terminal.error("probing \(name): \(spec.checkpoints.count) checkpoints") }
+            spec.job.base = nil
+            spec.job.commandLine = CommandLine.arguments.joined(separator: " ")
+            spec.job.toolVersion = CPIScopeVersion.string
+            if !quiet { Terminal.error("probing \(name): \(spec.job.checkpoints.count) checkpoints") }
             let summaries = try ProbeJob.run(spec, progress: ProgressLine(quiet: quiet))
             ProbeCommand.printTable(summaries)
             runs.append((name, file))
@@ -119,10 +120,10 @@ struct DemoCommand: ParsableCommand {
         if let peak = report.headline.peakCheckpoint, let final = trajectory.last, peak != final.name {
             let file = out.appendingPathComponent("transplant.h5")
             var probe = ProbeJobSpec(checkpoints: [final], trajectoryRoot: full, probeFile: probeFile, template: .plain, output: file)
-            probe.force = true
+            probe.job.force = true
             probe.options.maxNewTokens = 8
-            probe.commandLine = CommandLine.arguments.joined(separator: " ")
-            probe.toolVersion = CPIScopeVersion.string
+            probe.job.commandLine = CommandLine.arguments.joined(separator: " ")
+            probe.job.toolVersion = CPIScopeVersion.string
             var request = ExperimentRequest()
             request.transplantFrom = peak
             request.components = TransplantComponent.allCases.filter { $0 != .attn }.map(\.rawValue)
@@ -147,9 +148,9 @@ struct DemoCommand: ParsableCommand {
             var spec = CriticalityJobSpec(checkpoints: trajectory, trajectoryRoot: full, data: data,
                                           template: InstructionTemplate.builtin("plain")!, output: file)
             spec.categoryField = "category"
-            spec.force = true
-            spec.commandLine = CommandLine.arguments.joined(separator: " ")
-            spec.toolVersion = CPIScopeVersion.string
+            spec.job.force = true
+            spec.job.commandLine = CommandLine.arguments.joined(separator: " ")
+            spec.job.toolVersion = CPIScopeVersion.string
             if !quiet { Terminal.error("scoring \(data.path) (the trajectory's own finetuning data) with and without each context at every checkpoint") }
             let result = try CriticalityJob.run(spec, progress: CriticalityProgressLine(quiet: quiet))
             let summary = try ReportWriter.write(file: file, to: out.appendingPathComponent("criticality-report"), options: reportOptions)

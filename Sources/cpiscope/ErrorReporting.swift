@@ -7,6 +7,7 @@ import Checkpoints
 import Foundation
 import Models
 import ProbeRun
+import TrajectoryJob
 import ProbeKit
 import HDF5Store
 import Instrumentation
@@ -22,6 +23,7 @@ extension ConfigError: HintedError {}
 extension CheckpointError: HintedError {}
 extension ModelError: HintedError {}
 extension ProbeRunError: HintedError {}
+extension TrajectoryJobError: HintedError {}
 extension TunedLensError: HintedError {}
 extension ProbeKitError: HintedError {}
 extension HDF5Error: HintedError {}

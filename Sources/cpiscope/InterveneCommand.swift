@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import Models
 import ProbeRun
+import TrajectoryJob
 
 struct InterveneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -58,9 +59,9 @@ struct InterveneCommand: ParsableCommand {
         spec.generate = experiments.generate
         let plan = try InterventionJob.run(spec, progress: InterventionProgress(quiet: job.quiet))
         // This process's checkpoints: a checkpoint shard's part, else all of them (an Int, never an Optional).
-        let all = spec.probe.checkpoints.count
-        let checkpoints = spec.probe.shard.flatMap { $0.axis == .checkpoints ? $0.range(of: all).count : nil } ?? all
-        print("wrote \(spec.probe.output.path): \(plan.count) intervention(s) × \(checkpoints) checkpoint(s)")
+        let all = spec.probe.job.checkpoints.count
+        let checkpoints = spec.probe.job.shard.flatMap { $0.axis == .checkpoints ? $0.range(of: all).count : nil } ?? all
+        print("wrote \(spec.probe.job.output.path): \(plan.count) intervention(s) × \(checkpoints) checkpoint(s)")
     }
 }
 

@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import ProbeRun
+import TrajectoryJob
 
 struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -5,6 +5,7 @@ import Checkpoints
 import Foundation
 import ProbeKit
 import ProbeRun
+import TrajectoryJob
 
 struct ProbeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -68,7 +69,7 @@ struct ProbeCommand: ParsableCommand {
         if ProcessInfo.processInfo.environment["CPISCOPE_TIMING"] == "1" {
             for (phase, seconds) in PhaseTimes.snapshot { Terminal.error(String(format: "timing: %-28@ %8.2f s", phase.rawValue as NSString, seconds)) }
         }
-        printSummary(summaries, output: spec.output)
+        printSummary(summaries, output: spec.job.output)
     }
 
     func printSummary(_ s: [CheckpointSummary], output: URL) {

@@ -5,6 +5,7 @@ import Checkpoints
 import Foundation
 import ProbeKit
 import ProbeRun
+import TrajectoryJob
 import TensorCore
 
 struct ProbeRunOptions: ParsableArguments {
@@ -89,29 +90,18 @@ struct ProbeRunOptions: ParsableArguments {
         }
         var spec = ProbeJobSpec(checkpoints: refs, trajectoryRoot: root, probeFile: URL(fileURLWithPath: probes),
                                 template: tmpl, output: URL(fileURLWithPath: output))
-        spec.tokenizer = run.tokenizerURL
-        spec.base = run.baseURL
-        spec.force = run.force
-        spec.resume = run.resume
+        spec.job = run.settings(refs: refs, root: root, output: output)
         if let maxNewTokens { spec.options.maxNewTokens = maxNewTokens } else { spec.automaticMaxNewTokens = true }
-        if let compute = run.compute { spec.options.compute = compute }
-        spec.precision = run.precision.precision
         spec.probeGroupSize = batch
         spec.batchCacheBytes = batchMemory.map { $0 << 20 }
         if !stop.isEmpty { spec.options.stopStrings = stop }
         spec.options.maxPromptTokens = maxTokens
         spec.options.correctness = correctness
-        spec.commandLine = CommandLine.arguments.joined(separator: " ")
-        spec.toolVersion = CPIScopeVersion.string
-        if let s = run.jobShard {
-            spec.shard = s
-            spec.output = s.output(for: spec.output)
-        }
         return spec
     }
 }
 
-extension ProbeShard.Axis: ExpressibleByArgument {}
+extension JobShard.Axis: ExpressibleByArgument {}
 extension CorrectnessRule: ExpressibleByArgument {}
 
 /// The checkpoints named by a command's TRAJECTORY arguments (checkpoint folders, folders of checkpoint-N,

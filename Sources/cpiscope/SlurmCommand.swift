@@ -5,6 +5,7 @@
 import ArgumentParser
 import Foundation
 import ProbeRun
+import TrajectoryJob
 
 struct SlurmCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -59,7 +60,7 @@ struct SlurmProbeCommand: ParsableCommand {
 
     func run() throws {
         let spec = try job.makeSpec()  // the trajectory, probes and template are checked before any script is written
-        try slurm.write(command: "probe", output: job.output, tasks: slurm.tasks ?? spec.checkpoints.count)
+        try slurm.write(command: "probe", output: job.output, tasks: slurm.tasks ?? spec.job.checkpoints.count)
     }
 }
 
@@ -89,7 +90,7 @@ struct SlurmInterveneCommand: ParsableCommand {
 
     func run() throws {
         let spec = try job.makeSpec()
-        try slurm.write(command: "intervene", output: job.output, tasks: slurm.tasks ?? spec.checkpoints.count)
+        try slurm.write(command: "intervene", output: job.output, tasks: slurm.tasks ?? spec.job.checkpoints.count)
     }
 }
 
@@ -120,7 +121,7 @@ struct SlurmCriticalityCommand: ParsableCommand {
 
     func run() throws {
         let spec = try job.makeSpec()
-        try slurm.write(command: "criticality", output: job.output, tasks: slurm.tasks ?? spec.checkpoints.count)
+        try slurm.write(command: "criticality", output: job.output, tasks: slurm.tasks ?? spec.job.checkpoints.count)
     }
 }
 
@@ -155,12 +156,12 @@ struct SlurmOptions: ParsableArguments {
                                              "--cpus-per-task": true, "--account": true, "--script-dir": true, "--submit": false,
                                              "--threads": true, "--force": false, "--resume": false, "--quiet": false]
 
-    func check(_ job: ProbeRunOptions, axes: [ProbeShard.Axis], command: String) throws {
+    func check(_ job: ProbeRunOptions, axes: [JobShard.Axis], command: String) throws {
         if job.run.shard != nil { throw ValidationError("cpiscope slurm chooses the shards: give --tasks N, not --shard") }
         try check(shardBy: job.run.shardBy, axes: axes, command: command)
     }
 
-    func check(shardBy: ProbeShard.Axis, axes: [ProbeShard.Axis], command: String) throws {
+    func check(shardBy: JobShard.Axis, axes: [JobShard.Axis], command: String) throws {
         if !axes.contains(shardBy) {
             throw ValidationError("\(command) shards by \(axes.map(\.rawValue).joined(separator: " or ")), not \(shardBy.rawValue)")
         }
@@ -179,7 +180,7 @@ struct SlurmOptions: ParsableArguments {
         var given = Array(CommandLine.arguments.drop { $0 != "slurm" }.dropFirst())
         if given.first == command { given.removeFirst() }
         let runArgs = Self.passThrough(given)
-        let shards = (1...n).map { ProbeShard(index: $0, count: n).output(for: output).path }
+        let shards = (1...n).map { JobShard(index: $0, count: n).output(for: output).path }
         let name = "cpiscope-" + output.deletingPathExtension().lastPathComponent
 
         var header = ["#!/bin/bash", "#SBATCH --job-name=\(name)", "#SBATCH --cpus-per-task=\(cpusPerTask)"]

@@ -6,6 +6,7 @@ import ArgumentParser
 import Checkpoints
 import Foundation
 import ProbeRun
+import TrajectoryJob
 import TensorCore
 
 struct TrajectoryJobOptions: ParsableArguments {
@@ -34,7 +35,7 @@ struct TrajectoryJobOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("What --shard splits: checkpoints (contiguous, balanced) for every job; probes (at probe-group boundaries) for probe; interventions (contiguous, balanced) for intervene; examples (at scoring-batch boundaries) for criticality.",
                                valueName: "checkpoints|probes|interventions|examples"))
-    var shardBy: ProbeShard.Axis = .checkpoints
+    var shardBy: JobShard.Axis = .checkpoints
 
     @Flag(help: "Overwrite an existing output file.")
     var force = false
@@ -47,12 +48,12 @@ struct TrajectoryJobOptions: ParsableArguments {
 
     func validate() throws {
         if force && resume { throw ValidationError("--force and --resume exclude each other") }
-        if let s = shard, ProbeShard(s) == nil { throw ValidationError("--shard takes I/N with 1 ≤ I ≤ N, e.g. 2/4") }
+        if let s = shard, JobShard(s) == nil { throw ValidationError("--shard takes I/N with 1 ≤ I ≤ N, e.g. 2/4") }
         if threads < 0 { throw ValidationError("--threads must be ≥ 0 (0: all cores)") }
     }
 
     /// `--shard-by` must be one of `axes` for `command`.
-    func check(shardAxes axes: [ProbeShard.Axis], command: String) throws {
+    func check(shardAxes axes: [JobShard.Axis], command: String) throws {
         guard axes.contains(shardBy) else {
             throw ValidationError("\(command) shards by \(axes.map(\.rawValue).joined(separator: " or ")) (--shard-by), not \(shardBy.rawValue)")
         }
@@ -64,11 +65,27 @@ struct TrajectoryJobOptions: ParsableArguments {
     /// The checkpoints named by TRAJECTORY and --checkpoints, and the trajectory folder.
     func discover() throws -> (refs: [CheckpointRef], root: URL?) { try discoverCheckpoints(trajectory, select: checkpoints) }
 
-    /// The compute context of --threads (nil: the job's default, all cores).
-    var compute: ComputeContext? { threads > 0 ? ComputeContext(threads: threads) : nil }
-
     /// The shard of --shard/--shard-by, if any.
-    var jobShard: ProbeShard? { shard.flatMap { ProbeShard($0, axis: shardBy) } }
+    var jobShard: JobShard? { shard.flatMap { JobShard($0, axis: shardBy) } }
+
+    /// The job layer's settings for `refs` (from `discover()`), writing to `output` (a shard writes
+    /// OUT.shard-I-of-N.h5 beside it).
+    func settings(refs: [CheckpointRef], root: URL?, output: String) -> TrajectoryJobSettings {
+        var s = TrajectoryJobSettings(checkpoints: refs, trajectoryRoot: root, output: URL(fileURLWithPath: output))
+        s.tokenizer = tokenizerURL
+        s.base = baseURL
+        s.force = force
+        s.resume = resume
+        s.precision = precision.precision
+        s.threads = threads > 0 ? threads : nil
+        s.commandLine = CommandLine.arguments.joined(separator: " ")
+        s.toolVersion = CPIScopeVersion.string
+        if let shard = jobShard {
+            s.shard = shard
+            s.output = shard.output(for: s.output)
+        }
+        return s
+    }
 
     /// The folder whose chat template `--template chat` renders (beside the job's tokenizer).
     func chatTemplateFolder(refs: [CheckpointRef], root: URL?) throws -> URL {

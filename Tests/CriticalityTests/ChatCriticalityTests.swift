@@ -11,6 +11,7 @@ import Foundation
 import ProbeRun
 import StrictJSON
 import Testing
+import TrajectoryJob
 import Tokenization
 
 @Suite("Criticality under the model's chat template")
@@ -31,9 +32,9 @@ struct ChatCriticalityTests {
         let template = InstructionTemplate.chat(ChatInstructionFormat(template: chat, system: nil, origin: ChatPrompt.origin(chat)))
         var spec = CriticalityJobSpec(checkpoints: [CheckpointRef(name: "checkpoint-0", step: 0, path: Self.trajectory.appendingPathComponent("checkpoint-0"))],
                                       trajectoryRoot: Self.trajectory, data: data, template: template, output: tmp.appendingPathComponent("c.h5"))
-        spec.compute = .init(threads: 1)
+        spec.job.threads = 1
         _ = try CriticalityJob.run(spec)
-        let t = try CriticalityTable.read(spec.output)
+        let t = try CriticalityTable.read(spec.job.output)
         // The sequences the job scored, from the same tokenization.
         let dataset = try InstructionDataLoader.load(url: data)
         let tokenizer = try Tokenizer.load(from: Self.trajectory)

@@ -7,6 +7,7 @@ import Criticality
 import Foundation
 import HDF5Store
 import Testing
+import TrajectoryJob
 
 private let rows = """
 {"instruction": "What is the capital of France?", "input": "Paris is the capital of France.", "output": "Paris"}
@@ -22,7 +23,7 @@ private func spec(_ data: URL, _ out: URL, checkpoints: String = "0,250,500") th
     let traj = demoDir.appendingPathComponent("full-ft")
     var s = CriticalityJobSpec(checkpoints: try Trajectory.select(try Trajectory.discover(at: traj), spec: checkpoints),
                                trajectoryRoot: traj, data: data, template: InstructionTemplate.builtin("plain")!, output: out)
-    s.compute = .init(threads: 1)
+    s.job.threads = 1
     return s
 }
 
@@ -40,10 +41,10 @@ struct CriticalityJobTests {
         _ = try CriticalityJob.run(small)
         #expect(r.examples == 6 && r.skipped.map(\.index) == [3] && r.skipped[0].reason == "empty response")
 
-        let t = try CriticalityTable.read(big.output)
+        let t = try CriticalityTable.read(big.job.output)
         #expect(t.checkpoints == ["checkpoint-0", "checkpoint-250", "checkpoint-500"] && t.steps == [0, 250, 500])
         #expect(t.hasContext == [true, false, true, true, true, true])
-        let f = try HDF5File.open(at: big.output, writable: false); defer { try? f.close() }
+        let f = try HDF5File.open(at: big.job.output, writable: false); defer { try? f.close() }
         #expect(try f.shape(of: CriticalitySchema.criticality) == [3, 6])
         #expect(try f.dimensions(of: CriticalitySchema.nllWithContext) == ["checkpoint", "example"])
         // Definitions hold row by row: criticality = exp(nll_without), nll = sum / tokens, gain = without − with.
@@ -59,7 +60,7 @@ struct CriticalityJobTests {
         guard case .string(let def)? = try? f.attribute("score_definition") else { Issue.record("no score_definition"); return }
         #expect(def.contains("exp(nll_without_context)"))
 
-        let s = try CriticalityTable.read(small.output)
+        let s = try CriticalityTable.read(small.job.output)
         for (name, a, b) in [("nll_with", t.nllWithContext, s.nllWithContext), ("nll_without", t.nllWithoutContext, s.nllWithoutContext)] {
             let d = zip(a, b).map { $0.isNaN && $1.isNaN ? 0 : abs($0 - $1) }.max()!
             #expect(d <= 1e-5, "\(name): batch of 4096 tokens vs one example per pass, max |Δ| = \(d)")
@@ -76,7 +77,7 @@ struct CriticalityJobTests {
         let r = try CriticalityJob.run(s)
         let long = r.skipped.first { $0.index == 5 }
         #expect(long?.reason.contains("over the --max-tokens limit of 30") == true, "\(r.skipped)")
-        let t = try CriticalityTable.read(s.output)
+        let t = try CriticalityTable.read(s.job.output)
         #expect(t.criticality[5].isNaN && t.skipReason[5].contains("tokens"))
         #expect(t.criticality[1].isFinite, "a short example still scores: \(t.skipReason[1])")
     }
@@ -88,10 +89,10 @@ struct CriticalityJobTests {
         let out = dir.appendingPathComponent("r.h5")
         _ = try CriticalityJob.run(try spec(data, out, checkpoints: "0"))
         let before = try Data(contentsOf: out)
-        #expect(throws: CriticalityError.outputExists(path: out.path)) { try CriticalityJob.run(try spec(data, out, checkpoints: "0")) }
+        #expect(throws: TrajectoryJobError.outputExists(path: out.path)) { try CriticalityJob.run(try spec(data, out, checkpoints: "0")) }
         #expect(try Data(contentsOf: out) == before)
         var again = try spec(data, out, checkpoints: "0")
-        again.resume = true
+        again.job.resume = true
         let r = try CriticalityJob.run(again)
         #expect(r.summaries.map(\.skipped) == [true])
         var other = again

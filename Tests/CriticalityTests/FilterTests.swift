@@ -4,6 +4,7 @@ import Criticality
 import Foundation
 import StrictJSON
 import Testing
+import TrajectoryJob
 
 @Suite("Criticality filter")
 struct FilterTests {

@@ -11,6 +11,7 @@ import Foundation
 import HDF5Store
 import StrictJSON
 import Testing
+import TrajectoryJob
 import Tokenization
 
 private let dir = fixtures.appendingPathComponent("criticality")
@@ -39,19 +40,19 @@ struct CriticalityGoldenTests {
         var spec = CriticalityJobSpec(checkpoints: refs, trajectoryRoot: nil, data: dir.appendingPathComponent("golden-data.jsonl"),
                                       template: template, output: tmp.appendingPathComponent("c.h5"))
         let tokenizerPath = try #require(checkpoints[0]["tokenizer"]?.string)
-        spec.tokenizer = repoRoot.appendingPathComponent(tokenizerPath)
+        spec.job.tokenizer = repoRoot.appendingPathComponent(tokenizerPath)
         spec.appendEOS = eos
         spec.maxTokens = maxTokens
-        spec.compute = .init(threads: 1)
+        spec.job.threads = 1
         _ = try CriticalityJob.run(spec)
-        let t = try CriticalityTable.read(spec.output)
-        let f = try HDF5File.open(at: spec.output, writable: false); defer { try? f.close() }
+        let t = try CriticalityTable.read(spec.job.output)
+        let f = try HDF5File.open(at: spec.job.output, writable: false); defer { try? f.close() }
         let sumWith = try f.readFloats(CriticalitySchema.nllWithContextSum).values
         let sumWithout = try f.readFloats(CriticalitySchema.nllWithoutContextSum).values
 
         // Token ids, from the same tokenization the job used.
         let data = try InstructionDataLoader.load(url: spec.data)
-        let tokenizer = try Tokenizer.load(from: spec.tokenizer!)
+        let tokenizer = try Tokenizer.load(from: spec.job.tokenizer!)
         let tokenized = try CriticalityTokens.tokenize(data.examples, template: template, tokenizer: tokenizer,
                                                        eos: eos ? tokenizer.eosTokenID : nil, limit: 1 << 20, limitByModel: true)
         var worst = (nll: 0.0, crit: 0.0)
@@ -102,7 +103,7 @@ struct CriticalityGoldenTests {
                                       trajectoryRoot: nil, data: data,
                                       template: InstructionTemplate.builtin(template)!, output: tmp.appendingPathComponent("c.h5"))
         spec.maxTokens = 240
-        spec.compute = .init(threads: 1)
+        spec.job.threads = 1
         spec.filterPercent = 25
         spec.writeFiltered = tmp.appendingPathComponent("filtered.jsonl")
         let r = try CriticalityJob.run(spec)
@@ -151,7 +152,7 @@ struct CriticalityGoldenTests {
         #expect(throws: CriticalityError.filterNeedsContext(path: data.path)) { try CriticalityJob.run(spec) }
         let reference = try JSONValue.parse(Array(try Data(contentsOf: dir.appendingPathComponent("golden-data.filtered-25.removed.json"))))
         #expect(reference["count_with_context"]?.int == 0)
-        #expect(try CriticalityTable.read(spec.output).checkpoints == ["base"])
+        #expect(try CriticalityTable.read(spec.job.output).checkpoints == ["base"])
         #expect(!FileManager.default.fileExists(atPath: spec.writeFiltered!.path))
     }
 }

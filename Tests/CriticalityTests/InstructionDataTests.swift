@@ -3,6 +3,7 @@
 import Criticality
 import Foundation
 import Testing
+import TrajectoryJob
 
 @Suite("Instruction data")
 struct InstructionDataTests {

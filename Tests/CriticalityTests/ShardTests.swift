@@ -8,6 +8,7 @@ import Foundation
 import HDF5Store
 import ProbeRun
 import Testing
+import TrajectoryJob
 
 private let data = (0..<9).map { k in
     k % 3 == 2 ? "{\"instruction\": \"Name thing \(k).\", \"output\": \"Thing \(k) is a stone.\"}"
@@ -20,7 +21,7 @@ struct CriticalityShardTests {
         let traj = demoDir.appendingPathComponent("full-ft")
         var s = CriticalityJobSpec(checkpoints: try Trajectory.select(try Trajectory.discover(at: traj), spec: "0,250,500"),
                                    trajectoryRoot: traj, data: d, template: InstructionTemplate.builtin("plain")!, output: out)
-        s.compute = .init(threads: 1)
+        s.job.threads = 1
         s.batchTokens = 40  // several batches, so example shards have batch boundaries to split at
         return s
     }
@@ -35,8 +36,8 @@ struct CriticalityShardTests {
         return out
     }
 
-    @Test("1, 2 and 3 shards by checkpoints and by examples merge into the single-process file", arguments: [ProbeShard.Axis.checkpoints, .examples])
-    func shardsMerge(axis: ProbeShard.Axis) throws {
+    @Test("1, 2 and 3 shards by checkpoints and by examples merge into the single-process file", arguments: [JobShard.Axis.checkpoints, .examples])
+    func shardsMerge(axis: JobShard.Axis) throws {
         let dir = try tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
         let d = try write(data, "d.jsonl", in: dir)
         let single = dir.appendingPathComponent("single.h5")
@@ -46,11 +47,11 @@ struct CriticalityShardTests {
             var shards: [URL] = []
             for i in 1...n {
                 var s = try spec(d, dir.appendingPathComponent("s.h5"))
-                s.shard = ProbeShard(index: i, count: n, axis: axis)
-                s.output = s.shard!.output(for: s.output)
-                s.force = true
+                s.job.shard = JobShard(index: i, count: n, axis: axis)
+                s.job.output = s.job.shard!.output(for: s.job.output)
+                s.job.force = true
                 _ = try CriticalityJob.run(s)
-                shards.append(s.output)
+                shards.append(s.job.output)
             }
             let merged = dir.appendingPathComponent("merged-\(n).h5")
             _ = try RunMerge.merge(shards, into: merged, allowPartial: false, overwrite: true)
@@ -71,10 +72,10 @@ struct CriticalityShardTests {
         let dir = try tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
         var s = try spec(try write(data, "d.jsonl", in: dir), dir.appendingPathComponent("s.h5"))
         s.batchTokens = 100_000  // one batch
-        s.shard = ProbeShard(index: 2, count: 2, axis: .examples)
-        s.output = s.shard!.output(for: s.output)
-        #expect(throws: CriticalityError.emptyShard(shard: "2/2", batches: 1)) { try CriticalityJob.run(s) }
-        #expect(!FileManager.default.fileExists(atPath: s.output.path))
+        s.job.shard = JobShard(index: 2, count: 2, axis: .examples)
+        s.job.output = s.job.shard!.output(for: s.job.output)
+        #expect(throws: TrajectoryJobError.emptyShard(shard: "2/2", units: "scoring batches", available: 1)) { try CriticalityJob.run(s) }
+        #expect(!FileManager.default.fileExists(atPath: s.job.output.path))
     }
 
     @Test("a merged file is filtered by resuming it; a shard refuses to filter")
@@ -84,20 +85,20 @@ struct CriticalityShardTests {
         var shards: [URL] = []
         for i in 1...2 {
             var s = try spec(d, dir.appendingPathComponent("s.h5"))
-            s.shard = ProbeShard(index: i, count: 2, axis: .examples)
-            s.output = s.shard!.output(for: s.output)
+            s.job.shard = JobShard(index: i, count: 2, axis: .examples)
+            s.job.output = s.job.shard!.output(for: s.job.output)
             if i == 1 {
                 var f = s
                 f.writeFiltered = dir.appendingPathComponent("never.jsonl")
                 #expect(throws: CriticalityError.filterInShard(shard: "1/2")) { try CriticalityJob.run(f) }
             }
             _ = try CriticalityJob.run(s)
-            shards.append(s.output)
+            shards.append(s.job.output)
         }
         let merged = dir.appendingPathComponent("merged.h5")
         _ = try RunMerge.merge(shards, into: merged, allowPartial: false, overwrite: false)
         var s = try spec(d, merged)
-        s.resume = true
+        s.job.resume = true
         s.filterPercent = 50
         s.writeFiltered = dir.appendingPathComponent("filtered.jsonl")
         let r = try CriticalityJob.run(s)

@@ -8,6 +8,7 @@ import HDF5Store
 import ProbeKit
 import ProbeRun
 import Testing
+import TrajectoryJob
 
 @Suite("Adapter trajectories")
 struct AdapterTrajectoryTests {

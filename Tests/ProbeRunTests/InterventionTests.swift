@@ -14,6 +14,7 @@ import ProbeKit
 import ProbeRun
 import TensorCore
 import Testing
+import TrajectoryJob
 import Tokenization
 
 let interventionsDir = fixtures.appendingPathComponent("interventions")
@@ -152,7 +153,7 @@ struct InterventionTests {
         request.patchFrom = golden.source
         request.patch = ["heads:each"]
         let plan = try InterventionJob.run(InterventionJobSpec(probe: probe, experiments: request))
-        let f = try HDF5File.open(at: probe.output, writable: false)
+        let f = try HDF5File.open(at: probe.job.output, writable: false)
         defer { try? f.close() }
         #expect(try f.readStrings("intervention").values == plan.map(\.name))
         #expect(try f.readUInt8("checkpoint_complete").values == [1])
@@ -202,7 +203,7 @@ struct InterventionTests {
             return (t.spanStatus[.memoryMention]?.isFound ?? false) && !(t.spanPositions[.memoryMention] ?? []).isEmpty
         }
         #expect(found.contains(true) && found.contains(false), "the fixture must have probes with and without the span")
-        let f = try HDF5File.open(at: probe.output, writable: false)
+        let f = try HDF5File.open(at: probe.job.output, writable: false)
         let values = try f.readFloats("intervened_logit_diff").values  // [checkpoint, 1, probe]
         try f.close()
         let P = set.probes.count
@@ -213,10 +214,10 @@ struct InterventionTests {
             }
         }
         // Resume: a complete file is left as it is (every checkpoint done), and the same request is accepted.
-        let before = try Data(contentsOf: probe.output)
-        probe.resume = true
+        let before = try Data(contentsOf: probe.job.output)
+        probe.job.resume = true
         try InterventionJob.run(InterventionJobSpec(probe: probe, experiments: request))
-        let g = try HDF5File.open(at: probe.output, writable: false)
+        let g = try HDF5File.open(at: probe.job.output, writable: false)
         #expect(try g.readFloats("intervened_logit_diff").values.elementsEqual(values) { $0 == $1 || ($0.isNaN && $1.isNaN) })
         try g.close()
         #expect(before.count > 0)
@@ -241,7 +242,7 @@ struct InterventionTests {
             } catch {
                 #expect("\(error)".contains(needle), "'\(needle)' not in: \(error)")
             }
-            #expect(!FileManager.default.fileExists(atPath: probe.output.path), "a file was left for a refused run")
+            #expect(!FileManager.default.fileExists(atPath: probe.job.output.path), "a file was left for a refused run")
         }
         refused({ $0.transplantFrom = "checkpoint-0"; $0.components = ["attn.xy"] }, "unknown component 'attn.xy'")
         refused({ $0.ablate = ["heads:5.0"] }, "layer 5 is outside the model's layers 0–1")

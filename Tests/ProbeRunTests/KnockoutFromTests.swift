@@ -12,6 +12,7 @@ import ProbeKit
 import ProbeRun
 import TensorCore
 import Testing
+import TrajectoryJob
 import Tokenization
 
 @Suite("Knockout query positions (--knockout-from)", .serialized)
@@ -42,7 +43,7 @@ struct KnockoutFromTests {
             request.knockout = ["context@all"]
             request.knockoutFrom = from
             try InterventionJob.run(InterventionJobSpec(probe: probe, experiments: request))
-            let f = try HDF5File.open(at: probe.output, writable: false)
+            let f = try HDF5File.open(at: probe.job.output, writable: false)
             defer { try? f.close() }
             values[from] = (try f.readFloats("intervened_logit_diff").values, try f.readFloats("intervened_mc").values)
         }

@@ -7,6 +7,7 @@ import ProbeKit
 import ProbeRun
 import TensorCore
 import Testing
+import TrajectoryJob
 
 @Suite("probe job precision")
 struct PrecisionJobTests {
@@ -14,7 +15,7 @@ struct PrecisionJobTests {
         let out = try tempDir().appendingPathComponent("precision-\(precision?.rawValue ?? "default").h5")
         var spec = ProbeJobSpec(checkpoints: try Trajectory.discover(at: newlineDir), trajectoryRoot: newlineDir,
                                 probeFile: newlineDir.appendingPathComponent("probes.jsonl"), template: .alpaca, output: out)
-        spec.precision = precision
+        spec.job.precision = precision
         _ = try ProbeJob.run(spec)
         return try HDF5File.open(at: out, writable: false)
     }
@@ -39,13 +40,13 @@ struct PrecisionJobTests {
         let out = try tempDir().appendingPathComponent("resume.h5")
         var spec = ProbeJobSpec(checkpoints: try Trajectory.discover(at: newlineDir), trajectoryRoot: newlineDir,
                                 probeFile: newlineDir.appendingPathComponent("probes.jsonl"), template: .alpaca, output: out)
-        spec.precision = .fp32
+        spec.job.precision = .fp32
         spec.options.compute = ComputeContext(threads: 1)
         _ = try ProbeJob.run(spec)
-        spec.resume = true
+        spec.job.resume = true
         _ = try ProbeJob.run(spec)  // the same settings resume (nothing left to do)
         var other = spec
-        other.precision = .bf16
+        other.job.precision = .bf16
         do { _ = try ProbeJob.run(other); Issue.record("resumed an fp32 file in bf16") } catch let e as ProbeRunError {
             #expect(e.description.contains("precision") && e.description.contains("--precision"), "\(e.description)")
         }

@@ -7,6 +7,7 @@ import Models
 import ProbeKit
 import ProbeRun
 import Testing
+import TrajectoryJob
 import Tokenization
 
 func spec(_ output: URL, checkpoints: [CheckpointRef]? = nil, probes: URL? = nil) throws -> ProbeJobSpec {
@@ -60,7 +61,7 @@ struct ProbeJobTests {
         let out = dir.appendingPathComponent("run.h5")
         try Data("precious".utf8).write(to: out)
         #expect { try ProbeJob.run(try spec(out)) } throws: { e in
-            guard case ProbeRunError.outputExists = e else { return false }; return true
+            guard case TrajectoryJobError.outputExists = e else { return false }; return true
         }
         #expect(try String(contentsOf: out, encoding: .utf8) == "precious")
     }
@@ -69,7 +70,7 @@ struct ProbeJobTests {
     func missingOutputFolder() throws {
         let out = URL(fileURLWithPath: "/nonexistent-\(UUID().uuidString)/run.h5")
         #expect { try ProbeJob.run(try spec(out)) } throws: { e in
-            guard case ProbeRunError.outputDirectoryMissing = e else { return false }; return true
+            guard case TrajectoryJobError.outputDirectoryMissing = e else { return false }; return true
         }
     }
 
@@ -80,9 +81,9 @@ struct ProbeJobTests {
         let out = dir.appendingPathComponent("run.h5")
         let refs = try Trajectory.discover(at: trajectoryDir).prefix(1) + Trajectory.discover(at: fixtures.appendingPathComponent("probe-gpt2"))
         var s = try spec(out, checkpoints: Array(refs))
-        s.tokenizer = trajectoryDir
+        s.job.tokenizer = trajectoryDir
         #expect { try ProbeJob.run(s) } throws: { e in
-            guard case ProbeRunError.mixedArchitectures(let c, _, _) = e else { return false }
+            guard case TrajectoryJobError.mixedArchitectures(let c, _, _) = e else { return false }
             return c.contains("probe-gpt2")
         }
         #expect(!FileManager.default.fileExists(atPath: out.path))
@@ -125,7 +126,7 @@ struct ProbeJobTests {
         // A run of the first checkpoint only, then resumed over all three.
         let refs = try Trajectory.discover(at: trajectoryDir)
         var first = try spec(part)
-        first.checkpoints = refs
+        first.job.checkpoints = refs
         _ = try ProbeJob.run(first)
         // Simulate an interruption after checkpoint 0: clear the completion marks of 1 and 2.
         do {
@@ -136,7 +137,7 @@ struct ProbeJobTests {
             try f.close()
         }
         var again = try spec(part)
-        again.resume = true
+        again.job.resume = true
         let summaries = try ProbeJob.run(again)
         #expect(summaries.map(\.skipped) == [true, false, false])
         let a = try HDF5File.open(at: full, writable: false), b = try HDF5File.open(at: part, writable: false)

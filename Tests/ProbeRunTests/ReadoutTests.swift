@@ -7,6 +7,7 @@ import Models
 import ProbeKit
 import ProbeRun
 import Testing
+import TrajectoryJob
 
 @Suite("Generation end and first-answer readout", .serialized)
 struct ReadoutTests {
@@ -21,7 +22,7 @@ struct ReadoutTests {
         s.options.correctness = correctness
         s.options.compute = .init(threads: 1)
         let summary = try ProbeJob.run(s)[0]
-        return (try HDF5File.open(at: s.output, writable: false), dir, summary)
+        return (try HDF5File.open(at: s.job.output, writable: false), dir, summary)
     }
 
     @Test("""

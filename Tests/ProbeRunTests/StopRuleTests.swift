@@ -11,6 +11,7 @@ import Models
 import ProbeKit
 import ProbeRun
 import Testing
+import TrajectoryJob
 import Tokenization
 
 let newlineDir = fixtures.appendingPathComponent("probe-newline")

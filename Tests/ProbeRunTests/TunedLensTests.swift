@@ -10,6 +10,7 @@ import Models
 import ProbeRun
 import TensorCore
 import Testing
+import TrajectoryJob
 
 let tunedLensDir = fixtures.appendingPathComponent("torch-bin/tuned-lens")
 
