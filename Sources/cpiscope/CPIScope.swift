@@ -22,7 +22,7 @@ struct CPIScope: ParsableCommand {
                       cpiscope tokenize PATH --text "Paris is"
         """,
         version: CPIScopeVersion.string,
-        subcommands: [DemoCommand.self, ProbeCommand.self, InterveneCommand.self, CriticalityCommand.self, DiffCommand.self, ReportCommand.self, InspectCommand.self, MergeCommand.self, SlurmCommand.self, LogitsCommand.self, TokenizeCommand.self, TemplateCommand.self, BenchCommand.self]
+        subcommands: [DemoCommand.self, ProbeCommand.self, InterveneCommand.self, AttributeCommand.self, CriticalityCommand.self, DiffCommand.self, ReportCommand.self, InspectCommand.self, MergeCommand.self, SlurmCommand.self, LogitsCommand.self, TokenizeCommand.self, TemplateCommand.self, BenchCommand.self]
     )
 }
 

@@ -31,6 +31,7 @@ extension TokenizationError: HintedError {}
 extension AnalysisError: HintedError {}
 extension ReportError: HintedError {}
 extension InterventionJobError: HintedError {}
+extension AttributionJobError: HintedError {}
 extension RunMergeError: HintedError {}
 extension InterventionError: HintedError {
     var hint: String { "Layers and heads count from 0; see cpiscope intervene --help." }
