@@ -151,6 +151,8 @@ public struct AttributionAnalysis: Sendable {
             from = means.indices.max { a, b in (means[a].isNaN ? -.infinity : means[a]) < (means[b].isNaN ? -.infinity : means[b]) } ?? 0
         }
         to = C - 1
+        // The peak is the last checkpoint: the change from the first one instead (as the probe report does).
+        if fromName == nil && from == to && C > 1 { from = 0 }
         if !run.head.isEmpty, from != to {
             let m = L * H
             let a = run.head[(from * P * m)..<((from + 1) * P * m)].map(Double.init), b = run.head[(to * P * m)..<((to + 1) * P * m)].map(Double.init)

@@ -36,7 +36,7 @@ public enum AttributionSchema {
     public static let head = SchemaVariable("atp_head", .float32, [C, P, L, H],
         "estimated change of the metric when the head's hook_z takes its baseline value at every prompt position: sum over positions of (a_baseline - a_clean) . dmetric/da; NaN where the baseline does not exist for the probe")
     public static let headBySpan = SchemaVariable("atp_head_by_span", .float32, [C, P, L, H, D.span],
-        "atp_head summed over the positions of each span only (a position in several spans counts in each; other: in none)")
+        "atp_head summed over the positions of each span only (a position in several spans counts in each; other: in none); NaN for a span the probe does not have")
     public static let mlp = SchemaVariable("atp_mlp", .float32, [C, P, L],
         "the same estimate for the layer's hook_mlp_out")
     public static let resid = SchemaVariable("atp_resid", .float32, [C, P, L],

@@ -212,8 +212,10 @@ public enum AttributionJob {
             skipped: { ci, ref in progress?.checkpointFinished(ci, name: ref.name, skipped: true) },
             measure: { _, _, loaded in
                 let model = loaded.model
+                // The mean baseline is the whole probe set's, in every shard (a probe shard's estimates equal the
+                // single-process run's).
                 let baseline = try BaselineSource(spec.baseline, model: model, baselineModel: baselineModel, job: job,
-                                                  probes: probeIndices, missing: missing, corrupted: corrupted, hooks: hooks, compute: compute)
+                                                  probes: Array(job.tokenized.indices), missing: missing, corrupted: corrupted, hooks: hooks, compute: compute)
                 var out = AttributionOutcome(cleanLogitDiff: [], cleanMetric: [], head: [], headBySpan: [], mlp: [], resid: [],
                                              missing: probeIndices.map { missing[$0] }, verified: [])
                 var cleanMetric: [Float] = []
@@ -273,7 +275,10 @@ public enum AttributionJob {
         guard let base = try baseline.values(forProbe: k) else { return e }
         let n = t.promptIDs.count
         // Which of the estimate's spans each position is in.
-        let spanSets: [Set<Int>] = [.context, .subject, .question].map { Set(t.spanPositions[$0] ?? []) }
+        let named: [SpanKind] = [.context, .subject, .question]
+        let spanSets: [Set<Int>] = named.map { Set(t.spanPositions[$0] ?? []) }
+        // A span the probe does not have gets NaN (its reason is the probe run's span_missing_reason), not 0.
+        let spanFound = named.map { t.spanStatus[$0]?.isFound ?? false } + [true]
         let inSpan: [[Bool]] = (0..<n).map { p in
             let named = spanSets.map { $0.contains(p) }
             return named + [!named.contains(true)]
@@ -301,7 +306,7 @@ public enum AttributionJob {
                 for h in 0..<H {
                     let r = contribution(z, .attnZ(l), width: H * dh, col: h * dh, count: dh)
                     e.head[l * H + h] = Float(r.total)
-                    for si in 0..<spans { e.headBySpan[(l * H + h) * spans + si] = Float(r.bySpan[si]) }
+                    for si in 0..<spans { e.headBySpan[(l * H + h) * spans + si] = spanFound[si] ? Float(r.bySpan[si]) : .nan }
                 }
             }
             if let m = layer.mlpOut { e.mlp[l] = Float(contribution(m, .mlpOut(l), width: d, col: 0, count: d).total) }

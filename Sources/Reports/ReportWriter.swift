@@ -36,6 +36,7 @@ public enum ReportWriter {
     public static func write(file url: URL, to dir: URL, options: ReportOptions = ReportOptions()) throws -> ReportSummary {
         if InterventionRun.isInterventionFile(url) { return try InterventionReport.write(run: url, to: dir, options: options) }
         if CriticalityTable.isCriticalityFile(url) { return try CriticalityReport.write(run: url, to: dir, options: options) }
+        if AttributionRun.isAttributionFile(url) { return try AttributionReport.write(run: url, to: dir, options: options) }
         let out = try write(run: url, to: dir, options: options)
         return ReportSummary(directory: out.directory, files: out.files, lines: out.headline.lines())
     }
@@ -43,6 +44,9 @@ public enum ReportWriter {
     /// The section and chart ids of a criticality report.
     public static var criticalitySectionIDs: [String] { CriticalityReport.sectionIDs }
     public static var criticalityChartIDs: [String] { CriticalityReport.chartIDs }
+
+    /// The section ids of an attribution report.
+    public static var attributionSectionIDs: [String] { AttributionReport.sectionIDs }
 
     /// The section ids of an intervention report: the headline, then one per kind present, then the ranking.
     public static var interventionSectionIDs: [String] { InterventionReport.sectionIDs }

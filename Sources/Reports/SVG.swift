@@ -359,3 +359,46 @@ struct BarChart {
         return o + "</svg>"
     }
 }
+
+/// A scatter plot of (x, y) points with the y = x diagonal: an estimate against the value it estimates.
+struct ScatterChart {
+    var id: String
+    var title: String
+    var x: [Double]
+    var y: [Double]
+    /// Tooltip per point.
+    var names: [String]
+    var xLabel: String
+    var yLabel: String
+    var width = 420.0
+    var height = 360.0
+
+    func svg() -> String {
+        let left = 58.0, right = 16.0, top = 12.0, bottom = 44.0
+        let pw = width - left - right, ph = height - top - bottom
+        let finite = (x + y).filter(\.isFinite)
+        var lo = finite.min() ?? -1, hi = finite.max() ?? 1
+        if hi - lo < 1e-12 { lo -= 0.5; hi += 0.5 }
+        let pad = (hi - lo) * 0.05
+        lo -= pad; hi += pad
+        func sx(_ v: Double) -> Double { left + (v - lo) / (hi - lo) * pw }
+        func sy(_ v: Double) -> Double { top + (1 - (v - lo) / (hi - lo)) * ph }
+        var o = "<svg id=\"\(esc(id))\" class=\"chart\" role=\"img\" aria-label=\"\(esc(title))\" width=\"\(px(width))\" height=\"\(px(height))\" viewBox=\"0 0 \(px(width)) \(px(height))\">"
+        o += "<title>\(esc(title))</title>"
+        let ticks = niceTicks(lo, hi, count: 5)
+        let step = ticks.count > 1 ? ticks[1] - ticks[0] : 1
+        for t in ticks {
+            o += "<line class=\"grid\" x1=\"\(px(sx(t)))\" x2=\"\(px(sx(t)))\" y1=\"\(px(top))\" y2=\"\(px(top + ph))\"/>"
+            o += "<line class=\"grid\" x1=\"\(px(left))\" x2=\"\(px(left + pw))\" y1=\"\(px(sy(t)))\" y2=\"\(px(sy(t)))\"/>"
+            o += "<text class=\"tick\" x=\"\(px(sx(t)))\" y=\"\(px(top + ph + 15))\" text-anchor=\"middle\">\(tickLabel(t, step: step))</text>"
+            o += "<text class=\"tick\" x=\"\(px(left - 6))\" y=\"\(px(sy(t) + 4))\" text-anchor=\"end\">\(tickLabel(t, step: step))</text>"
+        }
+        o += "<line class=\"axis\" stroke-dasharray=\"4 3\" x1=\"\(px(sx(lo)))\" y1=\"\(px(sy(lo)))\" x2=\"\(px(sx(hi)))\" y2=\"\(px(sy(hi)))\"><title>y = x</title></line>"
+        for i in x.indices where x[i].isFinite && y[i].isFinite {
+            o += "<circle cx=\"\(px(sx(x[i])))\" cy=\"\(px(sy(y[i])))\" r=\"3.5\" fill=\"\(palette[0])\" opacity=\"0.7\"><title>\(esc(names[i])): \(Fmt.signed(x[i])) vs \(Fmt.signed(y[i]))</title></circle>"
+        }
+        o += "<text class=\"label\" x=\"\(px(left + pw / 2))\" y=\"\(px(height - 8))\" text-anchor=\"middle\">\(esc(xLabel))</text>"
+        o += "<text class=\"label\" transform=\"translate(14 \(px(top + ph / 2))) rotate(-90)\" text-anchor=\"middle\">\(esc(yLabel))</text>"
+        return o + "</svg>"
+    }
+}

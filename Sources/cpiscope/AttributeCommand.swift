@@ -42,7 +42,34 @@ struct AttributeCommand: ParsableCommand {
         """)
 
     @OptionGroup var job: ProbeRunOptions
+    @OptionGroup var attribution: AttributionOptions
 
+    @Option(help: "Heads listed per checkpoint in the printed summary.")
+    var top: Int = 10
+
+    @Option(help: "The checkpoint the printed change starts from (default: the peak of the mean clean logit difference).")
+    var from: String?
+
+    func validate() throws {
+        try job.run.check(shardAxes: [.checkpoints, .probes], command: "attribute")
+        try attribution.check(job)
+        if top < 0 { throw ValidationError("--top must be ≥ 0") }
+    }
+
+    func run() throws {
+        let spec = try attribution.makeSpec(job)
+        try AttributionJob.run(spec, progress: AttributionProgress(quiet: job.quiet))
+        let output = spec.probe.job.output
+        print("wrote \(output.path)")
+        let run = try AttributionRun(url: output)
+        let analysis = try AttributionAnalysis(run, from: from, bootstrap: try Bootstrap(seed: 0, resamples: 2000))
+        Terminal.flushOutput()
+        print(AttributionSummaryText.render(run, analysis, top: top), terminator: "")
+    }
+}
+
+/// The options of `attribute` (also taken by `cpiscope slurm attribute`).
+struct AttributionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Components to estimate: a comma list of heads, mlp, resid.", valueName: "LIST"))
     var components: String = "heads,mlp"
 
@@ -55,44 +82,23 @@ struct AttributeCommand: ParsableCommand {
     @Option(help: "Also run the real intervention for the K largest estimates per checkpoint (0: none).")
     var verifyTop: Int = 0
 
-    @Option(help: "Heads listed per checkpoint in the printed summary.")
-    var top: Int = 10
-
-    @Option(help: "The checkpoint the printed change starts from (default: the peak of the mean clean logit difference).")
-    var from: String?
-
-    func validate() throws {
-        try job.run.check(shardAxes: [.checkpoints, .probes], command: "attribute")
-        if AttributionComponents.parse(components).0 == nil {
-            throw ValidationError(AttributionJobError.unknownComponent(AttributionComponents.parse(components).unknown ?? components).description
-                                  + " (heads, mlp, resid)")
-        }
+    func check(_ job: ProbeRunOptions) throws {
+        let (parsed, unknown) = AttributionComponents.parse(components)
+        if parsed == nil { throw ValidationError(AttributionJobError.unknownComponent(unknown ?? components).description + " (heads, mlp, resid)") }
         if AttributionBaseline(baseline) == nil { throw ValidationError(AttributionJobError.badBaseline(baseline).description) }
         if verifyTop < 0 { throw ValidationError("--verify-top must be ≥ 0") }
-        if verifyTop > 0 && job.run.shard != nil && job.run.shardBy == .probes {
+        if verifyTop > 0 && job.run.shardBy == .probes {
             throw ValidationError("--verify-top ranks components over all probes: shard by checkpoints (--shard-by checkpoints) to verify")
         }
-        if top < 0 { throw ValidationError("--top must be ≥ 0") }
     }
 
-    func makeSpec() throws -> AttributionJobSpec {
+    func makeSpec(_ job: ProbeRunOptions) throws -> AttributionJobSpec {
         var spec = AttributionJobSpec(probe: try job.makeSpec())
         spec.components = AttributionComponents.parse(components).0!
         spec.baseline = AttributionBaseline(baseline)!
         spec.metric = metric
         spec.verifyTop = verifyTop
         return spec
-    }
-
-    func run() throws {
-        let spec = try makeSpec()
-        try AttributionJob.run(spec, progress: AttributionProgress(quiet: job.quiet))
-        let output = spec.probe.job.output
-        print("wrote \(output.path)")
-        let run = try AttributionRun(url: output)
-        let analysis = try AttributionAnalysis(run, from: from, bootstrap: try Bootstrap(seed: 0, resamples: 2000))
-        Terminal.flushOutput()
-        print(AttributionSummaryText.render(run, analysis, top: top), terminator: "")
     }
 }
 

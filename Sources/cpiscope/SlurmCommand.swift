@@ -13,7 +13,8 @@ struct SlurmCommand: ParsableCommand {
         abstract: "Write (and with --submit, submit) Slurm jobs for a sharded probe or intervention run and its merge.",
         discussion: """
         `cpiscope slurm probe …` (or `cpiscope slurm …`: probe is the default) takes the arguments of \
-        `cpiscope probe`; `cpiscope slurm intervene …` takes those of `cpiscope intervene`, and \
+        `cpiscope probe`; `cpiscope slurm intervene …` takes those of `cpiscope intervene`, `cpiscope slurm attribute …` those of \
+        `cpiscope attribute`, and \
         `cpiscope slurm criticality …` those of `cpiscope criticality`. All add the \
         Slurm settings (--tasks, --partition, --time, --mem, --cpus-per-task, --account, --script-dir, \
         --submit) and write array.sbatch, merge.sbatch and submit.sh (see `cpiscope slurm probe --help`).
@@ -24,7 +25,7 @@ struct SlurmCommand: ParsableCommand {
           cpiscope slurm intervene runs/ift --probes Probes/paper.jsonl --ablate heads:all -o runs/ablate.h5 \\
               --shard-by interventions --tasks 16 --partition cpu --time 04:00:00 --cpus-per-task 32 --submit
         """,
-        subcommands: [SlurmProbeCommand.self, SlurmInterveneCommand.self, SlurmCriticalityCommand.self],
+        subcommands: [SlurmProbeCommand.self, SlurmInterveneCommand.self, SlurmAttributeCommand.self, SlurmCriticalityCommand.self],
         defaultSubcommand: SlurmProbeCommand.self)
 }
 
@@ -91,6 +92,35 @@ struct SlurmInterveneCommand: ParsableCommand {
     func run() throws {
         let spec = try job.makeSpec()
         try slurm.write(command: "intervene", output: job.output, tasks: slurm.tasks ?? spec.job.checkpoints.count)
+    }
+}
+
+struct SlurmAttributeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attribute",
+        abstract: "Slurm jobs for a sharded `cpiscope attribute` run (by checkpoints or probes) and its merge.",
+        discussion: scriptsDiscussion + """
+
+
+        Takes the arguments of `cpiscope attribute` (baseline, components, metric) plus the Slurm settings.
+
+        Example:
+          cpiscope slurm attribute runs/ift --probes Probes/paper.jsonl --baseline checkpoint:checkpoint-1000 \\
+              -o runs/atp.h5 --partition cpu --time 12:00:00 --cpus-per-task 32 --submit
+        """)
+
+    @OptionGroup var job: ProbeRunOptions
+    @OptionGroup var attribution: AttributionOptions
+    @OptionGroup var slurm: SlurmOptions
+
+    func validate() throws {
+        try slurm.check(job, axes: [.checkpoints, .probes], command: "attribute")
+        try attribution.check(job)
+    }
+
+    func run() throws {
+        let spec = try attribution.makeSpec(job)
+        try slurm.write(command: "attribute", output: job.output, tasks: slurm.tasks ?? spec.probe.job.checkpoints.count)
     }
 }
 
