@@ -25,7 +25,8 @@ public struct ProbeJobSpec: Sendable {
     /// At most this many probes are measured as one group (batched lens, answers and generation; `--batch`).
     public var probeGroupSize = 32
     /// A group also closes before its probes' KV caches (prompt + longest answer or generation) would
-    /// exceed this many bytes; nil: a tenth of the model's float32 size, at least 32 MiB.
+    /// exceed this many bytes; nil: from the machine's memory (`BatchMemory.defaultBudget`: a quarter of the
+    /// RAM left after the weights, within 64 MiB – 4 GiB), recorded in the run file.
     public var batchCacheBytes: Int? = nil
     /// A tuned-lens folder (config.json + params.pt) scored beside the logit lens (--lens tuned:PATH).
     public var tunedLens: URL? = nil
@@ -63,8 +64,15 @@ public struct CheckpointSummary: Sendable {
 
 /// Progress callbacks (the CLI draws a progress line from them).
 public protocol ProbeJobProgress: TrajectoryJobProgress {
+    /// Once, before the first checkpoint: at most `groupSize` probes per group, whose KV caches fit
+    /// `budgetBytes` (from --batch-memory, or from this machine's memory when `fromMachine`).
+    func probeGroupsChosen(groupSize: Int, budgetBytes: Int, fromMachine: Bool)
     func probeFinished(_ index: Int, of total: Int)
     func checkpointFinished(_ summary: CheckpointSummary)
+}
+
+extension ProbeJobProgress {
+    public func probeGroupsChosen(groupSize: Int, budgetBytes: Int, fromMachine: Bool) {}
 }
 
 /// Adapts cpiscope's Tokenizer to ProbeKit's encoder protocol.
@@ -150,12 +158,12 @@ public enum ProbeJob {
         let dumpIDs = options.dumpLayers.isEmpty ? [] : (spec.dumpProbes ?? set.probes.map(\.id))
         let dumpIndex = Set(dumpIDs.compactMap { id in set.probes.firstIndex { $0.id == id } })
         if spec.job.shard?.axis == .probes && !dumpIndex.isEmpty { throw ProbeRunError.shardWithDump }
-        // The probe groups of the whole job (the same in every shard): the default cache budget needs a
-        // loaded model, so a probe shard loads the first checkpoint once to find it (pass --batch-memory to skip).
+        // The probe groups of the whole job (the same in every shard): the cache sizes need a loaded model's
+        // config, so a probe shard loads the first checkpoint once to find them.
+        let budget = groupCacheBytes(spec, job)
         var groups: [[Int]]? = nil
         func probeGroups(_ model: DecoderModel) -> [[Int]] {
             if let groups { return groups }
-            let budget = spec.batchCacheBytes ?? max(32 << 20, model.parameterCount * 4 / 10)
             let g = Self.probeGroups(count: tokenized.count, dumped: dumpIndex, groupSize: spec.probeGroupSize, cacheBudget: budget) {
                 Self.cacheBytes(tokenized[$0], config: model.config, maxNewTokens: options.maxNewTokens)
             }
@@ -180,10 +188,10 @@ public enum ProbeJob {
         if spec.job.resume, FileManager.default.fileExists(atPath: spec.job.output.path) {
             // Every setting that changes a stored value must match the file's, or the resumed checkpoints
             // would not be comparable with the finished ones (ProbeSettings.resultChanging).
-            writer = try RunWriter(resuming: spec.job.output, layout: layout, settings: runAttributes(spec, job))
+            writer = try RunWriter(resuming: spec.job.output, layout: layout, settings: runAttributes(spec, job, groupCacheBytes: budget))
         } else {
             let records = probeIndices.map { record(built[$0], tokenized[$0]) }
-            var attributes = runAttributes(spec, job)
+            var attributes = runAttributes(spec, job, groupCacheBytes: budget)
             attributes[RunSchema.Attribute.checkpointWeightFormats] = .strings(job.trajectory.weightFormats)
             if tunedLens != nil {
                 attributes["tuned_lens_definition"] = .string(TunedLens.definition)
@@ -197,6 +205,7 @@ public enum ProbeJob {
         defer { writer.close() }
 
         // Checkpoint by checkpoint.
+        progress?.probeGroupsChosen(groupSize: spec.probeGroupSize, budgetBytes: budget, fromMachine: spec.batchCacheBytes == nil)
         var summaries: [CheckpointSummary] = []
         try TrajectoryJob.forEachCheckpoint(
             refs, file: writer, output: spec.job.output, loader: job.loader, progress: progress,
@@ -240,6 +249,12 @@ public enum ProbeJob {
         return summaries
     }
 
+    /// The probe groups' KV-cache budget: --batch-memory, else the default from this machine's memory and the
+    /// largest checkpoint's weights (BatchMemory.swift). Recorded as `probe_group_cache_bytes`.
+    public static func groupCacheBytes(_ spec: ProbeJobSpec, _ job: PreparedJob) -> Int {
+        spec.batchCacheBytes ?? BatchMemory.current().defaultBudget(weightBytes: job.trajectory.weightBytes.max() ?? 0)
+    }
+
     /// The default generation length: room for the longest answer of the probe set (in tokens, either
     /// answer) plus 12 tokens for what instruction-tuned models say around it (a leading newline, "The
     /// answer is", a final period), and at least 16. The paper's biography answers reach 11 Llama-2
@@ -273,7 +288,9 @@ public enum ProbeJob {
 
     /// The probe run's root attributes: every job's (TrajectoryJob.commonAttributes), then what a probe run's
     /// numbers mean and depend on. A resumed run compares the `ProbeSettings.resultChanging` ones with the file's.
-    static func runAttributes(_ spec: ProbeJobSpec, _ job: PreparedJob) -> [String: AttributeValue] {
+    /// `groupCacheBytes`: the probe groups' KV-cache budget this run uses (`groupCacheBytes(_:_:)`); nil for
+    /// jobs that do not group by it (intervene records --batch-memory as given, 0 when not).
+    static func runAttributes(_ spec: ProbeJobSpec, _ job: PreparedJob, groupCacheBytes: Int? = nil) -> [String: AttributeValue] {
         typealias A = RunSchema.Attribute
         let options = job.options
         var a = TrajectoryJob.commonAttributes(spec.job, job.trajectory)
@@ -297,7 +314,7 @@ public enum ProbeJob {
             "correctness_rule": .string(options.correctness.definition),
             // What the numbers depend on besides the inputs: the probe groups (never the thread count).
             A.probeGroupSize: .int(Int64(spec.probeGroupSize)),
-            A.probeGroupCacheBytes: .int(Int64(spec.batchCacheBytes ?? 0)),
+            A.probeGroupCacheBytes: .int(Int64(groupCacheBytes ?? spec.batchCacheBytes ?? 0)),
             // Prompts longer than this are not measured (0: the model's position limit).
             "max_prompt_tokens": .int(Int64(options.maxPromptTokens ?? 0)),
             "tuned_lens_path": .string(options.tunedLens?.folder.path ?? ""),

@@ -45,6 +45,8 @@ public enum ProbeSettings {
         "--output", "--force", "--resume", "--quiet", "--threads", "--shard", "--shard-by", "--version", "--help",
         // Both readouts are always stored; this picks the summary table's M_C column.
         "--readout",
+        // Prints the probe groups' budget (which is recorded, and checked through --batch-memory's attribute).
+        "--verbose",
     ]
 
     /// The root attributes a resume compares (the layout-shaped settings are compared by `RunWriter`).

@@ -64,6 +64,9 @@ public struct PreparedTrajectory {
     public let tokenizer: Tokenizer
     /// Each checkpoint's weight file format(s), e.g. "safetensors", "pytorch_model.bin".
     public let weightFormats: [String]
+    /// Each checkpoint's tensor bytes as stored (an adapter's: its base's and its own), what its weights
+    /// occupy in memory while it is measured (16-bit weights are used in place).
+    public let weightBytes: [Int]
     /// Threads and the resolved precision.
     public let compute: ComputeContext
 }
@@ -120,9 +123,17 @@ public enum TrajectoryJob {
             || c.dModel != first.dModel || c.vocab != first.vocab {
             throw TrajectoryJobError.mixedArchitectures(checkpoint: ref.path.path, found: describe(c), expected: describe(first))
         }
-        let weightFormats = try s.checkpoints.map { ref in
-            Trajectory.isAdapter(ref.path) ? "safetensors (PEFT adapter)"
-                : try WeightStore(directory: ref.path).formats.map(\.rawValue).joined(separator: "+")
+        var weightFormats: [String] = [], weightBytes: [Int] = []
+        for ref in s.checkpoints {
+            if Trajectory.isAdapter(ref.path) {
+                weightFormats.append("safetensors (PEFT adapter)")
+                weightBytes.append(try WeightStore(directory: loader.baseFolder(for: ref.path)).totalBytes
+                                   + ((try? WeightStore(directory: ref.path, weightsFile: "adapter_model.safetensors").totalBytes) ?? 0))
+            } else {
+                let store = try WeightStore(directory: ref.path)
+                weightFormats.append(store.formats.map(\.rawValue).joined(separator: "+"))
+                weightBytes.append(store.totalBytes)
+            }
         }
         var found: (location: URL, file: URL, hash: String)? = nil
         for ref in s.checkpoints {
@@ -143,7 +154,7 @@ public enum TrajectoryJob {
         let precision = try s.precision ?? loader.defaultPrecision(for: s.checkpoints[0].path)
         let threads = s.threads ?? ComputeContext.allCores.threads
         return PreparedTrajectory(loader: loader, config: first, tokenizerLocation: found!.location, tokenizerFile: found!.file,
-                                  tokenizerHash: found!.hash, tokenizer: tokenizer, weightFormats: weightFormats,
+                                  tokenizerHash: found!.hash, tokenizer: tokenizer, weightFormats: weightFormats, weightBytes: weightBytes,
                                   compute: ComputeContext(threads: threads, precision: precision))
     }
 
@@ -198,16 +209,39 @@ public enum TrajectoryJob {
             if let e = error as? TrajectoryJobError { return e }
             return TrajectoryJobError.writeFailed(path: output.path, detail: "\(error)")
         }
+        var prefetch: WeightPrefetch? = nil
+        defer { prefetch?.cancel() }
         for (ci, ref) in refs.enumerated() {
             progress?.checkpointStarted(ci, of: refs.count, name: ref.name)
             if done[ci] { skipped(ci, ref); continue }
             let loaded = try loader.load(ref.path)
+            // While this checkpoint is measured, the next one's weights are read into the page cache (as much
+            // as fits beside this one's), so that loading it does not wait for the disk.
+            prefetch?.cancel()
+            prefetch = refs.indices.dropFirst(ci + 1).first { !done[$0] }.flatMap { next in
+                prefetchNext(refs[next], current: loaded.contentFiles)
+            }
             let hashing = BackgroundHash(files: loaded.contentFiles)
             let measured = try measure(ci, ref, loaded)
             do { try write(ci, measured, loaded, hashing.wait) } catch { throw failed(error) }
             finished(ci, ref, measured)
         }
         do { try file.finish() } catch { throw failed(error) }
+    }
+}
+
+extension TrajectoryJob {
+    /// Starts reading `next`'s weight files into the page cache, up to what this machine's memory holds beside
+    /// the current checkpoint's weights and a quarter of the RAM for the job's own work (KV caches, scratch):
+    /// more would evict the pages being used. Nil for an adapter checkpoint (its base is the current one's)
+    /// or when nothing fits; a failure to open the next checkpoint is left for its own load to report.
+    static func prefetchNext(_ next: CheckpointRef, current: [URL]) -> WeightPrefetch? {
+        guard !Trajectory.isAdapter(next.path) else { return nil }
+        let physical = Int(clamping: ProcessInfo.processInfo.physicalMemory)
+        let currentBytes = current.reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1.path)[.size] as? Int) ?? 0) }
+        let limit = physical - currentBytes - physical / 4
+        guard limit > 0 else { return nil }
+        return try? WeightPrefetch.start(checkpoint: next.path, limitBytes: limit)
     }
 }
 

@@ -65,6 +65,7 @@ struct ProbeCommand: ParsableCommand {
         spec.dumpProbes = dumpProbes.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
         spec.tunedLens = lens.map { URL(fileURLWithPath: String($0.dropFirst("tuned:".count))) }
         let progress = ProgressLine(quiet: job.quiet)
+        progress.verbose = job.verbose
         let summaries = try ProbeJob.run(spec, progress: progress)
         if ProcessInfo.processInfo.environment["CPISCOPE_TIMING"] == "1" {
             for (phase, seconds) in PhaseTimes.snapshot { Terminal.error(String(format: "timing: %-28@ %8.2f s", phase.rawValue as NSString, seconds)) }

@@ -15,6 +15,17 @@ final class ProgressLine: ProbeJobProgress {
     /// What the inner counter counts ("probe", "intervention").
     private let unit: String
 
+    /// --verbose: also print how the probes are grouped.
+    var verbose = false
+
+    func probeGroupsChosen(groupSize: Int, budgetBytes: Int, fromMachine: Bool) {
+        guard verbose else { return }
+        let source = fromMachine
+            ? "from this machine's memory (a quarter of the RAM the weights leave, at most half of what is free beyond them, a power of two in 64 MiB–4 GiB)"
+            : "from --batch-memory"
+        Terminal.error("probe groups: at most \(groupSize) probes (--batch), KV caches within \(budgetBytes >> 20) MiB \(source); recorded as probe_group_cache_bytes")
+    }
+
     init(quiet: Bool, unit: String = "probe") {
         self.quiet = quiet
         self.unit = unit
