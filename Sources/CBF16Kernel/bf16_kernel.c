@@ -10,9 +10,8 @@
 //   - [out, in] (nn.Linear): a row of W and a row of x are both contiguous along `in`, which is exactly
 //     the pairing VDPBF16PS wants, so a tile of R rows × O outputs keeps R·O float32 accumulators of 16
 //     lanes, loads O weight vectors and R activation vectors per 32 inputs, and reduces each accumulator
-//     horizontally at the end. Outputs are the outer loop, then blocks of 256 inputs, then groups of R
-//     rows: each weight byte comes from memory once, the block's activations (16 rows) stay in L1, and
-//     the partial sums wait in a small buffer between blocks.
+//     horizontally at the end. Outputs go in groups read in lockstep, the next group prefetched in
+//     software while this one computes (the structure is described at the kernel, below).
 //   - [in, out] (Conv1D): two consecutive weight rows (i, i+1) are interleaved into (W[i][o], W[i+1][o])
 //     pairs (one VPERMT2W per 16 outputs), multiplied by the broadcast pair (x[r][i], x[r][i+1]).
 // Every function that uses AVX-512 carries a target attribute, so this file compiles for any x86-64 and
@@ -56,33 +55,46 @@ int cpiscope_bf16_kernel_available(void) {
 #define TARGET __attribute__((target("avx512f,avx512bf16,avx512bw,avx512vl")))
 #define INLINE static inline __attribute__((always_inline))
 
-// The largest tile: RMAX rows × OMAX outputs ([out, in]) or RMAX rows × 32 outputs ([in, out]).
-enum { RMAX = 4, OMAX = 4 };
+// Tiles of the [in, out] kernel: RMAX rows × 32 outputs.
+enum { RMAX = 4 };
 
 INLINE TARGET __m512bh load32(const uint16_t *p) { return (__m512bh)_mm512_loadu_si512(p); }
 INLINE TARGET __m512bh load32m(const uint16_t *p, __mmask32 m) { return (__m512bh)_mm512_maskz_loadu_epi16(m, p); }
 
-INLINE TARGET void store1(float *p, float s, int accumulate) { *p = accumulate ? *p + s : s; }
+// [out, in] kernel. A decoding step streams every weight once, so the kernel must keep the memory busy
+// while it computes: each call walks its outputs in groups of O rows of W (read in lockstep along `in`),
+// and while it computes on one group it prefetches the next group's rows at the same offsets (one
+// prefetch per weight cache line, a group ahead: 24-64 KiB, microseconds before use), so the hardware's
+// page-bound prefetchers never stall the stream. The R rows of x (R ≤ 8) stay in L1/L2 and are reused by
+// the O outputs; the weights are read once per group of up to 8 rows.
+//   - up to 8 rows: one row group, the whole of `in` per group (no partial sums): tiles of 1-2 rows × 8
+//     outputs, 3-4 × 4, 5-8 × 3 (at most 24 accumulators of 16 lanes);
+//   - 9-16 rows: row groups of WIDE_RG = 4 rows × WIDE_O = 6 outputs that share each weight block of KBLOCK
+//     inputs while it is in L1 (x's block of 16 rows, 32 KiB, too), the partial sums of every group kept
+//     between blocks. Measured against 2 groups of 8 rows × 3 outputs and blocks of 256-2048: 1.2-1.35×
+//     faster at 12-16 rows on 7B shapes.
+// Rows of x that lie a multiple of 4 KiB apart would share L1 sets with each other and the weights' rows
+// (8 KiB apart at in = 4096); the caller pads x's row stride (TensorCore/BF16MatMul.swift).
+// Measured (BENCHMARKS.md, issue 26): 1.3-2.9× faster than the previous kernel at 1-16 rows on 7B shapes.
+enum { KBLOCK = 1024, GMAX = 8, WIDE_RG = 4, WIDE_O = 6 };
 
-// Inputs per block of the [out, in] kernel: 16 rows × KBLOCK bf16 activations (8 KiB) stay in L1 while
-// the tiles of the block run, and the weights are read once per block. Measured on a 7B MLP product
-// (in 4096, out 11008, one thread): 1.07×, 1.19× and 1.24× faster than without blocks at 4, 8 and 16 rows;
-// 512 and 768 gained less.
-enum { KBLOCK = 256 };
-
-// Inputs i0..<i1 of y[r, o] (+)= Σ_i x[r, i]·w[o, i] for r < R, o < O (R ≤ RMAX, O ≤ OMAX; constants after
-// inlining, so the accumulators live in registers). The R·O partial sums (16 lanes each) start at zero
-// (`first`) or from `part`; they go back to `part`, or, after the last block (`last`), are summed into y.
+// Inputs i0..<i1 of y[r, o] (+)= Σ_i x[r, i]·w[o, i] for r < R, o < O (constants after inlining, so the
+// accumulators live in registers). The R·O partial sums (16 lanes each) start at zero (`first`) or from
+// `part`; they go back to `part`, or, after the last block (`last`), are reduced into y. `pf`: the rows to
+// prefetch (row o at pf + o·ldw), at the same offsets; when there is no next group it points at this one.
 INLINE TARGET void tile_outin(const int R, const int O, const uint16_t *x, size_t ldx, const uint16_t *w, size_t ldw,
                               size_t i0, size_t i1, __m512 *part, int first, int last, float *y, size_t ldy,
-                              int accumulate) {
-    __m512 acc[RMAX][OMAX];
+                              int accumulate, const uint16_t *pf) {
+    __m512 acc[GMAX][8];
     for (int r = 0; r < R; r++)
-        for (int o = 0; o < O; o++) acc[r][o] = first ? _mm512_setzero_ps() : part[r * OMAX + o];
+        for (int o = 0; o < O; o++) acc[r][o] = first ? _mm512_setzero_ps() : part[r * 8 + o];
     size_t i = i0;
     for (; i + 32 <= i1; i += 32) {
-        __m512bh wv[OMAX];
-        for (int o = 0; o < O; o++) wv[o] = load32(w + o * ldw + i);
+        __m512bh wv[8];
+        for (int o = 0; o < O; o++) {
+            wv[o] = load32(w + o * ldw + i);
+            _mm_prefetch((const char *)(pf + o * ldw + i), _MM_HINT_T0);
+        }
         for (int r = 0; r < R; r++) {
             const __m512bh xv = load32(x + r * ldx + i);
             for (int o = 0; o < O; o++) acc[r][o] = _mm512_dpbf16_ps(acc[r][o], xv, wv[o]);
@@ -90,7 +102,7 @@ INLINE TARGET void tile_outin(const int R, const int O, const uint16_t *x, size_
     }
     if (i < i1) {  // the last (i1 - i0) % 32 inputs; masked-off lanes load as zero and are not read
         const __mmask32 m = (__mmask32)((1ull << (i1 - i)) - 1);
-        __m512bh wv[OMAX];
+        __m512bh wv[8];
         for (int o = 0; o < O; o++) wv[o] = load32m(w + o * ldw + i, m);
         for (int r = 0; r < R; r++) {
             const __m512bh xv = load32m(x + r * ldx + i, m);
@@ -99,15 +111,32 @@ INLINE TARGET void tile_outin(const int R, const int O, const uint16_t *x, size_
     }
     if (last) {
         for (int r = 0; r < R; r++)
-            for (int o = 0; o < O; o++) store1(y + r * ldy + o, _mm512_reduce_add_ps(acc[r][o]), accumulate);
+            for (int o = 0; o < O; o++) {
+                const float s = _mm512_reduce_add_ps(acc[r][o]);
+                y[r * ldy + o] = accumulate ? y[r * ldy + o] + s : s;
+            }
     } else {
         for (int r = 0; r < R; r++)
-            for (int o = 0; o < O; o++) part[r * OMAX + o] = acc[r][o];
+            for (int o = 0; o < O; o++) part[r * 8 + o] = acc[r][o];
     }
 }
 
-#define OUTIN(R, O) tile_outin(R, O, xr, ldx, wo, ldw, i0, i1, partials + (r / RMAX) * (RMAX * OMAX), \
-                               i0 == 0, i1 == in, yro, ldy, accumulate)
+// Outputs per tile for a row group of `rg` rows.
+static inline int outputs_per_tile(int rg) { return rg <= 2 ? 8 : rg <= 4 ? 4 : 3; }
+
+#define OUTIN(R, O) tile_outin(R, O, xr, ldx, wo, ldw, i0, i1, part, i0 == 0, i1 == in, \
+                               yro, ldy, accumulate, pf)
+#define OUTIN_ROWS(O)                                                                                               \
+    switch (nr) {                                                                                                   \
+    case 1: OUTIN(1, O); break;                                                                                     \
+    case 2: OUTIN(2, O); break;                                                                                     \
+    case 3: OUTIN(3, O); break;                                                                                     \
+    case 4: OUTIN(4, O); break;                                                                                     \
+    case 5: OUTIN(5, O); break;                                                                                     \
+    case 6: OUTIN(6, O); break;                                                                                     \
+    case 7: OUTIN(7, O); break;                                                                                     \
+    default: OUTIN(8, O); break;                                                                                    \
+    }
 
 TARGET void cpiscope_bf16_linear_outin(const uint16_t *x, size_t ldx, size_t rows, const uint16_t *w, size_t ldw,
                                        size_t in, size_t out, float *y, size_t ldy, int accumulate) {
@@ -116,40 +145,54 @@ TARGET void cpiscope_bf16_linear_outin(const uint16_t *x, size_t ldx, size_t row
             for (size_t r = 0; r < rows; r++) memset(y + r * ldy, 0, out * sizeof(float));
         return;
     }
-    // Partial sums of one tile column (4 row groups × 4 × 4 accumulators): 16 rows per pass over the
-    // outputs, the rows beyond in further passes.
-    __m512 partials[4 * RMAX * OMAX];
-    for (size_t r0 = 0; r0 < rows; r0 += 4 * RMAX) {
-        const size_t rowsHere = rows - r0 < 4 * RMAX ? rows - r0 : 4 * RMAX;
+    __m512 partials[4 * GMAX * 8];   // up to 4 row groups × 8 × 8 accumulators
+    for (size_t r0 = 0; r0 < rows; r0 += 2 * GMAX) {
+        const size_t rowsHere = rows - r0 < 2 * GMAX ? rows - r0 : 2 * GMAX;
+        const int wide = rowsHere > GMAX;
+        const int rg = wide ? WIDE_RG : (int)rowsHere;   // rows per group
+        const size_t kb = wide ? KBLOCK : in;            // inputs per block
+        const int O = wide ? WIDE_O : outputs_per_tile(rg);
         const uint16_t *x0 = x + r0 * ldx;
         float *y0 = y + r0 * ldy;
-        for (size_t o = 0; o < out; o += OMAX) {
-            const size_t no = out - o < OMAX ? out - o : OMAX;
-            for (size_t j = 0; j < (no == OMAX ? 1 : no); j++) {  // the last out % 4 outputs one at a time
-                for (size_t i0 = 0; i0 < in; i0 += KBLOCK) {
-                    const size_t i1 = in - i0 < KBLOCK ? in : i0 + KBLOCK;
-                    for (size_t r = 0; r < rowsHere; r += RMAX) {
-                        const size_t nr = rowsHere - r < RMAX ? rowsHere - r : RMAX;
-                        const uint16_t *xr = x0 + r * ldx, *wo = w + (o + j) * ldw;
-                        float *yro = y0 + r * ldy + o + j;
-                        if (no == OMAX) {
-                            switch (nr) {
-                            case 1: OUTIN(1, OMAX); break;
-                            case 2: OUTIN(2, OMAX); break;
-                            case 3: OUTIN(3, OMAX); break;
-                            default: OUTIN(4, OMAX); break;
-                            }
-                        } else {
-                            switch (nr) {
-                            case 1: OUTIN(1, 1); break;
-                            case 2: OUTIN(2, 1); break;
-                            case 3: OUTIN(3, 1); break;
-                            default: OUTIN(4, 1); break;
-                            }
+        for (size_t o = 0; o < out;) {
+            const int no = out - o >= (size_t)O ? O : 1;   // the last out % O outputs one at a time
+            // The next group's rows (this group's where there is none).
+            const uint16_t *pf = o + 2 * (size_t)no <= out ? w + (o + (size_t)no) * ldw : w + o * ldw;
+            const uint16_t *wo = w + o * ldw;
+            for (size_t i0 = 0; i0 < in; i0 += kb) {
+                const size_t i1 = in - i0 < kb ? in : i0 + kb;
+                for (size_t r = 0; r < rowsHere; r += (size_t)rg) {
+                    const int nr = rowsHere - r < (size_t)rg ? (int)(rowsHere - r) : rg;
+                    const uint16_t *xr = x0 + r * ldx;
+                    float *yro = y0 + r * ldy + o;
+                    __m512 *part = partials + (r / (size_t)rg) * (GMAX * 8);
+                    if (no == 1) {
+                        OUTIN_ROWS(1)
+                    } else if (O == 8) {
+                        switch (nr) {
+                        case 1: OUTIN(1, 8); break;
+                        default: OUTIN(2, 8); break;
                         }
+                    } else if (O == 6) {
+                        switch (nr) {
+                        case 1: OUTIN(1, 6); break;
+                        case 2: OUTIN(2, 6); break;
+                        case 3: OUTIN(3, 6); break;
+                        default: OUTIN(4, 6); break;
+                        }
+                    } else if (O == 4) {
+                        switch (nr) {
+                        case 1: OUTIN(1, 4); break;
+                        case 2: OUTIN(2, 4); break;
+                        case 3: OUTIN(3, 4); break;
+                        default: OUTIN(4, 4); break;
+                        }
+                    } else {
+                        OUTIN_ROWS(3)
                     }
                 }
             }
+            o += (size_t)no;
         }
     }
 }
@@ -235,8 +278,52 @@ TARGET void cpiscope_bf16_linear_inout(const uint16_t *x, size_t ldx, size_t row
     }
 }
 
+__attribute__((target("avx512f")))
+static uint64_t stream_read_avx512(const unsigned char *p, size_t n) {
+    __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 256 <= n; i += 256) {
+        s0 = _mm512_xor_si512(s0, _mm512_loadu_si512(p + i));
+        s1 = _mm512_xor_si512(s1, _mm512_loadu_si512(p + i + 64));
+        s2 = _mm512_xor_si512(s2, _mm512_loadu_si512(p + i + 128));
+        s3 = _mm512_xor_si512(s3, _mm512_loadu_si512(p + i + 192));
+    }
+    s0 = _mm512_xor_si512(_mm512_xor_si512(s0, s1), _mm512_xor_si512(s2, s3));
+    uint64_t h = (uint64_t)_mm512_reduce_add_epi64(s0);
+    for (; i < n; i++) h = h * 31 + p[i];
+    return h;
+}
+
+static uint64_t stream_read_sse(const unsigned char *p, size_t n) {
+    __m128i s0 = _mm_setzero_si128(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        s0 = _mm_xor_si128(s0, _mm_loadu_si128((const __m128i *)(p + i)));
+        s1 = _mm_xor_si128(s1, _mm_loadu_si128((const __m128i *)(p + i + 16)));
+        s2 = _mm_xor_si128(s2, _mm_loadu_si128((const __m128i *)(p + i + 32)));
+        s3 = _mm_xor_si128(s3, _mm_loadu_si128((const __m128i *)(p + i + 48)));
+    }
+    s0 = _mm_xor_si128(_mm_xor_si128(s0, s1), _mm_xor_si128(s2, s3));
+    uint64_t lanes[2];
+    _mm_storeu_si128((__m128i *)lanes, s0);
+    uint64_t h = lanes[0] ^ lanes[1];
+    for (; i < n; i++) h = h * 31 + p[i];
+    return h;
+}
+
+uint64_t cpiscope_bf16_stream_read(const void *p, size_t n) {
+    // CPUID costs far less than the read it decides (called once per region, not per byte).
+    return cpiscope_cpu_has_avx512_skylakex() ? stream_read_avx512((const unsigned char *)p, n) : stream_read_sse((const unsigned char *)p, n);
+}
+
 #else
 int cpiscope_bf16_kernel_available(void) { return 0; }
+uint64_t cpiscope_bf16_stream_read(const void *p, size_t n) {
+    const unsigned char *b = (const unsigned char *)p;
+    uint64_t h = 0;
+    for (size_t i = 0; i < n; i++) h = h * 31 + b[i];
+    return h;
+}
 int cpiscope_cpu_has_avx512_skylakex(void) { return 0; }
 void cpiscope_bf16_linear_outin(const uint16_t *x, size_t ldx, size_t rows, const uint16_t *w, size_t ldw,
                                 size_t in, size_t out, float *y, size_t ldy, int accumulate) {

@@ -85,12 +85,15 @@ public func linearBF16(_ x: UnsafePointer<Float>, rows: Int, inFeatures k: Int, 
     let direct = directBF16KernelAvailable && (kernel == .direct || (kernel == .automatic && rows <= directBF16MaxRows))
     let dnnl = direct ? nil : OneDNN.shared
     if !direct && dnnl == nil { preconditionFailure("oneDNN has no CPU engine: check bf16Available before choosing bf16") }
-    let product = BF16Product(direct: direct, dnnl: dnnl)
-    // bf16(x) [rows, in], dense.
-    let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: rows * k)
-    defer { xb.deallocate() }
+    // bf16(x) [rows, in]: dense for oneDNN; for the direct kernel rows `directActivationStride(k)` apart, so
+    // that rows 4 KiB apart do not share L1 sets. In a buffer reused across calls (no allocation per step).
+    let ldxb = direct ? directActivationStride(k) : k
+    let product = BF16Product(direct: direct, dnnl: dnnl, ldx: ldxb)
+    let scratch = ActivationScratch.shared.take(count: rows * ldxb)
+    defer { ActivationScratch.shared.give(scratch) }
+    let xb = scratch.pointer
     compute.parallelRanges(rows, work: rows * k, minimumPerThread: 1 << 16) { r in
-        for row in r { encodeBF16(x + row * ldx, count: k, into: xb + row * k) }
+        for row in r { encodeBF16(x + row * ldx, count: k, into: xb + row * ldxb) }
     }
     let tiling = ProductTiling(count: outFeatures, align: halfBlockRows, minimumWidth: productTileMinimumWidth)
     compute.parallelTiles(tiling, work: rows * k * outFeatures) { cols in
@@ -128,13 +131,52 @@ public func linearBF16(_ x: UnsafePointer<Float>, rows: Int, inFeatures k: Int, 
     }
 }
 
+/// The row stride (elements) of bf16 activations for the direct kernel: `k` rounded up to whole cache
+/// lines plus one line, so that no two rows lie a multiple of 4 KiB apart (rows 8 KiB apart at k = 4096
+/// all fell into one L1 set with the weight rows; measured 1.1-1.3× slower at 8-16 rows).
+func directActivationStride(_ k: Int) -> Int { (k + 31) / 32 * 32 + 32 }
+
+/// Buffers for the bf16 activations of a product, kept between calls so that a decoding step allocates
+/// nothing: `take` hands out a free buffer of at least `count` elements (or makes one), `give` returns it.
+/// Several products may run at once (two passes in one process); each takes its own buffer.
+final class ActivationScratch: @unchecked Sendable {
+    static let shared = ActivationScratch()
+    /// Buffers larger than this are freed on return rather than kept (a long prompt's activations).
+    static let keepLimit = 16 << 20
+
+    struct Buffer { let pointer: UnsafeMutablePointer<UInt16>; let capacity: Int }
+    private let lock = NSLock()
+    private var free: [Buffer] = []
+
+    func take(count: Int) -> Buffer {
+        lock.lock()
+        if let i = free.firstIndex(where: { $0.capacity >= count }) {
+            let b = free.remove(at: i)
+            lock.unlock()
+            return b
+        }
+        lock.unlock()
+        let capacity = max(count, 1 << 16)
+        return Buffer(pointer: .allocate(capacity: capacity), capacity: capacity)
+    }
+
+    func give(_ b: Buffer) {
+        if b.capacity * 2 > Self.keepLimit { b.pointer.deallocate(); return }
+        lock.lock()
+        if free.count < 8 { free.append(b); lock.unlock() } else { lock.unlock(); b.pointer.deallocate() }
+    }
+}
+
 /// One thread's bf16 products: the direct kernel or a oneDNN primitive, same operands and arguments.
 struct BF16Product {
     let direct: Bool
     let dnnl: OneDNN?
+    /// Row stride of the bf16 activations `a` (elements): k for oneDNN (dense), `directActivationStride(k)`
+    /// for the direct kernel.
+    var ldx: Int = 0
 
-    /// c[m, n] (rows `ldc` apart) = a[m, k] · B[k, n], with a dense bf16 and B bf16 at `weights` with
-    /// element (i, j) at i·kStride + j·nStride, where one of the two strides is 1. On the calling thread only.
+    /// c[m, n] (rows `ldc` apart) = a[m, k] · B[k, n], with a bf16 (rows `ldx` apart) and B bf16 at `weights`
+    /// with element (i, j) at i·kStride + j·nStride, where one of the two strides is 1. On the calling thread only.
     @inline(__always)
     func multiply(_ a: UnsafePointer<UInt16>, rows m: Int, k: Int, weights: UnsafeRawPointer, kStride: Int, nStride: Int,
                   n: Int, into c: UnsafeMutablePointer<Float>, ldc: Int) {
@@ -143,11 +185,12 @@ struct BF16Product {
             return
         }
         let w = weights.assumingMemoryBound(to: UInt16.self)
+        let lda = ldx > 0 ? ldx : k
         if kStride == 1 {   // W [n, k]: rows nStride apart (nn.Linear)
-            cpiscope_bf16_linear_outin(a, k, m, w, nStride, k, n, c, ldc, 0)
+            cpiscope_bf16_linear_outin(a, lda, m, w, nStride, k, n, c, ldc, 0)
         } else {            // W [k, n]: rows kStride apart (Conv1D)
             precondition(nStride == 1, "bf16 weights need one unit stride")
-            cpiscope_bf16_linear_inout(a, k, m, w, kStride, k, n, c, ldc, 0)
+            cpiscope_bf16_linear_inout(a, lda, m, w, kStride, k, n, c, ldc, 0)
         }
     }
 }
@@ -165,6 +208,9 @@ public var bf16Implementation: String? {
 /// [m, n] with rows `ldc` apart.
 struct MatmulKey: Hashable {
     let m, n, k, kStride, nStride, ldc: Int
+    /// OpenMP threads inside the primitive: 1 for every product of a pass; more only for the roofline's
+    /// whole-product measurement (`bf16WholeProduct`).
+    var threads = 1
 }
 
 /// A matmul primitive made for one shape, with its memory descriptors. Immutable once made, and run with
@@ -187,8 +233,9 @@ final class MatmulPrimitive: @unchecked Sendable {
         guard dnnl_primitive_attr_create(&attr) == dnnl_success else { return nil }
         defer { dnnl_primitive_attr_destroy(attr) }
         guard dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) == dnnl_success else { return nil }
-        // oneDNN sizes its work split by the calling thread's OpenMP thread count: one, as when run.
-        omp_set_num_threads(1)
+        // oneDNN sizes its work split by the calling thread's OpenMP thread count: the one it runs with.
+        omp_set_num_threads(Int32(key.threads))
+        defer { omp_set_num_threads(1) }
         var pd: dnnl_primitive_desc_t?
         guard dnnl_primitive_desc_create(&pd, &desc, attr, engine, nil) == dnnl_success, let pd else { return nil }
         defer { dnnl_primitive_desc_destroy(pd) }
@@ -235,10 +282,11 @@ final class OneDNN: @unchecked Sendable {
     /// c[m, n] (rows `ldc` apart) = a[m, k] · B[k, n], with a dense bf16 and B bf16 at `weights` with
     /// element (i, j) at i·kStride + j·nStride. On the calling thread only.
     func multiply(_ a: UnsafePointer<UInt16>, rows m: Int, k: Int, weights: UnsafeRawPointer, kStride: Int, nStride: Int,
-                  n: Int, into c: UnsafeMutablePointer<Float>, ldc: Int) {
-        let key = MatmulKey(m: m, n: n, k: k, kStride: kStride, nStride: nStride, ldc: ldc)
+                  n: Int, into c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int = 1) {
+        let key = MatmulKey(m: m, n: n, k: k, kStride: kStride, nStride: nStride, ldc: ldc, threads: threads)
         guard let p = primitive(key) else { preconditionFailure("oneDNN could not make a bf16 matmul for \(key)") }
-        omp_set_num_threads(1)
+        omp_set_num_threads(Int32(threads))
+        defer { if threads != 1 { omp_set_num_threads(1) } }
         let scratch = UnsafeMutableRawPointer.allocate(byteCount: max(p.scratchpadBytes, 1), alignment: 64)
         defer { scratch.deallocate() }
         var stream: dnnl_stream_t?
@@ -261,4 +309,29 @@ final class OneDNN: @unchecked Sendable {
         if status == dnnl_success { status = dnnl_stream_wait(stream) }
         precondition(status == dnnl_success, "oneDNN bf16 matmul \(key) failed with status \(status.rawValue)")
     }
+}
+
+/// Whether oneDNN can make the whole-product primitive of `bf16WholeProduct` for this shape.
+public func bf16WholeProductAvailable(rows: Int, k: Int, n: Int, threads: Int) -> Bool {
+    OneDNN.shared?.primitive(MatmulKey(m: rows, n: n, k: k, kStride: 1, nStride: k, ldc: n, threads: max(1, threads))) != nil
+}
+
+/// y[rows, n] = bf16(x)[rows, k] · W with W bf16 [n, k] (a checkpoint's layout), as ONE oneDNN matmul
+/// running `threads` OpenMP threads of its own: the library's multi-threaded product, as torch's
+/// F.linear runs it. Only for the roofline's ceiling (Roofline.swift): its float32 sums follow oneDNN's
+/// split of the work over its threads, so a pass never uses it (results would depend on the thread count).
+public func bf16WholeProduct(_ x: UnsafePointer<Float>, rows: Int, k: Int, weights: UnsafePointer<UInt16>, n: Int,
+                             into y: UnsafeMutablePointer<Float>, threads: Int) {
+    guard let dnnl = OneDNN.shared, rows > 0, n > 0, k > 0 else { return }
+    let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: rows * k)
+    defer { xb.deallocate() }
+    encodeBF16(x, count: rows * k, into: xb)
+    dnnl.multiply(xb, rows: rows, k: k, weights: UnsafeRawPointer(weights), kStride: 1, nStride: k, n: n, into: y, ldc: n,
+                  threads: max(1, threads))
+}
+
+/// Reads `count` bytes at `p` once, front to back (wide loads), and returns a value that depends on every
+/// byte: the streaming read of the roofline's bandwidth (Roofline.swift).
+public func streamRead(_ p: UnsafeRawPointer, count: Int) -> UInt64 {
+    cpiscope_bf16_stream_read(p, count)
 }

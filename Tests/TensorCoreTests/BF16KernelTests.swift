@@ -9,11 +9,14 @@ import TensorCore
        .enabled(if: directBF16KernelAvailable, "the direct kernel is off: this CPU lacks AVX512-BF16, or CPISCOPE_BF16_DIRECT=0 (make test's oneDNN pass)"))
 struct BF16KernelTests {
     /// Shapes that cover every tail of the kernel: `in` not a multiple of 32 (and odd: the [in, out]
-    /// kernel pairs inputs), `out` not a multiple of 4, 16 or 32, more than one 64-input chunk of the
-    /// [in, out] kernel, and every row count 1...16 (tiles of 4 rows and their remainders).
+    /// kernel pairs inputs), `out` not a multiple of 3, 4, 6, 8, 16 or 32, more than one 64-input chunk of
+    /// the [in, out] kernel, every row count 1...16 (tiles of 1-8 rows and, from 9 rows, groups of 4 with
+    /// their remainders), several 1024-input blocks with partial sums between them (9-16 rows, `in` >
+    /// 1024, the last block short), and more than 16 rows (a second pass over the outputs).
     static let shapes: [(rows: Int, inF: Int, outF: Int)] =
         [(1, 1, 1), (2, 31, 17), (3, 33, 5), (4, 64, 16), (5, 100, 130), (6, 257, 3), (7, 300, 259), (8, 129, 33),
-         (9, 65, 47), (10, 7, 64), (11, 96, 31), (12, 190, 129), (13, 32, 1), (14, 161, 67), (15, 255, 18), (16, 300, 260)]
+         (9, 65, 47), (10, 7, 64), (11, 96, 31), (12, 190, 129), (13, 32, 1), (14, 161, 67), (15, 255, 18), (16, 300, 260),
+         (1, 2081, 19), (8, 1100, 10), (9, 2100, 13), (14, 1057, 20), (16, 3000, 7), (21, 1030, 9)]
 
     enum Stored: String, CaseIterable { case bf16, f32 }
 

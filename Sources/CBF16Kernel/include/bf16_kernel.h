@@ -26,4 +26,10 @@ void cpiscope_bf16_linear_outin(const uint16_t *x, size_t ldx, size_t rows, cons
 void cpiscope_bf16_linear_inout(const uint16_t *x, size_t ldx, size_t rows, const uint16_t *w, size_t ldw,
                                 size_t in, size_t out, float *y, size_t ldy, int accumulate);
 
+/// Reads `n` bytes at `p` once, front to back, and returns a value that depends on every byte (so the reads
+/// cannot be dropped): the streaming read of the roofline's bandwidth (TensorCore/Roofline.swift). AVX-512
+/// loads where the CPU has AVX512F and the OS saves its state, else 16-byte loads; both far above the
+/// memory bandwidth of one core.
+uint64_t cpiscope_bf16_stream_read(const void *p, size_t n);
+
 #endif
