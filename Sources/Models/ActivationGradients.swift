@@ -176,7 +176,7 @@ public final class CleanPass: @unchecked Sendable {
     public let compute: ComputeContext
     /// Per layer: the block's input after any write at hook_resid_pre [pos, d_model].
     let blockInputs: [Tensor]
-    /// The last block's output after any write at its hook_resid_post [pos, d_model].
+    /// The last block's output at `position`, after any write at its hook_resid_post [1, d_model].
     let finalResidual: Tensor
 
     init(model: DecoderModel, ids: [Int], position: Int, logits: [Float], compute: ComputeContext,
@@ -209,15 +209,20 @@ extension DecoderModel {
         guard !ids.isEmpty else { throw ModelError.emptyInput }
         let p = position ?? ids.count - 1
         precondition(p >= 0 && p < ids.count, "position \(p) outside the sequence's 0–\(ids.count - 1)")
-        let recorder = BlockInputRecorder(layers: config.layers)
-        try forward(ids, logits: .none, observer: recorder, compute: compute)
-        let d = config.dModel
-        let final = recorder.finalResidual!
-        // The final norm and the unembedding of one row, as the pass computes `.last` logits.
-        var normed = [Float](repeating: 0, count: d)
-        finalNorm.apply(final.pointer + p * d, rows: 1, into: &normed)
+        // At the last position the pass's own `.last` logits serve, and its last block runs only that row.
+        let last = p == ids.count - 1
+        let recorder = BlockInputRecorder(layers: config.layers, dModel: config.dModel, position: p, lastRowOnly: last)
+        let out = try forward(ids, logits: last ? .last : .none, observer: recorder, compute: compute)
+        let final = recorder.finalRow
         var logits = [Float](repeating: 0, count: config.vocab)
-        unembed(normed, rows: 1, into: &logits, compute: compute)
+        if last {
+            logits.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: out.pointer, count: config.vocab) }
+        } else {
+            // The final norm and the unembedding of one row, as the pass computes `.last` logits.
+            var normed = [Float](repeating: 0, count: config.dModel)
+            finalNorm.apply(final.pointer, rows: 1, into: &normed)
+            unembed(normed, rows: 1, into: &logits, compute: compute)
+        }
         return CleanPass(model: self, ids: ids, position: p, logits: logits, compute: compute,
                          blockInputs: recorder.inputs.map { $0! }, finalResidual: final)
     }
@@ -246,12 +251,12 @@ extension DecoderModel {
         gLogits.withUnsafeBufferPointer { g in
             gNormed.withUnsafeMutableBufferPointer { unembedding.multiplyTransposedBack(g.baseAddress!, rows: 1, n: V, k: d, into: $0.baseAddress!, compute: compute) }
         }
-        let work = BackwardBuffers(config: config, rows: n, threads: compute.threads)
+        let work = BackwardBuffers(config: config, mlp: blocks[0].mlp, rows: n, threads: compute.threads)
         defer { work.free() }
         let g = work.g   // ∂M/∂(block output), then ∂M/∂(block input): [pos, d_model]
         g.initialize(repeating: 0, count: n * d)
         gNormed.withUnsafeBufferPointer { gn in
-            normBackward(finalNorm, input: clean.finalResidual.pointer + p * d, gradient: gn.baseAddress!, rows: 1, into: g + p * d)
+            normBackward(finalNorm, input: clean.finalResidual.pointer, gradient: gn.baseAddress!, rows: 1, into: g + p * d)
         }
         writeBackward(.residPost(L - 1), g, rows: n, width: d)
 
@@ -260,7 +265,7 @@ extension DecoderModel {
         layout.append(rows: n, start: 0, cache: cache)
         var scratch = Scratch(config: config, rows: n, keys: n, patternRows: n, patternHeads: config.heads)
         defer { scratch.free() }
-        let tape = BlockTape(config: config, rows: n)
+        let tape = BlockTape(config: config, blocks: blocks, rows: n)
         defer { tape.free() }
 
         var layers = [LayerGradients](repeating: LayerGradients(), count: L)
@@ -344,44 +349,31 @@ extension DecoderModel {
     private func mlpBackward(_ m: MLP, gradient gm: UnsafePointer<Float>, rows n: Int, scratch: Scratch, tape: BlockTape,
                              work: BackwardBuffers, into result: UnsafeMutablePointer<Float>, compute: ComputeContext) {
         let width = m.hiddenWidth
-        let count = n * width
         let pre = UnsafePointer(tape.buffer(.mlpPreActivation))   // [pos, d_mlp]: up (plain) or gate pre-activation
         let gAct = work.hidden    // ∂M/∂(the down projection's input) [pos, d_mlp]
-        let gPre = work.hidden2   // [pos, d_mlp] or [pos, 2·d_mlp] (fused: [∂gate | ∂up] per row)
+        let gPre = work.hidden2   // [pos, d_mlp], or [pos, 2·d_mlp] for the fused gate|up: [∂gate | ∂up] per row
         switch m {
         case let .plain(up, down, act):
             down.applyTransposed(gm, rows: n, into: gAct, compute: compute)
-            activationBackward(act, pre: pre, gradient: gAct, count: count, into: gPre, values: nil, compute: compute)
+            activationBackward(act, pre: pre, gradient: gAct, rows: n, width: width, into: gPre, compute: compute)
             up.applyTransposed(gPre, rows: n, into: result, compute: compute)
         case let .gated(gate, up, down, act):
-            let u = UnsafePointer(scratch.mlpHidden2)   // up [pos, d_mlp], still in the forward's scratch
+            // a = act(gate)·u: ∂gate = ∂a·u·act'(gate), ∂u = ∂a·act(gate); u is still in the forward's scratch.
             down.applyTransposed(gm, rows: n, into: gAct, compute: compute)
-            // a = act(gate)·u: ∂u = ∂a·act(gate); ∂gate = ∂a·u·act'(gate)
             let gUp = work.hidden3
-            activationBackward(act, pre: pre, gradient: gAct, count: count, into: gPre, values: gUp, compute: compute)
-            elementwise(count, compute) { r in
-                for i in r {
-                    gPre[i] *= u[i]          // ∂a·act'(gate)·u
-                    gUp[i] *= gAct[i]        // act(gate)·∂a
-                }
-            }
+            activationBackward(act, pre: pre, gradient: gAct, rows: n, width: width, into: gPre,
+                               gate: (up: UnsafePointer(scratch.mlpHidden2), upStride: width, upGradient: gUp, outStride: width),
+                               compute: compute)
             gate.applyTransposed(gPre, rows: n, into: result, compute: compute)
             up.applyTransposed(gUp, rows: n, into: work.c, compute: compute)
             addInPlace(result, work.c, count: n * config.dModel)
         case let .gatedFused(gateUp, down, act):
-            let both = UnsafePointer(scratch.mlpHidden2)   // [gate | up] pre-activations per row [pos, 2·d_mlp]
+            // The scratch holds [gate | up] pre-activations per row [pos, 2·d_mlp]; ∂[gate | up] goes to gPre likewise.
             down.applyTransposed(gm, rows: n, into: gAct, compute: compute)
-            let dGate = work.hidden3, actGate = work.hidden4
-            activationBackward(act, pre: pre, gradient: gAct, count: count, into: dGate, values: actGate, compute: compute)
-            elementwise(n, compute) { r in
-                for row in r {
-                    let o = row * width, u = both + row * 2 * width + width, dst = gPre + row * 2 * width
-                    for j in 0..<width {
-                        dst[j] = dGate[o + j] * u[j]                  // ∂gate
-                        dst[width + j] = actGate[o + j] * gAct[o + j]  // ∂up
-                    }
-                }
-            }
+            activationBackward(act, pre: pre, gradient: gAct, rows: n, width: width, into: gPre,
+                               gate: (up: UnsafePointer(scratch.mlpHidden2 + width), upStride: 2 * width, upGradient: gPre + width,
+                                      outStride: 2 * width),
+                               compute: compute)
             gateUp.applyTransposed(gPre, rows: n, into: result, compute: compute)
         }
     }
@@ -563,11 +555,16 @@ final class BlockTape: ForwardObserver {
     let residMid: UnsafeMutablePointer<Float>
     private let sizes: [Int]
 
-    init(config c: ModelConfig, rows n: Int) {
+    /// Sized for `rows` positions; slots that no block of `blocks` needs get no memory.
+    init(config c: ModelConfig, blocks: [BlockWeights], rows n: Int) {
         let qkvWidth = max((c.heads + 2 * c.kvHeads) * c.dHead, 3 * c.heads * c.dHead)
-        sizes = [n * qkvWidth, n * c.dModel, n * c.dMLP, n * c.dModel]
+        let qkNorms = blocks.contains { $0.qNorm != nil || $0.kNorm != nil }
+        sizes = [qkNorms ? n * qkvWidth : 0,
+                 blocks.contains { $0.attnPostNorm != nil } ? n * c.dModel : 0,
+                 n * (blocks.map(\.mlp.hiddenWidth).max() ?? c.dMLP),
+                 blocks.contains { $0.mlpPostNorm != nil } ? n * c.dModel : 0]
         buffers = sizes.map { UnsafeMutablePointer<Float>.allocate(capacity: max($0, 1)) }
-        residMid = .allocate(capacity: max(n * c.dModel, 1))
+        residMid = .allocate(capacity: c.parallelResidual ? 1 : max(n * c.dModel, 1))
     }
 
     func free() {
@@ -602,16 +599,22 @@ final class BlockTape: ForwardObserver {
     }
 }
 
-/// Keeps each block's input and the last block's output of a clean pass.
-private final class BlockInputRecorder: ForwardObserver {
+/// Keeps each block's input and the last block's output at one position of a clean pass. With
+/// `lastRowOnly` (the position is the last), the pass may run its last block for that row alone.
+private final class BlockInputRecorder: RowSelectiveObserver {
     var inputs: [Tensor?]
-    var finalResidual: Tensor?
-    let layers: Int
+    let finalRow: Tensor
+    let layers: Int, position: Int, lastRowOnly: Bool
 
-    init(layers: Int) {
+    init(layers: Int, dModel: Int, position: Int, lastRowOnly: Bool) {
         self.layers = layers
+        self.position = position
+        self.lastRowOnly = lastRowOnly
         inputs = Array(repeating: nil, count: layers)
+        finalRow = Tensor(zeros: [1, dModel])
     }
+
+    func needsOnlyLastRow(ofBlock layer: Int) -> Bool { lastRowOnly }
 
     func wants(_ hook: HookPoint) -> Bool {
         switch hook {
@@ -624,7 +627,9 @@ private final class BlockInputRecorder: ForwardObserver {
     func observe(_ hook: HookPoint, _ view: TensorView) {
         switch hook {
         case .residPre(let l): inputs[l] = view.copy()
-        case .residPost: finalResidual = view.copy()
+        case .residPost:
+            let d = view.shape[1]
+            finalRow.pointer.update(from: view.pointer + (position - view.firstPosition) * d, count: d)
         default: break
         }
     }
@@ -635,12 +640,14 @@ private struct BackwardBuffers: @unchecked Sendable {
     let g, a, b, c, mid, z, dense: UnsafeMutablePointer<Float>   // [pos, d_model] (z, dense: [pos, head·d_head])
     let qkv: UnsafeMutablePointer<Float>                          // [pos, widest q/k/v layout]
     let keys, values: UnsafeMutablePointer<Float>                 // [head, pos, d_head]
-    let hidden, hidden2, hidden3, hidden4: UnsafeMutablePointer<Float>   // [pos, d_mlp] (hidden2: [pos, 2·d_mlp])
+    /// [pos, d_mlp]; hidden2 [pos, 2·d_mlp] for a fused gate|up; hidden3 for gated MLPs.
+    let hidden, hidden2, hidden3: UnsafeMutablePointer<Float>
     let blockScores, blockCapped: UnsafeMutablePointer<Float>     // [worker, query block, key_pos]
     let workers: Int
     private let all: [UnsafeMutablePointer<Float>]
 
-    init(config c: ModelConfig, rows n: Int, threads: Int) {
+    /// Sized for `rows` positions and the MLP kind of the model's blocks (every block has the same kind).
+    init(config c: ModelConfig, mlp: MLP, rows n: Int, threads: Int) {
         var all: [UnsafeMutablePointer<Float>] = []
         func make(_ count: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
@@ -655,8 +662,15 @@ private struct BackwardBuffers: @unchecked Sendable {
         mid = make(n * c.dModel); z = make(n * width); dense = make(n * width)
         qkv = make(n * qkvWidth)
         keys = make(c.heads * n * c.dHead); values = make(c.heads * n * c.dHead)
-        hidden = make(n * c.dMLP); hidden2 = make(n * 2 * c.dMLP); hidden3 = make(n * c.dMLP)
-        hidden4 = make(n * c.dMLP)
+        let m = mlp.hiddenWidth
+        var fused = false, gated = false
+        switch mlp {
+        case .plain: break
+        case .gated: gated = true
+        case .gatedFused: fused = true
+        }
+        hidden = make(n * m); hidden2 = make(n * (fused ? 2 : 1) * m)
+        hidden3 = make(gated ? n * m : 0)
         let block = min(n, DecoderModel.queryBlock)
         blockScores = make(workers * block * n)
         blockCapped = make(c.attnLogitSoftcap == nil ? 0 : workers * block * n)
@@ -777,28 +791,58 @@ private func qkNormBackward(_ qk: QKNorm, input: UnsafePointer<Float>, gradient 
     }
 }
 
-/// ∂M/∂pre = ∂M/∂act · act'(pre) into `out`; with `values`, act(pre) too (computed by the forward's own
-/// `activate`, so it equals what the forward multiplied by).
-private func activationBackward(_ act: Activation, pre: UnsafePointer<Float>, gradient: UnsafePointer<Float>, count: Int,
-                                into out: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>?, compute: ComputeContext) {
-    if let values {
-        values.update(from: pre, count: count)
-        activate(values, count: count, act, compute: compute)
+/// The backward of the activation, one pass over [rows, width] (rows split over the threads). Plain:
+/// out = ∂a ⊙ act'(pre). Gated (a = act(pre) ⊙ up): out = ∂a ⊙ up ⊙ act'(pre) and upGradient = ∂a ⊙ act(pre),
+/// with act(pre) from the forward's own eight-lane functions (VectorMath.swift), so it equals what the forward
+/// multiplied by. `pre` and `gradient` are dense [rows, width]; `out` and the gate's rows are their strides apart.
+private func activationBackward(_ act: Activation, pre: UnsafePointer<Float>, gradient: UnsafePointer<Float>, rows: Int, width: Int,
+                                into out: UnsafeMutablePointer<Float>,
+                                gate: (up: UnsafePointer<Float>, upStride: Int, upGradient: UnsafeMutablePointer<Float>, outStride: Int)? = nil,
+                                compute: ComputeContext) {
+    let outStride = gate?.outStride ?? width
+    compute.parallelRanges(rows, work: rows * width, minimumPerThread: 1 << 15) { range in
+        for r in range {
+            let x = pre + r * width, g = gradient + r * width, o = out + r * outStride
+            var j = 0
+            while j < width {
+                let lanes = min(8, width - j)
+                var xv = Float8(), gv = Float8()
+                if lanes == 8 {
+                    xv = UnsafeRawPointer(x + j).loadUnaligned(as: Float8.self)
+                    gv = UnsafeRawPointer(g + j).loadUnaligned(as: Float8.self)
+                } else {
+                    for k in 0..<lanes { xv[k] = x[j + k]; gv[k] = g[j + k] }
+                }
+                var dPre = gv * activationDerivative8(act, xv)
+                var dUp = Float8()
+                if let gate {
+                    let u = gate.up + r * gate.upStride + j
+                    var uv = Float8()
+                    if lanes == 8 { uv = UnsafeRawPointer(u).loadUnaligned(as: Float8.self) } else { for k in 0..<lanes { uv[k] = u[k] } }
+                    dPre *= uv
+                    dUp = gv * activation8(act, xv)
+                }
+                if lanes == 8 {
+                    UnsafeMutableRawPointer(o + j).storeBytes(of: dPre, as: Float8.self)
+                    if let gate { UnsafeMutableRawPointer(gate.upGradient + r * outStride + j).storeBytes(of: dUp, as: Float8.self) }
+                } else {
+                    for k in 0..<lanes { o[j + k] = dPre[k] }
+                    if let gate { for k in 0..<lanes { gate.upGradient[r * outStride + j + k] = dUp[k] } }
+                }
+                j += 8
+            }
+        }
     }
-    elementwise(count, compute) { r in
-        var i = r.lowerBound
-        while i + 8 <= r.upperBound {
-            let x = UnsafeRawPointer(pre + i).loadUnaligned(as: Float8.self)
-            let gv = UnsafeRawPointer(gradient + i).loadUnaligned(as: Float8.self)
-            UnsafeMutableRawPointer(out + i).storeBytes(of: gv * activationDerivative8(act, x), as: Float8.self)
-            i += 8
-        }
-        if i < r.upperBound {
-            var x = Float8(), gv = Float8()
-            for k in 0..<(r.upperBound - i) { x[k] = pre[i + k]; gv[k] = gradient[i + k] }
-            let y = gv * activationDerivative8(act, x)
-            for k in 0..<(r.upperBound - i) { out[i + k] = y[k] }
-        }
+}
+
+/// act(x) for eight lanes: the forward's functions (VectorMath.swift; ReLU as max(0, x)).
+@inline(__always)
+private func activation8(_ act: Activation, _ x: Float8) -> Float8 {
+    switch act {
+    case .silu: return silu8(x)
+    case .geluNew, .geluPytorchTanh: return geluTanh8(x)
+    case .gelu: return geluErf8(x)
+    case .relu: return x.replacing(with: 0, where: x .< 0)
     }
 }
 

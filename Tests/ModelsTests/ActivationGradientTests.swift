@@ -320,3 +320,50 @@ private struct SplitMix {
         return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
     }
 }
+
+/// Timing of the reverse pass against the forward pass, on a model named by the environment (not part of
+/// the suite: CPISCOPE_ATP_BENCH=<model folder>, CPISCOPE_ATP_TOKENS=<n>[,<n>…], CPISCOPE_ATP_PRECISION=fp32|bf16;
+/// build with optimisation for figures worth reading). Prints the best of three (interleaved) of: the plain prompt pass
+/// (`forward`, last-position logits), the clean pass of the reverse pass, and its backward (hook_z and
+/// hook_mlp_out, as attribution patching of heads and MLPs needs).
+@Suite("Activation gradients: timing")
+struct ActivationGradientTiming {
+    @Test("reverse pass cost against the forward pass", .enabled(if: ProcessInfo.processInfo.environment["CPISCOPE_ATP_BENCH"] != nil))
+    func timing() throws {
+        let env = ProcessInfo.processInfo.environment
+        let model = try DecoderModel.load(from: URL(fileURLWithPath: env["CPISCOPE_ATP_BENCH"]!))
+        let precision = Precision(rawValue: env["CPISCOPE_ATP_PRECISION"] ?? "fp32") ?? .fp32
+        let compute = ComputeContext.allCores.with(precision)
+        for n in (env["CPISCOPE_ATP_TOKENS"] ?? "128").split(separator: ",").compactMap({ Int($0) }) {
+            let ids = (0..<n).map { ($0 * 7919 + 13) % model.vocab }
+            // The three phases interleaved, best of `repeats` each, in wall-clock and in process CPU seconds (the
+            // CPU time is the steadier figure on a machine shared with other work).
+            func seconds(_ body: () throws -> Void) rethrows -> (wall: Double, cpu: Double) {
+                func cpuNow() -> Double {
+                    var t = timespec()
+                    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+                    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+                }
+                let start = DispatchTime.now().uptimeNanoseconds, cpu0 = cpuNow()
+                try body()
+                return (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, cpuNow() - cpu0)
+            }
+            func best(_ a: (wall: Double, cpu: Double), _ b: (wall: Double, cpu: Double)) -> (wall: Double, cpu: Double) {
+                (min(a.wall, b.wall), min(a.cpu, b.cpu))
+            }
+            let metric = LogitMetric.logitDifference(3, 7, vocab: model.vocab)
+            let none = (wall: Double.infinity, cpu: Double.infinity)
+            var forward = none, cleanTime = none, backward = none
+            for _ in 0..<(Int(env["CPISCOPE_ATP_REPEAT"] ?? "3") ?? 3) {
+                forward = best(forward, try seconds { try model.forward(ids, logits: .last, compute: compute) })
+                var clean: CleanPass?
+                cleanTime = best(cleanTime, try seconds { clean = try model.cleanPass(ids, compute: compute) })
+                backward = best(backward, seconds { _ = clean!.backward(metric, hooks: [.z, .mlpOut]) })
+            }
+            for (unit, f, c, b) in [("wall", forward.wall, cleanTime.wall, backward.wall), ("cpu", forward.cpu, cleanTime.cpu, backward.cpu)] {
+                print(String(format: "atp timing %@ %@ n=%d %@: forward %.3f s, clean pass %.3f s (%.2f×), backward %.3f s (%.2f×), AtP total %.2f× forward",
+                             model.config.modelType, precision.rawValue, n, unit, f, c, c / f, b, b / f, (c + b) / f))
+            }
+        }
+    }
+}
