@@ -36,16 +36,8 @@ public struct AttributionRun: Sendable {
     public init(url: URL) throws {
         let path = url.path
         self.path = path
-        let file: HDF5File
-        do { file = try HDF5File.open(at: url, writable: false) } catch let e as HDF5Error {
-            if case .notHDF5 = e { throw AnalysisError.notARun(path: path, detail: "not an HDF5 file") }
-            throw AnalysisError.cannotOpen(path: path, reason: e.description)
-        }
+        let file = try openVersionedFile(url, versionAttribute: S.versionAttribute, version: S.version, command: "cpiscope attribute")
         defer { try? file.close() }
-        guard let version = try? file.attribute(S.versionAttribute) else {
-            throw AnalysisError.notARun(path: path, detail: "no \(S.versionAttribute) attribute (not a `cpiscope attribute` file)")
-        }
-        guard version == .int(S.version) else { throw AnalysisError.schemaVersion(path: path, found: { if case .int(let v) = version { return v }; return -1 }(), supported: S.version) }
         var r = FieldReader(file: file, path: path)
         let all = try r.strings(S.Dim.checkpoint), probes = try r.strings(S.Dim.probe)
         let L = try r.length(S.Dim.layer), H = try r.length(S.Dim.head)

@@ -37,15 +37,9 @@ public struct CriticalityTable: Sendable {
 
     public static func read(_ url: URL) throws -> CriticalityTable {
         let path = url.path
-        let file: HDF5File
-        do { file = try HDF5File.open(at: url, writable: false) } catch let e as HDF5Error {
-            throw AnalysisError.cannotOpen(path: path, reason: e.description)
-        }
+        let file = try openVersionedFile(url, versionAttribute: CriticalitySchema.versionAttribute, version: CriticalitySchema.version,
+                                         command: "cpiscope criticality")
         defer { try? file.close() }
-        guard case .int(let v)? = try? file.attribute(CriticalitySchema.versionAttribute) else {
-            throw AnalysisError.notARun(path: path, detail: "no \(CriticalitySchema.versionAttribute) attribute (not written by `cpiscope criticality`)")
-        }
-        guard v == CriticalitySchema.version else { throw AnalysisError.schemaVersion(path: path, found: v, supported: CriticalitySchema.version) }
         typealias S = CriticalitySchema
         let r = FieldReader(file: file, path: path)
         let names = try r.strings("checkpoint")

@@ -74,21 +74,8 @@ public struct InterventionRun: Sendable {
     public init(url: URL) throws {
         let path = url.path
         self.path = path
-        let file: HDF5File
-        do { file = try HDF5File.open(at: url, writable: false) } catch let e as HDF5Error {
-            if case .notHDF5 = e { throw AnalysisError.notARun(path: path, detail: "not an HDF5 file") }
-            throw AnalysisError.cannotOpen(path: path, reason: e.description)
-        }
+        let file = try openVersionedFile(url, versionAttribute: S.versionAttribute, version: Self.schemaVersion, command: "cpiscope intervene")
         defer { try? file.close() }
-        guard let version = try? file.attribute(S.versionAttribute) else {
-            throw AnalysisError.notARun(path: path, detail: "no \(S.versionAttribute) attribute (not a `cpiscope intervene` file)")
-        }
-        guard case .int(let v) = version else {
-            throw AnalysisError.malformedRun(path: path, field: S.versionAttribute, detail: "\(version), not an integer")
-        }
-        guard v == Self.schemaVersion else {
-            throw AnalysisError.schemaVersion(path: path, found: v, supported: Self.schemaVersion)
-        }
         var r = FieldReader(file: file, path: path)
         let allCheckpoints = try r.strings(S.Dim.checkpoint), probes = try r.strings(S.Dim.probe), names = try r.strings(S.Dim.intervention)
         let C = allCheckpoints.count, P = probes.count, I = names.count

@@ -266,6 +266,31 @@ func checkpointIndex(_ key: String, checkpoints: [String], steps: [Int64], path:
 }
 
 /// Reads and shape-checks one field at a time, turning HDF5 errors into `malformedRun`.
+/// Opens a file of one of cpiscope's run kinds for reading: an HDF5 file carrying `versionAttribute` equal to
+/// `version` (intervention, attribution and criticality files; `command` names what writes them).
+/// - Throws: `notARun` (not HDF5, or no such attribute), `cannotOpen`, `malformedRun`, `schemaVersion`.
+func openVersionedFile(_ url: URL, versionAttribute: String, version: Int64, command: String) throws -> HDF5File {
+    let path = url.path
+    let file: HDF5File
+    do { file = try HDF5File.open(at: url, writable: false) } catch let e as HDF5Error {
+        if case .notHDF5 = e { throw AnalysisError.notARun(path: path, detail: "not an HDF5 file") }
+        throw AnalysisError.cannotOpen(path: path, reason: e.description)
+    }
+    guard let found = try? file.attribute(versionAttribute) else {
+        try? file.close()
+        throw AnalysisError.notARun(path: path, detail: "no \(versionAttribute) attribute (not written by `\(command)`)")
+    }
+    guard case .int(let v) = found else {
+        try? file.close()
+        throw AnalysisError.malformedRun(path: path, field: versionAttribute, detail: "\(found), not an integer")
+    }
+    guard v == version else {
+        try? file.close()
+        throw AnalysisError.schemaVersion(path: path, found: v, supported: version)
+    }
+    return file
+}
+
 struct FieldReader {
     let file: HDF5File
     let path: String

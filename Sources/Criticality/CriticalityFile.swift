@@ -111,15 +111,12 @@ public final class CriticalityWriter: CheckpointFile {
         try file.writeSlab(S.criticality, index: i, floats: s.criticality)
         try file.writeSlab(S.gain, index: i, floats: s.gain)
         try file.writeSlab(S.weightsSHA256, index: i, strings: [weightsHash])
-        try file.flush()
-        try file.writeSlab(S.checkpointComplete, index: i, uint8: [1])
-        try file.flush()
+        try file.markCheckpointComplete(i)
     }
 
     /// Marks the file complete (every checkpoint written).
     public func finish() throws {
-        try file.setAttribute("complete", .int(1))
-        try file.flush()
+        try file.markRunComplete()
     }
 
     public func setAttribute(_ name: String, _ value: AttributeValue) throws {

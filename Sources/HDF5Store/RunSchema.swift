@@ -44,6 +44,20 @@ extension HDF5File {
     public func createVariable(_ v: SchemaVariable) throws {
         try createVariable(v.name, type: v.type, dims: v.dims)
     }
+
+    /// The end of every run file's checkpoint write: the data flushed first, then `checkpoint_complete[i]` = 1
+    /// flushed, so that a checkpoint counts as complete only once its data is on disk.
+    public func markCheckpointComplete(_ i: Int) throws {
+        try flush()
+        try writeSlab(RunSchema.checkpointComplete.name, index: i, uint8: [1])
+        try flush()
+    }
+
+    /// The end of a run: the root attribute `complete` = 1, flushed.
+    public func markRunComplete() throws {
+        try setAttribute(RunSchema.Attribute.complete, .int(1))
+        try flush()
+    }
 }
 
 /// The probe run file (schema version 2: version 1 plus direct logit attribution).

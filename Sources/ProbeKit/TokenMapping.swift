@@ -88,7 +88,9 @@ public struct TokenizedProbe: Sendable, Equatable {
                     claimed[pos] = true
                 }
             }
-            if kind == .context && hit.isEmpty {
+            // An empty context (the corrupted prompt of `attribute --baseline corrupt:no-context`) has no tokens
+            // and is recorded missing; a context with text that no token covers is an error.
+            if kind == .context && hit.isEmpty && ranges.contains(where: { !$0.isEmpty }) {
                 throw ProbeKitError.contextNotInPrompt(probeID: id, template: built.templateName,
                                                        detail: "no prompt token overlaps the context characters")
             }

@@ -115,17 +115,14 @@ final class AttributionFile: CheckpointFile {
             try file.writeSlab(S.verifiedEstimate.name, index: ci, floats: o.verified.flatMap(\.estimate) + pad)
             try file.writeSlab(S.verifiedEffect.name, index: ci, floats: o.verified.flatMap(\.effect) + pad)
         }
-        try file.flush()
-        try file.writeSlab(S.checkpointComplete.name, index: ci, uint8: [1])
-        try file.flush()
+        try file.markCheckpointComplete(ci)
         done[ci] = true
     }
 
     func completed() throws -> [Bool] { done }
 
     func finish() throws {
-        try file.setAttribute(RunSchema.Attribute.complete, .int(1))
-        try file.flush()
+        try file.markRunComplete()
     }
 
     func close() { try? file.close() }

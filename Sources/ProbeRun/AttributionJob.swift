@@ -341,7 +341,8 @@ public enum AttributionJob {
         let ranked = candidates.enumerated().sorted { (x, y) in
             let (a, b) = (meanAbs(x.element.estimates), meanAbs(y.element.estimates))
             return a != b ? a > b : x.offset < y.offset
-        }.prefix(top).map(\.element)
+        }.filter { meanAbs($0.element.estimates) >= 0 }  // all NaN (no probe has the baseline): nothing to verify
+            .prefix(top).map(\.element)
         var results: [(String, [Float], [Float])] = ranked.map { ($0.name, $0.estimates, []) }
         for (j, k) in probes.enumerated() {
             let t = job.tokenized[k]
@@ -377,8 +378,8 @@ struct BaselineSource {
     let corrupted: [Int: TokenizedProbe]
     let recordHooks: Set<HookPoint>
     let compute: ComputeContext
-    /// mean: hook → [position from end] → mean row
-    var means: [HookPoint: [[Float]]] = [:]
+    /// mean: the probe set's mean per position from the end
+    var means = MeanActivations()
 
     init(_ kind: AttributionBaseline, model: DecoderModel, baselineModel: DecoderModel?, job: ProbeJob.PreparedJob, probes: [Int],
          missing: [String], corrupted: [Int: TokenizedProbe], hooks: GradientHooks, compute: ComputeContext) throws {
@@ -398,24 +399,11 @@ struct BaselineSource {
         recordHooks = rec
         if kind == .mean {
             // One forward per probe; the means stream (nothing per probe is kept).
-            var sums: [HookPoint: [[Double]]] = [:], counts: [HookPoint: [Int]] = [:]
             for k in probes {
                 let r = HookRecorder(rec)
                 _ = try model.forward(job.tokenized[k].promptIDs, logits: .none, observer: r, compute: compute)
-                for (hook, t) in r.tensors {
-                    let n = t.shape[0], width = t.count / max(n, 1)
-                    var s = sums[hook] ?? [], c = counts[hook] ?? []
-                    while s.count < n { s.append([Double](repeating: 0, count: width)); c.append(0) }
-                    for p in 0..<n {
-                        let e = n - 1 - p
-                        for j in 0..<width { s[e][j] += Double(t.pointer[p * width + j]) }
-                        c[e] += 1
-                    }
-                    sums[hook] = s
-                    counts[hook] = c
-                }
+                means.add(r)
             }
-            for (hook, s) in sums { means[hook] = zip(s, counts[hook]!).map { row, n in row.map { Float($0 / Double(n)) } } }
         }
     }
 
@@ -434,9 +422,8 @@ struct BaselineSource {
             for hook in recordHooks { out[hook] = Dictionary(uniqueKeysWithValues: (0..<n).map { ($0, [Float]()) }) }
         case .mean:
             for hook in recordHooks {
-                guard let m = means[hook] else { continue }
                 var v: [Int: [Float]] = [:]
-                for p in 0..<n where n - 1 - p < m.count { v[p] = m[n - 1 - p] }
+                for p in 0..<n { v[p] = means.row(hook, fromEnd: n - 1 - p) }
                 out[hook] = v
             }
         case .checkpoint:

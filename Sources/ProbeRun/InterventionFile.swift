@@ -111,17 +111,14 @@ final class InterventionFile: CheckpointFile {
                 try file.writeSlab(text.name, index: ci, strings: rows.map { storable($0.generation?.text ?? "") })
             }
         }
-        try file.flush()
-        try file.writeSlab(S.checkpointComplete.name, index: ci, uint8: [1])
-        try file.flush()
+        try file.markCheckpointComplete(ci)
         done[ci] = true
     }
 
     func completed() throws -> [Bool] { done }
 
     func finish() throws {
-        try file.setAttribute(RunSchema.Attribute.complete, .int(1))
-        try file.flush()
+        try file.markRunComplete()
         try file.close()
     }
 

@@ -193,10 +193,7 @@ public final class RunWriter: CheckpointFile {
         try file.writeSlab(V.weightsSHA256.name, index: i, strings: [weightsHash])
         try file.writeSlab(V.adapter.name, index: i, strings: [adapter])
         if !layout.dumpProbes.isEmpty { try writeDumps(checkpoint: i, measurements: m) }
-        try file.flush()
-        // Only after the data is on disk does the checkpoint count as complete.
-        try file.writeSlab(V.checkpointComplete.name, index: i, uint8: [1])
-        try file.flush()
+        try file.markCheckpointComplete(i)
     }
 
     private func writeDumps(checkpoint i: Int, measurements m: [ProbeMeasurement]) throws {
@@ -225,8 +222,7 @@ public final class RunWriter: CheckpointFile {
 
     /// Marks the whole run complete and closes the file.
     public func finish() throws {
-        try file.setAttribute(V.Attribute.complete, .int(1))
-        try file.flush()
+        try file.markRunComplete()
         try file.close()
     }
 
