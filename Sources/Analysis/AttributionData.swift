@@ -27,11 +27,7 @@ public struct AttributionRun: Sendable {
     public let verified: [[(name: String, estimate: [Float], effect: [Float])]]
 
     /// Whether `url` carries `cpiscope_attribution_schema_version`.
-    public static func isAttributionFile(_ url: URL) -> Bool {
-        guard let file = try? HDF5File.open(at: url, writable: false) else { return false }
-        defer { try? file.close() }
-        return (try? file.attribute(S.versionAttribute)) != nil
-    }
+    public static func isAttributionFile(_ url: URL) -> Bool { fileCarries(url, attribute: S.versionAttribute) }
 
     public init(url: URL) throws {
         let path = url.path

@@ -29,11 +29,7 @@ public struct CriticalityTable: Sendable {
 
     public var examples: Int { exampleIDs.count }
 
-    public static func isCriticalityFile(_ url: URL) -> Bool {
-        guard let f = try? HDF5File.open(at: url, writable: false) else { return false }
-        defer { try? f.close() }
-        return (try? f.attribute(CriticalitySchema.versionAttribute)) != nil
-    }
+    public static func isCriticalityFile(_ url: URL) -> Bool { fileCarries(url, attribute: CriticalitySchema.versionAttribute) }
 
     public static func read(_ url: URL) throws -> CriticalityTable {
         let path = url.path

@@ -63,11 +63,7 @@ public struct InterventionRun: Sendable {
     public let info: [String: String]
 
     /// Whether `url` is an HDF5 file carrying `cpiscope_intervention_schema_version` (any value).
-    public static func isInterventionFile(_ url: URL) -> Bool {
-        guard let file = try? HDF5File.open(at: url, writable: false) else { return false }
-        defer { try? file.close() }
-        return (try? file.attribute(S.versionAttribute)) != nil
-    }
+    public static func isInterventionFile(_ url: URL) -> Bool { fileCarries(url, attribute: S.versionAttribute) }
 
     /// Opens and validates an intervention file.
     /// - Throws: `cannotOpen`, `notARun` (no schema attribute), `schemaVersion`, `malformedRun` naming the field.

@@ -266,6 +266,14 @@ func checkpointIndex(_ key: String, checkpoints: [String], steps: [Int64], path:
 }
 
 /// Reads and shape-checks one field at a time, turning HDF5 errors into `malformedRun`.
+/// Whether `url` is an HDF5 file carrying the root attribute `name` (any value): how a reader tells the
+/// kinds of run file apart (probe, intervention, attribution, criticality).
+func fileCarries(_ url: URL, attribute name: String) -> Bool {
+    guard let file = try? HDF5File.open(at: url, writable: false) else { return false }
+    defer { try? file.close() }
+    return (try? file.attribute(name)) != nil
+}
+
 /// Opens a file of one of cpiscope's run kinds for reading: an HDF5 file carrying `versionAttribute` equal to
 /// `version` (intervention, attribution and criticality files; `command` names what writes them).
 /// - Throws: `notARun` (not HDF5, or no such attribute), `cannotOpen`, `malformedRun`, `schemaVersion`.

@@ -47,6 +47,21 @@ public final class HDF5File: @unchecked Sendable {
     ///   directory; `alreadyExists` when the file exists and `overwrite` is false.
     ///   With `overwrite`, an existing regular file is removed first (readers that still have
     ///   it open keep the old contents); other existing paths (e.g. a device) are truncated.
+    /// Creates a new file and lets `define` write its structure (dimensions, variables, attributes), then
+    /// flushes. If `define` throws, the file is closed and removed: a job that fails to start leaves nothing.
+    public static func create(at url: URL, overwrite: Bool, defining define: (HDF5File) throws -> Void) throws -> HDF5File {
+        let file = try create(at: url, overwrite: overwrite)
+        do {
+            try define(file)
+            try file.flush()
+        } catch {
+            try? file.close()
+            try? FileManager.default.removeItem(at: url)
+            throw error
+        }
+        return file
+    }
+
     public static func create(at url: URL, overwrite: Bool) throws -> HDF5File {
         let path = url.path
         guard url.isFileURL, !path.isEmpty else {

@@ -48,9 +48,9 @@ final class AttributionFile: CheckpointFile {
             done = try opened.readUInt8(S.checkpointComplete.name).values.map { $0 == 1 }
             return
         }
-        file = try HDF5File.create(at: url, overwrite: s.force)
         done = [Bool](repeating: false, count: checkpoints.count)
-        do {
+        let (components, verifyTop) = (spec.components, spec.verifyTop)
+        file = try HDF5File.create(at: url, overwrite: s.force) { file in
             let c = job.config
             try file.createDimension(S.Dim.checkpoint, strings: checkpoints)
             try file.createCoordinate(RunSchema.step.name, along: S.Dim.checkpoint, ints: refs.map { Int64($0.step ?? -1) })
@@ -59,7 +59,7 @@ final class AttributionFile: CheckpointFile {
             try file.createDimension(S.Dim.head, ints: (0..<c.heads).map(Int64.init))
             try file.createDimension(S.Dim.span, strings: S.spans)
             if verifyTop > 0 { try file.createDimension(S.Dim.rank, ints: (1...verifyTop).map(Int64.init)) }
-            for v in variables { try file.createVariable(v) }
+            for v in Self.variables(components: components, verifyTop: verifyTop) { try file.createVariable(v) }
             var attrs = now
             attrs[S.versionAttribute] = .int(S.version)
             attrs[RunSchema.Attribute.complete] = .int(0)
@@ -69,11 +69,6 @@ final class AttributionFile: CheckpointFile {
                 attrs.merge(shard.attributes(jobLists: [(.checkpoints, s.checkpoints.map(\.name)), (.probes, job.probeSet.probes.map(\.id))])) { $1 }
             }
             for (k, v) in attrs.sorted(by: { $0.key < $1.key }) { try file.setAttribute(k, v) }
-            try file.flush()
-        } catch {
-            try? file.close()
-            try? FileManager.default.removeItem(at: url)
-            throw error
         }
     }
 
@@ -86,7 +81,7 @@ final class AttributionFile: CheckpointFile {
         }
     }
 
-    private var variables: [SchemaVariable] {
+    private static func variables(components: AttributionComponents, verifyTop: Int) -> [SchemaVariable] {
         var v = [S.cleanLogitDiff, S.cleanMetric]
         if components.contains(.heads) { v += [S.head, S.headBySpan] }
         if components.contains(.mlp) { v.append(S.mlp) }

@@ -47,9 +47,9 @@ final class InterventionFile: CheckpointFile {
             if !file.exists(S.sourceLogitDiff.name) { try file.createVariable(S.sourceLogitDiff) }
             return
         }
-        file = try HDF5File.create(at: url, overwrite: s.force)
         done = [Bool](repeating: false, count: checkpoints.count)
-        do {
+        let generate = spec.generate
+        file = try HDF5File.create(at: url, overwrite: s.force) { file in
             try file.createDimension(S.Dim.checkpoint, strings: checkpoints)
             try file.createCoordinate(RunSchema.step.name, along: S.Dim.checkpoint, ints: refs.map { Int64($0.step ?? -1) })
             try file.createDimension(S.Dim.probe, strings: probes)
@@ -83,11 +83,6 @@ final class InterventionFile: CheckpointFile {
                                                         (.interventions, jobPlan.map(\.name))])) { $1 }
             }
             for (k, v) in attrs.sorted(by: { $0.key < $1.key }) { try file.setAttribute(k, v) }
-            try file.flush()
-        } catch {
-            try? file.close()
-            try? FileManager.default.removeItem(at: url)
-            throw error
         }
     }
 
