@@ -46,13 +46,16 @@
 // and about twice the forward's attention products: about 3 forwards in all (measured: docs/attribution.md).
 //
 // Memory (4-byte floats; n positions, L layers, d = d_model, m = d_mlp, q = (head + 2·kv_head)·d_head,
-// H heads, T threads). Kept for the whole backward: every block input, L·n·d; the outputs asked for, 2·n·d
-// per hook point and layer (clean value and gradient; hook_z has head·d_head = d for the families here).
-// Transient, for one block at a time: the forward's scratch (about 6·n·d + n·q + 3·n·m + H·n²), the tape
-// (≤ n·q + 3·n·d + n·m) and the gradients (about 7·n·d + n·q + 2·H·n·d_head + 3·n·m + 2·T·128·n).
-// Llama-2-7B (L 32, d 4096, m 11008, H 32, q 12288) at n = 650: block inputs 341 MB, transient ≈ 0.55 GB
-// (the pattern 54 MB of it), outputs 0.68 GB for hook_z alone or 2.0 GB for all three hook points; at
-// n = 100 about 0.16 GB in all for hook_z. Against 13.5 GB of bf16 weights.
+// H heads, T threads, h hook points asked for). Kept for the whole backward: every block input, L·n·d, and
+// the outputs, 2·L·n·d per hook point (clean value and gradient; hook_z is [pos, head·d_head]). Transient,
+// one block at a time (the forward's scratch with the full pattern, one layer's keys and values, the tape,
+// the gradients): for a Llama-shaped block (separate q/k/v, gated MLP, no q/k or post-norms)
+//     17·n·d + 2·n·q + 7·n·m + H·n² + T·128·n
+// (OLMo-2, Gemma-2 and Qwen3 add up to n·q + 2·n·d for the tape). Peak ≈ 4 bytes × [(1 + 2h)·L·n·d + that].
+// Llama-2-7B (L 32, d 4096, m 11008, H 32, q 12288, T 16) at n = 650: block inputs 341 MB, transient 505 MB
+// (the pattern 54 MB of it), outputs 682 MB per hook point: 1.53 GB in all for hook_z, 2.2 GB for hook_z and
+// hook_mlp_out (attribution patching of heads and MLPs), 2.9 GB for all three; at n = 100, 0.33 GB for
+// hook_z and hook_mlp_out. Against 13.5 GB of bf16 weights (docs/attribution.md).
 import Checkpoints
 import Foundation
 import Instrumentation
@@ -425,8 +428,7 @@ extension DecoderModel {
                     for i in 0..<rows {
                         let pRow = P + i * n, dRow = dP + i * n
                         let last = r0 + i        // keys after the query's own position have P = 0
-                        var dot: Float = 0
-                        for j in 0...last { dot += pRow[j] * dRow[j] }
+                        let dot = dot8(pRow, dRow, count: last + 1)
                         if let softcap {
                             let cRow = capped + i * n
                             for j in 0...last {
@@ -434,7 +436,7 @@ extension DecoderModel {
                                 pRow[j] = pRow[j] * (dRow[j] - dot) * (1 - t * t) * scale
                             }
                         } else {
-                            for j in 0...last { pRow[j] = pRow[j] * (dRow[j] - dot) * scale }
+                            softmaxBackward8(pRow, dRow, count: last + 1, dot: dot, scale: scale)
                         }
                         if last + 1 < keys { (pRow + last + 1).update(repeating: 0, count: keys - last - 1) }
                     }
@@ -881,6 +883,32 @@ private func activationDerivative8(_ act: Activation, _ x: Float8) -> Float8 {
     case .relu:
         return Float8(repeating: 0).replacing(with: 1, where: x .> 0)
     }
+}
+
+/// Σ a[j]·b[j] over j < count, in eight float32 partial sums folded in a fixed order.
+@inline(__always)
+private func dot8(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+    var acc = Float8()
+    var j = 0
+    while j + 8 <= count {
+        acc += UnsafeRawPointer(a + j).loadUnaligned(as: Float8.self) * UnsafeRawPointer(b + j).loadUnaligned(as: Float8.self)
+        j += 8
+    }
+    var s = acc.sum()
+    while j < count { s += a[j] * b[j]; j += 1 }
+    return s
+}
+
+/// p[j] ← p[j]·(d[j] − dot)·scale for j < count: the softmax backward of one row (p the probabilities, d = ∂M/∂p).
+@inline(__always)
+private func softmaxBackward8(_ p: UnsafeMutablePointer<Float>, _ d: UnsafePointer<Float>, count: Int, dot: Float, scale: Float) {
+    var j = 0
+    while j + 8 <= count {
+        let v = UnsafeRawPointer(p + j).loadUnaligned(as: Float8.self) * (UnsafeRawPointer(d + j).loadUnaligned(as: Float8.self) - dot) * scale
+        UnsafeMutableRawPointer(p + j).storeBytes(of: v, as: Float8.self)
+        j += 8
+    }
+    while j < count { p[j] = p[j] * (d[j] - dot) * scale; j += 1 }
 }
 
 /// Splits 0..<count into disjoint ranges over `compute`'s threads (each index computed alone: the result

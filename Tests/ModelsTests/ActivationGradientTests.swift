@@ -25,7 +25,10 @@
 //    mostly float32 rounding of the metrics: with each within e = 8 ulps·|M| (8·2⁻²⁴·|M|) of the exact value,
 //    the extrapolated difference errs by at most (4·2e/2ε + 2e/4ε)/3 = 1.5·e/ε. The test asserts
 //    |FD − g·v| ≤ 1e-3·(|g·v| + ‖g‖·‖v‖/10) + 1.5·e/ε (the first term for the curvature left over) and prints
-//    the worst ratio.
+//    the worst ratio. Run on fixtures with F16 and BF16 weights too (kept 16-bit and decoded per block in
+//    the fp32 pass: the transposed products of `linearHalf`).
+//  * LoRA factors kept apart against the merged weights: the same gradients up to float32 rounding of the
+//    two weight forms (max|Δ|/max|g| ≤ 1e-4).
 import Checkpoints
 import Foundation
 import Instrumentation
@@ -210,8 +213,28 @@ struct ActivationGradientTests {
         }
     }
 
+    @Test("LoRA factors kept apart (the transposed update s·(g·B)·A) give the gradients of the merged weights (max|Δ|/max|g| ≤ 1e-4)",
+          arguments: ["llama-all-proj", "gpt2-fan-in-fan-out", "phi3-fused-proj", "olmo2-all-proj"])
+    func loraFactors(adapter: String) throws {
+        let golden = try LoRAGolden(adapter)
+        let folder = loraRoot.appendingPathComponent(adapter)
+        let factors = try CheckpointLoader(base: golden.base, mode: .factors, hashContents: false).load(folder).model
+        let merged = try CheckpointLoader(base: golden.base, mode: .merge, hashContents: false).load(folder).model
+        #expect(factors.blocks.flatMap(\.linears).contains { $0.lora != nil }, "no LoRA factors kept")
+        let ids = golden.sequences[1]
+        let metric = LogitMetric.logitDifference(3, 7, vocab: merged.vocab)
+        let a = try factors.activationGradients(ids, metric: metric, compute: ComputeContext(threads: 2))
+        let b = try merged.activationGradients(ids, metric: metric, compute: ComputeContext(threads: 2))
+        for (l, (x, y)) in zip(a.layers, b.layers).enumerated() {
+            for ((hook, p), (_, q)) in zip(hookTensors(x), hookTensors(y)) {
+                let (dg, sg) = deviation(p!.gradient, q!.gradient)
+                #expect(dg <= 1e-4 * sg, "\(adapter) layer \(l) \(hook): factors vs merged max |Δ| = \(dg), max |g| = \(sg)")
+            }
+        }
+    }
+
     @Test("finite differences of the forward pass (an .add write of ±εv at the hook) agree with g·v",
-          arguments: ["gpt2-tied", "neox-parallel", "llama-gqa", "olmo2", "gemma2-softcap", "phi3-longrope"])
+          arguments: ["gpt2-tied", "neox-parallel", "llama-gqa", "olmo2", "gemma2-softcap", "phi3-longrope", "neox-f16", "llama-bf16"])
     func finiteDifferences(fixture: String) throws {
         let model = try DecoderModel.load(from: fixturesRoot.appendingPathComponent(fixture))
         let ids = try Golden(fixture).sequences[1]
