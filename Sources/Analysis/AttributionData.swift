@@ -19,6 +19,8 @@ public struct AttributionRun: Sendable {
     /// `[checkpoint, probe]`
     public let cleanLogitDiff: [Float]
     public let cleanMetric: [Float]
+    /// `[checkpoint, probe]` with --generate (counterfactual correctness of the clean generation); empty otherwise.
+    public let cleanCounterfactual: [UInt8]
     /// `[checkpoint, probe, layer, head]`, `[checkpoint, probe, layer]`; empty when not recorded.
     public let head: [Float]
     public let mlp: [Float]
@@ -60,6 +62,12 @@ public struct AttributionRun: Sendable {
         heads = H
         cleanLogitDiff = try rows(S.cleanLogitDiff)
         cleanMetric = try rows(S.cleanMetric)
+        if file.exists(S.cleanCounterfactualCorrect.name) {
+            let x = try r.uint8(S.cleanCounterfactualCorrect), per = x.count / C
+            cleanCounterfactual = keep.flatMap { x[($0 * per)..<(($0 + 1) * per)] }
+        } else {
+            cleanCounterfactual = []
+        }
         head = try rows(S.head)
         mlp = try rows(S.mlp)
         resid = try rows(S.resid)
@@ -100,8 +108,9 @@ public struct AttributionAnalysis: Sendable {
     public var verifiedPearson: [Double]
     public var verifiedSpearman: [Double]
     public var verifiedPairs: [[(component: String, estimate: Double, effect: Double)]]
-    /// The checkpoints compared for the change (`from` default: the peak of the mean clean logit difference;
-    /// `to`: the last), and heads ranked by |mean(to − from)| over probes, paired, with intervals.
+    /// The checkpoints compared for the change (`from` default: the counterfactual-accuracy peak of a run with
+    /// --generate, else the peak of the mean clean logit difference, and the first checkpoint when that peak
+    /// is the last; `to`: the last), and heads ranked by |mean(to − from)| over probes, paired, with intervals.
     public var from: Int
     public var to: Int
     public var headChange: [RankedComponent]
@@ -129,7 +138,11 @@ public struct AttributionAnalysis: Sendable {
         }
         verifiedPearson = verifiedPairs.map { $0.count > 2 ? Stats.pearson($0.map(\.estimate), $0.map(\.effect)) : .nan }
         verifiedSpearman = verifiedPairs.map { $0.count > 2 ? Stats.spearman($0.map(\.estimate), $0.map(\.effect)).rho : .nan }
-        let means = (0..<C).map { c in Stats.nanMean(run.cleanLogitDiff[(c * P)..<((c + 1) * P)].map(Double.init)).mean }
+        /// Where the context reliance peaks: counterfactual accuracy when generated, else the clean logit difference.
+        let means = (0..<C).map { c in
+            run.cleanCounterfactual.isEmpty ? Stats.nanMean(run.cleanLogitDiff[(c * P)..<((c + 1) * P)].map(Double.init)).mean
+                : Double(run.cleanCounterfactual[(c * P)..<((c + 1) * P)].filter { $0 == 1 }.count) / Double(P)
+        }
         if let f = fromName {
             guard let i = run.checkpoints.firstIndex(of: f) ?? run.steps.firstIndex(where: { String($0) == f }) else {
                 throw AnalysisError.invalidOption(option: "--from", detail: "'\(f)' is none of the file's complete checkpoints (\(run.checkpoints.joined(separator: ", ")))")

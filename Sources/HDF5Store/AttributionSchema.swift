@@ -12,6 +12,7 @@ public enum AttributionSchema {
     /// Root attributes of the attribution file beside every run file's (RunSchema.Attribute).
     public enum Attribute {
         public static let baseline = "baseline", metric = "metric", components = "components", verifyTop = "verify_top"
+        public static let generate = "generate"
         public static let estimateDefinition = "estimate_definition", baselineDefinition = "baseline_definition"
     }
 
@@ -33,6 +34,8 @@ public enum AttributionSchema {
         "logit[context answer] - logit[memory answer] (first tokens) at the answer position, clean", units: "logits")
     public static let cleanMetric = SchemaVariable("clean_metric", .float32, [C, P],
         "the attributed metric (the `metric` attribute: logit_diff or mc) at the clean pass")
+    public static let cleanCounterfactualCorrect = SchemaVariable("clean_counterfactual_correct", .uint8, [C, P],
+        "--generate: 1 when the context answer appears in the clean greedy generation (the probe job's rule)")
     public static let head = SchemaVariable("atp_head", .float32, [C, P, L, H],
         "estimated change of the metric when the head's hook_z takes its baseline value at every prompt position: sum over positions of (a_baseline - a_clean) . dmetric/da; NaN where the baseline does not exist for the probe")
     public static let headBySpan = SchemaVariable("atp_head_by_span", .float32, [C, P, L, H, D.span],

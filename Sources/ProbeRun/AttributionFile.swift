@@ -12,6 +12,7 @@ final class AttributionFile: CheckpointFile {
     private var done: [Bool]
     let components: AttributionComponents
     let verifyTop: Int
+    let generate: Bool
 
     /// The settings a resumed file must share with this run (besides checkpoints and probes): those of the
     /// probe job that change a stored value, and the attribution's own.
@@ -21,16 +22,18 @@ final class AttributionFile: CheckpointFile {
         a[S.Attribute.metric] = .string(spec.metric.rawValue)
         a[S.Attribute.components] = .strings(spec.components.names)
         a[S.Attribute.verifyTop] = .int(Int64(spec.verifyTop))
+        a[S.Attribute.generate] = .int(spec.generate ? 1 : 0)
         return a
     }
     static let resumeKeys = ProbeSettings.attributes.filter { $0 != RunSchema.Attribute.probeGroupSize && $0 != RunSchema.Attribute.probeGroupCacheBytes }
-        + [S.Attribute.baseline, S.Attribute.metric, S.Attribute.components, S.Attribute.verifyTop]
+        + [S.Attribute.baseline, S.Attribute.metric, S.Attribute.components, S.Attribute.verifyTop, S.Attribute.generate]
 
     init(spec: AttributionJobSpec, job: ProbeJob.PreparedJob, checkpoints refs: [CheckpointRef], probeIndices: [Int]) throws {
         let s = spec.probe.job
         url = s.output
         components = spec.components
         verifyTop = spec.verifyTop
+        generate = spec.generate
         let checkpoints = refs.map(\.name), probes = probeIndices.map { job.probeSet.probes[$0].id }
         let now = Self.settings(spec, job)
         if s.resume, FileManager.default.fileExists(atPath: url.path) {
@@ -49,7 +52,7 @@ final class AttributionFile: CheckpointFile {
             return
         }
         done = [Bool](repeating: false, count: checkpoints.count)
-        let (components, verifyTop) = (spec.components, spec.verifyTop)
+        let (components, verifyTop, generate) = (spec.components, spec.verifyTop, spec.generate)
         file = try HDF5File.create(at: url, overwrite: s.force) { file in
             let c = job.config
             try file.createDimension(S.Dim.checkpoint, strings: checkpoints)
@@ -59,7 +62,7 @@ final class AttributionFile: CheckpointFile {
             try file.createDimension(S.Dim.head, ints: (0..<c.heads).map(Int64.init))
             try file.createDimension(S.Dim.span, strings: S.spans)
             if verifyTop > 0 { try file.createDimension(S.Dim.rank, ints: (1...verifyTop).map(Int64.init)) }
-            for v in Self.variables(components: components, verifyTop: verifyTop) { try file.createVariable(v) }
+            for v in Self.variables(components: components, verifyTop: verifyTop, generate: generate) { try file.createVariable(v) }
             var attrs = now
             attrs[S.versionAttribute] = .int(S.version)
             attrs[RunSchema.Attribute.complete] = .int(0)
@@ -81,8 +84,8 @@ final class AttributionFile: CheckpointFile {
         }
     }
 
-    private static func variables(components: AttributionComponents, verifyTop: Int) -> [SchemaVariable] {
-        var v = [S.cleanLogitDiff, S.cleanMetric]
+    private static func variables(components: AttributionComponents, verifyTop: Int, generate: Bool) -> [SchemaVariable] {
+        var v = [S.cleanLogitDiff, S.cleanMetric] + (generate ? [S.cleanCounterfactualCorrect] : [])
         if components.contains(.heads) { v += [S.head, S.headBySpan] }
         if components.contains(.mlp) { v.append(S.mlp) }
         if components.contains(.resid) { v.append(S.resid) }
@@ -96,6 +99,7 @@ final class AttributionFile: CheckpointFile {
     func write(checkpoint ci: Int, _ o: AttributionOutcome) throws {
         try file.writeSlab(S.cleanLogitDiff.name, index: ci, floats: o.cleanLogitDiff)
         try file.writeSlab(S.cleanMetric.name, index: ci, floats: o.cleanMetric)
+        if let cf = o.counterfactual { try file.writeSlab(S.cleanCounterfactualCorrect.name, index: ci, uint8: cf) }
         if components.contains(.heads) {
             try file.writeSlab(S.head.name, index: ci, floats: o.head.flatMap { $0 })
             try file.writeSlab(S.headBySpan.name, index: ci, floats: o.headBySpan.flatMap { $0 })

@@ -105,6 +105,9 @@ public struct AttributionJobSpec: Sendable {
     public var metric: AttributionMetric = .logitDiff
     /// Components per checkpoint whose real intervention is run beside the estimate (0: none).
     public var verifyTop = 0
+    /// Also generate greedily from each clean prompt (the probe job's generation and correctness rule), so
+    /// that the file records counterfactual correctness and the report's change starts at its peak.
+    public var generate = false
 
     public init(probe: ProbeJobSpec) { self.probe = probe }
 }
@@ -125,6 +128,8 @@ struct AttributionOutcome {
     var mlp: [[Float]]
     var resid: [[Float]]
     var missing: [String]
+    /// --generate: 1 when the clean generation contains the context answer, per probe
+    var counterfactual: [UInt8]?
     /// [rank] names, [rank][probe] estimates and true effects
     var verified: [(name: String, estimate: [Float], effect: [Float])]
 }
@@ -217,7 +222,14 @@ public enum AttributionJob {
                 let baseline = try BaselineSource(spec.baseline, model: model, baselineModel: baselineModel, job: job,
                                                   probes: Array(job.tokenized.indices), missing: missing, corrupted: corrupted, hooks: hooks, compute: compute)
                 var out = AttributionOutcome(cleanLogitDiff: [], cleanMetric: [], head: [], headBySpan: [], mlp: [], resid: [],
-                                             missing: probeIndices.map { missing[$0] }, verified: [])
+                                             missing: probeIndices.map { missing[$0] }, counterfactual: nil, verified: [])
+                if spec.generate {
+                    // The probe job's clean generation and correctness, in its probe groups.
+                    let items = probeIndices.map { (job.tokenized[$0], job.built[$0]) }
+                    let clean = try InterventionJob.measure(items, models: [model], options: job.options, groupSize: spec.probe.probeGroupSize,
+                                                            decode: { job.tokenizer.decode($0, skipSpecialTokens: true) })
+                    out.counterfactual = clean.map { ($0.generation?.counterfactual ?? false) ? 1 : 0 }
+                }
                 var cleanMetric: [Float] = []
                 for (j, k) in probeIndices.enumerated() {
                     let estimate = try estimateProbe(k, model: model, job: job, spec: spec, baseline: baseline, compute: compute)

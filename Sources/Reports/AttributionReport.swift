@@ -5,8 +5,9 @@
 //   atp-heads     per checkpoint: the heads with the largest mean estimate, 95% bootstrap intervals over
 //                 probes (chart-atp-heads-K), and the layer × head map of the mean estimate at --checkpoint
 //                 (heatmap-atp-heads)
-//   atp-change    the heads whose estimate changed most from --from (default: the peak of the clean logit
-//                 difference) to the last checkpoint, paired over probes (chart-atp-change)
+//   atp-change    the heads whose estimate changed most from --from (default: the counterfactual-accuracy
+//                 peak with --generate, else the peak of the clean logit difference) to the last checkpoint,
+//                 paired over probes (chart-atp-change)
 //   atp-verify    with --verify-top: each verified (component, probe)'s estimate against its true effect
 //                 (chart-atp-verify), with the correlation
 // CSV: atp_components.csv (every head and MLP at every checkpoint) and atp_verified.csv.
@@ -108,7 +109,7 @@ enum AttributionReport {
             o += HTMLReport.figure(BarChart(id: "chart-atp-change", title: "Heads whose estimate changed most, \(run.checkpoints[a.from]) → \(run.checkpoints[a.to])",
                                             labels: top.map(\.name), values: top.map(\.estimate.value), intervals: top.map(\.estimate.interval),
                                             xLabel: "estimate at \(run.checkpoints[a.to]) − at \(run.checkpoints[a.from])").svg(),
-                                   "Paired over probes. --from defaults to the checkpoint with the highest mean clean logit difference (the most context-reliant one).")
+                                   "Paired over probes. --from defaults to the counterfactual-accuracy peak (files written with attribute --generate), else to the checkpoint with the highest mean clean logit difference.")
         }
         o += "</section>"
 

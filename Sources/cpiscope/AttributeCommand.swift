@@ -47,7 +47,7 @@ struct AttributeCommand: ParsableCommand {
     @Option(help: "Heads listed per checkpoint in the printed summary.")
     var top: Int = 10
 
-    @Option(help: "The checkpoint the printed change starts from (default: the peak of the mean clean logit difference).")
+    @Option(help: "The checkpoint the printed change starts from (default: the counterfactual-accuracy peak with --generate, else the peak of the mean clean logit difference).")
     var from: String?
 
     func validate() throws {
@@ -82,6 +82,9 @@ struct AttributionOptions: ParsableArguments {
     @Option(help: "Also run the real intervention for the K largest estimates per checkpoint (0: none).")
     var verifyTop: Int = 0
 
+    @Flag(help: "Also generate greedily from each clean prompt and record counterfactual correctness (as probe does): the change is then shown from the counterfactual-accuracy peak.")
+    var generate = false
+
     func check(_ job: ProbeRunOptions) throws {
         let (parsed, unknown) = AttributionComponents.parse(components)
         if parsed == nil { throw ValidationError(AttributionJobError.unknownComponent(unknown ?? components).description + " (heads, mlp, resid)") }
@@ -98,6 +101,7 @@ struct AttributionOptions: ParsableArguments {
         spec.baseline = AttributionBaseline(baseline)!
         spec.metric = metric
         spec.verifyTop = verifyTop
+        spec.generate = generate
         return spec
     }
 }
