@@ -61,6 +61,25 @@ struct AttributionShardTests {
         #expect(unchanged)
     }
 
+    @Test("--generate records the clean generation's counterfactual correctness, equal to the probe run's (same greedy generation and rule)")
+    func generateMatchesProbe() throws {
+        let dir = try makeTempDir("atp-generate")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let atp = dir.appendingPathComponent("atp.h5"), run = dir.appendingPathComponent("run.h5")
+        // The demo trajectory at its peak and its end: its models do say the answers (the fixture's do not).
+        let demo = Paths.root.appendingPathComponent("Demo/full-ft").path, probes = Paths.root.appendingPathComponent("Probes/demo_heldout.jsonl").path
+        let common = ["--probes", probes, "--checkpoints", "checkpoint-50,checkpoint-500", "--threads", "1", "--quiet"]
+        _ = try runOK(["attribute", demo, "-o", atp.path, "--generate"] + common)
+        _ = try runOK(["probe", demo, "-o", run.path] + common)
+        let r = try Exec.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", """
+            import sys, h5py, numpy as np
+            a = h5py.File(sys.argv[1])["clean_counterfactual_correct"][()]
+            b = h5py.File(sys.argv[2])["counterfactual_correct"][()]
+            print(a.tolist(), b.tolist()); sys.exit(0 if a.shape == b.shape and (a == b).all() and a.sum() > 0 else 1)
+            """, atp.path, run.path], timeout: 120)
+        #expect(r.exitedNormally && r.status == 0, "attribution vs probe counterfactual_correct: \(r.stdout) \(r.stderr)")
+    }
+
     @Test("bad input: unknown component or baseline (usage error), a baseline checkpoint of another shape (error naming it); no file")
     func badInput() throws {
         let dir = try makeTempDir("atp-bad")
