@@ -47,10 +47,14 @@ public enum AttributionSchema {
     public static let missingReason = SchemaVariable("atp_missing_reason", .string, [C, P],
         "why a probe's estimates are NaN (e.g. no context for corrupt:no-context); empty otherwise")
     public static let verifiedComponent = SchemaVariable("verified_component", .string, [C, D.rank],
-        "--verify-top: the component (L3H5, mlp3, resid3), ranked by |mean atp over probes|")
+        "--verify-top: the component (L3H5, mlp3, resid3), ranked by the absolute value of their mean atp over probes, largest first")
     public static let verifiedEstimate = SchemaVariable("verified_estimate", .float32, [C, D.rank, P],
         "--verify-top: the component's attribution-patching estimate per probe")
     public static let verifiedEffect = SchemaVariable("verified_effect", .float32, [C, D.rank, P],
         "--verify-top: the real change of the metric with the component at its baseline value at every prompt position (ablation or patching)")
     public static let checkpointComplete = RunSchema.checkpointComplete
+
+    /// Every variable a file can hold, in creation order (a file holds those its options ask for).
+    public static let variables = [RunSchema.step, cleanLogitDiff, cleanMetric, cleanCounterfactualCorrect, head, headBySpan, mlp, resid,
+                                   missingReason, verifiedComponent, verifiedEstimate, verifiedEffect, checkpointComplete]
 }

@@ -40,7 +40,7 @@ public enum TrajectoryJobError: Error, CustomStringConvertible, Sendable, Equata
         case let .emptyShard(_, units, n):
             let more = units == "scoring batches" ? " (a smaller --batch-tokens makes more batches)"
                 : units == "probe groups" ? " (a smaller --batch makes more groups)" : ""
-            return "Use at most \(n) shards along \(units)\(more)."
+            return "Split into at most \(n) shard\(n == 1 ? "" : "s") along the \(units)\(more)."
         case .writeFailed: return "Check free disk space and permissions; completed checkpoints are kept and --resume continues."
         }
     }

@@ -473,6 +473,19 @@ let badInputs: [BadInput] = [
              expect: ["/dev/full", "disk full"], noOutput: false) { _ in
         ["probe", trajectory.path, "--probes", goodProbes, "-o", "/dev/full", "--force"]
     },
+    // Attribution patching (docs/attribution.md)
+    BadInput(id: "attribute-baseline-unknown", input: "attribute: --baseline checkpoint: names no checkpoint of the trajectory", status: 1,
+             expect: ["checkpoint:checkpoint-60", "no such checkpoint"]) { d in
+        trajectoryArgs(d, ["--baseline", "checkpoint:checkpoint-60"]).replacingFirst("probe", with: "attribute")
+    },
+    BadInput(id: "attribute-baseline-other-model", input: "attribute: the baseline checkpoint is another model (GPT-2 into Llama)", status: 1,
+             expect: ["probe-gpt2", "the baseline checkpoint is gpt2"]) { d in
+        trajectoryArgs(d, ["--baseline", "checkpoint:\(Paths.gpt2.path)"]).replacingFirst("probe", with: "attribute")
+    },
+    BadInput(id: "attribute-unknown-component", input: "attribute: --components names a component that does not exist", status: 64,
+             expect: ["unknown component 'attn'"]) { d in
+        trajectoryArgs(d, ["--components", "heads,attn"]).replacingFirst("probe", with: "attribute")
+    },
 ]
 
 /// `cpiscope criticality` on the fixture trajectory's first checkpoint with DIR/data.jsonl.

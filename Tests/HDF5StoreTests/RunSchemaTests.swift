@@ -43,11 +43,12 @@ struct RunSchemaTests {
         #expect(InterventionSchema.variables(generate: false).count == 15)
     }
 
-    @Test("the docs name every variable: docs/hdf5-schema.md (probe run, criticality file), docs/interventions.md (intervention run)")
+    @Test("the docs name every variable: docs/hdf5-schema.md (probe run, criticality file), docs/interventions.md (intervention run), docs/attribution.md (attribution run)")
     func documented() throws {
         for (doc, variables) in [("docs/hdf5-schema.md", [RunSchema.step] + RunSchema.variables()),
                                  ("docs/hdf5-schema.md", CriticalitySchema.variables),
-                                 ("docs/interventions.md", InterventionSchema.variables())] {
+                                 ("docs/interventions.md", InterventionSchema.variables()),
+                                 ("docs/attribution.md", AttributionSchema.variables)] {
             let text = try String(contentsOf: root.appendingPathComponent(doc), encoding: .utf8)
             for v in variables { #expect(text.contains("`\(v.name)`"), "\(doc) does not name `\(v.name)`") }
         }
