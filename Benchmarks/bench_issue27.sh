@@ -1,7 +1,7 @@
 #!/bin/bash
 # Issue 27: attribution patching at 7B (Llama-2-7B-shaped, BF16 weights), 1 checkpoint × 8 world_facts
 # probes, against (a) the probe job's instrumented prompt passes on the same probes (CPISCOPE_TIMING=1) and
-# (b) answering the same question by per-head ablation (`intervene --ablate heads:…`), measured on 1 and 3
+# (b) answering the same question by per-head ablation (`intervene --ablate heads:…`), measured on 1 and 5
 # heads and extrapolated to all 1024. Every command in one run, on one machine.
 # Needs: swift build -c release; python3 Benchmarks/make_models.py --llama7b-bf16;
 # ../shared/datasets/context-parametric-inversion/world_facts.json.
@@ -25,8 +25,8 @@ echo "== probe job (its prompt passes are the reference)"
 CPISCOPE_TIMING=1 t $B probe $M --probes $P --max-new-tokens 12 --force --quiet -o $W/probe.h5 2>&1 | grep -E "timing|wall" || true
 echo "== attribute: every head and MLP, zero baseline"
 t $B attribute $M --probes $P --components heads,mlp --baseline zero --force --quiet --top 5 -o $W/atp.h5
-echo "== per-head ablation: 1 head, then 3 heads (no generation)"
+echo "== per-head ablation: 1 head, then 5 heads (no generation)"
 t $B intervene $M --probes $P --ablate heads:0.0 --force --quiet -o $W/abl1.h5
-t $B intervene $M --probes $P --ablate heads:0.0,15.7,31.31 --force --quiet -o $W/abl3.h5
+t $B intervene $M --probes $P --ablate heads:0.0,8.3,15.7,24.1,31.31 --force --quiet -o $W/abl5.h5
 uptime
 rm -rf "$W"
