@@ -47,6 +47,13 @@ import os
 
 import torch
 import transformers as T
+from hf_fixture_models import MODULE, blocks_of, load, o_proj_of
+from hf_fixture_models import geometry as _geometry
+
+
+def geometry(cfg):
+    H, _, dh = _geometry(cfg)
+    return H, dh
 from safetensors.torch import save_file
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
@@ -56,29 +63,12 @@ FIXTURES = ["gpt2-tied", "gpt2-inverse-layer-scale", "neox-parallel", "neox-sequ
             "llama-rope-linear", "llama-rope-llama3", "mistral-window", "qwen2-bias", "olmo2", "qwen3",
             "gemma2-softcap", "phi3-longrope"]
 ANSWERS = (3, 7)
-MODULE = {"gpt2": "gpt2", "gpt_neox": "gpt_neox", "llama": "llama", "qwen2": "qwen2", "olmo2": "olmo2",
-          "gemma2": "gemma2", "phi3": "phi3", "qwen3": "qwen3", "mistral": "mistral"}
 
 
-def load(path):
-    return T.AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager", dtype=torch.float32).eval()
 
 
-def blocks_of(model):
-    mt = model.config.model_type
-    if mt == "gpt2":
-        return model.transformer.h
-    if mt == "gpt_neox":
-        return model.gpt_neox.layers
-    return model.model.layers
 
 
-def o_proj_of(block, mt):
-    if mt == "gpt2":
-        return block.attn.c_proj
-    if mt == "gpt_neox":
-        return block.attention.dense
-    return block.self_attn.o_proj
 
 
 def mlp_out_module(block, mt):
@@ -88,12 +78,6 @@ def mlp_out_module(block, mt):
     return block.mlp
 
 
-def geometry(cfg):
-    H = cfg.num_attention_heads
-    dh = getattr(cfg, "head_dim", None) or cfg.hidden_size // H
-    if cfg.model_type in ("gpt2", "gpt_neox"):
-        dh = cfg.hidden_size // H
-    return H, dh
 
 
 class Knockout:

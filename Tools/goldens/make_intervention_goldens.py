@@ -38,43 +38,21 @@ import torch
 import transformers as T
 from tokenizers import Tokenizer
 
+from hf_fixture_models import MODULE, attn_of, blocks_of, geometry, load, o_proj_of
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 FIX = os.path.join(ROOT, "Tests", "Fixtures")
 OUT = os.path.join(FIX, "interventions")
-MODULE = {"gpt2": "gpt2", "gpt_neox": "gpt_neox", "llama": "llama", "qwen2": "qwen2", "olmo2": "olmo2",
-          "gemma2": "gemma2", "phi3": "phi3", "qwen3": "qwen3", "mistral": "mistral"}
 
 
-def load(path):
-    return T.AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager", dtype=torch.float32).eval()
 
 
-def blocks_of(model):
-    mt = model.config.model_type
-    if mt == "gpt2":
-        return model.transformer.h
-    if mt == "gpt_neox":
-        return model.gpt_neox.layers
-    return model.model.layers
 
 
-def attn_of(block, mt):
-    return block.attn if mt == "gpt2" else block.attention if mt == "gpt_neox" else block.self_attn
 
 
-def o_proj_of(block, mt):
-    a = attn_of(block, mt)
-    return a.c_proj if mt == "gpt2" else a.dense if mt == "gpt_neox" else a.o_proj
 
 
-def geometry(cfg):
-    mt = cfg.model_type
-    H = cfg.num_attention_heads
-    KV = getattr(cfg, "num_key_value_heads", None) or H
-    dh = getattr(cfg, "head_dim", None) or cfg.hidden_size // H
-    if mt in ("gpt2", "gpt_neox"):
-        dh = cfg.hidden_size // H
-    return H, KV, dh
 
 
 def measure(model, ids, a, b, hooks=()):
