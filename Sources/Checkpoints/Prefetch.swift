@@ -6,8 +6,7 @@
 // final norm and the unembedding; `useOrder`), are read in chunks of `chunkBytes` through a private
 // mapping of each chunk populated with MADV_POPULATE_READ (Linux 5.14+: the kernel reads the pages into
 // the page cache and maps them, with no copy into user memory), then unmapped; where that is refused, by
-// pread into a scratch buffer. The thread runs at the lowest CPU priority (nice 19) and stops between two
-// chunks when cancelled. Nothing here changes what a pass computes: the job maps the same files itself.
+// pread into a scratch buffer. The thread stops between two chunks when cancelled. Nothing here changes what a pass computes: the job maps the same files itself.
 //
 // Memory: the page cache holds at most one 13 GB checkpoint on a 24 GiB machine. Reading all of k+1
 // while k computes would evict pages of k that its later decoding steps read again (or k+1's own first
@@ -124,11 +123,9 @@ public final class WeightPrefetch: @unchecked Sendable {
         }
 
         func run() {
-            #if canImport(Glibc)
-            // Lowest CPU priority for this thread only (on Linux the nice value is per thread, and who = 0
-            // names the calling thread).
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
-            #endif
+            // No lower CPU priority: populating the page cache is CPU work in the kernel (about 4 s for 13 GB
+            // here), and at nice 19 beside two busy compute threads the thread got ~1.5% of a core, so the
+            // pass faulted the pages in itself (measured: no gain at all; BENCHMARKS.md, issue 26).
             var fds: [Int32] = paths.map { open($0, O_RDONLY | O_CLOEXEC) }
             defer { for fd in fds where fd >= 0 { close(fd) } }
             var scratch: UnsafeMutableRawPointer? = nil

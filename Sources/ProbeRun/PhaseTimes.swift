@@ -2,6 +2,7 @@
 // run, with the work each phase did (FLOPs of its products, bytes of weights it read) and, once a roofline
 // is set, each phase's lower bound and the measured time as a % of it (issue 26). `cpiscope probe` prints
 // them when CPISCOPE_TIMING=1 (used by BENCHMARKS.md; off otherwise).
+import Checkpoints
 import Foundation
 import Models
 import TensorCore
@@ -119,6 +120,16 @@ public enum PhaseTimes {
         let r = Roofline.measure(k: k, n: n, rows: 128, compute: compute, weights: weights, runs: 3)
         currentRoofline = r
         return r
+    }
+
+    /// The same for the checkpoint folder `checkpoint` (its weight files are mapped once more and streamed);
+    /// nil when they cannot be opened (an adapter folder: pass the base's folder).
+    @discardableResult
+    public static func measureRoofline(for model: DecoderModel, checkpoint: URL, compute: ComputeContext) -> Roofline? {
+        if let r = currentRoofline { return r }
+        guard let store = try? WeightStore(directory: checkpoint) else { return nil }
+        let regions = store.names.compactMap { try? store.rawBytes($0).1 }
+        return measureRoofline(for: model, weights: regions, compute: compute)
     }
 
     /// One line per phase: seconds, and where a roofline is set and the phase has work, its bound and the

@@ -48,6 +48,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Also time one decoding step of each of these comma-separated numbers of sequences (one new token each over 8 cached positions) against reading every weight byte once (empty or 0: skip).")
     var decodeRows: String = ""
 
+    @Option(help: "A second checkpoint folder (the next checkpoint of a trajectory): after the measurements above, time loading it and its first 128-token pass and decoding step, from wherever its weights are (a cold page cache is the caller's to arrange).")
+    var next: String?
+
+    @Flag(help: "With --next: read the next checkpoint's weights into the page cache in the background (WeightPrefetch) while this one is measured, up to what the cache holds beside it, and the rest once it becomes the current one — the overlap a trajectory job gets.")
+    var prefetchNext = false
+
     @Option(help: "Also time a bf16 [rows × 4096] · [4096 × 11008] product (weights [out, in], as in a checkpoint) at each of these comma-separated row counts with oneDNN and with the direct AVX512-BF16 kernel, round-robin, side by side (empty: skip).")
     var bf16Kernels: String = ""
 
@@ -61,6 +67,20 @@ struct BenchCommand: ParsableCommand {
         let loadMs = elapsedMs(since: loadStart)
         let store = try WeightStore(directory: URL(fileURLWithPath: path))
         let weightBytes = store.files.map(\.fileSize).reduce(0, +)
+        // The next checkpoint's prefetch starts as this one's work starts, limited to what the page cache
+        // holds beside this checkpoint (MemAvailable counts this one's cached pages as reclaimable).
+        let benchStart = DispatchTime.now()
+        var prefetch: WeightPrefetch? = nil
+        if let next, prefetchNext {
+            // Leave an eighth of physical memory (at least 2 GiB) to everything else: MemAvailable also counts
+            // other files' cache and the pass's own buffers grow while it runs.
+            let available = BatchMemory.availableMemoryBytes() ?? 0
+            let reserve = max(2 << 30, BatchMemory.physicalMemoryBytes() / 8)
+            let limit = max(0, available - weightBytes - reserve)
+            prefetch = try WeightPrefetch.start(checkpoint: URL(fileURLWithPath: next), limitBytes: limit)
+            print(String(format: "prefetch of %@: up to %.0f MiB of %.0f MiB while this checkpoint is measured (MemAvailable %.0f MiB)",
+                         next, Double(limit) / 1048576, Double(prefetch!.totalBytes) / 1048576, Double(available) / 1048576))
+        }
         let c = model.config
         let request: LogitsRequest = logits == "all" ? .all : .last
         let sizes = ModelWeightSizes(model)
@@ -130,7 +150,38 @@ struct BenchCommand: ParsableCommand {
         }
         if !bf16Kernels.isEmpty { try compareBF16Kernels(try parseIDs(bf16Kernels), compute: compute) }
         for rows in decodeCounts { try measureDecode(model, rows: rows, regions: regions, sizes: sizes, roof: roof, compute: compute) }
+        if let next { try measureNext(URL(fileURLWithPath: next), prefetch: prefetch, since: benchStart, compute: compute) }
         print(String(format: "peak RSS: %.0f MiB; weight files: %.0f MiB", peakRSSMiB(), Double(weightBytes) / 1048576))
+    }
+
+    /// The switch to the next checkpoint of a trajectory: its load, first 128-token pass and first decoding
+    /// step of 8 rows, timed from wherever its weights are; with `prefetch`, the rest of its weights is read
+    /// ahead from the moment it becomes current.
+    func measureNext(_ url: URL, prefetch: WeightPrefetch?, since start: DispatchTime, compute: ComputeContext) throws {
+        if let p = prefetch {
+            print(String(format: "next checkpoint: %.0f of %.0f MiB prefetched during the %.1f s of measurements above",
+                         Double(p.bytesRead) / 1048576, Double(p.totalBytes) / 1048576, elapsedMs(since: start) / 1000))
+            p.raiseLimit(to: .max)
+        }
+        let t0 = DispatchTime.now()
+        let model = try DecoderModel.load(from: url)
+        let load = elapsedMs(since: t0)
+        let c = model.config
+        let ids = (0..<128).map { ($0 * 131 + 17) % c.vocab }
+        let t1 = DispatchTime.now()
+        _ = try model.forward(ids, logits: .last, compute: compute)
+        let first = elapsedMs(since: t1)
+        let caches = (0..<8).map { _ in KVCache(layers: c.layers, kvHeads: c.kvHeads, dHead: c.dHead, capacity: 16) }
+        _ = try model.forward(caches.map { SequenceInput(ids: [1, 2, 3], cache: $0) }, compute: compute)
+        let t2 = DispatchTime.now()
+        _ = try model.forward(caches.map { SequenceInput(ids: [4], cache: $0) }, compute: compute)
+        let step = elapsedMs(since: t2)
+        let t3 = DispatchTime.now()
+        _ = try model.forward(ids, logits: .last, compute: compute)
+        let warm = elapsedMs(since: t3)
+        print(String(format: "next checkpoint%@: load %.0f ms; first 128-token pass %.0f ms (the same pass warm: %.0f ms); then a decoding step of 8 rows %.0f ms; total %.1f s",
+                     prefetch == nil ? "" : " (prefetched)", load, first, warm, step, (load + first) / 1000))
+        if let p = prefetch { p.cancel() }
     }
 
     /// One decoding step of `rows` sequences (one new token each, after 8 cached positions), median of
