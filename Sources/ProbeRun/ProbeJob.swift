@@ -214,7 +214,13 @@ public enum ProbeJob {
                                                    parametricAccuracy: .nan, meanContextAttention: .nan,
                                                    meanSubjectAttention: .nan, meanLastLayerMC: .nan, skipped: true))
             },
-            measure: { _, _, loaded in
+            measure: { _, ref, loaded in
+                // CPISCOPE_TIMING=1: the roofline (product ceiling at the model's shape, streaming bandwidth of
+                // its weights) is measured once, on the first checkpoint measured, so each phase prints its bound.
+                if ProcessInfo.processInfo.environment["CPISCOPE_TIMING"] == "1" {
+                    let folder = loaded.adapter.map { URL(fileURLWithPath: $0.basePath) } ?? ref.path
+                    _ = PhaseTimes.measureRoofline(for: loaded.model, checkpoint: folder, compute: options.compute)
+                }
                 if let a = loaded.adapter, baseHashes[a.basePath] == nil {
                     baseHashes[a.basePath] = BackgroundHash(files: loaded.baseContentFiles)
                 }

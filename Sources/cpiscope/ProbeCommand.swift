@@ -68,7 +68,7 @@ struct ProbeCommand: ParsableCommand {
         progress.verbose = job.verbose
         let summaries = try ProbeJob.run(spec, progress: progress)
         if ProcessInfo.processInfo.environment["CPISCOPE_TIMING"] == "1" {
-            for (phase, seconds) in PhaseTimes.snapshot { Terminal.error(String(format: "timing: %-28@ %8.2f s", phase.rawValue as NSString, seconds)) }
+            for line in PhaseTimes.report() { Terminal.error(line) }
         }
         printSummary(summaries, output: spec.job.output)
     }
