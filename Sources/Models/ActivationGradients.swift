@@ -278,7 +278,7 @@ extension DecoderModel {
             // The block again, on its clean input, keeping its internals.
             tape.prepare(layer: l, weights: w)
             scratch.residual.update(from: x, count: n * d)
-            block(l, layout, queryFrom: 0, scratch: &scratch, observer: tape, compute: compute)
+            block(l, layout, queries: QueryRows(layout), scratch: &scratch, observers: [tape], compute: compute)
             layers[l] = blockBackward(l, w, input: x, layout: layout, scratch: scratch, tape: tape, work: work,
                                       hooks: hooks, compute: compute)
             // g is now ∂M/∂(block input), the value after a write at hook_resid_pre.

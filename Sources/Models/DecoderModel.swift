@@ -7,9 +7,10 @@
 //
 // A pass runs one or more sequences at once. Each sequence brings new token ids and its own KV cache
 // (positions continue after what the cache holds), so the same code serves a prompt pass (one sequence,
-// many rows), teacher-forced answers (many sequences, several rows each) and a generation step (many
-// sequences, one row each). Rows of all sequences are stacked: norms, projections and MLPs run on all
-// of them together (each weight is read once per pass), attention runs per sequence and head.
+// many rows), a probe group's prompt pass (many sequences, many rows each), teacher-forced answers (many
+// sequences, several rows each) and a generation step (many sequences, one row each). Rows of all
+// sequences are stacked: norms, projections and MLPs run on all of them together (each weight is read
+// once per pass), attention runs per sequence and head.
 //
 //   embed (× embedding scale) (+ learned positions)                hook_embed
 //   for each block l:                                             hooks (TransformerLens names)
@@ -25,10 +26,13 @@
 // Optional steps (?) are structure read from the block's weights and the config (ModelFamily.swift):
 // OLMo-2 has no pre-norms and post-norms inside the branches, Gemma-2 both, Qwen3 and OLMo-2 q/k norms.
 //
-// Observers read hook tensors (single-sequence passes). Interventions (Instrumentation/Intervention.swift)
-// are values held by the model (`intervened(_:)`): writes at resid_pre, z, attn_out, mlp_out, resid_post
-// and attention knockouts, applied in every pass the model runs, so a probe's prompt pass, its scored
-// answers and its generation all see them. Observers see the tensors after the writes.
+// Observers read hook tensors, one observer per sequence: each sees only its own sequence's rows, with its
+// own positions and attention patterns, as in a pass of that sequence alone (the products over the
+// stacked rows may differ from a lone pass's in the last bits: docs/cluster.md). Interventions
+// (Instrumentation/Intervention.swift) are values held by the model (`intervened(_:)`): writes at
+// resid_pre, z, attn_out, mlp_out, resid_post and attention knockouts, applied in every pass the model
+// runs at each row's own position, so a probe's prompt pass, its scored answers and its generation all
+// see them. Observers see the tensors after the writes.
 //
 // Attention is eager: explicit scores, mask and softmax, so the probabilities of every layer and head
 // exist. Threads come from a `ComputeContext` passed to each pass (no global compute state).
@@ -212,22 +216,26 @@ public final class DecoderModel: @unchecked Sendable {
         // Without a caller's cache nothing outlives the pass, so one layer's keys and values are enough:
         // every block writes and reads one shared layer (saves 2·layers·n·d_kv floats).
         let cache = cache ?? KVCache.scratch(kvHeads: config.kvHeads, dHead: config.dHead, capacity: ids.count)
-        return try run([SequenceInput(ids: ids, cache: cache)], logits: request, observer: observer, compute: compute)
+        return try run([SequenceInput(ids: ids, cache: cache)], logits: request, observers: [observer], compute: compute)
     }
 
     /// Runs one pass over several sequences, each continuing its own cache: the weights are read once
     /// for all of them. - Returns: logits [rows, d_vocab]: with `.last`, one row per sequence (its last
     /// position); with `.all`, every new position of every sequence, in order.
+    /// `observers` (empty, or one per sequence, nil for none) each see their own sequence's hook tensors,
+    /// shaped and positioned as in a pass of that sequence alone.
     @discardableResult
     public func forward(_ sequences: [SequenceInput], logits request: LogitsRequest = .last,
-                        compute: ComputeContext = .allCores) throws -> Tensor {
+                        observers: [(any ForwardObserver)?] = [], compute: ComputeContext = .allCores) throws -> Tensor {
         guard !sequences.isEmpty else { throw ModelError.emptyInput }
         precondition(Set(sequences.map { ObjectIdentifier($0.cache) }).count == sequences.count, "one cache per sequence")
-        return try run(sequences, logits: request, observer: nil, compute: compute)
+        precondition(observers.isEmpty || observers.count == sequences.count, "one observer (or nil) per sequence")
+        return try run(sequences, logits: request, observers: observers.isEmpty ? sequences.map { _ in nil } : observers,
+                       compute: compute)
     }
 
-    /// The pass. Observers are only attached to single-sequence passes.
-    private func run(_ seqs: [SequenceInput], logits request: LogitsRequest, observer: (any ForwardObserver)?,
+    /// The pass; `observers[s]` observes sequence s.
+    private func run(_ seqs: [SequenceInput], logits request: LogitsRequest, observers: [(any ForwardObserver)?],
                      compute: ComputeContext) throws -> Tensor {
         let d = config.dModel
         var layout = PassLayout()
@@ -242,10 +250,10 @@ public final class DecoderModel: @unchecked Sendable {
             layout.append(rows: s.ids.count, start: start, cache: s.cache)
         }
         let n = layout.rows
-        let single = seqs.count == 1
-        let wantsPatterns = single && (observer.map { o in (0..<config.layers).contains { o.wants(.attnPattern($0)) } } ?? false)
-        var scratch = Scratch(config: config, rows: n, keys: layout.longest, patternRows: wantsPatterns ? n : layout.widestSequence,
-                              patternHeads: wantsPatterns ? config.heads : max(1, compute.threads))
+        let wantsPatterns = observers.contains { o in o.map { o in (0..<config.layers).contains { o.wants(.attnPattern($0)) } } ?? false }
+        var scratch = Scratch(config: config, rows: n, keys: layout.longest, patternRows: layout.widestSequence,
+                              patternHeads: max(1, compute.threads), sequences: seqs.count,
+                              fullPatterns: wantsPatterns ? layout.fullPatternCount(heads: config.heads) : 0)
         defer { scratch.free() }
         let x = scratch.residual  // [pos, d_model]
 
@@ -259,36 +267,41 @@ public final class DecoderModel: @unchecked Sendable {
                 r += 1
             }
         }
-        let first = layout.positions[0]
-        emit(.embed, observer, x, [n, d], first)
+        let allRows = QueryRows(layout)
+        emit(.embed, observers, x, [d]) { (layout.firstRows[$0], layout.counts[$0], layout.starts[$0]) }
 
         for l in 0..<config.layers {
-            // The last block of a one-sequence pass only needs the last row when nothing else reads the
-            // others (their keys and values, computed from the block's input, are still cached).
-            let q0 = (single && l == config.layers - 1 && request == .last && n > 1 && !needsAllRows(ofLastBlock: l, observer)) ? n - 1 : 0
+            // In the last block a sequence only needs its last row when nothing else reads the others
+            // (their keys and values, computed from the block's input, are still cached).
+            let queries = l == config.layers - 1 && request == .last
+                ? QueryRows(layout, lastRowOnly: seqs.indices.map { layout.counts[$0] > 1 && !needsAllRows(ofLastBlock: l, observers[$0]) })
+                : allRows
             interventions.apply(at: .residPre(l), x, rows: n, width: d, rowPositions: layout.positions, dHead: config.dHead)
-            emit(.residPre(l), observer, x, [n, d], first)
-            block(l, layout, queryFrom: q0, scratch: &scratch, observer: observer, compute: compute)
-            interventions.apply(at: .residPost(l), x + q0 * d, rows: n - q0, width: d,
-                                rowPositions: Array(layout.positions[q0...]), dHead: config.dHead)
-            emit(.residPost(l), observer, x + q0 * d, [n - q0, d], first + q0)
+            emit(.residPre(l), observers, x, [d]) { (layout.firstRows[$0], layout.counts[$0], layout.starts[$0]) }
+            block(l, layout, queries: queries, scratch: &scratch, observers: observers, compute: compute)
+            for s in seqs.indices where !interventions.isEmpty {
+                interventions.apply(at: .residPost(l), x + queries.from[s] * d, rows: queries.counts[s], width: d,
+                                    rowPositions: Array(queries.positions(of: s)), dHead: config.dHead)
+            }
+            emit(.residPost(l), observers, x, [d]) { (queries.from[$0], queries.counts[$0], queries.firstPositions[$0]) }
         }
         for (s, seq) in seqs.enumerated() { seq.cache.length = layout.starts[s] + layout.counts[s] }
 
         // Final norm and unembedding for the requested rows only.
-        let rowsOut: [Int]
+        // Per sequence, the new rows whose logits are returned (a suffix of its rows).
+        let outCounts: [Int]
         switch request {
-        case .all: rowsOut = Array(0..<n)
-        case .last: rowsOut = seqs.indices.map { layout.firstRows[$0] + layout.counts[$0] - 1 }
-        case .none: rowsOut = []
+        case .all: outCounts = layout.counts
+        case .last: outCounts = seqs.map { _ in 1 }
+        case .none: outCounts = seqs.map { _ in 0 }
         case .trailing(let counts):
             precondition(counts.count == seqs.count, "one trailing count per sequence")
-            rowsOut = seqs.indices.flatMap { i -> Range<Int> in
-                let k = min(max(0, counts[i]), layout.counts[i])
-                let end = layout.firstRows[i] + layout.counts[i]
-                return (end - k)..<end
-            }
+            outCounts = seqs.indices.map { min(max(0, counts[$0]), layout.counts[$0]) }
         }
+        let rowsOut = seqs.indices.flatMap { i in (layout.firstRows[i] + layout.counts[i] - outCounts[i])..<(layout.firstRows[i] + layout.counts[i]) }
+        var outFirst = [Int](repeating: 0, count: seqs.count)
+        for i in seqs.indices.dropFirst() { outFirst[i] = outFirst[i - 1] + outCounts[i - 1] }
+        let outRows: (Int) -> (first: Int, count: Int, position: Int) = { (outFirst[$0], outCounts[$0], layout.starts[$0] + layout.counts[$0] - outCounts[$0]) }
         let out = Tensor(zeros: [rowsOut.count, config.vocab])
         guard !rowsOut.isEmpty else { return out }
         let normed = scratch.normed
@@ -297,9 +310,9 @@ public final class DecoderModel: @unchecked Sendable {
         } else {
             for (k, row) in rowsOut.enumerated() { finalNorm.apply(x + row * d, rows: 1, into: normed + k * d) }
         }
-        if single { emit(.lnFinal, observer, normed, [rowsOut.count, d], layout.positions[rowsOut[0]]) }
+        emit(.lnFinal, observers, normed, [d], outRows)
         unembed(normed, rows: rowsOut.count, into: out.pointer, compute: compute)
-        if single { emit(.logits, observer, out.pointer, [rowsOut.count, config.vocab], layout.positions[rowsOut[0]]) }
+        emit(.logits, observers, out.pointer, [config.vocab], outRows)
         return out
     }
 
@@ -330,45 +343,61 @@ public final class DecoderModel: @unchecked Sendable {
     // MARK: - One block
 
     /// Runs block `l` on the stacked residual rows in `scratch`. Keys and values are computed for every
-    /// row; queries, attention output, MLP and residual updates only for rows `q0..<rows` (q0 > 0 only
-    /// for the last block of a one-sequence pass whose caller needs just the last position's output).
+    /// row; queries, attention output, MLP and residual updates only for the rows in `queries` (fewer than
+    /// all only in the last block of a pass whose caller needs just each sequence's last position). Those
+    /// rows' attention and MLP outputs are stored compactly, `queries.compact[s]` the first of sequence s.
     /// An observer that is a `BlockTape` also receives the block's internals that the reverse pass needs
-    /// (ActivationGradients.swift); every other pass records nothing more.
-    func block(_ l: Int, _ layout: PassLayout, queryFrom q0: Int, scratch: inout Scratch,
-               observer: (any ForwardObserver)?, compute: ComputeContext) {
+    /// (ActivationGradients.swift; one sequence, every row); every other pass records nothing more.
+    func block(_ l: Int, _ layout: PassLayout, queries: QueryRows, scratch: inout Scratch,
+               observers: [(any ForwardObserver)?], compute: ComputeContext) {
         let w = blocks[l]
-        let tape = observer as? BlockTape
+        let tape = observers.count == 1 ? observers[0] as? BlockTape : nil
         let d = config.dModel
-        let n = layout.rows, m = n - q0
+        let n = layout.rows, m = queries.rows
         let x = scratch.residual
-        let xq = x + q0 * d          // the rows being updated
         let h = scratch.normed
-        let rowPositions = q0 == 0 ? layout.positions : Array(layout.positions[q0...])
-        let first = rowPositions[0]
+        let rowPositions = queries.positions
+        // Each sequence's rows of a compact [m, ·] output, and of the residual x.
+        let compactRows: (Int) -> (first: Int, count: Int, position: Int) = { (queries.compact[$0], queries.counts[$0], queries.firstPositions[$0]) }
+        let residualRows: (Int) -> (first: Int, count: Int, position: Int) = { (queries.from[$0], queries.counts[$0], queries.firstPositions[$0]) }
+        // The updated rows of x as one [m, d_model] buffer: x itself when they are contiguous, else a
+        // copy in `scratch.normed` (free once attention has run; the MLP's norm then runs in place).
+        let updatedRows: () -> UnsafePointer<Float> = {
+            if queries.contiguous { return UnsafePointer(x + queries.from[0] * d) }
+            for s in 0..<layout.count { (h + queries.compact[s] * d).update(from: x + queries.from[s] * d, count: queries.counts[s] * d) }
+            return UnsafePointer(h)
+        }
         // Attention sub-layer on norm(x) (on x itself without a pre-norm).
         let attnIn: UnsafePointer<Float>
         if let norm = w.attnNorm { norm.apply(x, rows: n, into: h); attnIn = UnsafePointer(h) } else { attnIn = UnsafePointer(x) }
-        attention(l, w, input: attnIn, layout, queryFrom: q0, scratch: &scratch, observer: observer, compute: compute)
+        attention(l, w, input: attnIn, layout, queries: queries, scratch: &scratch, observers: observers, compute: compute)
         let attnOut = scratch.attnOut  // [m, d_model]
         if let post = w.attnPostNorm { tape?.record(.attnPreNorm, attnOut, count: m * d); post.apply(attnOut, rows: m, into: attnOut) }
         interventions.apply(at: .attnOut(l), attnOut, rows: m, width: d, rowPositions: rowPositions, dHead: config.dHead)
-        emit(.attnOut(l), observer, attnOut, [m, d], first)
+        emit(.attnOut(l), observers, attnOut, [d], compactRows)
 
         if config.parallelResidual {
             // GPT-NeoX parallel residual: x + attn(ln1(x)) + mlp(ln2(x)).
-            mlpBranch(w, xq, rows: m, scratch: &scratch, tape: tape, compute: compute)
+            mlpBranch(w, updatedRows(), rows: m, scratch: &scratch, tape: tape, compute: compute)
             interventions.apply(at: .mlpOut(l), scratch.mlpOut, rows: m, width: d, rowPositions: rowPositions, dHead: config.dHead)
-            emit(.mlpOut(l), observer, scratch.mlpOut, [m, d], first)
-            addInPlace(xq, attnOut, count: m * d)
-            addInPlace(xq, scratch.mlpOut, count: m * d)
+            emit(.mlpOut(l), observers, scratch.mlpOut, [d], compactRows)
+            addUpdatedRows(x, attnOut, queries)
+            addUpdatedRows(x, scratch.mlpOut, queries)
         } else {
-            addInPlace(xq, attnOut, count: m * d)
-            emit(.residMid(l), observer, xq, [m, d], first)
-            mlpBranch(w, xq, rows: m, scratch: &scratch, tape: tape, compute: compute)
+            addUpdatedRows(x, attnOut, queries)
+            emit(.residMid(l), observers, x, [d], residualRows)
+            mlpBranch(w, updatedRows(), rows: m, scratch: &scratch, tape: tape, compute: compute)
             interventions.apply(at: .mlpOut(l), scratch.mlpOut, rows: m, width: d, rowPositions: rowPositions, dHead: config.dHead)
-            emit(.mlpOut(l), observer, scratch.mlpOut, [m, d], first)
-            addInPlace(xq, scratch.mlpOut, count: m * d)
+            emit(.mlpOut(l), observers, scratch.mlpOut, [d], compactRows)
+            addUpdatedRows(x, scratch.mlpOut, queries)
         }
+    }
+
+    /// x[updated rows] += y[m, d_model] (compact rows).
+    private func addUpdatedRows(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, _ queries: QueryRows) {
+        let d = config.dModel
+        if queries.contiguous { addInPlace(x + queries.from[0] * d, y, count: queries.rows * d); return }
+        for s in queries.from.indices { addInPlace(x + queries.from[s] * d, y + queries.compact[s] * d, count: queries.counts[s] * d) }
     }
 
     /// mlp_out = mlpPostNorm?(mlp(mlpNorm?(x))) for `rows` rows of the residual into scratch.mlpOut.
@@ -380,14 +409,16 @@ public final class DecoderModel: @unchecked Sendable {
         if let post = w.mlpPostNorm { tape?.record(.mlpPreNorm, scratch.mlpOut, count: m * config.dModel); post.apply(scratch.mlpOut, rows: m, into: scratch.mlpOut) }
     }
 
-    private func attention(_ l: Int, _ w: BlockWeights, input h: UnsafePointer<Float>, _ layout: PassLayout, queryFrom q0: Int,
-                           scratch: inout Scratch, observer: (any ForwardObserver)?, compute: ComputeContext) {
+    private func attention(_ l: Int, _ w: BlockWeights, input h: UnsafePointer<Float>, _ layout: PassLayout, queries: QueryRows,
+                           scratch: inout Scratch, observers: [(any ForwardObserver)?], compute: ComputeContext) {
         let H = config.heads, KV = config.kvHeads, dh = config.dHead
-        let n = layout.rows, m = n - q0
-        // 1. Project (queries only for rows q0..<n).
+        let n = layout.rows, m = queries.rows
+        // 1. Project (queries only for rows from the first updated one on; rows between sequences' updated
+        //    rows get queries that nothing reads).
+        let q0 = queries.from[0]
         let qkv = scratch.qkv
         let (ld, qOff, kOff, vOff) = project(w, h, rows: n, queryFrom: q0, into: qkv, compute: compute)
-        (observer as? BlockTape)?.record(.projected, qkv, count: n * ld)
+        if observers.count == 1 { (observers[0] as? BlockTape)?.record(.projected, qkv, count: n * ld) }
 
         // 2. Rotary on q (query rows) and k (all rows), then append k and v to each sequence's cache
         //    ([kv_head, pos, d_head]).
@@ -397,6 +428,7 @@ public final class DecoderModel: @unchecked Sendable {
             let kc = cache.keys[slot], vc = cache.values[slot], cap = cache.capacity
             // LongRoPE: the long factors when this sequence ends past the original context (per pass, as transformers).
             let rot = rotaryTable(sequenceEnd: layout.starts[s] + layout.counts[s])
+            let q0 = queries.from[s]
             for i in 0..<layout.counts[s] {
                 let r = layout.firstRows[s] + i, p = layout.starts[s] + i
                 let row = qkv + r * ld
@@ -419,13 +451,15 @@ public final class DecoderModel: @unchecked Sendable {
         let scale = attentionScale(layer: l)
         let softcap = config.attnLogitSoftcap
         let window = l < config.slidingWindow.count ? config.slidingWindow[l] : nil
-        let single = layout.count == 1
-        let wantPattern = single && (observer?.wants(.attnPattern(l)) ?? false)
-        let wantLastRow = single && (observer?.wants(.attnPatternLast(l)) ?? false)
+        let wantPattern = observers.map { $0?.wants(.attnPattern(l)) ?? false }
+        let wantLastRow = observers.map { $0?.wants(.attnPatternLast(l)) ?? false }
         let knockouts = interventions.knockouts(layer: l)
         let group = H / KV
-        let ctx = scratch.context  // [row, head·d_head], rows q0..<n stored from 0
-        let pattern = scratch.pattern, lastRow = scratch.lastRow, probsStride = scratch.patternStride
+        let ctx = scratch.context  // [row, head·d_head], the updated rows stored compactly
+        // Full patterns: sequence s's [head, query_pos, key_pos] from `patternOffsets[s]`.
+        let patternOffsets = layout.patternOffsets(heads: H)
+        let pattern = scratch.pattern, workerProbs = scratch.workerPattern, probsStride = scratch.patternStride
+        let lastRow = scratch.lastRow, lastRowStride = H * layout.longest   // sequence s: [head, key_pos] from s·lastRowStride
         let items = layout.count * H
         var work = 0
         for s in 0..<layout.count { work += layout.counts[s] * (layout.starts[s] + layout.counts[s]) * dh * H }
@@ -438,14 +472,13 @@ public final class DecoderModel: @unchecked Sendable {
                 let slot = cache.slot(forLayer: l)
                 let kc = cache.keys[slot], vc = cache.values[slot], cap = cache.capacity
                 let start = layout.starts[s]
-                // this sequence's query rows (only rows ≥ q0 are computed)
-                let rowFrom = max(layout.firstRows[s], q0), rowTo = layout.firstRows[s] + layout.counts[s]
-                let rows = rowTo - rowFrom
+                // this sequence's updated rows
+                let rowFrom = queries.from[s], rows = queries.counts[s]
                 let total = start + layout.counts[s]       // keys of this sequence after the pass
                 let firstPos = start + (rowFrom - layout.firstRows[s])
                 // full pattern: [head, query_pos, key_pos]; otherwise one buffer per worker
-                let probs = wantPattern ? pattern + hh * m * total : pattern + worker * probsStride
-                let ldp = wantPattern ? total : layout.longest
+                let probs = wantPattern[s] ? pattern + patternOffsets[s] + hh * rows * total : workerProbs + worker * probsStride
+                let ldp = wantPattern[s] ? total : layout.longest
                 // Query rows in blocks: a block's rows attend to keys before its last row only (causal), so
                 // scores and weighted values are computed for those keys alone (about half the work).
                 var r0 = 0
@@ -469,27 +502,28 @@ public final class DecoderModel: @unchecked Sendable {
                     }
                     // z_h[q, :] = probs · v_g
                     sgemm(m: r1 - r0, n: dh, k: keys, a: probs + r0 * ldp, lda: ldp, b: vc + g * cap * dh, ldb: dh,
-                          c: ctx + (rowFrom - q0 + r0) * H * dh + hh * dh, ldc: H * dh)
+                          c: ctx + (queries.compact[s] + r0) * H * dh + hh * dh, ldc: H * dh)
                     r0 = r1
                 }
-                if wantLastRow { (lastRow + hh * total).update(from: probs + (rows - 1) * ldp, count: total) }
+                if wantLastRow[s] { (lastRow + s * lastRowStride + hh * total).update(from: probs + (rows - 1) * ldp, count: total) }
                 item += workers
             }
         }
         parallelFor(workers, runItems)
-        if let observer, single {
-            let total = layout.starts[0] + n
-            if wantPattern {
-                observer.observe(.attnPattern(l), TensorView(pointer: pattern, shape: [H, m, total], firstPosition: layout.starts[0] + q0))
+        for (s, observer) in observers.enumerated() {
+            guard let observer else { continue }
+            let total = layout.starts[s] + layout.counts[s]
+            if wantPattern[s] {
+                observer.observe(.attnPattern(l), TensorView(pointer: pattern + patternOffsets[s], shape: [H, queries.counts[s], total],
+                                                             firstPosition: queries.firstPositions[s]))
             }
-            if wantLastRow {
-                observer.observe(.attnPatternLast(l), TensorView(pointer: lastRow, shape: [H, total], firstPosition: total - 1))
+            if wantLastRow[s] {
+                observer.observe(.attnPatternLast(l), TensorView(pointer: lastRow + s * lastRowStride, shape: [H, total], firstPosition: total - 1))
             }
         }
         // 4. z (hook_z), then the output projection.
-        let rowPositions = q0 == 0 ? layout.positions : Array(layout.positions[q0...])
-        interventions.apply(at: .attnZ(l), ctx, rows: m, width: H * dh, rowPositions: rowPositions, dHead: dh)
-        emit(.attnZ(l), observer, ctx, [m, H, dh], rowPositions[0])
+        interventions.apply(at: .attnZ(l), ctx, rows: m, width: H * dh, rowPositions: queries.positions, dHead: dh)
+        emit(.attnZ(l), observers, ctx, [H, dh]) { (queries.compact[$0], queries.counts[$0], queries.firstPositions[$0]) }
         w.attnOut.apply(ctx, rows: m, into: scratch.attnOut, compute: compute)
     }
 
@@ -570,11 +604,52 @@ public final class DecoderModel: @unchecked Sendable {
         }
     }
 
+    /// Hands each sequence's observer its own rows of a stacked buffer: `rows(s)` gives sequence s's first
+    /// row in `p`, its row count and the absolute position of that row; each row holds `inner` (e.g. [d_model]).
     @inline(__always)
-    private func emit(_ hook: HookPoint, _ observer: (any ForwardObserver)?, _ p: UnsafePointer<Float>, _ shape: [Int], _ first: Int) {
-        guard let observer, observer.wants(hook) else { return }
-        observer.observe(hook, TensorView(pointer: p, shape: shape, firstPosition: first))
+    private func emit(_ hook: HookPoint, _ observers: [(any ForwardObserver)?], _ p: UnsafePointer<Float>, _ inner: [Int],
+                      _ rows: (Int) -> (first: Int, count: Int, position: Int)) {
+        let width = inner.reduce(1, *)
+        for (s, observer) in observers.enumerated() {
+            guard let observer, observer.wants(hook) else { continue }
+            let (first, count, position) = rows(s)
+            guard count > 0 else { continue }
+            observer.observe(hook, TensorView(pointer: p + first * width, shape: [count] + inner, firstPosition: position))
+        }
     }
+}
+
+/// The stacked rows a block updates: per sequence a suffix of its new rows (all of them, or only the last
+/// in the last block of a pass whose observers need nothing else), stored compactly in the block's
+/// attention and MLP outputs.
+struct QueryRows {
+    /// Per sequence: first updated stacked row, updated rows, their first compact row and its position.
+    var from: [Int] = [], counts: [Int] = [], compact: [Int] = [], firstPositions: [Int] = []
+    /// Absolute position of each compact row.
+    var positions: [Int] = []
+    var rows = 0
+    /// True when compact row r is stacked row from[0] + r (every row updated, or one sequence).
+    var contiguous = true
+
+    /// Every new row of every sequence.
+    init(_ layout: PassLayout) { self.init(layout, lastRowOnly: layout.counts.map { _ in false }) }
+
+    init(_ layout: PassLayout, lastRowOnly: [Bool]) {
+        for s in 0..<layout.count {
+            let k = lastRowOnly[s] ? 1 : layout.counts[s]
+            let skip = layout.counts[s] - k
+            from.append(layout.firstRows[s] + skip)
+            counts.append(k)
+            compact.append(rows)
+            firstPositions.append(layout.starts[s] + skip)
+            positions.append(contentsOf: (layout.starts[s] + skip)..<(layout.starts[s] + layout.counts[s]))
+            if from[s] != from[0] + rows { contiguous = false }
+            rows += k
+        }
+    }
+
+    /// The positions of sequence s's updated rows.
+    func positions(of s: Int) -> ArraySlice<Int> { positions[compact[s]..<(compact[s] + counts[s])] }
 }
 
 /// Where each sequence's rows sit in a pass's stacked buffers.
@@ -592,6 +667,16 @@ struct PassLayout {
     var widestSequence = 0
 
     var count: Int { caches.count }
+
+    /// Floats of every sequence's full attention pattern [head, new rows, keys], one after another.
+    func fullPatternCount(heads: Int) -> Int { (0..<count).reduce(0) { $0 + heads * counts[$1] * (starts[$1] + counts[$1]) } }
+
+    /// Where sequence s's full pattern starts in that buffer.
+    func patternOffsets(heads: Int) -> [Int] {
+        var offsets = [Int](repeating: 0, count: count)
+        for s in 1..<max(count, 1) { offsets[s] = offsets[s - 1] + heads * counts[s - 1] * (starts[s - 1] + counts[s - 1]) }
+        return offsets
+    }
 
     mutating func append(rows n: Int, start: Int, cache: KVCache) {
         caches.append(cache)
@@ -651,21 +736,26 @@ struct Scratch {
     let normed: UnsafeMutablePointer<Float>      // [pos, d_model]
     let qkv: UnsafeMutablePointer<Float>         // [pos, (head + 2·kv_head)·d_head]
     let context: UnsafeMutablePointer<Float>     // [pos, head·d_head]  (hook_z)
-    /// Attention probabilities: [head, query_pos, key_pos] when observed, else one
-    /// [query_pos, key_pos] buffer per worker (`patternStride` floats apart).
+    /// Attention probabilities observed in full: per sequence [head, query_pos, key_pos]
+    /// (`PassLayout.patternOffsets`); then, from `workerPattern`, one [query_pos, key_pos] buffer per
+    /// worker (`patternStride` floats apart) for the sequences whose pattern is not observed.
     let pattern: UnsafeMutablePointer<Float>
+    let workerPattern: UnsafeMutablePointer<Float>
     let patternStride: Int
     let patternHeads: Int
     let attnOut: UnsafeMutablePointer<Float>     // [pos, d_model]
     let mlpHidden: UnsafeMutablePointer<Float>   // [pos, d_mlp]
     let mlpHidden2: UnsafeMutablePointer<Float>  // [pos, 2·d_mlp]
     let mlpOut: UnsafeMutablePointer<Float>      // [pos, d_model]
-    let lastRow: UnsafeMutablePointer<Float>     // [head, key_pos]
+    let lastRow: UnsafeMutablePointer<Float>     // [sequence, head, key_pos]
     let cos: UnsafeMutablePointer<Float>         // [d_head]
     let sin: UnsafeMutablePointer<Float>         // [d_head]
     private var all: [UnsafeMutablePointer<Float>] = []
 
-    init(config c: ModelConfig, rows n: Int, keys total: Int, patternRows: Int, patternHeads: Int) {
+    /// `fullPatterns`: floats for the observed full patterns (0: none; a pass of one sequence may then
+    /// still keep its full pattern in the worker buffers when there are `heads` of `rows × keys`).
+    init(config c: ModelConfig, rows n: Int, keys total: Int, patternRows: Int, patternHeads: Int, sequences: Int = 1,
+         fullPatterns: Int = 0) {
         var all: [UnsafeMutablePointer<Float>] = []
         func make(_ count: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
@@ -680,12 +770,13 @@ struct Scratch {
         context = make(n * c.heads * c.dHead)
         patternStride = patternRows * total
         self.patternHeads = patternHeads
-        pattern = make(patternHeads * patternStride)
+        pattern = make(fullPatterns + patternHeads * patternStride)
+        workerPattern = pattern + fullPatterns
         attnOut = make(n * c.dModel)
         mlpHidden = make(n * c.dMLP)
         mlpHidden2 = make(n * 2 * c.dMLP)   // [pos, d_mlp], or [pos, 2·d_mlp] for a fused gate|up
         mlpOut = make(n * c.dModel)
-        lastRow = make(c.heads * total)
+        lastRow = make(sequences * c.heads * total)
         cos = make(c.dHead)
         sin = make(c.dHead)
         self.all = all

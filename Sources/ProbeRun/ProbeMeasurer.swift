@@ -1,6 +1,6 @@
-// Probes through one model: every measurement of the probe job from one instrumented prompt pass per
-// probe, then the logit lens, two teacher-forced answer continuations and a greedy generation, batched
-// over the probes of a group and sharing each prompt's KV cache.
+// Probes through one model: every measurement of the probe job from one instrumented prompt pass over
+// the prompts of a probe group (each prompt observed on its own), then the logit lens, two teacher-forced
+// answer continuations and a greedy generation, batched over the group and sharing each prompt's KV cache.
 import Checkpoints
 import Foundation
 import Instrumentation
@@ -88,16 +88,17 @@ public enum ProbeMeasurer {
         try measureBatch([(probe, built)], model: model, options: options, decode: decode)[0]
     }
 
-    /// Measures several probes. Each gets its own instrumented prompt pass; the rest runs on all of them
-    /// together, so that each weight matrix is read once per step for the whole group rather than once
-    /// per probe: the logit lens of every probe's residuals in one unembedding product, the teacher-forced
+    /// Measures several probes, all of them together, so that each weight matrix is read once per step
+    /// for the whole group rather than once per probe: one instrumented prompt pass over all prompts
+    /// (their rows stacked in every product, each prompt observed on its own: `promptPasses`), the
+    /// logit lens of every probe's residuals in one unembedding product, the teacher-forced
     /// answers one token position at a time over all prompt caches (`continuationLogLikelihoodBatch`),
     /// and the greedy generation one batched decoding step per token (`greedyContinueBatch`).
     public static func measureBatch(_ probes: [(TokenizedProbe, BuiltPrompt)], model: DecoderModel, options: MeasureOptions,
                                     decode: ([Int]) -> String) throws -> [ProbeMeasurement] {
         let c = model.config
         var clock = PhaseClock()
-        let passes = try probes.map { try promptPass($0.0, model: model, options: options) }
+        let passes = try promptPasses(probes.map(\.0), model: model, options: options)
         clock.lap(.promptPass)
 
         // Direct logit attribution from each prompt pass's components and cache, before the caches grow.
@@ -228,18 +229,43 @@ public enum ProbeMeasurer {
         var dumpedResiduals: [Float]
     }
 
-    /// The instrumented prompt pass: span attention, the residual stream at the answer position (for the
-    /// lens), dumps if asked, the prompt's cache and its next-token logits.
-    static func promptPass(_ probe: TokenizedProbe, model: DecoderModel, options: MeasureOptions) throws -> PromptPass {
-        let c = model.config
-        let n = probe.promptIDs.count
-        let (limit, byModel) = promptLimit(config: c, maxPromptTokens: options.maxPromptTokens)
-        if n > limit {
-            throw ProbeRunError.promptTooLong(probeID: probe.probeID, tokens: n, limit: limit, byModel: byModel)
+    /// The instrumented prompt pass of a group: one pass over all prompts, their rows stacked in every
+    /// projection and MLP (attention per prompt), each prompt with its own observers, which see what a
+    /// pass of that prompt alone shows them (span attention, the residual stream at the answer position
+    /// for the lens, components for attribution, dumps if asked); each prompt's cache and next-token logits.
+    static func promptPasses(_ probes: [TokenizedProbe], model: DecoderModel, options: MeasureOptions) throws -> [PromptPass] {
+        guard !probes.isEmpty else { return [] }
+        let (limit, byModel) = promptLimit(config: model.config, maxPromptTokens: options.maxPromptTokens)
+        for probe in probes where probe.promptIDs.count > limit {
+            throw ProbeRunError.promptTooLong(probeID: probe.probeID, tokens: probe.promptIDs.count, limit: limit, byModel: byModel)
         }
-        let q = probe.answerPosition
-        let spans: [[Int]?] = SpanKind.allCases.map { kind in
-            (probe.spanStatus[kind]?.isFound ?? false) ? probe.spanPositions[kind] ?? [] : nil
+        let recorders = probes.map { Recorders($0, model: model, options: options) }
+        let caches = probes.map { probe in
+            model.makeCache(capacity: probe.promptIDs.count + max(probe.answerIDs.count, probe.memoryAnswerIDs.count, options.maxNewTokens) + 1)
+        }
+        let logits = try model.forward(zip(probes, caches).map { SequenceInput(ids: $0.promptIDs, cache: $1) }, logits: .last,
+                                       observers: recorders.map(\.group), compute: options.compute)
+        let V = model.config.vocab
+        return recorders.indices.map { k in
+            recorders[k].pass(cache: caches[k], lastLogits: Array(UnsafeBufferPointer(start: logits.pointer + k * V, count: V)),
+                              model: model, options: options)
+        }
+    }
+
+    /// One prompt's observers in the group's prompt pass.
+    struct Recorders {
+        let spanRec: SpanAttentionRecorder
+        let residRec: ResidualRecorder
+        let components: ComponentRecorder
+        let dumpRec: HookRecorder?
+        let spans: [[Int]?]
+        let group: ObserverGroup
+
+        init(_ probe: TokenizedProbe, model: DecoderModel, options: MeasureOptions) {
+            let c = model.config
+            let q = probe.answerPosition
+            let spans: [[Int]?] = SpanKind.allCases.map { kind in
+                (probe.spanStatus[kind]?.isFound ?? false) ? probe.spanPositions[kind] ?? [] : nil
         }
         let spanRec = SpanAttentionRecorder(queryPosition: q, spans: spans, layers: c.layers, heads: c.heads)
         let dumpAll = !options.dumpLayers.isEmpty
@@ -249,19 +275,26 @@ public enum ProbeMeasurer {
         var members: [any ForwardObserver] = [spanRec, residRec, components]
         let dumpRec = dumpAll ? HookRecorder(Set(options.dumpLayers.map { HookPoint.attnPattern($0) })) : nil
         if let dumpRec { members.append(dumpRec) }
-        let observer = ObserverGroup(members)
+        self.spanRec = spanRec
+        self.residRec = residRec
+        self.components = components
+        self.dumpRec = dumpRec
+        self.spans = spans
+        group = ObserverGroup(members)
+        }
 
-        let longest = max(probe.answerIDs.count, probe.memoryAnswerIDs.count, options.maxNewTokens)
-        let cache = model.makeCache(capacity: n + longest + 1)
-        let lastLogits = try model.forward(probe.promptIDs, cache: cache, logits: .last, observer: observer, compute: options.compute).array
-
-        var patterns: [Float] = []
-        if let dumpRec {
-            for l in options.dumpLayers { patterns.append(contentsOf: dumpRec[.attnPattern(l)]?.array ?? []) }
+        /// What the observers kept, with the prompt's cache and next-token logits.
+        func pass(cache: KVCache, lastLogits: [Float], model: DecoderModel, options: MeasureOptions) -> PromptPass {
+            let c = model.config
+            let dumpAll = !options.dumpLayers.isEmpty
+            var patterns: [Float] = []
+            if let dumpRec {
+                for l in options.dumpLayers { patterns.append(contentsOf: dumpRec[.attnPattern(l)]?.array ?? []) }
         }
         var streams: [Float] = []
         if dumpAll { for lens in 0...c.layers { streams.append(contentsOf: residRec.streams[lens] ?? []) } }
         return PromptPass(attentionMass: spanRec.mass, residuals: residRec.residuals, cache: cache, lastLogits: lastLogits,
                           components: components, spans: spans, dumpedPatterns: patterns, dumpedResiduals: streams)
+        }
     }
 }

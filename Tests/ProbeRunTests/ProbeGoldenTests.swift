@@ -127,8 +127,17 @@ struct ProbeGoldenTests {
             let single = try ProbeMeasurer.measure(pairs[k].0, built: pairs[k].1, model: model, options: options,
                                                    decode: { tokenizer.decode($0, skipSpecialTokens: true) })
             #expect(single.generated == batched[k].generated)
+            // The group's prompt pass stacks the prompts' rows in every product, which may sum in another
+            // order than a lone prompt's (docs/cluster.md, "What results depend on"). Bound from the arithmetic
+            // (Tests/NumericTolerance): two orders of a length-K float32 dot product differ by ≤ 2·γ_K·Σ|x·w|;
+            // with Σ|x·w| ≤ √K·max|t| and one such difference per product on the path to the last layer's
+            // pattern (4·(L−1) + 1 products; a mass is at most 1): P · 2·γ_K · √K (the same rule as
+            // Tests/ModelsTests/BatchedObserverTests.swift, which checks every hook tensor).
+            let c = model.config, K = max(c.dModel, c.dMLP)
+            let gamma = Double(K) * 0x1p-24 / (1 - Double(K) * 0x1p-24)
+            let massBound = Double(4 * (c.layers - 1) + 1) * 2 * gamma * Double(K).squareRoot()
             let d = zip(single.attentionMass, batched[k].attentionMass).map { $0.isNaN && $1.isNaN ? 0 : abs($0 - $1) }.max()!
-            #expect(d <= 1e-6, "\(ref.id): attention mass single vs batched max |Δ| = \(d)")
+            #expect(Double(d) <= massBound, "\(ref.id): attention mass single vs batched max |Δ| = \(d) > \(massBound)")
         }
     }
 

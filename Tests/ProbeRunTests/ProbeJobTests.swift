@@ -24,7 +24,12 @@ struct ProbeJobTests {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("run.h5")
-        let summaries = try ProbeJob.run(try spec(out))
+        // One group of all six probes (a budget far above their caches), so that the recomputation below
+        // can measure the same group: results depend on the group in the last bits (docs/cluster.md).
+        var s = try spec(out)
+        s.probeGroupSize = 6
+        s.batchCacheBytes = 1 << 30
+        let summaries = try ProbeJob.run(s)
         #expect(summaries.count == 3)
         let f = try HDF5File.open(at: out, writable: false)
         defer { try? f.close() }
@@ -37,11 +42,13 @@ struct ProbeJobTests {
         // Independent recomputation for checkpoint-10, probe 4.
         let tokenizer = try Tokenizer.load(from: trajectoryDir)
         let model = try DecoderModel.load(from: trajectoryDir.appendingPathComponent("checkpoint-10"))
-        let probe = try ProbeSetLoader.load(url: trajectoryDir.appendingPathComponent("probes.jsonl")).probes[4]
-        let built = try PromptBuilder.build(probe, template: .plain)
-        let t = try TokenizedProbe(built, encoder: TokenizerEncoder(tokenizer))
+        let group = try ProbeSetLoader.load(url: trajectoryDir.appendingPathComponent("probes.jsonl")).probes.map { probe in
+            let built = try PromptBuilder.build(probe, template: .plain)
+            return (try TokenizedProbe(built, encoder: TokenizerEncoder(tokenizer)), built)
+        }
+        #expect(group.count == 6)
         var o = MeasureOptions(); o.stopTokens = Set(model.config.eosTokenIDs)
-        let m = try ProbeMeasurer.measure(t, built: built, model: model, options: o, decode: { tokenizer.decode($0, skipSpecialTokens: true) })
+        let m = try ProbeMeasurer.measureBatch(group, model: model, options: o, decode: { tokenizer.decode($0, skipSpecialTokens: true) })[4]
         let per = SpanKind.allCases.count * 2 * 4
         let slab = Array(mass.values[(1 * 6 + 4) * per ..< (1 * 6 + 5) * per])
         let diff = zip(slab, m.attentionMass).map { $0.isNaN && $1.isNaN ? 0 : abs($0 - $1) }.max()!
