@@ -99,7 +99,8 @@ public enum ProbeMeasurer {
         let c = model.config
         var clock = PhaseClock()
         let passes = try promptPasses(probes.map(\.0), model: model, options: options)
-        clock.lap(.promptPass)
+        // The work of each phase (PhaseTimes: its roofline bound under CPISCOPE_TIMING=1).
+        clock.lap(.promptPass, work: .forward(model, tokens: probes.reduce(0) { $0 + $1.0.promptIDs.count }, logitRows: probes.count, passes: 1))
 
         // Direct logit attribution from each prompt pass's components and cache, before the caches grow.
         let attribution = model.directLogitAttribution(
@@ -113,11 +114,14 @@ public enum ProbeMeasurer {
         let lens = LogitLens.scoresBatch(model: model, residuals: passes.map(\.residuals), lensLayers: c.layers + 1,
                                          targets: firstTokens, compute: options.compute)
         let tuned = options.tunedLens?.scores(model: model, residuals: passes.map(\.residuals), targets: firstTokens, compute: options.compute)
-        clock.lap(.logitLens)
+        clock.lap(.logitLens, work: .unembedding(model, rows: probes.count * (c.layers + 1), passes: 1))
 
         let loglik = try answerLogLikelihoods(probes.map(\.0), caches: passes.map(\.cache), lastLogits: passes.map(\.lastLogits),
                                               model: model, compute: options.compute)
-        clock.lap(.answers)
+        let answerTokens = probes.reduce(0) { $0 + $1.0.answerIDs.count + $1.0.memoryAnswerIDs.count }
+        // One weight read per token position of each answer, the longest context answer and the longest memory one.
+        let answerSteps = (probes.map(\.0.answerIDs.count).max() ?? 0) + (probes.map(\.0.memoryAnswerIDs.count).max() ?? 0)
+        clock.lap(.answers, work: .forward(model, tokens: answerTokens, logitRows: answerTokens, passes: answerSteps))
 
         var results = passes.indices.map { k in
             ProbeMeasurement(
@@ -130,7 +134,9 @@ public enum ProbeMeasurer {
 
         let generated = try generations(probes, caches: passes.map(\.cache), lastLogits: passes.map(\.lastLogits), model: model,
                                         options: options, decode: decode)
-        clock.lap(.generation)
+        let generatedTokens = generated.reduce(0) { $0 + $1.ids.count }
+        clock.lap(.generation, work: .forward(model, tokens: generatedTokens, logitRows: generatedTokens,
+                                              passes: generated.map(\.ids.count).max() ?? 0))
         for (k, g) in generated.enumerated() {
             results[k].generated = g.text
             results[k].generatedIDs = g.ids
