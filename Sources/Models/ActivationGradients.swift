@@ -650,20 +650,14 @@ private struct BackwardBuffers: @unchecked Sendable {
 
     /// Sized for `rows` positions and the MLP kind of the model's blocks (every block has the same kind).
     init(config c: ModelConfig, mlp: MLP, rows n: Int, threads: Int) {
-        var all: [UnsafeMutablePointer<Float>] = []
-        func make(_ count: Int) -> UnsafeMutablePointer<Float> {
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
-            p.initialize(repeating: 0, count: max(count, 1))
-            all.append(p)
-            return p
-        }
+        var pool = ZeroedBuffers()
         let width = max(c.dModel, c.heads * c.dHead)
         let qkvWidth = max((c.heads + 2 * c.kvHeads) * c.dHead, 3 * c.heads * c.dHead)
         workers = max(1, min(threads, c.heads))
-        g = make(n * c.dModel); a = make(n * c.dModel); b = make(n * c.dModel); self.c = make(n * c.dModel)
-        mid = make(n * c.dModel); z = make(n * width); dense = make(n * width)
-        qkv = make(n * qkvWidth)
-        keys = make(c.heads * n * c.dHead); values = make(c.heads * n * c.dHead)
+        g = pool.make(n * c.dModel); a = pool.make(n * c.dModel); b = pool.make(n * c.dModel); self.c = pool.make(n * c.dModel)
+        mid = pool.make(n * c.dModel); z = pool.make(n * width); dense = pool.make(n * width)
+        qkv = pool.make(n * qkvWidth)
+        keys = pool.make(c.heads * n * c.dHead); values = pool.make(c.heads * n * c.dHead)
         let m = mlp.hiddenWidth
         var fused = false, gated = false
         switch mlp {
@@ -671,12 +665,12 @@ private struct BackwardBuffers: @unchecked Sendable {
         case .gated: gated = true
         case .gatedFused: fused = true
         }
-        hidden = make(n * m); hidden2 = make(n * (fused ? 2 : 1) * m)
-        hidden3 = make(gated ? n * m : 0)
+        hidden = pool.make(n * m); hidden2 = pool.make(n * (fused ? 2 : 1) * m)
+        hidden3 = pool.make(gated ? n * m : 0)
         let block = min(n, DecoderModel.queryBlock)
-        blockScores = make(workers * block * n)
-        blockCapped = make(c.attnLogitSoftcap == nil ? 0 : workers * block * n)
-        self.all = all
+        blockScores = pool.make(workers * block * n)
+        blockCapped = pool.make(c.attnLogitSoftcap == nil ? 0 : workers * block * n)
+        self.all = pool.buffers
     }
 
     func free() { all.forEach { $0.deallocate() } }
@@ -867,19 +861,8 @@ private func activationDerivative8(_ act: Activation, _ x: Float8) -> Float8 {
         let ds: Float8 = 2 * s * (1 - s)
         return s + x * ds * du
     case .gelu:
-        let z = x * 0.7071067811865476
-        let az = z.replacing(with: -z, where: z .< 0)
-        let t = 1 / (1 + 0.3275911 * az)
-        var poly = Float8(repeating: 1.061405429)
-        poly = poly * t - 1.453152027
-        poly = poly * t + 1.421413741
-        poly = poly * t - 0.284496736
-        poly = poly * t + 0.254829592
-        poly = poly * t
-        let e = exp8(-az * az)
-        let erfAbs = 1 - poly * e
-        let erf = erfAbs.replacing(with: -erfAbs, where: z .< 0)
-        return 0.5 * (1 + erf) + x * e * 0.3989422804014327   // e = exp(−x²/2)
+        let (erf, e) = erfWithGaussian8(x * 0.7071067811865476)   // e = exp(−x²/2)
+        return 0.5 * (1 + erf) + x * e * 0.3989422804014327
     case .relu:
         return Float8(repeating: 0).replacing(with: 1, where: x .> 0)
     }

@@ -731,6 +731,19 @@ func scaleInverseFrequencies(_ invFreq: [Double], _ scaling: RopeScaling) -> [Do
 }
 
 /// Per-pass work buffers, sized for `rows` stacked rows attending over at most `keys` positions.
+/// Zero-filled float buffers allocated one after another and freed together (the scratch of a pass, and of a
+/// reverse pass): at least one float each, so that a zero-sized buffer is still a valid pointer.
+struct ZeroedBuffers {
+    private(set) var buffers: [UnsafeMutablePointer<Float>] = []
+
+    mutating func make(_ count: Int) -> UnsafeMutablePointer<Float> {
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        p.initialize(repeating: 0, count: max(count, 1))
+        buffers.append(p)
+        return p
+    }
+}
+
 struct Scratch {
     let residual: UnsafeMutablePointer<Float>    // [pos, d_model]
     let normed: UnsafeMutablePointer<Float>      // [pos, d_model]
@@ -756,30 +769,24 @@ struct Scratch {
     /// still keep its full pattern in the worker buffers when there are `heads` of `rows × keys`).
     init(config c: ModelConfig, rows n: Int, keys total: Int, patternRows: Int, patternHeads: Int, sequences: Int = 1,
          fullPatterns: Int = 0) {
-        var all: [UnsafeMutablePointer<Float>] = []
-        func make(_ count: Int) -> UnsafeMutablePointer<Float> {
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
-            p.initialize(repeating: 0, count: max(count, 1))
-            all.append(p)
-            return p
-        }
+        var pool = ZeroedBuffers()
         let qkvWidth = max((c.heads + 2 * c.kvHeads) * c.dHead, 3 * c.heads * c.dHead)  // the widest projection layout
-        residual = make(n * c.dModel)
-        normed = make(n * c.dModel)
-        qkv = make(n * qkvWidth)
-        context = make(n * c.heads * c.dHead)
+        residual = pool.make(n * c.dModel)
+        normed = pool.make(n * c.dModel)
+        qkv = pool.make(n * qkvWidth)
+        context = pool.make(n * c.heads * c.dHead)
         patternStride = patternRows * total
         self.patternHeads = patternHeads
-        pattern = make(fullPatterns + patternHeads * patternStride)
+        pattern = pool.make(fullPatterns + patternHeads * patternStride)
         workerPattern = pattern + fullPatterns
-        attnOut = make(n * c.dModel)
-        mlpHidden = make(n * c.dMLP)
-        mlpHidden2 = make(n * 2 * c.dMLP)   // [pos, d_mlp], or [pos, 2·d_mlp] for a fused gate|up
-        mlpOut = make(n * c.dModel)
-        lastRow = make(sequences * c.heads * total)
-        cos = make(c.dHead)
-        sin = make(c.dHead)
-        self.all = all
+        attnOut = pool.make(n * c.dModel)
+        mlpHidden = pool.make(n * c.dMLP)
+        mlpHidden2 = pool.make(n * 2 * c.dMLP)   // [pos, d_mlp], or [pos, 2·d_mlp] for a fused gate|up
+        mlpOut = pool.make(n * c.dModel)
+        lastRow = pool.make(sequences * c.heads * total)
+        cos = pool.make(c.dHead)
+        sin = pool.make(c.dHead)
+        self.all = pool.buffers
     }
 
     func free() { all.forEach { $0.deallocate() } }

@@ -83,7 +83,13 @@ public func silu8(_ x: Float8) -> Float8 { x / (1 + exp8(-x)) }
 /// t = 1 / (1 + p·z) for z ≥ 0, odd in z.
 @inline(__always)
 public func geluErf8(_ x: Float8) -> Float8 {
-    let z = x * 0.7071067811865476
+    0.5 * x * (1 + erfWithGaussian8(x * 0.7071067811865476).erf)
+}
+
+/// erf(z) by Abramowitz & Stegun 7.1.26 (the formula above), and the factor e^(−z²) it computes on the way
+/// (the GELU derivative's φ needs it: ActivationGradients.swift). The one definition of both.
+@inline(__always)
+public func erfWithGaussian8(_ z: Float8) -> (erf: Float8, gaussian: Float8) {
     let az = z.replacing(with: -z, where: z .< 0)
     let t = 1 / (1 + 0.3275911 * az)
     var poly = Float8(repeating: 1.061405429)
@@ -92,9 +98,9 @@ public func geluErf8(_ x: Float8) -> Float8 {
     poly = poly * t - 0.284496736
     poly = poly * t + 0.254829592
     poly = poly * t
-    let erfAbs = 1 - poly * exp8(-az * az)
-    let erf = erfAbs.replacing(with: -erfAbs, where: z .< 0)
-    return 0.5 * x * (1 + erf)
+    let e = exp8(-az * az)
+    let erfAbs = 1 - poly * e
+    return (erfAbs.replacing(with: -erfAbs, where: z .< 0), e)
 }
 
 /// GELU (tanh form) over a buffer, in place.
