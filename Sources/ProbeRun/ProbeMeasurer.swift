@@ -119,9 +119,8 @@ public enum ProbeMeasurer {
         let loglik = try answerLogLikelihoods(probes.map(\.0), caches: passes.map(\.cache), lastLogits: passes.map(\.lastLogits),
                                               model: model, compute: options.compute)
         let answerTokens = probes.reduce(0) { $0 + $1.0.answerIDs.count + $1.0.memoryAnswerIDs.count }
-        // One weight read per token position of each answer, the longest context answer and the longest memory one.
-        let answerSteps = (probes.map(\.0.answerIDs.count).max() ?? 0) + (probes.map(\.0.memoryAnswerIDs.count).max() ?? 0)
-        clock.lap(.answers, work: .forward(model, tokens: answerTokens, logitRows: answerTokens, passes: answerSteps))
+        // Two batched teacher-forced passes: the context answers of the group, then the memory answers.
+        clock.lap(.answers, work: .forward(model, tokens: answerTokens, logitRows: answerTokens, passes: 2))
 
         var results = passes.indices.map { k in
             ProbeMeasurement(
