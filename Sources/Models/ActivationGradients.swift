@@ -711,16 +711,7 @@ extension WeightMatrix {
     /// `compute`'s precision.
     func multiplyTransposedBack(_ g: UnsafePointer<Float>, rows: Int, n: Int, k: Int, into r: UnsafeMutablePointer<Float>,
                                 compute: ComputeContext) {
-        if compute.precision == .bf16 {
-            linearBF16(g, rows: rows, inFeatures: n, weight: half?.bf16Operand ?? .f32(float!.pointer), layout: .inOut,
-                       outFeatures: k, bias: nil, into: r, compute: compute)
-        } else if let f = float {
-            linear(g, rows: rows, inFeatures: n, weight: f.pointer, layout: .inOut, outFeatures: k, bias: nil, into: r, compute: compute)
-        } else {
-            let half = half!
-            linearHalf(g, rows: rows, inFeatures: n, weight: half.bytes, format: half.format, layout: .inOut,
-                       outFeatures: k, bias: nil, into: r, compute: compute)
-        }
+        product(g, rows: rows, inFeatures: n, outFeatures: k, layout: .inOut, into: r, compute: compute)
     }
 }
 

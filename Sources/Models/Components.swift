@@ -41,15 +41,23 @@ public struct WeightMatrix: Sendable {
     /// in `compute`'s precision.
     func multiplyTransposed(_ h: UnsafePointer<Float>, rows: Int, n: Int, k: Int, into y: UnsafeMutablePointer<Float>,
                             compute: ComputeContext) {
+        product(h, rows: rows, inFeatures: k, outFeatures: n, layout: .outIn, into: y, compute: compute)
+    }
+
+    /// y[rows, outFeatures] = x[rows, inFeatures] · the matrix read in `layout`, through the product entry point
+    /// of its storage and `compute`'s precision (the forward's Mᵀ and the reverse pass's M share it).
+    func product(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, outFeatures: Int, layout: WeightLayout,
+                 into y: UnsafeMutablePointer<Float>, compute: ComputeContext) {
         if compute.precision == .bf16 {
-            linearBF16(h, rows: rows, inFeatures: k, weight: half?.bf16Operand ?? .f32(float!.pointer), layout: .outIn,
-                       outFeatures: n, bias: nil, into: y, compute: compute)
+            linearBF16(x, rows: rows, inFeatures: inFeatures, weight: half?.bf16Operand ?? .f32(float!.pointer), layout: layout,
+                       outFeatures: outFeatures, bias: nil, into: y, compute: compute)
         } else if let f = float {
-            linear(h, rows: rows, inFeatures: k, weight: f.pointer, layout: .outIn, outFeatures: n, bias: nil, into: y, compute: compute)
+            linear(x, rows: rows, inFeatures: inFeatures, weight: f.pointer, layout: layout, outFeatures: outFeatures, bias: nil,
+                   into: y, compute: compute)
         } else {
             let half = half!
-            linearHalf(h, rows: rows, inFeatures: k, weight: half.bytes, format: half.format, layout: .outIn,
-                       outFeatures: n, bias: nil, into: y, compute: compute)
+            linearHalf(x, rows: rows, inFeatures: inFeatures, weight: half.bytes, format: half.format, layout: layout,
+                       outFeatures: outFeatures, bias: nil, into: y, compute: compute)
         }
     }
 }

@@ -30,8 +30,9 @@ struct AttributeCommand: ParsableCommand {
         estimate: the linear estimate can be wrong where attention saturates (docs/attribution.md).
 
         The run prints, per checkpoint, the heads with the largest mean estimate (95% bootstrap intervals over \
-        probes) and, with several checkpoints, the heads whose estimate changed most between the peak of the \
-        clean logit difference (or --from) and the last checkpoint. `cpiscope report OUT.h5` renders them.
+        probes) and, with several checkpoints, the heads whose estimate changed most between --from (default: \
+        the counterfactual-accuracy peak with --generate, else the peak of the clean logit difference) and the \
+        last checkpoint. `cpiscope report OUT.h5` renders them.
 
         Examples:
           cpiscope attribute Demo/full-ft --probes Probes/demo_heldout.jsonl -o Notebooks-out/atp.h5
