@@ -89,9 +89,9 @@ public func linearBF16(_ x: UnsafePointer<Float>, rows: Int, inFeatures k: Int, 
     // that rows 4 KiB apart do not share L1 sets. In a buffer reused across calls (no allocation per step).
     let ldxb = direct ? directActivationStride(k) : k
     let product = BF16Product(direct: direct, dnnl: dnnl, ldx: ldxb)
-    let scratch = ActivationScratch.shared.take(count: rows * ldxb)
-    defer { ActivationScratch.shared.give(scratch) }
-    let xb = scratch.pointer
+    let scratch = ProductScratch.shared.take(bytes: 2 * rows * ldxb)
+    defer { ProductScratch.shared.give(scratch) }
+    let xb = scratch.pointer(to: UInt16.self)
     compute.parallelRanges(rows, work: rows * k, minimumPerThread: 1 << 16) { r in
         for row in r { encodeBF16(x + row * ldx, count: k, into: xb + row * ldxb) }
     }
@@ -136,34 +136,39 @@ public func linearBF16(_ x: UnsafePointer<Float>, rows: Int, inFeatures k: Int, 
 /// all fell into one L1 set with the weight rows; measured 1.1-1.3× slower at 8-16 rows).
 func directActivationStride(_ k: Int) -> Int { (k + 31) / 32 * 32 + 32 }
 
-/// Buffers for the bf16 activations of a product, kept between calls so that a decoding step allocates
-/// nothing: `take` hands out a free buffer of at least `count` elements (or makes one), `give` returns it.
-/// Several products may run at once (two passes in one process); each takes its own buffer.
-final class ActivationScratch: @unchecked Sendable {
-    static let shared = ActivationScratch()
+/// Scratch memory of the bf16 products (the activations in bf16, oneDNN's scratchpad, a tile's dense
+/// output), kept between calls so that a decoding step or a tile allocates nothing: `take` hands out a free
+/// buffer of at least `bytes` bytes, 64-byte aligned (or makes one), `give` returns it. Several products may
+/// run at once (threads of one product, two passes in one process); each takes its own buffer.
+final class ProductScratch: @unchecked Sendable {
+    static let shared = ProductScratch()
     /// Buffers larger than this are freed on return rather than kept (a long prompt's activations).
-    static let keepLimit = 16 << 20
+    static let keepLimit = 32 << 20
 
-    struct Buffer { let pointer: UnsafeMutablePointer<UInt16>; let capacity: Int }
+    struct Buffer {
+        let raw: UnsafeMutableRawPointer
+        let bytes: Int
+        func pointer<T>(to: T.Type) -> UnsafeMutablePointer<T> { raw.assumingMemoryBound(to: T.self) }
+    }
     private let lock = NSLock()
     private var free: [Buffer] = []
 
-    func take(count: Int) -> Buffer {
+    func take(bytes: Int) -> Buffer {
         lock.lock()
-        if let i = free.firstIndex(where: { $0.capacity >= count }) {
+        if let i = free.firstIndex(where: { $0.bytes >= bytes }) {
             let b = free.remove(at: i)
             lock.unlock()
             return b
         }
         lock.unlock()
-        let capacity = max(count, 1 << 16)
-        return Buffer(pointer: .allocate(capacity: capacity), capacity: capacity)
+        let capacity = max(bytes, 1 << 17)
+        return Buffer(raw: .allocate(byteCount: capacity, alignment: 64), bytes: capacity)
     }
 
     func give(_ b: Buffer) {
-        if b.capacity * 2 > Self.keepLimit { b.pointer.deallocate(); return }
+        if b.bytes > Self.keepLimit { b.raw.deallocate(); return }
         lock.lock()
-        if free.count < 8 { free.append(b); lock.unlock() } else { lock.unlock(); b.pointer.deallocate() }
+        if free.count < 16 { free.append(b); lock.unlock() } else { lock.unlock(); b.raw.deallocate() }
     }
 }
 
@@ -201,13 +206,13 @@ public var bf16Available: Bool { bf16Implementation != nil }
 /// The oneDNN implementation chosen for a bf16 [128 × 4096] · [4096 × 11008] product on this CPU
 /// (e.g. "brg:avx512_core_bf16"), or nil when none could be made.
 public var bf16Implementation: String? {
-    OneDNN.shared?.primitive(MatmulKey(m: 128, n: 11008, k: 4096, kStride: 1, nStride: 4096, ldc: 11008))?.implementation
+    OneDNN.shared?.primitive(MatmulKey(m: 128, n: 11008, k: 4096, kStride: 1, nStride: 4096))?.implementation
 }
 
 /// The shape of one primitive: src bf16 [m, k] dense, weights bf16 [k, n] with element strides, dst f32
-/// [m, n] with rows `ldc` apart.
+/// [m, n] dense (see `OneDNN.multiply`).
 struct MatmulKey: Hashable {
-    let m, n, k, kStride, nStride, ldc: Int
+    let m, n, k, kStride, nStride: Int
     /// OpenMP threads inside the primitive: 1 for every product of a pass; more only for the roofline's
     /// whole-product measurement (`bf16WholeProduct`).
     var threads = 1
@@ -225,7 +230,7 @@ final class MatmulPrimitive: @unchecked Sendable {
     init?(_ key: MatmulKey, engine: dnnl_engine_t) {
         guard cpiscope_dnnl_md_2d(&src, Int64(key.m), Int64(key.k), Int64(key.k), 1, dnnl_bf16) == dnnl_success,
               cpiscope_dnnl_md_2d(&weights, Int64(key.k), Int64(key.n), Int64(key.kStride), Int64(key.nStride), dnnl_bf16) == dnnl_success,
-              cpiscope_dnnl_md_2d(&dst, Int64(key.m), Int64(key.n), Int64(key.ldc), 1, dnnl_f32) == dnnl_success
+              cpiscope_dnnl_md_2d(&dst, Int64(key.m), Int64(key.n), Int64(key.n), 1, dnnl_f32) == dnnl_success
         else { return nil }
         var desc = dnnl_matmul_desc_t()
         guard dnnl_matmul_desc_init(&desc, &src, &weights, nil, &dst) == dnnl_success else { return nil }
@@ -281,14 +286,22 @@ final class OneDNN: @unchecked Sendable {
 
     /// c[m, n] (rows `ldc` apart) = a[m, k] · B[k, n], with a dense bf16 and B bf16 at `weights` with
     /// element (i, j) at i·kStride + j·nStride. On the calling thread only.
+    ///
+    /// A tile of a wider product (ldc > n) is computed into a dense buffer and copied out: oneDNN 2.6
+    /// runs its brgemm kernel (`brg:avx512_core_bf16`) only for a dense destination and falls back to
+    /// `gemm:jit` for rows `ldc` apart, measured 15-25% slower on a 7B tile at 128-512 rows
+    /// (BENCHMARKS.md, issue 26, "The ceiling"). The copy is m·n floats against 2·m·n·k FLOPs.
     func multiply(_ a: UnsafePointer<UInt16>, rows m: Int, k: Int, weights: UnsafeRawPointer, kStride: Int, nStride: Int,
                   n: Int, into c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int = 1) {
-        let key = MatmulKey(m: m, n: n, k: k, kStride: kStride, nStride: nStride, ldc: ldc, threads: threads)
+        let dense = ldc == n
+        let key = MatmulKey(m: m, n: n, k: k, kStride: kStride, nStride: nStride, threads: threads)
         guard let p = primitive(key) else { preconditionFailure("oneDNN could not make a bf16 matmul for \(key)") }
         omp_set_num_threads(Int32(threads))
         defer { if threads != 1 { omp_set_num_threads(1) } }
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: max(p.scratchpadBytes, 1), alignment: 64)
-        defer { scratch.deallocate() }
+        let padBytes = (max(p.scratchpadBytes, 1) + 63) / 64 * 64
+        let scratch = ProductScratch.shared.take(bytes: padBytes + (dense ? 0 : 4 * m * n))
+        defer { ProductScratch.shared.give(scratch) }
+        let out = dense ? c : (scratch.raw + padBytes).assumingMemoryBound(to: Float.self)
         var stream: dnnl_stream_t?
         var mems: [dnnl_memory_t?] = [nil, nil, nil, nil]
         defer {
@@ -298,7 +311,7 @@ final class OneDNN: @unchecked Sendable {
         var status = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue)
         // oneDNN takes non-const handles; it only reads the source and the weights.
         let handles: [UnsafeMutableRawPointer] = [UnsafeMutableRawPointer(mutating: a), UnsafeMutableRawPointer(mutating: weights),
-                                                  UnsafeMutableRawPointer(c), scratch]
+                                                  UnsafeMutableRawPointer(out), scratch.raw]
         var descs = [p.src, p.weights, p.dst, p.scratchpad]
         for i in 0..<4 where status == dnnl_success { status = dnnl_memory_create(&mems[i], &descs[i], engine, handles[i]) }
         var args = [dnnl_exec_arg_t(arg: cpiscope_dnnl_arg_src, memory: mems[0]),
@@ -308,12 +321,13 @@ final class OneDNN: @unchecked Sendable {
         if status == dnnl_success { status = dnnl_primitive_execute(p.primitive, stream, Int32(args.count), &args) }
         if status == dnnl_success { status = dnnl_stream_wait(stream) }
         precondition(status == dnnl_success, "oneDNN bf16 matmul \(key) failed with status \(status.rawValue)")
+        if !dense { for r in 0..<m { (c + r * ldc).update(from: out + r * n, count: n) } }
     }
 }
 
 /// Whether oneDNN can make the whole-product primitive of `bf16WholeProduct` for this shape.
 public func bf16WholeProductAvailable(rows: Int, k: Int, n: Int, threads: Int) -> Bool {
-    OneDNN.shared?.primitive(MatmulKey(m: rows, n: n, k: k, kStride: 1, nStride: k, ldc: n, threads: max(1, threads))) != nil
+    OneDNN.shared?.primitive(MatmulKey(m: rows, n: n, k: k, kStride: 1, nStride: k, threads: max(1, threads))) != nil
 }
 
 /// y[rows, n] = bf16(x)[rows, k] · W with W bf16 [n, k] (a checkpoint's layout), as ONE oneDNN matmul
