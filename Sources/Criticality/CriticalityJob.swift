@@ -163,7 +163,7 @@ public enum CriticalityJob {
         let scorable = myBatches.reduce(0) { $0 + $1.count }
         let offset = exampleRange.lowerBound
         try TrajectoryJob.forEachCheckpoint(
-            refs, file: writer, output: settings.output, loader: prepared.loader, progress: progress,
+            refs, file: writer, output: settings.output, loader: prepared.loader, compute: compute, progress: progress,
             skipped: { _, ref in
                 summaries.append(CriticalitySummary(name: ref.name, step: ref.step, scored: 0, scoredWithContext: 0, meanNLLWithContext: .nan,
                                                     meanNLLWithoutContext: .nan, medianCriticality: .nan, skipped: true))
@@ -174,9 +174,12 @@ public enum CriticalityJob {
                 for batch in myBatches {
                     let sequences = batch.flatMap { tokenized[$0].sequences }
                     let start = Date()
+                    var clock = PhaseClock()
                     let nll = try loaded.model.negativeLogLikelihood(sequences, compute: compute)
+                    let tokens = sequences.reduce(0) { $0 + $1.ids.count - 1 }
+                    clock.lap(.scoring, work: .forward(loaded.model, tokens: tokens, logitRows: sequences.reduce(0) { $0 + $1.scored }, passes: 1))
                     seconds += Date().timeIntervalSince(start)
-                    inputTokens += sequences.reduce(0) { $0 + $1.ids.count - 1 }
+                    inputTokens += tokens
                     var r = 0
                     for k in batch {
                         let t = tokenized[k]
@@ -234,4 +237,9 @@ public enum CriticalityJob {
                                   meanNLLWithContext: mean(s.nllWith), meanNLLWithoutContext: mean(s.nllWithout),
                                   medianCriticality: Stats.quantile(sorted: c, 0.5), skipped: false)
     }
+}
+
+/// Criticality's one phase, as CPISCOPE_TIMING=1 reports it: the teacher-forced passes that score the responses.
+extension JobPhase {
+    public static let scoring = JobPhase("teacher-forced scoring passes")
 }

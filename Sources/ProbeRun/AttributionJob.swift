@@ -213,7 +213,7 @@ public enum AttributionJob {
         defer { file.close() }
         let hooks = spec.components.hooks
         try TrajectoryJob.forEachCheckpoint(
-            refs, file: file, output: settings.output, loader: job.loader, progress: progress,
+            refs, file: file, output: settings.output, loader: job.loader, compute: compute, progress: progress,
             skipped: { ci, ref in progress?.checkpointFinished(ci, name: ref.name, skipped: true) },
             measure: { _, _, loaded in
                 let model = loaded.model

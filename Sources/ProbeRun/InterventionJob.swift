@@ -104,7 +104,7 @@ public enum InterventionJob {
         let file = try InterventionFile(spec: spec, job: job, checkpoints: refs, plan: plan, jobPlan: jobPlan, options: options)
         defer { file.close() }
         try TrajectoryJob.forEachCheckpoint(
-            refs, file: file, output: spec.probe.job.output, loader: job.loader, progress: progress,
+            refs, file: file, output: spec.probe.job.output, loader: job.loader, compute: options.compute, progress: progress,
             skipped: { ci, ref in progress?.checkpointFinished(ci, name: ref.name, skipped: true) },
             measure: { _, _, loaded in
                 let target = loaded.model

@@ -208,19 +208,13 @@ public enum ProbeJob {
         progress?.probeGroupsChosen(groupSize: spec.probeGroupSize, budgetBytes: budget, fromMachine: spec.batchCacheBytes == nil)
         var summaries: [CheckpointSummary] = []
         try TrajectoryJob.forEachCheckpoint(
-            refs, file: writer, output: spec.job.output, loader: job.loader, progress: progress,
+            refs, file: writer, output: spec.job.output, loader: job.loader, compute: options.compute, progress: progress,
             skipped: { _, ref in
                 summaries.append(CheckpointSummary(name: ref.name, step: ref.step, counterfactualAccuracy: .nan,
                                                    parametricAccuracy: .nan, meanContextAttention: .nan,
                                                    meanSubjectAttention: .nan, meanLastLayerMC: .nan, skipped: true))
             },
             measure: { _, ref, loaded in
-                // CPISCOPE_TIMING=1: the roofline (product ceiling at the model's shape, streaming bandwidth of
-                // its weights) is measured once, on the first checkpoint measured, so each phase prints its bound.
-                if ProcessInfo.processInfo.environment["CPISCOPE_TIMING"] == "1" {
-                    let folder = loaded.adapter.map { URL(fileURLWithPath: $0.basePath) } ?? ref.path
-                    _ = PhaseTimes.measureRoofline(for: loaded.model, checkpoint: folder, compute: options.compute)
-                }
                 if let a = loaded.adapter, baseHashes[a.basePath] == nil {
                     baseHashes[a.basePath] = BackgroundHash(files: loaded.baseContentFiles)
                 }

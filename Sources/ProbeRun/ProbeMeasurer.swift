@@ -7,6 +7,7 @@ import Instrumentation
 import Models
 import ProbeKit
 import TensorCore
+import TrajectoryJob
 
 /// Measurement settings shared by all probes of a run.
 public struct MeasureOptions: Sendable {
@@ -68,6 +69,16 @@ public struct ProbeMeasurement: Sendable {
     public var tunedLensLogprob: [Float] = []
     public var tunedLensRank: [Int32] = []
     public var tunedMCRatio: [Float] = []
+}
+
+
+/// The phases of a probe group's measurement (`ProbeMeasurer.measureBatch`), as CPISCOPE_TIMING=1 reports them.
+extension JobPhase {
+    public static let promptPass = JobPhase("instrumented prompt passes")
+    public static let attribution = JobPhase("direct logit attribution")
+    public static let logitLens = JobPhase("logit lens")
+    public static let answers = JobPhase("teacher-forced answers")
+    public static let generation = JobPhase("greedy generation")
 }
 
 public enum ProbeMeasurer {

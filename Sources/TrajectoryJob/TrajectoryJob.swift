@@ -194,9 +194,10 @@ public enum TrajectoryJob {
     /// holds it complete (`skipped`), load → `measure` → `write` (given the weights' SHA-256 manifest, computed
     /// on a background thread while `measure` runs) → `finished`; then `file.finish()`. A failed write or finish
     /// abandons the file without a flush, so every checkpoint flushed before stays valid for --resume, and
-    /// throws `TrajectoryJobError.writeFailed`. The caller closes the file.
+    /// throws `TrajectoryJobError.writeFailed`. The caller closes the file. `compute` is the job's (threads,
+    /// precision): with CPISCOPE_TIMING=1 the roofline is measured with it (`PhaseTimes`).
     public static func forEachCheckpoint<Measured>(
-        _ refs: [CheckpointRef], file: any CheckpointFile, output: URL, loader: CheckpointLoader,
+        _ refs: [CheckpointRef], file: any CheckpointFile, output: URL, loader: CheckpointLoader, compute: ComputeContext,
         progress: (any TrajectoryJobProgress)?,
         skipped: (Int, CheckpointRef) -> Void = { _, _ in },
         measure: (Int, CheckpointRef, LoadedCheckpoint) throws -> Measured,
@@ -215,6 +216,10 @@ public enum TrajectoryJob {
             progress?.checkpointStarted(ci, of: refs.count, name: ref.name)
             if done[ci] { skipped(ci, ref); continue }
             let loaded = try loader.load(ref.path)
+            // CPISCOPE_TIMING=1: the roofline (product ceiling at the model's shape, streaming bandwidth of its
+            // weights) is measured once, on the first checkpoint measured and before the background work below
+            // starts (it would share the cores), so that each phase of the report gets its bound.
+            if PhaseTimes.enabled { PhaseTimes.measureRoofline(for: loaded, compute: compute) }
             // While this checkpoint is measured, the next one's weights are read into the page cache (as much
             // as fits beside this one's), so that loading it does not wait for the disk.
             prefetch?.cancel()

@@ -7,6 +7,7 @@ import Instrumentation
 import Models
 import ProbeRun
 import TensorCore
+import TrajectoryJob
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

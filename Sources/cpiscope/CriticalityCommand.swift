@@ -49,6 +49,7 @@ struct CriticalityCommand: ParsableCommand {
         let (quiet, output, csv) = (job.quiet, job.output, job.csv)
         let progress = CriticalityProgressLine(quiet: quiet)
         let result = try CriticalityJob.run(spec, progress: progress)
+        if PhaseTimes.enabled { for line in PhaseTimes.report() { Terminal.error(line) } }
         print("wrote \(spec.job.output.path)")
         print("examples\(spec.job.shard == nil ? "" : " in this shard"): \(result.examples), skipped: \(result.skipped.count)"
               + (result.scoringSeconds > 0 ? String(format: ", %.0f tokens/s scored", Double(result.inputTokens) / result.scoringSeconds) : ""))

@@ -67,9 +67,7 @@ struct ProbeCommand: ParsableCommand {
         let progress = ProgressLine(quiet: job.quiet)
         progress.verbose = job.verbose
         let summaries = try ProbeJob.run(spec, progress: progress)
-        if ProcessInfo.processInfo.environment["CPISCOPE_TIMING"] == "1" {
-            for line in PhaseTimes.report() { Terminal.error(line) }
-        }
+        if PhaseTimes.enabled { for line in PhaseTimes.report() { Terminal.error(line) } }
         printSummary(summaries, output: spec.job.output)
     }
 

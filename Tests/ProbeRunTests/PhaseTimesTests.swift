@@ -2,6 +2,7 @@
 import ProbeRun
 import Testing
 import TensorCore
+import TrajectoryJob
 
 @Suite("phase times against the roofline")
 struct PhaseTimesTests {
@@ -12,7 +13,7 @@ struct PhaseTimesTests {
         PhaseTimes.addWork(.generation, PhaseWork(flops: 1e9, bytes: 5e10))   // memory: 5 s
         let lines = PhaseTimes.report()
         #expect(lines.first?.contains("roofline") == true)
-        let generation = lines.first { $0.contains(ProbePhase.generation.rawValue) }
+        let generation = lines.first { $0.contains(JobPhase.generation.name) }
         #expect(generation?.contains("(memory)") == true, "\(lines)")
         #expect(lines.last?.contains("all phases") == true)
         #expect(PhaseWork(flops: 1, bytes: 2) + PhaseWork(flops: 3, bytes: 4) == PhaseWork(flops: 4, bytes: 6))

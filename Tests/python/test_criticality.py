@@ -131,3 +131,28 @@ def test_chat_rows_with_categories_get_a_loss_curve_each(tmp_path):
     assert 'id="chart-groups-category"' in html
     curves = list(csv.DictReader(open(tmp_path / "rep" / "group_curves.csv", encoding="utf-8")))
     assert {r["group"] for r in curves if r["grouping"] == "category"} == {"flan", "oasst", "sharegpt"}
+
+
+@needs_binary
+def test_timing_reports_scoring_against_the_roofline(tmp_path):
+    """CPISCOPE_TIMING=1 (issue 26): the job layer measures the roofline on the first checkpoint and the
+    scoring phase is reported with its work's bound and the % of the roofline it reached."""
+    import os
+    import re
+    import subprocess
+
+    from cli import BINARY
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps(ROWS[:3]), encoding="utf-8")
+    r = subprocess.run([str(BINARY), "criticality", TRAJ / "checkpoint-0", "--data", data, "--template", "plain",
+                        "-o", tmp_path / "c.h5", "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "CPISCOPE_TIMING": "1"})
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"timing: roofline: ceiling [0-9.]+ GFLOP/s .*bandwidth [0-9.]+ GB/s", r.stderr), r.stderr
+    line = next((l for l in r.stderr.splitlines() if "teacher-forced scoring passes" in l), None)
+    assert line and re.search(r"bound +[0-9.]+ s \((compute|memory)\) +at +[0-9]+% of the roofline", line), r.stderr
+    # Without the variable nothing is printed.
+    quiet = subprocess.run([str(BINARY), "criticality", TRAJ / "checkpoint-0", "--data", data, "--template", "plain",
+                            "-o", tmp_path / "d.h5", "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                           env={k: v for k, v in os.environ.items() if k != "CPISCOPE_TIMING"})
+    assert quiet.returncode == 0 and "timing:" not in quiet.stderr

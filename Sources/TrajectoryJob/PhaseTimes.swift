@@ -1,18 +1,19 @@
-// Where a probe job's time goes: wall seconds per phase of `ProbeMeasurer.measureBatch`, summed over the
-// run, with the work each phase did (FLOPs of its products, bytes of weights it read) and, once a roofline
-// is set, each phase's lower bound and the measured time as a % of it (issue 26). `cpiscope probe` prints
-// them when CPISCOPE_TIMING=1 (used by BENCHMARKS.md; off otherwise).
+// Where a job's time goes: wall seconds per phase (the probe job's prompt passes, lens, answers and
+// generation; criticality's scoring passes), summed over the run, with the work each phase did (FLOPs of
+// its products, bytes of weights it read) and, once a roofline is set, each phase's lower bound and the
+// measured time as a % of it (issue 26). With CPISCOPE_TIMING=1 the job layer measures the roofline on the
+// first checkpoint it measures and the commands print the report (used by BENCHMARKS.md; off otherwise).
 import Checkpoints
 import Foundation
 import Models
 import TensorCore
 
-public enum ProbePhase: String, CaseIterable, Sendable {
-    case promptPass = "instrumented prompt passes"
-    case attribution = "direct logit attribution"
-    case logitLens = "logit lens"
-    case answers = "teacher-forced answers"
-    case generation = "greedy generation"
+/// A named phase of a job; each job declares its own (`JobPhase.promptPass`, `JobPhase.scoring`, ...).
+/// The report lists phases in the order they were first timed.
+public struct JobPhase: Hashable, Sendable, CustomStringConvertible {
+    public let name: String
+    public init(_ name: String) { self.name = name }
+    public var description: String { name }
 }
 
 /// The work of a phase, for its roofline bound: FLOPs of its weight products and bytes of weights read.
@@ -80,27 +81,30 @@ public struct ModelWeightSizes: Sendable, Equatable {
 
 public enum PhaseTimes {
     private static let lock = NSLock()
-    nonisolated(unsafe) private static var totals: [ProbePhase: Double] = [:]
-    nonisolated(unsafe) private static var work: [ProbePhase: PhaseWork] = [:]
+    nonisolated(unsafe) private static var order: [JobPhase] = []
+    nonisolated(unsafe) private static var totals: [JobPhase: Double] = [:]
+    nonisolated(unsafe) private static var work: [JobPhase: PhaseWork] = [:]
     nonisolated(unsafe) private static var roofline: Roofline? = nil
 
-    static func add(_ phase: ProbePhase, _ seconds: Double, _ w: PhaseWork = .zero) {
-        lock.lock(); totals[phase, default: 0] += seconds; work[phase, default: .zero] = work[phase, default: .zero] + w; lock.unlock()
+    /// Whether this process reports its phases: CPISCOPE_TIMING=1.
+    public static let enabled = ProcessInfo.processInfo.environment["CPISCOPE_TIMING"] == "1"
+
+    /// Adds `seconds` and `w` to `phase`.
+    public static func add(_ phase: JobPhase, _ seconds: Double, _ w: PhaseWork = .zero) {
+        lock.lock()
+        if totals[phase] == nil { order.append(phase) }
+        totals[phase, default: 0] += seconds
+        work[phase, default: .zero] = work[phase, default: .zero] + w
+        lock.unlock()
     }
 
     /// Adds work to a phase without time (for a caller that times the phase elsewhere).
-    public static func addWork(_ phase: ProbePhase, _ w: PhaseWork) { add(phase, 0, w) }
+    public static func addWork(_ phase: JobPhase, _ w: PhaseWork) { add(phase, 0, w) }
 
-    /// Seconds per phase since the start of the process.
-    public static var snapshot: [(ProbePhase, Double)] {
+    /// Seconds and work per phase since the start of the process, in the order the phases were first timed.
+    public static var snapshot: [(phase: JobPhase, seconds: Double, work: PhaseWork)] {
         lock.lock(); defer { lock.unlock() }
-        return ProbePhase.allCases.map { ($0, totals[$0] ?? 0) }
-    }
-
-    /// Work per phase since the start of the process.
-    public static var workSnapshot: [(ProbePhase, PhaseWork)] {
-        lock.lock(); defer { lock.unlock() }
-        return ProbePhase.allCases.map { ($0, work[$0] ?? .zero) }
+        return order.map { ($0, totals[$0] ?? 0, work[$0] ?? .zero) }
     }
 
     /// The roofline the report measures against (nil: none set; the report then shows times only).
@@ -134,16 +138,23 @@ public enum PhaseTimes {
         return measureRoofline(for: model, weights: regions, compute: compute)
     }
 
+    /// The same for a loaded checkpoint (an adapter's base folder holds the weights that stream).
+    @discardableResult
+    public static func measureRoofline(for loaded: LoadedCheckpoint, compute: ComputeContext) -> Roofline? {
+        let folder = loaded.adapter.map { URL(fileURLWithPath: $0.basePath) } ?? loaded.path
+        return measureRoofline(for: loaded.model, checkpoint: folder, compute: compute)
+    }
+
     /// One line per phase: seconds, and where a roofline is set and the phase has work, its bound and the
     /// bound as a % of the time (100% = at the roofline); then the total. The lines CPISCOPE_TIMING=1 prints.
     public static func report() -> [String] {
-        let times = snapshot, works = workSnapshot, roof = currentRoofline
+        let roof = currentRoofline
         var lines: [String] = []
         if let roof { lines.append("timing: roofline: \(roof)") }
         var total = 0.0, totalBound = 0.0
-        for ((phase, seconds), (_, w)) in zip(times, works) {
+        for (phase, seconds, w) in snapshot {
             total += seconds
-            var line = String(format: "timing: %-28@ %8.2f s", phase.rawValue as NSString, seconds)
+            var line = String(format: "timing: %-28@ %8.2f s", phase.name as NSString, seconds)
             if let roof, w.flops > 0 || w.bytes > 0 {
                 let b = roof.bound(flops: w.flops, bytes: w.bytes)
                 totalBound += b
@@ -162,11 +173,13 @@ public enum PhaseTimes {
 }
 
 /// Measures consecutive phases on the monotonic clock.
-struct PhaseClock {
+public struct PhaseClock {
     private var last = DispatchTime.now().uptimeNanoseconds
 
+    public init() {}
+
     /// Ends the current phase: its time since the previous lap, and the work it did (for its bound).
-    mutating func lap(_ phase: ProbePhase, work: PhaseWork = .zero) {
+    public mutating func lap(_ phase: JobPhase, work: PhaseWork = .zero) {
         let now = DispatchTime.now().uptimeNanoseconds
         PhaseTimes.add(phase, Double(now - last) / 1e9, work)
         last = now
