@@ -9,11 +9,15 @@ import SHA256Kernel
 
 /// SHA-256 of files (FIPS 180-4), self-contained so that no crypto library is needed.
 public enum ContentHash {
-    /// The SHA-256 of a file, as 64 lowercase hex digits (what `sha256sum` prints).
-    public static func sha256(file url: URL) throws -> String {
+    /// The SHA-256 of a file, as 64 lowercase hex digits (what `sha256sum` prints). A hash computed before
+    /// for the same unchanged file comes from `cache` (by default `HashCache.standard`).
+    public static func sha256(file url: URL, cache: HashCache? = HashCache.standard) throws -> String {
         let fd = open(url.path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CheckpointError.unreadable(file: url.path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
+        let identity = cache.flatMap { _ in HashCache.FileIdentity(fd: fd, path: url) }
+        if let cache, let identity, let hex = cache.lookup(identity) { return hex }
+        let started = Date()
         var h = SHA256()
         let chunk = 4 << 20
         let buf = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 64)
@@ -27,7 +31,11 @@ public enum ContentHash {
             if n == 0 { break }
             h.update(UnsafeRawBufferPointer(start: buf, count: n))
         }
-        return h.hexDigest()
+        let hex = h.hexDigest()
+        if let cache, let identity, HashCache.FileIdentity(fd: fd, path: url) == identity {
+            cache.store(hex, for: identity, hashingStarted: started)
+        }
+        return hex
     }
 
     /// The SHA-256 of bytes, as hex.
@@ -43,6 +51,86 @@ public enum ContentHash {
         for f in files { each[f.lastPathComponent] = try sha256(file: f) }
         let text = each.sorted(by: { $0.key < $1.key }).map { "\($0.value)  \($0.key)\n" }.joined()
         return ("sha256:" + sha256(Array(text.utf8)), each)
+    }
+}
+
+/// SHA-256 hashes of weight files kept between runs, so that a second job on the same checkpoints (probe,
+/// then intervene, attribute, criticality; a rerun) does not read and hash 13 GB per 7B checkpoint again
+/// (about 7 s of a core, taken from the job's products; BENCHMARKS.md, issue 26).
+///
+/// An entry is keyed by what identifies an unchanged file: its resolved path, device, inode, size, and
+/// modification and status-change times in nanoseconds. Any write to the file, a replacement (new inode),
+/// `touch` or `chmod` changes the key, and the file is hashed again. As git does for its index ("racy
+/// git"), a hash is stored only when the file's times lie at least `racyWindow` before the hashing started
+/// and its identity did not change while it was read: a write in the same clock tick as the hash cannot
+/// leave a stale entry. One small file per entry, written to a temporary name and renamed (concurrent jobs
+/// and Slurm tasks may share the directory).
+///
+/// Where: `$CPISCOPE_HASH_CACHE` (a folder; `0` or `off`: no cache), else `$XDG_CACHE_HOME/cpiscope/sha256`,
+/// else `~/.cache/cpiscope/sha256`. A cache that cannot be written is ignored (the hash is computed).
+public struct HashCache: Sendable {
+    public let directory: URL
+    /// Files modified less than this long before their hashing started are not cached.
+    public let racyWindow: TimeInterval
+
+    public init(directory: URL, racyWindow: TimeInterval = 2) {
+        self.directory = directory
+        self.racyWindow = racyWindow
+    }
+
+    /// The cache the environment selects (see the type's description), or nil when it is switched off.
+    public static let standard: HashCache? = {
+        let env = ProcessInfo.processInfo.environment
+        if let v = env["CPISCOPE_HASH_CACHE"], !v.isEmpty {
+            return v == "0" || v.lowercased() == "off" ? nil : HashCache(directory: URL(fileURLWithPath: v))
+        }
+        if let x = env["XDG_CACHE_HOME"], !x.isEmpty {
+            return HashCache(directory: URL(fileURLWithPath: x).appendingPathComponent("cpiscope/sha256"))
+        }
+        guard let home = env["HOME"], !home.isEmpty else { return nil }
+        return HashCache(directory: URL(fileURLWithPath: home).appendingPathComponent(".cache/cpiscope/sha256"))
+    }()
+
+    /// What identifies an unchanged file (from fstat of the open file and its resolved path).
+    public struct FileIdentity: Equatable, Sendable {
+        let key: String
+        let newestChange: Date
+
+        init?(fd: Int32, path: URL) {
+            var st = stat()
+            guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+            let resolved = path.resolvingSymlinksInPath().standardizedFileURL.path
+            key = "\(resolved)\n\(st.st_dev) \(st.st_ino) \(st.st_size) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec) "
+                + "\(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"
+            let m = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+            let c = Double(st.st_ctim.tv_sec) + Double(st.st_ctim.tv_nsec) / 1e9
+            newestChange = Date(timeIntervalSince1970: max(m, c))
+        }
+    }
+
+    /// The entry's file: named by the SHA-256 of the key; it holds the hex digest, a newline, and the key.
+    func entry(_ id: FileIdentity) -> URL {
+        directory.appendingPathComponent(ContentHash.sha256(Array(id.key.utf8)))
+    }
+
+    /// The cached hash of the file, if an entry with exactly its key exists.
+    public func lookup(_ id: FileIdentity) -> String? {
+        guard let text = try? String(contentsOf: entry(id), encoding: .utf8) else { return nil }
+        let parts = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, String(parts[1]) == id.key, parts[0].count == 64,
+              parts[0].allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else { return nil }
+        return String(parts[0])
+    }
+
+    /// Stores `hex` for the file unless it changed within `racyWindow` of `hashingStarted`.
+    public func store(_ hex: String, for id: FileIdentity, hashingStarted: Date) {
+        guard id.newestChange < hashingStarted.addingTimeInterval(-racyWindow) else { return }
+        let fm = FileManager.default
+        guard (try? fm.createDirectory(at: directory, withIntermediateDirectories: true)) != nil else { return }
+        let target = entry(id)
+        let temporary = directory.appendingPathComponent(".\(target.lastPathComponent).\(getpid()).\(UInt64.random(in: 0...UInt64.max))")
+        guard (try? Data((hex + "\n" + id.key).utf8).write(to: temporary)) != nil else { return }
+        if rename(temporary.path, target.path) != 0 { try? fm.removeItem(at: temporary) }
     }
 }
 
