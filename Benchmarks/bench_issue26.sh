@@ -17,7 +17,8 @@
 #            rows (the pass's size) before and after
 #   trajectory  a 2-checkpoint 7B trajectory (the model and a byte copy of it, $M/llama-7b-bf16-copy, made
 #            once: 13 GB) with a cold page cache (drop_caches: needs root) against two warm single-checkpoint
-#            runs of the same job (1 × 8 world_facts probes)
+#            runs of the same job (1 × 8 world_facts probes); the cold run once with the weight hashes cached
+#            (as for any job after the first on these checkpoints) and once with CPISCOPE_HASH_CACHE=0
 # Needs the benchmark models (python3 Benchmarks/make_models.py --trajectory --llama7b-bf16). Prints the load
 # average before each run: the development machine is shared with compilers.
 set -euo pipefail
@@ -99,5 +100,8 @@ if [[ " $SECTIONS " == *" trajectory "* ]]; then
     sync; echo 3 > /proc/sys/vm/drop_caches
     echo "  page cache dropped: $(grep -E '^Cached' /proc/meminfo)"
     wall job "$W/traj7b"                                                           # cold, both checkpoints
+    sync; echo 3 > /proc/sys/vm/drop_caches
+    echo "  page cache dropped; weight hashes not cached (CPISCOPE_HASH_CACHE=0): both checkpoints hashed too"
+    CPISCOPE_HASH_CACHE=0 wall job "$W/traj7b"
   done
 fi

@@ -13,6 +13,12 @@
 // pages), so a prefetch has a byte limit (`limitBytes`): the job sets it to what the cache can hold
 // beside the current checkpoint, and raises it to everything (`raiseLimit(to: .max)`) once k+1 becomes
 // the current checkpoint, so the rest is read ahead of k+1's first pass in the order it is used.
+//
+// The first checkpoint of a job gets a prefetch of its own, unlimited, started at its load: its first pass
+// then finds its pages read ahead in 16 MiB steps instead of faulting them in a readahead window at a time.
+// Chunks already in the page cache (mincore) are skipped, so a warm run costs a page-table walk. The next
+// checkpoint's prefetch starts reading only when the current one's has finished (`after`): one disk, read
+// in the order the data is needed.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,10 +50,12 @@ public final class WeightPrefetch: @unchecked Sendable {
     /// Starts reading the weights of the checkpoint folder `directory` (the files `WeightStore(directory:
     /// weightsFile:)` opens) into the page cache, in the order of use, up to `limitBytes` bytes; returns at
     /// once. Throws what opening the store throws (no weights, a malformed header).
-    public static func start(checkpoint directory: URL, weightsFile: String? = nil,
-                             limitBytes: Int = .max) throws(CheckpointError) -> WeightPrefetch {
+    /// With `after`, reading starts once that prefetch has finished (or this one is cancelled).
+    public static func start(checkpoint directory: URL, weightsFile: String? = nil, limitBytes: Int = .max,
+                             after: WeightPrefetch? = nil) throws(CheckpointError) -> WeightPrefetch {
         let store = try WeightStore(directory: directory, weightsFile: weightsFile)
         let p = WeightPrefetch(paths: store.files.map(\.url.path), ranges: useOrder(store), limitBytes: limitBytes)
+        p.state.after = after?.state
         p.launch()
         return p
     }
@@ -102,6 +110,8 @@ public final class WeightPrefetch: @unchecked Sendable {
         let totalBytes: Int
         let condition = NSCondition()
         var limit: Int
+        /// Another prefetch to wait for before reading.
+        var after: State? = nil
         var done = 0
         var cancelled = false
         var finished = false
@@ -126,6 +136,11 @@ public final class WeightPrefetch: @unchecked Sendable {
             // No lower CPU priority: populating the page cache is CPU work in the kernel (about 4 s for 13 GB
             // here), and at nice 19 beside two busy compute threads the thread got ~1.5% of a core, so the
             // pass faulted the pages in itself (measured: no gain at all; BENCHMARKS.md, issue 26).
+            if let first = after {
+                first.condition.lock()
+                while !first.finished && !locked({ $0.cancelled }) { _ = first.condition.wait(until: Date().addingTimeInterval(0.05)) }
+                first.condition.unlock()
+            }
             var fds: [Int32] = paths.map { open($0, O_RDONLY | O_CLOEXEC) }
             defer { for fd in fds where fd >= 0 { close(fd) } }
             var scratch: UnsafeMutableRawPointer? = nil
@@ -159,14 +174,17 @@ public final class WeightPrefetch: @unchecked Sendable {
         }
     }
 
-    /// Maps `count` bytes of `fd` at `offset` and asks the kernel to read them in (MADV_POPULATE_READ),
-    /// then unmaps them. False where the kernel refuses (before Linux 5.14, other systems).
+    /// Maps `count` bytes of `fd` at `offset` and, unless every page is in the page cache already (mincore),
+    /// asks the kernel to read them in (MADV_POPULATE_READ), then unmaps them. False where the kernel refuses
+    /// (before Linux 5.14, other systems).
     static func populate(fd: Int32, offset: Int, count: Int) -> Bool {
         #if os(Linux)
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = offset / page * page, length = offset + count - start
         guard let map = mmap(nil, length, PROT_READ, MAP_SHARED, fd, off_t(start)), map != MAP_FAILED else { return false }
         defer { munmap(map, length) }
+        var resident = [UInt8](repeating: 0, count: (length + page - 1) / page)
+        if mincore(map, length, &resident) == 0 && resident.allSatisfy({ $0 & 1 == 1 }) { return true }
         let madvPopulateRead: Int32 = 22   // MADV_POPULATE_READ (linux/mman.h), absent from older headers
         return madvise(map, length, madvPopulateRead) == 0
         #else

@@ -210,21 +210,31 @@ public enum TrajectoryJob {
             if let e = error as? TrajectoryJobError { return e }
             return TrajectoryJobError.writeFailed(path: output.path, detail: "\(error)")
         }
-        var prefetch: WeightPrefetch? = nil
-        defer { prefetch?.cancel() }
+        // Weights read ahead of use (WeightPrefetch): this checkpoint's, and the next one's, limited to what
+        // the page cache holds beside this one and started once this one's are read.
+        var current: WeightPrefetch? = nil
+        var upcoming: (index: Int, prefetch: WeightPrefetch)? = nil
+        defer { current?.cancel(); upcoming?.prefetch.cancel() }
         for (ci, ref) in refs.enumerated() {
             progress?.checkpointStarted(ci, of: refs.count, name: ref.name)
             if done[ci] { skipped(ci, ref); continue }
+            current?.cancel()
+            if let u = upcoming, u.index == ci {
+                u.prefetch.raiseLimit(to: .max)   // the rest of this checkpoint, ahead of its first pass
+                current = u.prefetch
+            } else {
+                upcoming?.prefetch.cancel()
+                current = prefetchCurrent(ref)
+            }
+            upcoming = nil
             let loaded = try loader.load(ref.path)
             // CPISCOPE_TIMING=1: the roofline (product ceiling at the model's shape, streaming bandwidth of its
             // weights) is measured once, on the first checkpoint measured and before the background work below
             // starts (it would share the cores), so that each phase of the report gets its bound.
             if PhaseTimes.enabled { PhaseTimes.measureRoofline(for: loaded, compute: compute) }
-            // While this checkpoint is measured, the next one's weights are read into the page cache (as much
-            // as fits beside this one's), so that loading it does not wait for the disk.
-            prefetch?.cancel()
-            prefetch = refs.indices.dropFirst(ci + 1).first { !done[$0] }.flatMap { next in
-                prefetchNext(refs[next], current: loaded.contentFiles)
+            if let next = refs.indices.dropFirst(ci + 1).first(where: { !done[$0] }),
+               let p = prefetchNext(refs[next], current: loaded.contentFiles, after: current) {
+                upcoming = (next, p)
             }
             let hashing = BackgroundHash(files: loaded.contentFiles)
             let measured = try measure(ci, ref, loaded)
@@ -240,13 +250,21 @@ extension TrajectoryJob {
     /// the current checkpoint's weights and a quarter of the RAM for the job's own work (KV caches, scratch):
     /// more would evict the pages being used. Nil for an adapter checkpoint (its base is the current one's)
     /// or when nothing fits; a failure to open the next checkpoint is left for its own load to report.
-    static func prefetchNext(_ next: CheckpointRef, current: [URL]) -> WeightPrefetch? {
+    static func prefetchNext(_ next: CheckpointRef, current: [URL], after: WeightPrefetch?) -> WeightPrefetch? {
         guard !Trajectory.isAdapter(next.path) else { return nil }
         let physical = Int(clamping: ProcessInfo.processInfo.physicalMemory)
         let currentBytes = current.reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1.path)[.size] as? Int) ?? 0) }
         let limit = physical - currentBytes - physical / 4
         guard limit > 0 else { return nil }
-        return try? WeightPrefetch.start(checkpoint: next.path, limitBytes: limit)
+        return try? WeightPrefetch.start(checkpoint: next.path, limitBytes: limit, after: after)
+    }
+
+    /// Starts reading `ref`'s own weights into the page cache, all of them, in the order a pass uses them
+    /// (chunks already cached are skipped): the first checkpoint of a job, or one whose prefetch was not
+    /// started. Nil for an adapter checkpoint (its base's weights are mapped once per loader).
+    static func prefetchCurrent(_ ref: CheckpointRef) -> WeightPrefetch? {
+        guard !Trajectory.isAdapter(ref.path) else { return nil }
+        return try? WeightPrefetch.start(checkpoint: ref.path)
     }
 }
 

@@ -88,6 +88,27 @@ struct PrefetchTests {
         #expect(stopped.isFinished && stopped.bytesRead == 0)
     }
 
+    @Test("a prefetch started after another reads nothing until that one finishes; cancelling it while it waits stops it")
+    func after() throws {
+        let dir = try TempDir()
+        try Self.checkpoint(dir)
+        let first = try WeightPrefetch.start(checkpoint: dir.url, limitBytes: 0)   // paused: never finishes by itself
+        let second = try WeightPrefetch.start(checkpoint: dir.url, after: first)
+        Thread.sleep(forTimeInterval: 0.15)
+        #expect(second.bytesRead == 0 && !second.isFinished)
+        first.cancel()
+        second.waitUntilLimit()
+        #expect(second.bytesRead == second.totalBytes)
+
+        let blocker = try WeightPrefetch.start(checkpoint: dir.url, limitBytes: 0)
+        let waiting = try WeightPrefetch.start(checkpoint: dir.url, after: blocker)
+        waiting.cancel()
+        let deadline = Date().addingTimeInterval(5)
+        while !waiting.isFinished && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(waiting.isFinished && waiting.bytesRead == 0)
+        blocker.cancel()
+    }
+
     @Test("a folder without weights throws, as WeightStore does")
     func noWeights() throws {
         let dir = try TempDir()
