@@ -8,6 +8,7 @@
 //   clang -O2 -march=native bench.c old.o vnni.o -I ../../Sources/CBF16Kernel/include -o /tmp/decode-bench -lpthread
 //   /tmp/decode-bench                   # 721 MB of weights: streamed from memory
 //   N=256 REP=700 /tmp/decode-bench     # 2 MB of weights: in L2, the kernels compute-bound
+//   V2=1 /tmp/decode-bench              # the shared-buffer prototype instead
 // Figures: BENCHMARKS.md, issue 26 (second session).
 #include <pthread.h>
 #include <stdio.h>
@@ -16,10 +17,11 @@
 #include <time.h>
 #include "bf16_kernel.h"
 void vnni_linear_outin(const uint16_t *x, size_t ldx, size_t rows, const uint16_t *w, size_t ldw, size_t in, size_t out, float *y, size_t ldy, int accumulate);
+void vnni2_linear_outin(const uint16_t *x, size_t ldx, size_t rows, const uint16_t *w, size_t ldw, size_t in, size_t out, float *y, size_t ldy, int accumulate);
 static double now(){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+t.tv_nsec*1e-9;}
 size_t K=4096, N=11008*8; int REPS=1; uint16_t *W,*X; float *Y; int R, KIND;
 void* work(void*a){ long t=(long)a; size_t n0=N/2*t, n=N/2; float*y=Y+n0; const uint16_t*w=W+n0*K; size_t ldx=K+32;
-  for(int q=0;q<REPS;q++){ if(KIND==0) cpiscope_bf16_linear_outin(X,ldx,R,w,K,K,n,y,N,0); else if(KIND==1) vnni_linear_outin(X,ldx,R,w,K,K,n,y,N,0); }
+  for(int q=0;q<REPS;q++){ if(KIND==0) cpiscope_bf16_linear_outin(X,ldx,R,w,K,K,n,y,N,0); else if(KIND==1) (getenv("V2")?vnni2_linear_outin:vnni_linear_outin)(X,ldx,R,w,K,K,n,y,N,0); }
   if(KIND==2) { volatile uint64_t h = cpiscope_bf16_stream_read(w, n*K*2); (void)h; } return 0; }
 double run(int kind,int r){ KIND=kind; R=r; pthread_t th[2]; double t0=now(); for(long t=0;t<2;t++) pthread_create(&th[t],0,work,(void*)t); for(int t=0;t<2;t++) pthread_join(th[t],0); return now()-t0; }
 int cmp(const void*a,const void*b){double x=*(double*)a,y=*(double*)b;return x<y?-1:x>y;}
