@@ -15,7 +15,8 @@ public enum ContentHash {
         let fd = open(url.path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CheckpointError.unreadable(file: url.path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
-        let identity = cache.flatMap { _ in HashCache.FileIdentity(fd: fd, path: url) }
+        let resolved = cache == nil ? "" : url.resolvingSymlinksInPath().standardizedFileURL.path
+        let identity = cache.flatMap { _ in HashCache.FileIdentity(fd: fd, resolvedPath: resolved) }
         if let cache, let identity, let hex = cache.lookup(identity) { return hex }
         let started = Date()
         var h = SHA256()
@@ -32,7 +33,7 @@ public enum ContentHash {
             h.update(UnsafeRawBufferPointer(start: buf, count: n))
         }
         let hex = h.hexDigest()
-        if let cache, let identity, HashCache.FileIdentity(fd: fd, path: url) == identity {
+        if let cache, let identity, HashCache.FileIdentity(fd: fd, resolvedPath: resolved) == identity {
             cache.store(hex, for: identity, hashingStarted: started)
         }
         return hex
@@ -96,11 +97,11 @@ public struct HashCache: Sendable {
         let key: String
         let newestChange: Date
 
-        init?(fd: Int32, path: URL) {
+        /// `resolvedPath`: the file's path with symbolic links resolved.
+        init?(fd: Int32, resolvedPath: String) {
             var st = stat()
             guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
-            let resolved = path.resolvingSymlinksInPath().standardizedFileURL.path
-            key = "\(resolved)\n\(st.st_dev) \(st.st_ino) \(st.st_size) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec) "
+            key = "\(resolvedPath)\n\(st.st_dev) \(st.st_ino) \(st.st_size) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec) "
                 + "\(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"
             let m = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
             let c = Double(st.st_ctim.tv_sec) + Double(st.st_ctim.tv_nsec) / 1e9

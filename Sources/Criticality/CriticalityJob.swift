@@ -173,12 +173,11 @@ public enum CriticalityJob {
                 var finished = 0
                 for batch in myBatches {
                     let sequences = batch.flatMap { tokenized[$0].sequences }
-                    let start = Date()
                     var clock = PhaseClock()
                     let nll = try loaded.model.negativeLogLikelihood(sequences, compute: compute)
                     let tokens = sequences.reduce(0) { $0 + $1.ids.count - 1 }
-                    clock.lap(.scoring, work: .forward(loaded.model, tokens: tokens, logitRows: sequences.reduce(0) { $0 + $1.scored }, passes: 1))
-                    seconds += Date().timeIntervalSince(start)
+                    seconds += clock.lap(.scoring, work: .forward(loaded.model, tokens: tokens,
+                                                                  logitRows: sequences.reduce(0) { $0 + $1.scored }, passes: 1))
                     inputTokens += tokens
                     var r = 0
                     for k in batch {

@@ -71,7 +71,6 @@ public struct ProbeMeasurement: Sendable {
     public var tunedMCRatio: [Float] = []
 }
 
-
 /// The phases of a probe group's measurement (`ProbeMeasurer.measureBatch`), as CPISCOPE_TIMING=1 reports them.
 extension JobPhase {
     public static let promptPass = JobPhase("instrumented prompt passes")

@@ -31,6 +31,12 @@ func esc(_ s: String) -> String {
 /// A coordinate formatted for SVG (two decimals, no exponent).
 func px(_ v: Double) -> String { String(format: "%.2f", v.isFinite ? v : 0) }
 
+/// The opening `<svg>` tag of a chart (its id, accessible label and size) and its `<title>`.
+func chartOpening(id: String, title: String, width: Double, height: Double) -> String {
+    "<svg id=\"\(esc(id))\" class=\"chart\" role=\"img\" aria-label=\"\(esc(title))\" width=\"\(px(width))\" height=\"\(px(height))\" "
+        + "viewBox=\"0 0 \(px(width)) \(px(height))\"><title>\(esc(title))</title>"
+}
+
 /// Round tick values covering [lo, hi] (1-2-5 steps, Heckbert, "Nice numbers for graph labels", Graphics Gems 1990).
 func niceTicks(_ lo: Double, _ hi: Double, count: Int = 5) -> [Double] {
     guard lo.isFinite, hi.isFinite else { return [] }
@@ -160,8 +166,7 @@ struct LineChart {
         func sx(_ v: Double) -> Double { left + (v - xlo) / (xhi - xlo) * pw }
         func sy(_ v: Double) -> Double { top + (1 - (v - lo) / (hi - lo)) * ph }
 
-        var o = "<svg id=\"\(esc(id))\" class=\"chart\" role=\"img\" aria-label=\"\(esc(title))\" width=\"\(px(width))\" height=\"\(px(height))\" viewBox=\"0 0 \(px(width)) \(px(height))\">"
-        o += "<title>\(esc(title))</title>"
+        var o = chartOpening(id: id, title: title, width: width, height: height)
         // Grid and y ticks.
         let yt = niceTicks(lo, hi, count: 5)
         let ystep = yt.count > 1 ? yt[1] - yt[0] : 1
@@ -330,8 +335,7 @@ struct BarChart {
         let pad = (hi - lo) * 0.05
         lo -= pad; hi += pad
         func sx(_ v: Double) -> Double { left + (v - lo) / (hi - lo) * pw }
-        var o = "<svg id=\"\(esc(id))\" class=\"chart\" role=\"img\" aria-label=\"\(esc(title))\" width=\"\(px(width))\" height=\"\(px(height))\" viewBox=\"0 0 \(px(width)) \(px(height))\">"
-        o += "<title>\(esc(title))</title>"
+        var o = chartOpening(id: id, title: title, width: width, height: height)
         let ticks = niceTicks(lo, hi, count: max(2, Int(pw / 90)))
         let step = ticks.count > 1 ? ticks[1] - ticks[0] : 1
         for t in ticks {
@@ -383,8 +387,7 @@ struct ScatterChart {
         lo -= pad; hi += pad
         func sx(_ v: Double) -> Double { left + (v - lo) / (hi - lo) * pw }
         func sy(_ v: Double) -> Double { top + (1 - (v - lo) / (hi - lo)) * ph }
-        var o = "<svg id=\"\(esc(id))\" class=\"chart\" role=\"img\" aria-label=\"\(esc(title))\" width=\"\(px(width))\" height=\"\(px(height))\" viewBox=\"0 0 \(px(width)) \(px(height))\">"
-        o += "<title>\(esc(title))</title>"
+        var o = chartOpening(id: id, title: title, width: width, height: height)
         let ticks = niceTicks(lo, hi, count: 5)
         let step = ticks.count > 1 ? ticks[1] - ticks[0] : 1
         for t in ticks {

@@ -128,21 +128,15 @@ public enum PhaseTimes {
         return r
     }
 
-    /// The same for the checkpoint folder `checkpoint` (its weight files are mapped once more and streamed);
-    /// nil when they cannot be opened (an adapter folder: pass the base's folder).
-    @discardableResult
-    public static func measureRoofline(for model: DecoderModel, checkpoint: URL, compute: ComputeContext) -> Roofline? {
-        if let r = currentRoofline { return r }
-        guard let store = try? WeightStore(directory: checkpoint) else { return nil }
-        let regions = store.names.compactMap { try? store.rawBytes($0).1 }
-        return measureRoofline(for: model, weights: regions, compute: compute)
-    }
-
-    /// The same for a loaded checkpoint (an adapter's base folder holds the weights that stream).
+    /// The same for a loaded checkpoint: its weight files (an adapter's base's) are mapped once more and
+    /// streamed; nil when they cannot be opened.
     @discardableResult
     public static func measureRoofline(for loaded: LoadedCheckpoint, compute: ComputeContext) -> Roofline? {
+        if let r = currentRoofline { return r }
         let folder = loaded.adapter.map { URL(fileURLWithPath: $0.basePath) } ?? loaded.path
-        return measureRoofline(for: loaded.model, checkpoint: folder, compute: compute)
+        guard let store = try? WeightStore(directory: folder) else { return nil }
+        let regions = store.names.compactMap { try? store.rawBytes($0).1 }
+        return measureRoofline(for: loaded.model, weights: regions, compute: compute)
     }
 
     /// One line per phase: seconds, and where a roofline is set and the phase has work, its bound and the
@@ -179,9 +173,13 @@ public struct PhaseClock {
     public init() {}
 
     /// Ends the current phase: its time since the previous lap, and the work it did (for its bound).
-    public mutating func lap(_ phase: JobPhase, work: PhaseWork = .zero) {
+    /// Returns the phase's seconds.
+    @discardableResult
+    public mutating func lap(_ phase: JobPhase, work: PhaseWork = .zero) -> Double {
         let now = DispatchTime.now().uptimeNanoseconds
-        PhaseTimes.add(phase, Double(now - last) / 1e9, work)
+        let seconds = Double(now - last) / 1e9
+        PhaseTimes.add(phase, seconds, work)
         last = now
+        return seconds
     }
 }

@@ -210,31 +210,28 @@ public enum TrajectoryJob {
             if let e = error as? TrajectoryJobError { return e }
             return TrajectoryJobError.writeFailed(path: output.path, detail: "\(error)")
         }
-        // Weights read ahead of use (WeightPrefetch): this checkpoint's, and the next one's, limited to what
-        // the page cache holds beside this one and started once this one's are read.
-        var current: WeightPrefetch? = nil
-        var upcoming: (index: Int, prefetch: WeightPrefetch)? = nil
-        defer { current?.cancel(); upcoming?.prefetch.cancel() }
+        // Weights read ahead of use (WeightPrefetch): this checkpoint's (the rest of what was started while the
+        // previous one was measured, or all of them), and the next one's, limited to what the page cache holds
+        // beside this one and started once this one's are read.
+        var current: WeightPrefetch? = nil, next: WeightPrefetch? = nil
+        defer { current?.cancel(); next?.cancel() }
         for (ci, ref) in refs.enumerated() {
             progress?.checkpointStarted(ci, of: refs.count, name: ref.name)
             if done[ci] { skipped(ci, ref); continue }
             current?.cancel()
-            if let u = upcoming, u.index == ci {
-                u.prefetch.raiseLimit(to: .max)   // the rest of this checkpoint, ahead of its first pass
-                current = u.prefetch
+            if let n = next {
+                n.raiseLimit(to: .max)   // `next` was started for this checkpoint: the first unfinished after the last
+                current = n
             } else {
-                upcoming?.prefetch.cancel()
                 current = prefetchCurrent(ref)
             }
-            upcoming = nil
             let loaded = try loader.load(ref.path)
             // CPISCOPE_TIMING=1: the roofline (product ceiling at the model's shape, streaming bandwidth of its
-            // weights) is measured once, on the first checkpoint measured and before the background work below
-            // starts (it would share the cores), so that each phase of the report gets its bound.
+            // weights) is measured once, on the first checkpoint measured, before the weight hash and the next
+            // checkpoint's prefetch start (they would share the cores), so that each phase gets its bound.
             if PhaseTimes.enabled { PhaseTimes.measureRoofline(for: loaded, compute: compute) }
-            if let next = refs.indices.dropFirst(ci + 1).first(where: { !done[$0] }),
-               let p = prefetchNext(refs[next], current: loaded.contentFiles, after: current) {
-                upcoming = (next, p)
+            next = refs.indices.dropFirst(ci + 1).first(where: { !done[$0] }).flatMap {
+                prefetchNext(refs[$0], current: loaded.contentFiles, after: current)
             }
             let hashing = BackgroundHash(files: loaded.contentFiles)
             let measured = try measure(ci, ref, loaded)
