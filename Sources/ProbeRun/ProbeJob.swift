@@ -65,14 +65,15 @@ public struct CheckpointSummary: Sendable {
 /// Progress callbacks (the CLI draws a progress line from them).
 public protocol ProbeJobProgress: TrajectoryJobProgress {
     /// Once, before the first checkpoint: at most `groupSize` probes per group, whose KV caches fit
-    /// `budgetBytes` (from --batch-memory, or from this machine's memory when `fromMachine`).
-    func probeGroupsChosen(groupSize: Int, budgetBytes: Int, fromMachine: Bool)
+    /// `budgetBytes`; `source` says where the budget came from ("from --batch-memory", or
+    /// `BatchMemory.sourceDescription`).
+    func probeGroupsChosen(groupSize: Int, budgetBytes: Int, source: String)
     func probeFinished(_ index: Int, of total: Int)
     func checkpointFinished(_ summary: CheckpointSummary)
 }
 
 extension ProbeJobProgress {
-    public func probeGroupsChosen(groupSize: Int, budgetBytes: Int, fromMachine: Bool) {}
+    public func probeGroupsChosen(groupSize: Int, budgetBytes: Int, source: String) {}
 }
 
 /// Adapts cpiscope's Tokenizer to ProbeKit's encoder protocol.
@@ -205,7 +206,8 @@ public enum ProbeJob {
         defer { writer.close() }
 
         // Checkpoint by checkpoint.
-        progress?.probeGroupsChosen(groupSize: spec.probeGroupSize, budgetBytes: budget, fromMachine: spec.batchCacheBytes == nil)
+        progress?.probeGroupsChosen(groupSize: spec.probeGroupSize, budgetBytes: budget,
+                                    source: spec.batchCacheBytes == nil ? BatchMemory.current().sourceDescription : "from --batch-memory")
         var summaries: [CheckpointSummary] = []
         try TrajectoryJob.forEachCheckpoint(
             refs, file: writer, output: spec.job.output, loader: job.loader, compute: options.compute, progress: progress,

@@ -53,7 +53,7 @@ struct ProbeRunOptions: ParsableArguments {
                                discussion: "A group also closes before its KV caches would pass --batch-memory. Larger groups are faster and use more memory; results may differ in the last bits between group sizes (docs/cluster.md), so --resume and merge require the file's."))
     var batch: Int = 32
 
-    @Option(help: ArgumentHelp("Memory for one group's KV caches, in MiB (default: from this machine's RAM: a quarter of what the weights leave, at most half of what is free beyond them, a power of two from 64 MiB to 4 GiB; recorded in the run file).", valueName: "MiB"))
+    @Option(help: ArgumentHelp("Memory for one group's KV caches, in MiB (default: from this machine's RAM, or the process's cgroup memory limit where lower (a Slurm task's --mem): a quarter of what the weights leave, at most half of what is free beyond them, a power of two from 64 MiB to 4 GiB; recorded in the run file).", valueName: "MiB"))
     var batchMemory: Int?
 
     @Flag(help: "Print how the probes are grouped: the group size and the KV-cache budget, and where it comes from.")

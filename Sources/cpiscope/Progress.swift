@@ -18,11 +18,8 @@ final class ProgressLine: ProbeJobProgress {
     /// --verbose: also print how the probes are grouped.
     var verbose = false
 
-    func probeGroupsChosen(groupSize: Int, budgetBytes: Int, fromMachine: Bool) {
+    func probeGroupsChosen(groupSize: Int, budgetBytes: Int, source: String) {
         guard verbose else { return }
-        let source = fromMachine
-            ? "from this machine's memory (a quarter of the RAM the weights leave, at most half of what is free beyond them, a power of two in 64 MiB–4 GiB)"
-            : "from --batch-memory"
         Terminal.error("probe groups: at most \(groupSize) probes (--batch), KV caches within \(budgetBytes >> 20) MiB \(source); recorded as probe_group_cache_bytes")
     }
 

@@ -61,7 +61,8 @@ struct SlurmProbeCommand: ParsableCommand {
 
     func run() throws {
         let spec = try job.makeSpec()  // the trajectory, probes and template are checked before any script is written
-        try slurm.write(command: "probe", output: job.output, tasks: slurm.tasks ?? spec.job.checkpoints.count)
+        try slurm.write(command: "probe", output: job.output, tasks: slurm.tasks ?? spec.job.checkpoints.count,
+                        extra: try slurm.batchMemoryForEveryTask(given: job.batchMemory, settings: spec.job))
     }
 }
 
@@ -165,7 +166,7 @@ struct SlurmOptions: ParsableArguments {
     @Option(help: "Time limit per task (sbatch --time, e.g. 04:00:00).")
     var time: String?
 
-    @Option(help: "Memory per task (sbatch --mem, e.g. 32G).")
+    @Option(help: "Memory per task (sbatch --mem, e.g. 32G; a number alone is MiB). For a probe run without --batch-memory it also sets every task's --batch-memory to the default for this memory, so that every node groups the probes alike.")
     var mem: String?
 
     @Option(help: "CPUs per task (sbatch --cpus-per-task); passed to --threads.")
@@ -200,8 +201,48 @@ struct SlurmOptions: ParsableArguments {
         if cpusPerTask < 1 { throw ValidationError("--cpus-per-task must be ≥ 1") }
     }
 
-    /// Writes the scripts for `n` shards of `cpiscope COMMAND …` (and submits them with --submit).
-    func write(command: String, output path: String, tasks n: Int) throws {
+    /// The probe groups' budget for every task of a probe array: `--batch-memory MiB`, the default that a task
+    /// given --mem would compute (BatchMemory: from its memory, not the node's), computed here once from --mem
+    /// and the largest checkpoint's weights, so that every task groups the probes alike on any node. Without
+    /// it, a task's default follows its node (or cgroup) memory, and tasks on nodes with different memory
+    /// would write shards that merge refuses to mix (probe_group_cache_bytes). Nothing when --batch-memory
+    /// is given; a note when --mem is not (or is 0: the whole node).
+    func batchMemoryForEveryTask(given: Int?, settings: TrajectoryJobSettings) throws -> [String] {
+        guard given == nil else { return [] }
+        guard let mem, let bytes = Self.slurmMemoryBytes(mem), bytes > 0 else {
+            Terminal.error("note: without --mem (or --batch-memory), each task's default --batch-memory follows its node's memory; "
+                           + "tasks on nodes with different memory group their probes differently, and merge refuses to mix them. "
+                           + "Give --mem, or --batch-memory MiB, to make every task use the same groups.")
+            return []
+        }
+        let weights = try TrajectoryJob.prepare(settings).weightBytes.max() ?? 0
+        let budget = BatchMemory(physicalBytes: bytes, availableBytes: nil).defaultBudget(weightBytes: weights)
+        print("# every task: --batch-memory \(budget >> 20) (the default for --mem \(mem) beside \(weights >> 20) MiB of weights, "
+              + "set here so that every node groups the probes alike)")
+        return ["--batch-memory", String(budget >> 20)]
+    }
+
+    /// Bytes of an sbatch `--mem` value: a whole number with an optional unit K, M, G or T (binary, as Slurm
+    /// reads them; M when none). Nil when it is not of that form.
+    static func slurmMemoryBytes(_ text: String) -> Int? {
+        var digits = Substring(text.trimmingCharacters(in: .whitespaces)), shift = 20
+        if let unit = digits.last, unit.isLetter {
+            switch unit.uppercased() {
+            case "K": shift = 10
+            case "M": shift = 20
+            case "G": shift = 30
+            case "T": shift = 40
+            default: return nil
+            }
+            digits = digits.dropLast()
+        }
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), let n = Int(digits), n >= 0, n < (1 << (62 - shift)) else { return nil }
+        return n << shift
+    }
+
+    /// Writes the scripts for `n` shards of `cpiscope COMMAND …` (and submits them with --submit); `extra`
+    /// arguments go to every task.
+    func write(command: String, output path: String, tasks n: Int, extra: [String] = []) throws {
         let output = URL(fileURLWithPath: path).standardizedFileURL
         let dir = URL(fileURLWithPath: scriptDir ?? output.deletingPathExtension().path + ".slurm").standardizedFileURL
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("logs"), withIntermediateDirectories: true)
@@ -209,7 +250,7 @@ struct SlurmOptions: ParsableArguments {
         let cwd = FileManager.default.currentDirectoryPath
         var given = Array(CommandLine.arguments.drop { $0 != "slurm" }.dropFirst())
         if given.first == command { given.removeFirst() }
-        let runArgs = Self.passThrough(given)
+        let runArgs = Self.passThrough(given) + extra
         let shards = (1...n).map { JobShard(index: $0, count: n).output(for: output).path }
         let name = "cpiscope-" + output.deletingPathExtension().lastPathComponent
 
