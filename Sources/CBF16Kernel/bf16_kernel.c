@@ -68,7 +68,12 @@ INLINE TARGET __m512bh load32m(const uint16_t *p, __mmask32 m) { return (__m512b
 // page-bound prefetchers never stall the stream. The R rows of x (R ≤ 8) stay in L1/L2 and are reused by
 // the O outputs; the weights are read once per group of up to 8 rows.
 //   - up to 8 rows: one row group, the whole of `in` per group (no partial sums): tiles of 1-2 rows × 8
-//     outputs, 3-4 × 4, 5-8 × 3 (at most 24 accumulators of 16 lanes);
+//     outputs, 3-4 × 4, 5-8 × 3 (at most 24 accumulators of 16 lanes); but where the rows of x fit in
+//     half of L1 (rows · in · 2 bytes ≤ X_IN_L1: up to 4 rows at in = 4096, 1 row at 11008), one output at
+//     a time, so the weights are read row after row in address order. Reading O rows side by side streams
+//     25-45% slower than reading in address order on the development machine (decode_kernel_harness/
+//     access_patterns.c), and with x in L1 nothing needs the reuse of a wider tile: 1-4 rows then take
+//     0.94-1.2× the time to read the weights against 1.05-1.5× (BENCHMARKS.md, issue 26, third session);
 //   - 9-16 rows: row groups of WIDE_RG = 4 rows × WIDE_O = 6 outputs that share each weight block of KBLOCK
 //     inputs while it is in L1 (x's block of 16 rows, 32 KiB, too), the partial sums of every group kept
 //     between blocks. Measured against 2 groups of 8 rows × 3 outputs and blocks of 256-2048: 1.2-1.35×
@@ -76,7 +81,7 @@ INLINE TARGET __m512bh load32m(const uint16_t *p, __mmask32 m) { return (__m512b
 // Rows of x that lie a multiple of 4 KiB apart would share L1 sets with each other and the weights' rows
 // (8 KiB apart at in = 4096); the caller pads x's row stride (TensorCore/BF16MatMul.swift).
 // Measured (BENCHMARKS.md, issue 26): 1.3-2.9× faster than the previous kernel at 1-16 rows on 7B shapes.
-enum { KBLOCK = 1024, GMAX = 8, WIDE_RG = 4, WIDE_O = 6 };
+enum { KBLOCK = 1024, GMAX = 8, WIDE_RG = 4, WIDE_O = 6, X_IN_L1 = 32 << 10 };
 
 // Inputs i0..<i1 of y[r, o] (+)= Σ_i x[r, i]·w[o, i] for r < R, o < O (constants after inlining, so the
 // accumulators live in registers). The R·O partial sums (16 lanes each) start at zero (`first`) or from
@@ -121,8 +126,11 @@ INLINE TARGET void tile_outin(const int R, const int O, const uint16_t *x, size_
     }
 }
 
-// Outputs per tile for a row group of `rg` rows.
-static inline int outputs_per_tile(int rg) { return rg <= 2 ? 8 : rg <= 4 ? 4 : 3; }
+// Outputs per tile for a row group of `rg` rows of `in` inputs.
+static inline int outputs_per_tile(int rg, size_t in) {
+    if ((size_t)rg * in * 2 <= X_IN_L1) return 1;
+    return rg <= 2 ? 8 : rg <= 4 ? 4 : 3;
+}
 
 #define OUTIN(R, O) tile_outin(R, O, xr, ldx, wo, ldw, i0, i1, part, i0 == 0, i1 == in, \
                                yro, ldy, accumulate, pf)
@@ -151,7 +159,7 @@ TARGET void cpiscope_bf16_linear_outin(const uint16_t *x, size_t ldx, size_t row
         const int wide = rowsHere > GMAX;
         const int rg = wide ? WIDE_RG : (int)rowsHere;   // rows per group
         const size_t kb = wide ? KBLOCK : in;            // inputs per block
-        const int O = wide ? WIDE_O : outputs_per_tile(rg);
+        const int O = wide ? WIDE_O : outputs_per_tile(rg, in);
         const uint16_t *x0 = x + r0 * ldx;
         float *y0 = y + r0 * ldy;
         for (size_t o = 0; o < out;) {
