@@ -1,7 +1,7 @@
 #!/bin/bash
 # Issue 26, third session: the decoding-kernel measurements of BENCHMARKS.md in one log.
 set -e
-H=/work/main/Benchmarks/decode_kernel_harness; K=/work/main/Sources/CBF16Kernel; T=$(mktemp -d)
+H=$(cd "$(dirname "$0")" && pwd); K=$H/../../Sources/CBF16Kernel; T=$(mktemp -d)
 cd $H
 clang -O2 -c $K/bf16_kernel.c -I $K/include -o $T/prod.o
 # cpiscope's kernel with every VDPBF16PS replaced by an add (memonly)
