@@ -100,6 +100,29 @@ public struct Linear: Sendable {
 }
 
 extension Linear {
+    /// y_i = x · W_i (+ b_i) for maps of the same input (a layer's q, k and v; gate and up), each into its
+    /// own output (rows `yStride` apart, default dense). In bf16 the input is rounded once and the products'
+    /// tiles share one parallel region (`linearBF16(_:rows:inFeatures:xStride:products:compute:kernel:)`);
+    /// otherwise the maps run one after the other. Either way each output is bit-identical to `apply` on
+    /// its map alone. One region keeps more threads busy than one product can (at most 16 tiles each:
+    /// `ProductTiling`), and a pass waits at 4 barriers per layer instead of 7.
+    public static func apply(_ maps: [(map: Linear, y: UnsafeMutablePointer<Float>, yStride: Int?)], to x: UnsafePointer<Float>,
+                             rows: Int, compute: ComputeContext = .serial) {
+        guard compute.precision == .bf16, maps.count > 1, let k = maps.first?.map.inFeatures,
+              maps.allSatisfy({ $0.map.inFeatures == k }) else {
+            for m in maps { m.map.apply(x, rows: rows, into: m.y, yStride: m.yStride, compute: compute) }
+            return
+        }
+        linearBF16(x, rows: rows, inFeatures: k, products: maps.map { m in
+            BF16LinearProduct(weight: m.map.half?.bf16Operand ?? .f32(m.map.weight.pointer), layout: m.map.layout,
+                              outFeatures: m.map.outFeatures, bias: m.map.bias.map { UnsafePointer($0.pointer) },
+                              into: m.y, yStride: m.yStride)
+        }, compute: compute)
+        for m in maps {
+            m.map.lora?.add(x, rows: rows, inFeatures: k, outFeatures: m.map.outFeatures, into: m.y, yStride: m.yStride ?? m.map.outFeatures)
+        }
+    }
+
     /// The transpose of the map on row vectors: r[rows, in] = u[rows, out] · Wᵀ-of-the-map, so that for
     /// every input x, (x·W)·u = x·r (bias excluded; a LoRA update included). Used to project a direction
     /// in the output space back onto the input (direct logit attribution through o_proj).

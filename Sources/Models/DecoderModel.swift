@@ -547,9 +547,12 @@ public final class DecoderModel: @unchecked Sendable {
         case let .separate(q, k, v):
             // [q: H*dh | k: KV*dh | v: KV*dh] side by side in one row.
             let ld = (H + 2 * KV) * dh
-            q.apply(h + q0 * q.inFeatures, rows: n - q0, into: qkv + q0 * ld, yStride: ld, compute: compute)
-            k.apply(h, rows: n, into: qkv + H * dh, yStride: ld, compute: compute)
-            v.apply(h, rows: n, into: qkv + (H + KV) * dh, yStride: ld, compute: compute)
+            if q0 == 0 {   // one input for the three: one rounding to bf16, one parallel region
+                Linear.apply([(q, qkv, ld), (k, qkv + H * dh, ld), (v, qkv + (H + KV) * dh, ld)], to: h, rows: n, compute: compute)
+            } else {
+                q.apply(h + q0 * q.inFeatures, rows: n - q0, into: qkv + q0 * ld, yStride: ld, compute: compute)
+                Linear.apply([(k, qkv + H * dh, ld), (v, qkv + (H + KV) * dh, ld)], to: h, rows: n, compute: compute)
+            }
             return (ld, { $0 * dh }, { (H + $0) * dh }, { (H + KV + $0) * dh })
         case let .fusedBlocks(p):
             // [q: H*dh | k: KV*dh | v: KV*dh] as the fused weight stores them.
@@ -581,8 +584,7 @@ public final class DecoderModel: @unchecked Sendable {
             down.apply(hidden, rows: n, into: scratch.mlpOut, compute: compute)
         case let .gated(gate, up, down, act):
             let u = scratch.mlpHidden2
-            gate.apply(h, rows: n, into: hidden, compute: compute)
-            up.apply(h, rows: n, into: u, compute: compute)
+            Linear.apply([(gate, hidden, nil), (up, u, nil)], to: h, rows: n, compute: compute)
             let count = n * up.outFeatures
             tape?.record(.mlpPreActivation, hidden, count: count)
             activate(hidden, count: count, act, compute: compute)

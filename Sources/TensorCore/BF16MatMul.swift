@@ -75,11 +75,42 @@ public func linearBF16(_ x: UnsafePointer<Float>, rows: Int, inFeatures k: Int, 
                        weight: BF16Operand, layout: WeightLayout, outFeatures: Int,
                        bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, yStride: Int? = nil,
                        compute: ComputeContext = .serial, kernel: BF16Kernel = .automatic) {
-    guard rows > 0, outFeatures > 0 else { return }
-    let ldy = yStride ?? outFeatures, ldx = xStride ?? k
+    linearBF16(x, rows: rows, inFeatures: k, xStride: xStride,
+               products: [BF16LinearProduct(weight: weight, layout: layout, outFeatures: outFeatures, bias: bias, into: y, yStride: yStride)],
+               compute: compute, kernel: kernel)
+}
+
+/// One of several products of the same input (`linearBF16(_:rows:inFeatures:xStride:products:compute:kernel:)`):
+/// y[rows, out] = bf16(x) · bf16(W) (+ bias), y's rows `yStride` apart (default: dense).
+public struct BF16LinearProduct {
+    public var weight: BF16Operand
+    public var layout: WeightLayout
+    public var outFeatures: Int
+    public var bias: UnsafePointer<Float>?
+    public var y: UnsafeMutablePointer<Float>
+    public var yStride: Int?
+
+    public init(weight: BF16Operand, layout: WeightLayout, outFeatures: Int, bias: UnsafePointer<Float>?,
+                into y: UnsafeMutablePointer<Float>, yStride: Int? = nil) {
+        self.weight = weight; self.layout = layout; self.outFeatures = outFeatures; self.bias = bias
+        self.y = y; self.yStride = yStride
+    }
+}
+
+/// Several bf16 products of one input (a layer's q, k and v; gate and up): x is rounded to bf16 once, and
+/// the column tiles of every product (each product's own, fixed by its shape) are dealt out over
+/// `compute`'s threads in one parallel region. Every tile is the same call as when its product runs alone,
+/// so each result is bit-identical to `linearBF16` on that product alone, for any thread count.
+public func linearBF16(_ x: UnsafePointer<Float>, rows: Int, inFeatures k: Int, xStride: Int? = nil,
+                       products: [BF16LinearProduct], compute: ComputeContext = .serial, kernel: BF16Kernel = .automatic) {
+    guard rows > 0 else { return }
+    let ldx = xStride ?? k
     guard k > 0 else {
-        for r in 0..<rows { (y + r * ldy).update(repeating: 0, count: outFeatures) }
-        if let bias { addBias(bias, 0..<outFeatures, rows: rows, into: y, ldy: ldy) }
+        for p in products where p.outFeatures > 0 {
+            let ldy = p.yStride ?? p.outFeatures
+            for r in 0..<rows { (p.y + r * ldy).update(repeating: 0, count: p.outFeatures) }
+            if let bias = p.bias { addBias(bias, 0..<p.outFeatures, rows: rows, into: p.y, ldy: ldy) }
+        }
         return
     }
     let direct = directBF16KernelAvailable && (kernel == .direct || (kernel == .automatic && rows <= directBF16MaxRows))
@@ -95,11 +126,20 @@ public func linearBF16(_ x: UnsafePointer<Float>, rows: Int, inFeatures k: Int, 
     compute.parallelRanges(rows, work: rows * k, minimumPerThread: 1 << 16) { r in
         for row in r { encodeBF16(x + row * ldx, count: k, into: xb + row * ldxb) }
     }
-    let tiling = ProductTiling(count: outFeatures, align: halfBlockRows, minimumWidth: productTileMinimumWidth)
-    compute.parallelTiles(tiling, work: rows * k * outFeatures) { cols in
+    // Every product's tiles, one after the other.
+    var tiles: [(product: Int, cols: Range<Int>)] = []
+    var outputs = 0
+    for (i, p) in products.enumerated() where p.outFeatures > 0 {
+        let tiling = ProductTiling(count: p.outFeatures, align: halfBlockRows, minimumWidth: productTileMinimumWidth)
+        tiles += tiling.tiles.map { (i, $0) }
+        outputs += p.outFeatures
+    }
+    compute.parallelTiles(count: tiles.count, work: rows * k * outputs) { t in
+        let (pi, cols) = tiles[t]
+        let p = products[pi], outFeatures = p.outFeatures, y = p.y, ldy = p.yStride ?? outFeatures
         // Weight element (i, o) of the [in, out] operand lies at i·kStride + o·nStride.
-        if case .bf16(let w) = weight {
-            switch layout {
+        if case .bf16(let w) = p.weight {
+            switch p.layout {
             case .outIn:
                 product.multiply(xb, rows: rows, k: k, weights: w + 2 * cols.lowerBound * k, kStride: 1, nStride: k,
                               n: cols.count, into: y + cols.lowerBound, ldc: ldy)
@@ -114,20 +154,20 @@ public func linearBF16(_ x: UnsafePointer<Float>, rows: Int, inFeatures k: Int, 
             var o0 = cols.lowerBound
             while o0 < cols.upperBound {
                 let o1 = min(cols.upperBound, o0 + halfBlockRows), nb = o1 - o0
-                switch layout {
+                switch p.layout {
                 case .outIn:   // W [out, in]: rows o0..<o1 are contiguous → block [nb, in]
-                    weight.rounded(o0 * k, count: nb * k, floats: floats, into: block)
+                    p.weight.rounded(o0 * k, count: nb * k, floats: floats, into: block)
                     product.multiply(xb, rows: rows, k: k, weights: UnsafeRawPointer(block), kStride: 1, nStride: k,
                                   n: nb, into: y + o0, ldc: ldy)
                 case .inOut:   // W [in, out]: columns o0..<o1 of every row → block [in, nb]
-                    for i in 0..<k { weight.rounded(i * outFeatures + o0, count: nb, floats: floats, into: block + i * nb) }
+                    for i in 0..<k { p.weight.rounded(i * outFeatures + o0, count: nb, floats: floats, into: block + i * nb) }
                     product.multiply(xb, rows: rows, k: k, weights: UnsafeRawPointer(block), kStride: nb, nStride: 1,
                                   n: nb, into: y + o0, ldc: ldy)
                 }
                 o0 = o1
             }
         }
-        if let bias { addBias(bias, cols, rows: rows, into: y, ldy: ldy) }
+        if let bias = p.bias { addBias(bias, cols, rows: rows, into: y, ldy: ldy) }
     }
 }
 

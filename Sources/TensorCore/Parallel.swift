@@ -117,11 +117,18 @@ extension ComputeContext {
     public func parallelTiles(_ tiling: ProductTiling, work: Int = .max, minimumPerThread: Int = 1 << 16,
                               _ body: (Range<Int>) -> Void) {
         let tiles = tiling.tiles
+        parallelTiles(count: tiles.count, work: work, minimumPerThread: minimumPerThread) { body(tiles[$0]) }
+    }
+
+    /// Runs `body(i)` for the tiles i in 0..<count (of one product, or of several products listed one after
+    /// the other), dealt out over up to `threads` threads in contiguous runs, and waits. As above: the
+    /// tiles are fixed by the shapes, the threads only decide who computes which.
+    public func parallelTiles(count: Int, work: Int = .max, minimumPerThread: Int = 1 << 16, _ body: (Int) -> Void) {
         let byWork = work == .max ? threads : max(1, work / max(minimumPerThread, 1))
-        let parts = max(1, min(threads, byWork, tiles.count))
-        if parts == 1 { for tile in tiles { body(tile) }; return }
+        let parts = max(1, min(threads, byWork, count))
+        if parts == 1 { for i in 0..<count { body(i) }; return }
         parallelFor(parts) { p in
-            for i in (p * tiles.count / parts)..<((p + 1) * tiles.count / parts) { body(tiles[i]) }
+            for i in (p * count / parts)..<((p + 1) * count / parts) { body(i) }
         }
     }
 }

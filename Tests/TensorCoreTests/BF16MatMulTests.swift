@@ -93,4 +93,55 @@ struct BF16MatMulTests {
             #expect(strided[(r * ld + outF)..<((r + 1) * ld)].allSatisfy { $0 == 7 })
         }
     }
+
+    @Test("products of one input in one call (q, k, v; gate, up): each bit-identical to its product alone, strided outputs and bias, 1 and 3 threads, few rows (direct kernel) and many (oneDNN)")
+    func groupedEqualsAlone() throws {
+        try #require(bf16Available, "oneDNN bf16 matmul unavailable")
+        let inF = 300
+        let shapes: [(out: Int, layout: WeightLayout, f32: Bool)] = [(260, .outIn, false), (70, .outIn, false), (133, .inOut, false), (40, .outIn, true)]
+        let weights = shapes.enumerated().map { randomFloats($1.out * inF, seed: 70 + UInt64($0)) }
+        let bits = weights.map { $0.map { UInt16(referenceBF16($0).bitPattern >> 16) } }
+        let bias = randomFloats(260, seed: 80)
+        for rows in [3, 40] {
+            let x = randomFloats(rows * inF, seed: 81)
+            let ld = shapes.map(\.out).reduce(0, +) + 5   // every output side by side in one row, and a gap
+            var offsets: [Int] = [], o = 0
+            for s in shapes { offsets.append(o); o += s.out }
+            for compute in [ComputeContext.serial, ComputeContext(threads: 3)] {
+                var alone = [Float](repeating: 7, count: rows * ld), grouped = alone
+                try bits.withUnsafeBufferPointers { b in
+                    try weights.withUnsafeBufferPointers { f in
+                        func operand(_ i: Int) -> BF16Operand { shapes[i].f32 ? .f32(f[i].baseAddress!) : .bf16(UnsafeRawPointer(b[i].baseAddress!)) }
+                        bias.withUnsafeBufferPointer { bp in
+                            alone.withUnsafeMutableBufferPointer { y in
+                                for i in shapes.indices {
+                                    linearBF16(x, rows: rows, inFeatures: inF, weight: operand(i), layout: shapes[i].layout, outFeatures: shapes[i].out,
+                                               bias: i == 1 ? nil : bp.baseAddress, into: y.baseAddress! + offsets[i], yStride: ld, compute: compute)
+                                }
+                            }
+                            grouped.withUnsafeMutableBufferPointer { y in
+                                linearBF16(x, rows: rows, inFeatures: inF, products: shapes.indices.map { i in
+                                    BF16LinearProduct(weight: operand(i), layout: shapes[i].layout, outFeatures: shapes[i].out,
+                                                      bias: i == 1 ? nil : bp.baseAddress, into: y.baseAddress! + offsets[i], yStride: ld)
+                                }, compute: compute)
+                            }
+                        }
+                    }
+                }
+                #expect(grouped.map(\.bitPattern) == alone.map(\.bitPattern), "rows \(rows), \(compute)")
+                #expect(alone.contains { $0 != 7 } && (0..<rows).allSatisfy { r in (0..<5).allSatisfy { alone[r * ld + ld - 5 + $0] == 7 } })
+            }
+        }
+    }
+}
+
+extension Array {
+    /// Calls `body` with an unsafe buffer pointer to each element array (nested arrays kept alive).
+    func withUnsafeBufferPointers<T, R>(_ body: ([UnsafeBufferPointer<T>]) throws -> R) rethrows -> R where Element == [T] {
+        func go(_ i: Int, _ acc: [UnsafeBufferPointer<T>]) throws -> R {
+            if i == count { return try body(acc) }
+            return try self[i].withUnsafeBufferPointer { try go(i + 1, acc + [$0]) }
+        }
+        return try go(0, [])
+    }
 }
