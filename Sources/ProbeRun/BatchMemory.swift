@@ -120,11 +120,10 @@ public struct BatchMemory: Sendable, Equatable {
                 else { relative = "" }
                 let top = m.point.hasSuffix("/") ? String(m.point.dropLast()) : m.point
                 var folder = top + (relative == "/" ? "" : relative)
-                while true {
+                while true {   // up to the mount point: folder always starts with it
                     if let text = readFile(folder + "/" + file), let limit = parseMemoryLimit(text) { limits.append(limit) }
-                    if folder.count <= top.count { break }
-                    folder = String(folder[..<(folder.lastIndex(of: "/") ?? folder.startIndex)])
-                    if folder.count < top.count { break }
+                    guard folder.count > top.count, let slash = folder.lastIndex(of: "/") else { break }
+                    folder = String(folder[..<slash])
                 }
             }
         }

@@ -161,7 +161,8 @@ public enum ProbeJob {
         if spec.job.shard?.axis == .probes && !dumpIndex.isEmpty { throw ProbeRunError.shardWithDump }
         // The probe groups of the whole job (the same in every shard): the cache sizes need a loaded model's
         // config, so a probe shard loads the first checkpoint once to find them.
-        let budget = groupCacheBytes(spec, job)
+        let memory = BatchMemory.current()
+        let budget = groupCacheBytes(spec, job, memory: memory)
         var groups: [[Int]]? = nil
         func probeGroups(_ model: DecoderModel) -> [[Int]] {
             if let groups { return groups }
@@ -207,7 +208,7 @@ public enum ProbeJob {
 
         // Checkpoint by checkpoint.
         progress?.probeGroupsChosen(groupSize: spec.probeGroupSize, budgetBytes: budget,
-                                    source: spec.batchCacheBytes == nil ? BatchMemory.current().sourceDescription : "from --batch-memory")
+                                    source: spec.batchCacheBytes == nil ? memory.sourceDescription : "from --batch-memory")
         var summaries: [CheckpointSummary] = []
         try TrajectoryJob.forEachCheckpoint(
             refs, file: writer, output: spec.job.output, loader: job.loader, compute: options.compute, progress: progress,
@@ -251,10 +252,11 @@ public enum ProbeJob {
         return summaries
     }
 
-    /// The probe groups' KV-cache budget: --batch-memory, else the default from this machine's memory and the
-    /// largest checkpoint's weights (BatchMemory.swift). Recorded as `probe_group_cache_bytes`.
-    public static func groupCacheBytes(_ spec: ProbeJobSpec, _ job: PreparedJob) -> Int {
-        spec.batchCacheBytes ?? BatchMemory.current().defaultBudget(weightBytes: job.trajectory.weightBytes.max() ?? 0)
+    /// The probe groups' KV-cache budget: --batch-memory, else the default from `memory` (this machine's, or
+    /// its cgroup limit) and the largest checkpoint's weights (BatchMemory.swift). Recorded as
+    /// `probe_group_cache_bytes`.
+    public static func groupCacheBytes(_ spec: ProbeJobSpec, _ job: PreparedJob, memory: BatchMemory = .current()) -> Int {
+        spec.batchCacheBytes ?? memory.defaultBudget(weightBytes: job.trajectory.weightBytes.max() ?? 0)
     }
 
     /// The default generation length: room for the longest answer of the probe set (in tokens, either
@@ -290,7 +292,7 @@ public enum ProbeJob {
 
     /// The probe run's root attributes: every job's (TrajectoryJob.commonAttributes), then what a probe run's
     /// numbers mean and depend on. A resumed run compares the `ProbeSettings.resultChanging` ones with the file's.
-    /// `groupCacheBytes`: the probe groups' KV-cache budget this run uses (`groupCacheBytes(_:_:)`); nil for
+    /// `groupCacheBytes`: the probe groups' KV-cache budget this run uses (`groupCacheBytes(_:_:memory:)`); nil for
     /// jobs that do not group by it (intervene records --batch-memory as given, 0 when not).
     static func runAttributes(_ spec: ProbeJobSpec, _ job: PreparedJob, groupCacheBytes: Int? = nil) -> [String: AttributeValue] {
         typealias A = RunSchema.Attribute
