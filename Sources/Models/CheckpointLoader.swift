@@ -91,6 +91,9 @@ public struct LoadedCheckpoint: Sendable {
     public let contentFiles: [URL]
     /// For an adapter, the files behind its base's hash (`adapter.baseContentHash`); empty otherwise.
     public let baseContentFiles: [URL]
+    /// The mapped weight files the model reads (an adapter's base's): whoever streams the weights (the
+    /// roofline's bandwidth read) reads these pages, not a second mapping of the same files.
+    public let weights: WeightStore
 }
 
 /// Loads full and adapter checkpoints, caching base models across calls.
@@ -173,7 +176,7 @@ public final class CheckpointLoader {
         }
         let h = try base.contentHashes(enabled: hashContents)
         return LoadedCheckpoint(path: folder, model: base.model, adapter: nil, contentHash: h.content, fileHashes: h.files,
-                                contentFiles: base.files, baseContentFiles: [])
+                                contentFiles: base.files, baseContentFiles: [], weights: base.store)
     }
 
     /// The base folder an adapter folder resolves to (explicit base, else base_model_name_or_path).
@@ -217,7 +220,7 @@ public final class CheckpointLoader {
         let files = [folder.appendingPathComponent("adapter_config.json"), weightsURL]
         let h: (content: String, files: [String: String]) = hashContents ? try ContentHash.manifest(files) : ("", [:])
         return LoadedCheckpoint(path: folder, model: model, adapter: summary, contentHash: h.content, fileHashes: h.files,
-                                contentFiles: files, baseContentFiles: base.files)
+                                contentFiles: files, baseContentFiles: base.files, weights: base.store)
     }
 
     private func loadBase(_ url: URL, config: AdapterConfig) throws -> Base {

@@ -128,13 +128,12 @@ public enum PhaseTimes {
         return r
     }
 
-    /// The same for a loaded checkpoint: its weight files (an adapter's base's) are mapped once more and
-    /// streamed; nil when they cannot be opened.
+    /// The same for a loaded checkpoint: the weight files the model reads (an adapter's base's) are streamed
+    /// where the model maps them.
     @discardableResult
-    public static func measureRoofline(for loaded: LoadedCheckpoint, compute: ComputeContext) -> Roofline? {
+    public static func measureRoofline(for loaded: LoadedCheckpoint, compute: ComputeContext) -> Roofline {
         if let r = currentRoofline { return r }
-        let folder = loaded.adapter.map { URL(fileURLWithPath: $0.basePath) } ?? loaded.path
-        guard let store = try? WeightStore(directory: folder) else { return nil }
+        let store = loaded.weights
         let regions = store.names.compactMap { try? store.rawBytes($0).1 }
         return measureRoofline(for: loaded.model, weights: regions, compute: compute)
     }

@@ -64,9 +64,12 @@ struct BenchCommand: ParsableCommand {
         let lengths = try parseIDs(tokens)
         let decodeCounts = decodeRows.isEmpty ? [] : try parseIDs(decodeRows).filter { $0 > 0 }
         let loadStart = DispatchTime.now()
-        let model = try DecoderModel.load(from: URL(fileURLWithPath: path))
+        // One mapping of the weight files: the model reads it and the bandwidth read streams it (a second
+        // mapping would count every resident page twice in the peak RSS).
+        let folder = URL(fileURLWithPath: path)
+        let store = try WeightStore(directory: folder)
+        let model = try DecoderModel.load(config: try ModelConfig.load(from: folder), store: store, checkpoint: path)
         let loadMs = elapsedMs(since: loadStart)
-        let store = try WeightStore(directory: URL(fileURLWithPath: path))
         let weightBytes = store.files.map(\.fileSize).reduce(0, +)
         // The next checkpoint's prefetch starts as this one's work starts, limited to what the page cache
         // holds beside this checkpoint (MemAvailable counts this one's cached pages as reclaimable).

@@ -222,9 +222,13 @@ struct LoRATests {
         let base = try loader.load(baseURL).model
         let ids = [5, 17, 2, 64, 33, 90, 11]
         let before = try base.forward(ids)
-        let a = try loader.load(loraRoot.appendingPathComponent("llama-all-proj")).model
+        let loadedA = try loader.load(loraRoot.appendingPathComponent("llama-all-proj"))
+        let a = loadedA.model
         // The full checkpoint loaded first became the adapter's base (the same store, not a second mapping).
         let store = try #require(loader.bases[CheckpointLoader.key(baseURL)]?.store)
+        // The adapter's `weights` are that mapping: what a bandwidth read of its weights streams.
+        #expect(loadedA.weights === store)
+        #expect(try loader.load(baseURL).weights === store)
         #expect(loader.bases[CheckpointLoader.key(baseURL)]?.model === base)
         let baseLinears = allLinears(base)
         // F32 base weights are borrowed from the read-only mapping (writing to them would crash).
