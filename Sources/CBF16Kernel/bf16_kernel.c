@@ -74,14 +74,18 @@ INLINE TARGET __m512bh load32m(const uint16_t *p, __mmask32 m) { return (__m512b
 //     25-45% slower than reading in address order on the development machine (decode_kernel_harness/
 //     access_patterns.c), and with x in L1 nothing needs the reuse of a wider tile: 1-4 rows then take
 //     0.94-1.2× the time to read the weights against 1.05-1.5× (BENCHMARKS.md, issue 26, third session);
-//   - 9-16 rows: row groups of WIDE_RG = 4 rows × WIDE_O = 6 outputs that share each weight block of KBLOCK
-//     inputs while it is in L1 (x's block of 16 rows, 32 KiB, too), the partial sums of every group kept
-//     between blocks. Measured against 2 groups of 8 rows × 3 outputs and blocks of 256-2048: 1.2-1.35×
-//     faster at 12-16 rows on 7B shapes.
+//   - 9-16 rows, and 5-8 rows whose x exceeds X_BLOCKED = 64 KiB (more than 4096 inputs at 8 rows: 7B's
+//     down_proj, in = 11008): row groups of WIDE_RG = 4 rows × WIDE_O = 6 outputs that share each weight
+//     block of KBLOCK inputs while it is in L1 (x's block of up to 16 rows, 32 KiB, too), the partial sums
+//     of every group kept between blocks. Measured against 2 groups of 8 rows × 3 outputs and blocks of
+//     256-2048: 1.2-1.35× faster at 12-16 rows on 7B shapes. At 5-8 rows past 64 KiB the 3-output tile
+//     would read all of x from L2 for every group: a 7B step of 8 rows took 365-393 ms against 414-455 ms
+//     that way, while at exactly 64 KiB (in = 4096) the two paths measured equal (BENCHMARKS.md, issue 26,
+//     fourth session).
 // Rows of x that lie a multiple of 4 KiB apart would share L1 sets with each other and the weights' rows
 // (8 KiB apart at in = 4096); the caller pads x's row stride (TensorCore/BF16MatMul.swift).
 // Measured (BENCHMARKS.md, issue 26): 1.3-2.9× faster than the previous kernel at 1-16 rows on 7B shapes.
-enum { KBLOCK = 1024, GMAX = 8, WIDE_RG = 4, WIDE_O = 6, X_IN_L1 = 32 << 10 };
+enum { KBLOCK = 1024, GMAX = 8, WIDE_RG = 4, WIDE_O = 6, X_IN_L1 = 32 << 10, X_BLOCKED = 64 << 10 };
 
 // Inputs i0..<i1 of y[r, o] (+)= Σ_i x[r, i]·w[o, i] for r < R, o < O (constants after inlining, so the
 // accumulators live in registers). The R·O partial sums (16 lanes each) start at zero (`first`) or from
@@ -156,7 +160,7 @@ TARGET void cpiscope_bf16_linear_outin(const uint16_t *x, size_t ldx, size_t row
     __m512 partials[4 * GMAX * 8];   // up to 4 row groups × 8 × 8 accumulators
     for (size_t r0 = 0; r0 < rows; r0 += 2 * GMAX) {
         const size_t rowsHere = rows - r0 < 2 * GMAX ? rows - r0 : 2 * GMAX;
-        const int wide = rowsHere > GMAX;
+        const int wide = rowsHere > GMAX || (rowsHere > 4 && rowsHere * in * 2 > X_BLOCKED);
         const int rg = wide ? WIDE_RG : (int)rowsHere;   // rows per group
         const size_t kb = wide ? KBLOCK : in;            // inputs per block
         const int O = wide ? WIDE_O : outputs_per_tile(rg, in);

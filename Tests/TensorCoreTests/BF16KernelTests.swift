@@ -13,13 +13,16 @@ struct BF16KernelTests {
     /// the [in, out] kernel, every row count 1...16 (one output at a time while the rows of x fit in half
     /// of L1, rows · in · 2 ≤ 32 KiB; beyond, tiles of 1-2 rows × 8 outputs, 3-4 × 4 and 5-8 × 3; from 9
     /// rows, groups of 4 with their remainders), several 1024-input blocks with partial sums between them
-    /// (9-16 rows, `in` > 1024, the last block short), and more than 16 rows (a second pass over the outputs).
+    /// (9-16 rows, and 5-8 rows whose x passes 64 KiB; `in` > 1024, the last block short), and more than
+    /// 16 rows (a second pass over the outputs).
     static let shapes: [(rows: Int, inF: Int, outF: Int)] =
         [(1, 1, 1), (2, 31, 17), (3, 33, 5), (4, 64, 16), (5, 100, 130), (6, 257, 3), (7, 300, 259), (8, 129, 33),
          (9, 65, 47), (10, 7, 64), (11, 96, 31), (12, 190, 129), (13, 32, 1), (14, 161, 67), (15, 255, 18), (16, 300, 260),
          (1, 2081, 19), (8, 1100, 10), (9, 2100, 13), (14, 1057, 20), (16, 3000, 7), (21, 1030, 9),
          // x beyond 32 KiB: the 8-, 4- and 3-output tiles and their last outputs one at a time
-         (1, 16_400, 11), (2, 8_300, 19), (4, 4_100, 13), (5, 3_300, 7), (8, 2_081, 11)]
+         (1, 16_400, 11), (2, 8_300, 19), (4, 4_100, 13), (5, 3_300, 7), (8, 2_081, 11),
+         // 5-8 rows with x beyond 64 KiB: the 1024-input blocks (the last one short)
+         (6, 6_000, 13), (8, 4_200, 5)]
 
     enum Stored: String, CaseIterable { case bf16, f32 }
 
@@ -102,9 +105,10 @@ struct BF16KernelTests {
     @Test("a row's result does not depend on how many rows share the product (tile shapes change with the row count; each row's sums do not)",
           arguments: [WeightLayout.outIn, .inOut])
     func rowsIndependentOfRowCount(layout: WeightLayout) throws {
-        // in = 4100: one output at a time up to 3 rows, 4-output tiles at 4, 3-output tiles at 5-8, the
-        // 1024-input blocks from 9; in = 11100: 8-output tiles from 2 rows. Rows of x are the same prefix
-        // of one random stream whatever the row count (randomFloats), W the same.
+        // in = 4100: one output at a time up to 3 rows, 4-output tiles at 4, 3-output tiles at 5-7, the
+        // 1024-input blocks from 8 (x past 64 KiB); in = 11100: 8-output tiles at 2 rows, 4-output tiles at 3-4,
+        // the 1024-input blocks from 5. Rows of x are the same prefix of one random stream whatever the row
+        // count (randomFloats), W the same.
         for (inF, outF) in [(4100, 21), (11_100, 9)] {
             let all = Self.run(rows: 16, inF: inF, outF: outF, layout: layout, stored: .bf16, kernel: .direct, compute: .serial, seed: 31)
             for rows in [1, 2, 3, 4, 5, 8, 9, 13] {
