@@ -6,6 +6,12 @@
 // With its weights in L2 it reaches 66-77% of the VDPBF16PS peak against 43-56% for cpiscope's kernel; while
 // streaming the weights from memory it is no faster (BENCHMARKS.md). Build for compare.c:
 //   clang -O2 -DNAME=blocked_kb768 -DKB=768 -c blocked.c -o /tmp/blocked_kb768.o
+// -DSTAGED (issue 26, fourth session): instead of prefetching each group's next rows at the same offsets, the
+// next super-group (SG·3 rows of W, contiguous: 384 KiB at in = 4096) is prefetched in address order while this
+// one computes, P cache lines per inner iteration, paced so that all of it is requested by the end of this one
+// (PFH: the hint). The memory then sees one ascending stream, the only order that reads at its full rate
+// (stream_patterns.c), while the arithmetic reads its tiles from L2. Also bit-identical; also not faster:
+//   clang -O2 -DSTAGED -DNAME=staged_T0 -DKB=512 -DPFH=_MM_HINT_T0 -c blocked.c -o /tmp/staged_T0.o
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -46,14 +52,22 @@ static __thread uint16_t *xbuf; static __thread size_t xcap;
 // accumulators from/to part unless first/last (then reduced into y).
 INLINE TARGET void tile(const int R, const int O, const uint16_t *restrict xb, const uint16_t *restrict w, size_t ldw, size_t n,
                         __m512 *restrict part, int first, int last, float *restrict y, size_t ldy, int accumulate,
+#ifdef STAGED
+                        const char **pfs, const char *pfend, int P) {
+#else
                         const uint16_t *restrict pf, int dopf) {
+#endif
     __m512 acc[RGS][OGS];
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int o = 0; o < O; o++) acc[r][o] = first ? _mm512_setzero_ps() : part[r * O + o];
     size_t i = 0;
     for (; i + 32 <= n; i += 32) {
         __m512bh wv[OGS];
         UNROLL for (int o = 0; o < O; o++) wv[o] = (__m512bh)_mm512_loadu_si512(w + o * ldw + i);
+#ifdef STAGED
+        { const char *q = *pfs; for (int p = 0; p < P; p++) { if (q < pfend) { _mm_prefetch(q, PFH); q += 64; } } *pfs = q; }
+#else
         if (dopf) UNROLL for (int o = 0; o < O; o++) _mm_prefetch((const char *)(pf + o * ldw + i), PFH);
+#endif
         UNROLL for (int r = 0; r < R; r++) {
             const __m512bh xv = (__m512bh)_mm512_load_si512(xb + r * KB + i);
             UNROLL for (int o = 0; o < O; o++) acc[r][o] = DP(acc[r][o], xv, wv[o]);
@@ -76,7 +90,11 @@ INLINE TARGET void tile(const int R, const int O, const uint16_t *restrict xb, c
     } else UNROLL for (int r = 0; r < R; r++) UNROLL for (int o = 0; o < O; o++) part[r * O + o] = acc[r][o];
 }
 
+#ifdef STAGED
+#define T(R_, O_, PF_) tile(R_, O_, xr, wg + i0, ldw, n, part, b == 0, b + 1 == nb, yro, ldy, accumulate, &pfq, pfend, P)
+#else
 #define T(R_, O_, PF_) tile(R_, O_, xr, wg + i0, ldw, n, part, b == 0, b + 1 == nb, yro, ldy, accumulate, pfp + i0, PF_)
+#endif
 #define ROWS(O_, PF_) switch (nr) { case 1: T(1, O_, PF_); break; case 2: T(2, O_, PF_); break; case 3: T(3, O_, PF_); break; \
     case 4: T(4, O_, PF_); break; case 5: T(5 < RGS ? 5 : RGS, O_, PF_); break; case 6: T(6 < RGS ? 6 : RGS, O_, PF_); break; \
     case 7: T(7 < RGS ? 7 : RGS, O_, PF_); break; default: T(RGS, O_, PF_); break; }
@@ -105,6 +123,16 @@ TARGET void NAME(const uint16_t *x, size_t ldx, size_t rows, const uint16_t *w, 
         }
         for (size_t s0 = 0; s0 < out; s0 += (size_t)SG * OGS) {
             const size_t s1 = out - s0 < (size_t)SG * OGS ? out : s0 + (size_t)SG * OGS;
+#ifdef STAGED
+            // The next super-group's rows, in address order, paced over this one's inner iterations (the first
+            // super-group's own rows requested up front).
+            const size_t n1 = out - s1 < (size_t)SG * OGS ? out : s1 + (size_t)SG * OGS;
+            const char *pfq = (const char *)(w + s1 * ldw), *pfend = (const char *)(w + n1 * ldw);
+            if (s0 == 0) { for (const char *q = (const char *)w; q < (const char *)(w + s1 * ldw); q += 64) _mm_prefetch(q, PFH); }
+            const size_t lines = (size_t)(pfend - pfq) / 64 + 1;
+            const size_t iters = nb * ((s1 - s0 + OGS - 1) / OGS) * nrg * ((KB + 31) / 32);
+            const int P = (int)((lines + iters - 1) / iters);
+#endif
             for (size_t b = 0; b < nb; b++) {
                 const size_t i0 = b * KB, n = in - i0 < KB ? in - i0 : KB;
                 size_t slot = 0;
@@ -112,8 +140,10 @@ TARGET void NAME(const uint16_t *x, size_t ldx, size_t rows, const uint16_t *w, 
                     const int no = s1 - o >= OGS ? OGS : 1;
                     const uint16_t *wg = w + o * ldw;
                     // prefetch: PFG groups ahead within this super-group's block; at its end, the next block's first groups
+#ifndef STAGED
                     size_t po = o + (size_t)PFG * OGS;
                     const uint16_t *pfp = po + OGS <= s1 ? w + po * ldw : (b + 1 < nb ? w + (s0 + (po - s1) % (s1 - s0 + 1)) * ldw + KB : wg);
+#endif
                     for (size_t r = 0; r < R; r += RGS) {
                         const size_t nr = R - r < RGS ? R - r : RGS;
                         const uint16_t *xr = xbuf + (b * 16 + r) * KB;

@@ -15,7 +15,7 @@ sed -e 's/X_IN_L1 = 32 << 10/X_IN_L1 = 1 << 30/' -e 's/cpiscope_bf16_linear_outi
 clang -O2 -c $T/o1.c -I $K/include -o $T/o1.o
 clang -O2 -DNAME=blocked_kb768 -DKB=768 -c blocked.c -o $T/b.o
 clang -O2 -DNAME=blocked_kb768_memonly -DKB=768 -DNOCOMPUTE -c blocked.c -o $T/bm.o
-for h in T0 T1 NTA; do clang -O2 -DNAME=staged_$h -DKB=512 -DPFH=_MM_HINT_$h -c staged.c -o $T/s$h.o; done
+for h in T0 T1 NTA; do clang -O2 -DSTAGED -DNAME=staged_$h -DKB=512 -DPFH=_MM_HINT_$h -c blocked.c -o $T/s$h.o; done
 clang -O2 -DVARIANTS_DECL="V(prod_memonly) V(prod_o1) V(blocked_kb768) V(blocked_kb768_memonly) V(staged_T0) V(staged_T1) V(staged_NTA)" \
     -DVARIANTS_LIST="prod_memonly, prod_o1, blocked_kb768, blocked_kb768_memonly, staged_T0, staged_T1, staged_NTA" \
     -DVARIANTS_NAMES='"prod-memonly","prod-o1","blocked","blocked-memonly","staged-T0","staged-T1","staged-NTA"' \
